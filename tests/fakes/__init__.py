@@ -1,0 +1,74 @@
+"""Fake node binaries for tests: record every call, fail on demand.
+
+    bin = FakeBin(tmp_path, ["kubeadm", "kubectl", "systemctl"])
+    bin.rule("kubeadm", "join *", {"rc": 1, "stderr": "timeout"}, {"rc": 0})
+    subprocess.run(["bash", script], env=bin.env(JOIN_TIMEOUT="5"))
+    assert bin.calls("kubeadm") == [["join", "--config", ...], ...]
+
+`fake.py` documents the rules; a command with no matching rule exits 0 and prints nothing.
+Names not faked resolve to the real binaries on PATH (coreutils, timeout, base64, ...).
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+FAKE = Path(__file__).with_name("fake.py")
+
+
+class FakeBin:
+    """A directory of fake executables, their call log and their rules, under `root`."""
+
+    def __init__(self, root: Path, names: list[str]):
+        self.root = Path(root)
+        self.bin = self.root / "fakebin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        self.log = self.root / "fake.log"
+        self.rules_file = self.root / "fake-rules.json"
+        self.rules: list[dict] = []
+        for name in names:
+            # A sh wrapper around this interpreter: `-S` keeps each fake call ~10 ms.
+            wrapper = self.bin / name
+            wrapper.write_text(
+                f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -S {shlex.quote(str(FAKE))} "
+                f"{shlex.quote(name)} \"$@\"\n")
+            wrapper.chmod(0o755)
+        self._save()
+
+    def rule(self, cmd: str, match: str, *results: dict) -> "FakeBin":
+        """Calls of `cmd` whose args (joined by spaces) fnmatch `match` get `results` in turn."""
+        self.rules.append({"cmd": cmd, "match": match, "results": list(results) or [{}]})
+        self._save()
+        return self
+
+    def _save(self) -> None:
+        self.rules_file.write_text(json.dumps(self.rules, indent=1))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A process environment with the fakes first on PATH."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
+        env.update(PATH=f"{self.bin}:{env.get('PATH', '/usr/bin:/bin')}",
+                   FAKE_LOG=str(self.log), FAKE_RULES=str(self.rules_file))
+        env.update(extra)
+        return env
+
+    def calls(self, cmd: str | None = None) -> list[list[str]]:
+        """The recorded calls, in order: [args] of `cmd`, or [cmd, *args] of every fake."""
+        if not self.log.exists():
+            return []
+        records = [json.loads(line) for line in self.log.read_text().splitlines()]
+        if cmd is None:
+            return [[r["cmd"], *r["args"]] for r in records]
+        return [r["args"] for r in records if r["cmd"] == cmd]
+
+
+def run_remote(script: Path, env_lines: dict[str, str], env: dict[str, str],
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a node script the way the pulumi-command resources do: `bash -s`, its stdin being
+    `export KEY='value'` lines followed by the script's text (no argv, nothing on disk)."""
+    stdin = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env_lines.items())
+    stdin += Path(script).read_text()
+    return subprocess.run(["bash", "-s"], input=stdin, env=env, capture_output=True,
+                          text=True, timeout=timeout)
