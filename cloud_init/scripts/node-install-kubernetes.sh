@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Installs kubeadm, kubelet and kubectl at exactly KUBERNETES_VERSION from the pkgs.k8s.io apt
+# repository (or a mirror with the same layout) and holds them against unattended upgrades.
+# Does NOT run kubeadm: init/join are remote commands run once cloud-init is done.
+#
+# Contract with the rolling-upgrade scripts (docs/node-bootstrap.md): the apt source is the one
+# line in /etc/apt/sources.list.d/kubernetes.list, signed by the keyring
+# /etc/apt/keyrings/kubernetes-apt-keyring.gpg; the same key signs every minor's repository.
+#
+# Inputs (environment):
+#   KUBERNETES_VERSION   required, MAJOR.MINOR.PATCH (e.g. 1.33.5)
+#   PACKAGE_MIRROR       optional base URL replacing https://pkgs.k8s.io (same layout)
+#   K8S_APT_KEY_FINGERPRINT  fingerprint the repository key must have (default: pkgs.k8s.io's)
+#   DOWNLOAD_TIMEOUT     seconds for the key download, retries included (default 120)
+#   APT_LOCK_TIMEOUT     seconds to wait for the dpkg lock (default 300)
+#   NODE_ROOT            prefix for files written (tests only; default: the real root)
+# Exit status: 0 installed (or already at the version); 1 failure; 2 bad input.
+set -euo pipefail
+
+NODE_ROOT=${NODE_ROOT:-}
+K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
+DOWNLOAD_TIMEOUT=${DOWNLOAD_TIMEOUT:-120}
+APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-300}
+KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+SOURCES=/etc/apt/sources.list.d/kubernetes.list
+PACKAGES=(kubeadm kubelet kubectl)
+
+die() { echo "node-install-kubernetes: $*" >&2; exit "${2:-1}"; }
+
+version=${KUBERNETES_VERSION:-}
+[[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
+  die "KUBERNETES_VERSION must be MAJOR.MINOR.PATCH (e.g. 1.33.5), got '${version}'" 2
+minor="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+repo="${PACKAGE_MIRROR:-https://pkgs.k8s.io}"
+repo="${repo%/}/core:/stable:/v${minor}/deb/"
+source_line="deb [signed-by=${KEYRING}] ${repo} /"
+
+installed_version() {
+  dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true
+}
+
+all_installed=yes
+for pkg in "${PACKAGES[@]}"; do
+  # pkgs.k8s.io versions look like 1.33.5-1.1: the Kubernetes version plus a package revision.
+  [[ "$(installed_version "$pkg")" == "${version}-"* ]] || all_installed=no
+done
+if [[ $all_installed == yes ]] && [[ -f "$NODE_ROOT$SOURCES" ]] &&
+  [[ "$(cat "$NODE_ROOT$SOURCES")" == "$source_line" ]]; then
+  echo "node-install-kubernetes: kubeadm, kubelet, kubectl already at ${version}" >&2
+  exit 0
+fi
+
+if [[ ! -s "$NODE_ROOT$KEYRING" ]]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  curl -fsSL --retry 5 --retry-delay 3 --retry-all-errors --connect-timeout 10 \
+    --max-time "$DOWNLOAD_TIMEOUT" -o "$tmp/Release.key" "${repo}Release.key" ||
+    die "could not download ${repo}Release.key within ${DOWNLOAD_TIMEOUT}s: check the node's egress or packageMirror"
+  # The key is trusted only if it is the one we expect: a mirror must serve pkgs.k8s.io's key.
+  fingerprints=$(GNUPGHOME="$tmp" gpg --batch --with-colons --show-keys "$tmp/Release.key" |
+    awk -F: '$1 == "fpr" { print $10 }')
+  grep -qx "$K8S_APT_KEY_FINGERPRINT" <<<"$fingerprints" ||
+    die "${repo}Release.key is not the Kubernetes release key (want ${K8S_APT_KEY_FINGERPRINT}, got: ${fingerprints//$'\n'/ })"
+  mkdir -p "$(dirname "$NODE_ROOT$KEYRING")"
+  GNUPGHOME="$tmp" gpg --batch --yes --dearmor -o "$NODE_ROOT$KEYRING.tmp" "$tmp/Release.key"
+  chmod 0644 "$NODE_ROOT$KEYRING.tmp"
+  mv "$NODE_ROOT$KEYRING.tmp" "$NODE_ROOT$KEYRING"
+fi
+
+mkdir -p "$(dirname "$NODE_ROOT$SOURCES")"
+printf '%s\n' "$source_line" >"$NODE_ROOT$SOURCES"
+
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" "$@"
+}
+apt_get update -q || die "apt-get update failed: is ${repo} reachable from the node?"
+apt-mark unhold "${PACKAGES[@]}" >/dev/null
+versions=()
+for pkg in "${PACKAGES[@]}"; do
+  versions+=("${pkg}=${version}-*")
+done
+apt_get install -y --no-install-recommends --allow-downgrades "${versions[@]}" ||
+  die "could not install ${versions[*]} from ${repo}: does the repository carry ${version}?"
+apt-mark hold "${PACKAGES[@]}" >/dev/null
+for pkg in "${PACKAGES[@]}"; do
+  [[ "$(installed_version "$pkg")" == "${version}-"* ]] ||
+    die "${pkg} is at '$(installed_version "$pkg")' after install, wanted ${version}"
+done
+systemctl enable kubelet >/dev/null
+echo "node-install-kubernetes: kubeadm, kubelet, kubectl ${version} installed and held" >&2
