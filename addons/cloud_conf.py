@@ -1,0 +1,183 @@
+"""cloud.conf: the INI file openstack-cloud-controller-manager and Cinder CSI read.
+
+Both programs parse it with gcfg (git-config syntax). It is built here as data with
+configparser, never templated, and travels only inside a Kubernetes Secret (see
+addons.manifests.cloud_conf_secret): the caller wraps the result in a secret Output.
+
+Two credential modes (`openstack.applicationCredential`):
+- `create`: the program creates an `openstack.identity.ApplicationCredential` for this
+  cluster and passes its id and secret: auth = {auth_url, application_credential_id,
+  application_credential_secret}.
+- `given`: credentials come from stack secrets, either the same application credential
+  keys, or a user: auth = {auth_url, username, password, project_id | project_name,
+  user_domain_name (default "Default"), project_domain_name | project_domain_id (optional)}.
+"""
+
+import configparser
+import io
+import re
+
+APPLICATION_CREDENTIAL = "applicationCredential"
+PASSWORD = "password"
+
+# gcfg ends a value at ';' or '#', trims blanks and interprets backslashes, so any value
+# outside this plain alphabet is written double-quoted with '\\' and '"' escaped.
+_PLAIN = re.compile(r"^[A-Za-z0-9._:/@+=,\-]*$")
+
+
+def _gcfg_value(key: str, value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise ValueError(f"cloud.conf: {key} must be a single line")
+    if _PLAIN.match(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+def credential_mode(auth: dict) -> str:
+    """Which of the two auth shapes `auth` is; an error names what is missing or mixed."""
+    has_ac = any(k in auth for k in ("application_credential_id", "application_credential_secret"))
+    has_user = any(k in auth for k in ("username", "password"))
+    if has_ac and has_user:
+        raise ValueError(
+            "auth: give either application_credential_id/secret or username/password, not both"
+        )
+    if not auth.get("auth_url"):
+        raise ValueError("auth: auth_url is required")
+    if has_ac:
+        required = ("application_credential_id", "application_credential_secret")
+        mode = APPLICATION_CREDENTIAL
+    elif has_user:
+        required = ("username", "password")
+        mode = PASSWORD
+        if not (auth.get("project_id") or auth.get("project_name")):
+            raise ValueError("auth: project_id or project_name is required with username/password")
+    else:
+        raise ValueError(
+            "auth: no credentials: give application_credential_id/secret or username/password"
+        )
+    for key in required:
+        if not auth.get(key):
+            raise ValueError(f"auth: {key} is required")
+    return mode
+
+
+def _global(auth: dict, region: str | None, ca_file: str | None) -> dict:
+    mode = credential_mode(auth)
+    section = {"auth-url": auth["auth_url"]}
+    if mode == APPLICATION_CREDENTIAL:
+        section["application-credential-id"] = auth["application_credential_id"]
+        section["application-credential-secret"] = auth["application_credential_secret"]
+    else:
+        section["username"] = auth["username"]
+        section["password"] = auth["password"]
+        section["user-domain-name"] = auth.get("user_domain_name") or "Default"
+        # gophercloud's historical names: a "tenant" is a project.
+        if auth.get("project_id"):
+            section["tenant-id"] = auth["project_id"]
+        else:
+            section["tenant-name"] = auth["project_name"]
+        if auth.get("project_domain_id"):
+            section["tenant-domain-id"] = auth["project_domain_id"]
+        elif auth.get("project_domain_name"):
+            section["tenant-domain-name"] = auth["project_domain_name"]
+    if region:
+        section["region"] = region
+    if ca_file:
+        section["ca-file"] = ca_file
+    return section
+
+
+def cloud_conf_sections(
+    *,
+    auth: dict,
+    region: str | None,
+    subnet_id: str,
+    floating_network_id: str,
+    lb_enabled: bool,
+    lb_provider: str = "amphora",
+    create_monitor: bool = True,
+    ignore_volume_az: bool = False,
+    ca_file: str | None = None,
+) -> dict:
+    """cloud.conf as {section: {key: value}} before rendering (for callers and tests)."""
+    if lb_enabled:
+        if not subnet_id:
+            raise ValueError("cloud.conf: subnet_id is required for LoadBalancer Services")
+        if not floating_network_id:
+            raise ValueError("cloud.conf: floating_network_id is required for LoadBalancer Services")
+        load_balancer = {
+            "enabled": True,
+            "floating-network-id": floating_network_id,
+            "subnet-id": subnet_id,
+            "lb-provider": lb_provider,
+            # Octavia health monitors let a Service with externalTrafficPolicy: Local
+            # send traffic only to nodes that run its endpoints.
+            "create-monitor": create_monitor,
+        }
+    else:
+        # Clouds without Octavia: the CCM still manages nodes, but refuses LB Services.
+        load_balancer = {"enabled": False}
+    return {
+        "Global": _global(auth, region, ca_file),
+        "LoadBalancer": load_balancer,
+        "BlockStorage": {
+            # Grow the filesystem of an attached volume after a resize.
+            "rescan-on-resize": True,
+            # Clouds whose Cinder AZs do not match Nova AZs set this.
+            "ignore-volume-az": ignore_volume_az,
+        },
+        "Metadata": {
+            # Config drive first: works before the metadata service is reachable.
+            "search-order": "configDrive,metadataService",
+        },
+    }
+
+
+def cloud_conf(
+    *,
+    auth: dict,
+    region: str | None,
+    subnet_id: str,
+    floating_network_id: str,
+    lb_enabled: bool,
+    lb_provider: str = "amphora",
+    create_monitor: bool = True,
+    ignore_volume_az: bool = False,
+    ca_file: str | None = None,
+) -> str:
+    """Render cloud.conf (INI, gcfg-compatible). Deterministic: same input, same text."""
+    sections = cloud_conf_sections(
+        auth=auth,
+        region=region,
+        subnet_id=subnet_id,
+        floating_network_id=floating_network_id,
+        lb_enabled=lb_enabled,
+        lb_provider=lb_provider,
+        create_monitor=create_monitor,
+        ignore_volume_az=ignore_volume_az,
+        ca_file=ca_file,
+    )
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keep keys exactly as gcfg expects them
+    for name, values in sections.items():
+        parser[name] = {key: _gcfg_value(f"{name}.{key}", value) for key, value in values.items()}
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue()
+
+
+def read_cloud_conf(text: str) -> dict:
+    """Parse rendered cloud.conf back into {section: {key: unquoted value}}."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read_string(text)
+    return {s: {k: _unquote(v) for k, v in parser[s].items()} for s in parser.sections()}
