@@ -150,6 +150,26 @@ def test_deploy_is_approved_serialised_per_stack_and_only_on_main():
     assert 'python -m tools.plan --stack "$STACK"' in _runs(up)
 
 
+def test_pulumi_jobs_install_into_the_projects_virtualenv():
+    """Pulumi.yaml names a virtualenv; the CLI runs the program with that one, so a job
+    running pulumi/actions must create it and install the program's requirements there."""
+    runtime = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["runtime"]
+    venv = (runtime.get("options") or {}).get("virtualenv") if isinstance(runtime, dict) else None
+    checked = 0
+    for path in WORKFLOWS:
+        for job_id, job in _load(path)["jobs"].items():
+            if not _steps_using(job, "pulumi/actions"):
+                continue
+            runs = _runs(job)
+            if venv:
+                assert f"python -m venv {venv}" in runs, f"{path.name}:{job_id}"
+                assert re.search(rf"{re.escape(venv)}/bin/pip install -r requirements", runs)
+            else:
+                assert "pip install -r requirements" in runs
+            checked += 1
+    assert checked == 2
+
+
 def test_permissions_are_least_privilege():
     """The default token is read-nothing; each job asks for what it uses, and only jobs
     that comment on the PR may write pull-requests. Nothing may write contents."""
