@@ -11,7 +11,7 @@
 #   JOIN_TIMEOUT             seconds for the whole join, retries included (default 600).
 #   RETRY_DELAY              first pause between attempts in seconds, doubled after each
 #                            failure up to RETRY_DELAY_MAX (defaults 5 and 60).
-#   JOIN_PRESERVE_PKI        "true" on control-plane nodes whose CA and service-account keys
+#   PRESERVE_PKI             "true" on control-plane nodes whose CA and service-account keys
 #                            cloud-init placed under KUBERNETES_DIR/pki: `kubeadm reset` wipes
 #                            that directory, so it is saved first and restored after each reset.
 #   KUBELET_GRACE            seconds an installed kubelet gets to turn active before the node
@@ -55,7 +55,7 @@ kubelet_active_within() {
 reset_node() {
   timeout "$RESET_TIMEOUT" kubeadm reset -f >>"$WORK/reset.log" 2>&1 ||
     echo "node-join: kubeadm reset -f failed; see the next attempt's output" >&2
-  if [[ $JOIN_PRESERVE_PKI == true && -d $WORK/pki ]]; then
+  if [[ $PRESERVE_PKI == true && -d $WORK/pki ]]; then
     mkdir -p "$PKI_DIR"
     cp -a "$WORK/pki/." "$PKI_DIR/"
   fi
@@ -101,7 +101,7 @@ main() {
   RESET_TIMEOUT=$(ms_to_s "$(seconds_env RESET_TIMEOUT 120)")
   KUBERNETES_DIR=${KUBERNETES_DIR:-/etc/kubernetes}
   PKI_DIR=$KUBERNETES_DIR/pki
-  JOIN_PRESERVE_PKI=${JOIN_PRESERVE_PKI:-false}
+  PRESERVE_PKI=${PRESERVE_PKI:-false}
   [[ -n ${KUBEADM_JOIN_CONFIG_B64:-} ]] || die 2 "KUBEADM_JOIN_CONFIG_B64 is not set"
   local deadline=$(($(now_ms) + timeout_ms))
 
@@ -120,7 +120,7 @@ main() {
   [[ -s $cfg ]] || die 2 "KUBEADM_JOIN_CONFIG_B64 decodes to an empty file"
   local endpoint
   endpoint=$(api_endpoint "$cfg")
-  if [[ $JOIN_PRESERVE_PKI == true && -d $PKI_DIR ]]; then
+  if [[ $PRESERVE_PKI == true && -d $PKI_DIR ]]; then
     cp -a "$PKI_DIR" "$WORK/pki"
   fi
 

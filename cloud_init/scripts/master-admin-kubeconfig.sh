@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# master-admin-kubeconfig.sh: print the cluster's admin kubeconfig (on the first master, after
+# master-init.sh). stdout carries that file and nothing else: the caller captures it as a secret.
+#
+# Run as root by a pulumi-command remote.Command: `sudo bash -s`, stdin being
+# `export KEY='value'` lines followed by this text. Inputs (environment):
+#   KUBERNETES_DIR  default /etc/kubernetes.
+# Exit status: 0 printed, 1 admin.conf missing or empty (stderr says so).
+set -euo pipefail
+
+main() {
+  exec </dev/null # stdin carried this script: nothing started from here may read it
+  local conf=${KUBERNETES_DIR:-/etc/kubernetes}/admin.conf
+  if [[ ! -s $conf ]]; then
+    printf 'master-admin-kubeconfig: %s is missing or empty: has kubeadm init (master-init.sh) run on %s?\n' \
+      "$conf" "$(hostname)" >&2
+    exit 1
+  fi
+  cat -- "$conf"
+}
+
+main "$@"

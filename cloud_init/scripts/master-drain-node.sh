@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# master-drain-node.sh: take a node out of the cluster before its VM is deleted, from a
+# surviving master: cordon, drain (bounded), delete the Node object and, for a master, remove
+# its etcd member. Never wedges: a host that is gone, a PodDisruptionBudget that blocks, or a
+# cluster whose API is gone (the whole stack being destroyed) all end within the bounds.
+#
+# Run as root by a pulumi-command remote.Command (its `delete`): `sudo bash -s`, stdin being
+# `export KEY='value'` lines followed by this text. Inputs (environment):
+#   NODE_NAME           required: the Node (and etcd member) name of the leaving node.
+#   DRAIN_TIMEOUT       seconds for cordon + drain + Node deletion (default 300). Two thirds go
+#                       to a polite drain (evictions honour PDBs); the rest to a forced one
+#                       (--disable-eviction, --force) and then to deleting its pods outright.
+#   REMOVE_ETCD_MEMBER  "true" for masters: remove its member from the stacked etcd.
+#   NODE_IP             optional: also match the etcd member by peer URL https://NODE_IP:2380
+#                       (a member that never started has no name yet).
+#   API_TIMEOUT         seconds to wait for the API to answer before concluding the cluster is
+#                       going away (default 30): then warn and exit 0.
+#   ETCD_TIMEOUT        seconds for the etcd member removal (default 60).
+#   RETRY_DELAY         seconds between retries (default 5).
+#   KUBERNETES_DIR      default /etc/kubernetes (admin.conf, pki/etcd are read from there).
+#   ETCD_ENDPOINTS      default https://127.0.0.1:2379 (this master's stacked etcd).
+#   ETCD_CACERT, ETCD_CERT, ETCD_KEY  default KUBERNETES_DIR/pki/etcd/{ca,healthcheck-client}.*
+# Exit status: 0 node out of the cluster (or already absent, or the cluster itself is gone),
+# 1 the API or etcd answered but refused to let the node go (stderr says what), 2 bad input.
+set -euo pipefail
+
+now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
+to_ms() {
+  [[ $1 =~ ^([0-9]+)(\.([0-9]{1,3})[0-9]*)?$ ]] || return 1
+  local frac=${BASH_REMATCH[3]}000
+  echo $((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
+}
+ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+say() { printf 'master-drain-node: %s\n' "$*"; }
+warn() { printf 'master-drain-node: warning: %s\n' "$*" >&2; }
+die() { local rc=$1; shift; printf 'master-drain-node: %s\n' "$*" >&2; exit "$rc"; }
+seconds_env() {
+  local name=$1 default=$2 ms
+  ms=$(to_ms "${!name:-$default}") || die 2 "$name must be a number of seconds, got '${!name}'"
+  echo "$ms"
+}
+left_ms() { local l=$(($1 - $(now_ms))); echo $((l > 0 ? l : 0)); }
+pause() { sleep "$(ms_to_s "$DELAY_MS")"; }
+
+# Every API call is bounded on its own; callers bound their loops.
+k() { timeout 30 kubectl --kubeconfig "$ADMIN" --request-timeout=20s "$@"; }
+
+wait_api() {
+  local until=$1
+  while :; do
+    k get --raw /readyz >/dev/null 2>&1 && return 0
+    (($(now_ms) + DELAY_MS < until)) || return 1
+    pause
+  done
+}
+
+# Pods on a node whose kubelet is gone never confirm termination: delete their objects.
+delete_pods_outright() {
+  say "deleting the pods left on $NODE_NAME (--force --grace-period=0)"
+  k delete pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
+    --force --grace-period=0 --wait=false >/dev/null 2>&1 || warn "could not delete every pod on $NODE_NAME"
+}
+
+# drain BUDGET_MS EXTRA_FLAGS...: one `kubectl drain`, hard-bounded by BUDGET_MS.
+drain() {
+  local budget=$1
+  shift
+  ((budget >= 1000)) || return 1
+  timeout "$(ms_to_s "$budget")" kubectl --kubeconfig "$ADMIN" drain "$NODE_NAME" \
+    --ignore-daemonsets --delete-emptydir-data --timeout="${budget}ms" "$@"
+}
+
+take_node_out() {
+  local deadline=$1 present ready
+  if ! present=$(k get node "$NODE_NAME" --ignore-not-found -o name 2>&1); then
+    warn "could not look up Node $NODE_NAME: $present"
+    return 1
+  fi
+  if [[ -z $present ]]; then
+    say "Node $NODE_NAME is already absent"
+    return 0
+  fi
+  k cordon "$NODE_NAME" || warn "could not cordon $NODE_NAME"
+  ready=$(k get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) || ready=""
+  if [[ $ready == True ]]; then
+    local left reserve
+    left=$(left_ms "$deadline")
+    reserve=$((left / 3 < 60000 ? left / 3 : 60000))
+    if drain $((left - reserve)); then
+      say "drained $NODE_NAME"
+    else
+      warn "drain of $NODE_NAME did not finish (a PodDisruptionBudget, or pods that will not stop): forcing"
+      drain $(($(left_ms "$deadline") - 2000)) --disable-eviction --force --grace-period=10 ||
+        delete_pods_outright
+    fi
+  else
+    say "Node $NODE_NAME is not Ready (${ready:-Unknown}): its host is gone, skipping eviction"
+    delete_pods_outright
+  fi
+  while :; do
+    if k delete node "$NODE_NAME" --ignore-not-found --wait=false; then
+      say "deleted Node $NODE_NAME"
+      return 0
+    fi
+    (($(now_ms) + DELAY_MS < deadline)) || break
+    pause
+  done
+  return 2
+}
+
+# The member whose name is NODE_NAME or whose peer URL is NODE_IP's, from `member list`.
+etcd_member_id() {
+  local peer=""
+  [[ -n ${NODE_IP:-} ]] && peer="https://$NODE_IP:2380"
+  awk -F', ' -v name="$NODE_NAME" -v peer="$peer" \
+    '$3 == name || (peer != "" && index($4, peer)) { print $1 }' <<<"$1"
+}
+
+remove_etcd_member() {
+  local deadline=$1 list id out
+  local e=(etcdctl --endpoints="$ETCD_ENDPOINTS" --cacert="$ETCD_CACERT" --cert="$ETCD_CERT"
+    --key="$ETCD_KEY" --dial-timeout=5s --command-timeout=10s)
+  while :; do
+    if list=$(ETCDCTL_API=3 timeout 20 "${e[@]}" member list -w simple 2>&1); then
+      id=$(etcd_member_id "$list")
+      if [[ -z $id ]]; then
+        say "no etcd member named $NODE_NAME: already removed"
+        return 0
+      fi
+      if out=$(ETCDCTL_API=3 timeout 20 "${e[@]}" member remove "$id" 2>&1); then
+        say "removed etcd member $NODE_NAME ($id)"
+        return 0
+      fi
+      [[ $out == *"member not found"* ]] && { say "etcd member $id already removed"; return 0; }
+      list=$out
+    fi
+    (($(now_ms) + DELAY_MS < deadline)) || break
+    pause
+  done
+  ETCD_ERROR=$list
+  return 1
+}
+
+main() {
+  exec </dev/null # stdin carried this script: nothing started from here may read it
+  [[ -n ${NODE_NAME:-} ]] || die 2 "NODE_NAME is not set"
+  local drain_ms api_ms etcd_ms
+  drain_ms=$(seconds_env DRAIN_TIMEOUT 300)
+  api_ms=$(seconds_env API_TIMEOUT 30)
+  etcd_ms=$(seconds_env ETCD_TIMEOUT 60)
+  DELAY_MS=$(seconds_env RETRY_DELAY 5)
+  local k8s=${KUBERNETES_DIR:-/etc/kubernetes}
+  ADMIN=$k8s/admin.conf
+  ETCD_ENDPOINTS=${ETCD_ENDPOINTS:-https://127.0.0.1:2379}
+  ETCD_CACERT=${ETCD_CACERT:-$k8s/pki/etcd/ca.crt}
+  ETCD_CERT=${ETCD_CERT:-$k8s/pki/etcd/healthcheck-client.crt}
+  ETCD_KEY=${ETCD_KEY:-$k8s/pki/etcd/healthcheck-client.key}
+  ETCD_ERROR=""
+  local start api_up=true
+  start=$(now_ms)
+
+  if [[ ! -r $ADMIN ]] || ! wait_api $((start + api_ms)); then
+    warn "the API does not answer from $(hostname) within API_TIMEOUT=${API_TIMEOUT:-30}s" \
+      "(the cluster is being destroyed?): not draining $NODE_NAME"
+    api_up=false
+  else
+    local rc=0
+    take_node_out $(($(now_ms) + drain_ms)) || rc=$?
+    if ((rc == 1)); then
+      warn "the API stopped answering: leaving Node $NODE_NAME"
+      api_up=false
+    elif ((rc == 2)); then
+      die 1 "could not delete Node $NODE_NAME within DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-300}s;" \
+        "try: kubectl --kubeconfig $ADMIN delete node $NODE_NAME"
+    fi
+  fi
+
+  if [[ ${REMOVE_ETCD_MEMBER:-false} == true ]]; then
+    # With the API gone etcd is likely gone too: try briefly, never fail the destroy.
+    local bound=$etcd_ms
+    [[ $api_up == true ]] || bound=$((api_ms < etcd_ms ? api_ms : etcd_ms))
+    if ! remove_etcd_member $(($(now_ms) + bound)); then
+      if [[ $api_up == true ]]; then
+        die 1 "could not remove etcd member $NODE_NAME via $ETCD_ENDPOINTS: ${ETCD_ERROR}." \
+          "The cluster keeps a dead member and tolerates one failure less; remove it by hand:" \
+          "etcdctl member list / member remove <id> (certs in $(dirname "$ETCD_CERT"))"
+      fi
+      warn "etcd did not answer either: leaving its member list as it is"
+    fi
+  fi
+  say "done with $NODE_NAME"
+}
+
+main "$@"
