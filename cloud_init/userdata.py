@@ -1,0 +1,121 @@
+"""Assemble a node's cloud-config from role parts, and render it as Nova receives it.
+
+Role builders (discovery.py, node.py, ha.py, backup.py) each return a partial cloud-config
+dict; `merge` concatenates their lists in order, `common` adds what every node gets (the
+operator account with the deploy key, hardened sshd, hostname), and `render` dumps the data
+behind `#cloud-config`.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import tarfile
+from typing import Iterable, Sequence
+
+import yaml
+
+# Nova refuses user-data over 64 KiB of base64; the project's own bound leaves room to grow.
+MAX_USER_DATA = 16 * 1024
+LIST_KEYS = ("bootcmd", "packages", "write_files", "runcmd")
+
+SSHD_HARDENING = "/etc/ssh/sshd_config.d/10-openstack-k8s.conf"
+
+
+def sshd_config(*, jump_host: bool) -> str:
+    """Keys only, no root, no passwords; only the jump host forwards TCP (the SSH proxy)."""
+    lines = [
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin no",
+        "PermitEmptyPasswords no",
+        "X11Forwarding no",
+        "MaxAuthTries 3",
+        f"AllowTcpForwarding {'yes' if jump_host else 'no'}",
+        "AllowAgentForwarding no",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def common(*, hostname: str, user: str, ssh_keys: Sequence[str], jump_host: bool) -> dict:
+    """What every node gets, whatever its role."""
+    return {
+        "hostname": hostname,
+        "fqdn": hostname,
+        "prefer_fqdn_over_hostname": False,
+        "manage_etc_hosts": True,
+        "users": [
+            {
+                "name": user,
+                "gecos": "openstack-k8s operator",
+                "groups": ["sudo"],
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "shell": "/bin/bash",
+                "lock_passwd": True,
+                "ssh_authorized_keys": list(ssh_keys),
+            }
+        ],
+        "disable_root": True,
+        "ssh_pwauth": False,
+        "package_update": True,
+        "package_upgrade": False,
+        "write_files": [
+            {"path": SSHD_HARDENING, "owner": "root:root", "permissions": "0644", "content": sshd_config(jump_host=jump_host)}
+        ],
+        "runcmd": [["systemctl", "reload", "ssh"]],
+    }
+
+
+def merge(*parts: dict) -> dict:
+    """One cloud-config out of several: list keys concatenate in order; scalar keys must agree."""
+    out: dict = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in LIST_KEYS:
+                out.setdefault(key, [])
+                out[key] = out[key] + [v for v in value if not (key == "packages" and v in out[key])]
+            elif key in out and out[key] != value:
+                raise ValueError(f"cloud-config parts disagree on {key!r}")
+            else:
+                out[key] = value
+    # Lists in the order cloud-init runs them reads best; empty lists are noise.
+    return {k: v for k, v in out.items() if not (k in LIST_KEYS and not v)}
+
+
+def render(config: dict, *, node: str) -> str:
+    """`#cloud-config` + YAML as Nova receives it, gzipped when it would outgrow the bound.
+
+    A base64 string goes to Nova as-is (the provider only encodes what is not base64 yet),
+    and cloud-init unpacks gzip: compressed user-data stays compressed all the way.
+    """
+    text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
+    delivered = text
+    if len(text.encode()) > MAX_USER_DATA:
+        # mtime=0: the same config gives the same bytes.
+        delivered = base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
+    size = len(delivered.encode())
+    if size > MAX_USER_DATA:
+        raise ValueError(f"user-data of {node} is {size} bytes as delivered, over the {MAX_USER_DATA}-byte bound")
+    return delivered
+
+
+def write_file(path: str, content: str, *, permissions: str = "0644", owner: str = "root:root") -> dict:
+    return {"path": path, "owner": owner, "permissions": permissions, "content": content}
+
+
+def files(entries: Iterable[tuple[str, str]], *, permissions: str = "0600") -> list[dict]:
+    return [write_file(path, content, permissions=permissions) for path, content in entries]
+
+
+def tar_b64(entries: Iterable[tuple[str, str]]) -> str:
+    """A deterministic gzipped tar (sorted, no owners, no times), base64: files shipped to a
+    node through a remote command (see scripts/master-kubeadm-files.sh)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path, content in sorted(entries):
+                data = content.encode()
+                info = tarfile.TarInfo(path)
+                info.size, info.mode, info.mtime = len(data), 0o600, 0
+                tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(buf.getvalue()).decode()

@@ -1,0 +1,115 @@
+"""Cluster: composes network, discovery node, control plane and worker pools; owns the PKI,
+the deploy key and the join material; hands out the kubeconfig."""
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pulumi_openstack as openstack
+import pulumi_tls as tls
+
+from cloud_init.kubeconfig import public_kubeconfig
+from components.commands import SSH_USER
+from components.control_plane import ControlPlane
+from components.discovery import DiscoveryNode
+from components.kube_node import FlannelClient
+from components.machine import NodeImage
+from components.network import API_PORT, PrivateNetwork
+from components.pki import certificate_authority, kubernetes_pki, signed_certificate
+from components.worker_pool import WorkerPool
+from settings import Settings
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def ssh_config(cluster: str, jump: str, nodes: list[tuple[str, str]]) -> str:
+    """A ~/.ssh/config snippet: every node by name, through the jump host."""
+    lines = [f"Host {cluster}-jump", f"  HostName {jump}", f"  User {SSH_USER}", ""]
+    for name, address in nodes:
+        lines += [f"Host {name}", f"  HostName {address}", f"  User {SSH_USER}", f"  ProxyJump {cluster}-jump", ""]
+    return "\n".join(lines)
+
+
+class Cluster(pulumi.ComponentResource):
+    """A Kubernetes cluster on OpenStack, as one stack describes it."""
+
+    kubeconfig: pulumi.Output[str]
+    api_endpoint: pulumi.Output[str]
+    discovery_address: pulumi.Output[str]
+    master_addresses: pulumi.Output[list[str]]
+    worker_addresses: pulumi.Output[dict]
+    ssh_config: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("openstack-k8s:index:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        network = PrivateNetwork(f"{name}-network", settings, opts=child)
+        image = NodeImage(
+            name=settings.image,
+            id=pulumi.Output.from_input(settings.image) if _UUID.match(settings.image)
+            else openstack.images.get_image_output(name=settings.image, most_recent=True).id,
+        )
+
+        # The key remote commands log in with; only its public half goes to the nodes.
+        deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm="ED25519", opts=child)
+        ssh_keys = deploy_key.public_key_openssh.apply(lambda k: [*settings.ssh_public_keys, k.strip()])
+
+        discovery_ca = certificate_authority(f"{name}-discovery-ca", "openstack-k8s discovery etcd", self)
+        flannel_cert = signed_certificate(
+            f"{name}-flannel", ca=discovery_ca, common_name="flannel", uses=["client_auth"], parent=self
+        )
+        pki = kubernetes_pki(name, self)
+
+        discovery = DiscoveryNode(
+            f"{name}-discovery", settings, network=network, etcd_ca=discovery_ca,
+            deploy_key=deploy_key.private_key_openssh, ssh_keys=ssh_keys, image=image, opts=child,
+        )
+        flannel = FlannelClient(endpoints=discovery.endpoints, etcd_ca=discovery_ca.cert, cert=flannel_cert)
+        control_plane = ControlPlane(
+            f"{name}-master", settings, network=network, pki=pki, flannel=flannel, access=discovery.access,
+            discovery_ready=discovery.ready, ssh_keys=ssh_keys, image=image, opts=child,
+        )
+        pools = {
+            pool.name: WorkerPool(
+                f"{name}-worker-{pool.name}", settings, pool, network=network, flannel=flannel,
+                access=discovery.access, target=control_plane.join_target, ssh_keys=ssh_keys,
+                image=image, opts=child,
+            )
+            for pool in settings.worker_pools
+        }
+
+        server = control_plane.public_address.apply(lambda a: f"https://{a}:{API_PORT}")
+        self.api_endpoint = server
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(control_plane.admin_kubeconfig, server).apply(
+                lambda v: public_kubeconfig(v[0], server=v[1], name=settings.name)
+            )
+        )
+        self.discovery_address = discovery.jump_host
+        self.master_addresses = control_plane.master_addresses
+        self.worker_addresses = pulumi.Output.all(**{k: p.addresses for k, p in pools.items()}) if pools else pulumi.Output.from_input({})
+
+        node_names = [
+            *[f"{name}-discovery-{i}" for i in range(settings.discovery.count)],
+            *[f"{name}-master-{i}" for i in range(settings.masters.count)],
+            *[f"{name}-worker-{p.name}-{i}" for p in settings.worker_pools for i in range(p.count)],
+        ]
+        node_addresses = pulumi.Output.all(
+            *discovery.addresses, *[control_plane.master_addresses], *[p.addresses for p in pools.values()]
+        ).apply(lambda parts: _flatten(parts))
+        self.ssh_config = pulumi.Output.all(discovery.jump_host, node_addresses).apply(
+            lambda v: ssh_config(name, v[0], list(zip(node_names, v[1])))
+        )
+        self.register_outputs({
+            "kubeconfig": self.kubeconfig,
+            "apiEndpoint": self.api_endpoint,
+            "discoveryAddress": self.discovery_address,
+        })
+
+
+def _flatten(parts: list) -> list[str]:
+    out: list[str] = []
+    for p in parts:
+        out += p if isinstance(p, list) else [p]
+    return out

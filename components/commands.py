@@ -1,0 +1,146 @@
+"""Remote commands: how the program reaches nodes, and how a node script becomes a Command.
+
+Every command runs a shell file from cloud_init/scripts/ with `sudo bash -s`, the script on
+stdin after `export KEY='value'` lines. Secrets (join configs, tokens) thus never appear on a
+command line, in `ps`, or in logs, and stdin is a secret whenever one of its values is.
+Private nodes are reached through the discovery node as SSH proxy with the deploy key.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import shlex
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from cloud_init import script
+
+# The account cloud-init creates on every node for operators and for these commands.
+SSH_USER = "k8s"
+# A VM is ACTIVE long before sshd answers: keep dialling, but not forever.
+DIAL_ATTEMPTS = 60
+DIAL_TIMEOUT = 10
+# Re-running what already happened must be harmless; for init and join it must not happen.
+NO_OP = "true"
+
+
+@dataclass(frozen=True)
+class Access:
+    """The deploy key and the jump host every remote command goes through."""
+
+    private_key: pulumi.Output[str]
+    jump_host: pulumi.Output[str]
+
+    def to_jump_host(self) -> remote.ConnectionArgs:
+        return remote.ConnectionArgs(
+            host=self.jump_host,
+            user=SSH_USER,
+            private_key=self.private_key,
+            dial_error_limit=DIAL_ATTEMPTS,
+            per_dial_timeout=DIAL_TIMEOUT,
+        )
+
+    def to_node(self, host: pulumi.Input[str]) -> remote.ConnectionArgs:
+        return remote.ConnectionArgs(
+            host=host,
+            user=SSH_USER,
+            private_key=self.private_key,
+            dial_error_limit=DIAL_ATTEMPTS,
+            per_dial_timeout=DIAL_TIMEOUT,
+            proxy=remote.ProxyConnectionArgs(
+                host=self.jump_host,
+                user=SSH_USER,
+                private_key=self.private_key,
+                dial_error_limit=DIAL_ATTEMPTS,
+                per_dial_timeout=DIAL_TIMEOUT,
+            ),
+        )
+
+
+def script_with_env(name: str, env: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """`export K='v'` lines, then the script: what `bash -s` reads on the node."""
+    keys = sorted(env)
+    text = script(name)
+
+    def render(values: list) -> str:
+        exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in zip(keys, values))
+        return exports + text
+
+    return pulumi.Output.all(*[env[k] for k in keys]).apply(render)
+
+
+def _inline(stdin_text: str) -> str:
+    """A command line that runs a script without stdin (delete commands)."""
+    encoded = base64.b64encode(stdin_text.encode()).decode()
+    return f"echo {encoded} | base64 -d | sudo bash -s"
+
+
+def _timeouts(seconds: int) -> pulumi.CustomTimeouts:
+    # The script enforces its own bound; the engine's is a backstop a little beyond it.
+    minutes = f"{math.ceil(seconds / 60) + 5}m"
+    return pulumi.CustomTimeouts(create=minutes, update=minutes, delete=minutes)
+
+
+def node_command(
+    name: str,
+    *,
+    connection: remote.ConnectionArgs,
+    script_name: str,
+    env: Mapping[str, pulumi.Input[str]],
+    timeout: int,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    rerun_on_change: bool = False,
+    secret_stdout: bool = False,
+) -> remote.Command:
+    """Run a node script once. With rerun_on_change the script runs again when an input
+    changes (it must be idempotent); without, a change of inputs (a new jump host address,
+    a newer script) runs nothing on a node that already ran it."""
+    stdin = script_with_env(script_name, env)
+    return remote.Command(
+        name,
+        connection=connection,
+        create="sudo bash -s",
+        update="sudo bash -s" if rerun_on_change else NO_OP,
+        stdin=stdin,
+        # stdout of secret-bearing commands is a secret and never logged.
+        logging=remote.Logging.STDERR if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(depends_on),
+            additional_secret_outputs=["stdout"] if secret_stdout else None,
+            custom_timeouts=_timeouts(timeout),
+        ),
+    )
+
+
+def delete_command(
+    name: str,
+    *,
+    connection: remote.ConnectionArgs,
+    script_name: str,
+    env: Mapping[str, str],
+    timeout: int,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> remote.Command:
+    """A command that does nothing until it is deleted: then it runs the script (drain)."""
+    text = script_with_env(script_name, env)
+    return remote.Command(
+        name,
+        connection=connection,
+        create=NO_OP,
+        update=NO_OP,
+        delete=text.apply(_inline),
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
+        ),
+    )
+
+
+def optional(value: Optional[str]) -> str:
+    """Scripts read unset options as empty strings."""
+    return value or ""

@@ -1,0 +1,227 @@
+"""ControlPlane: the masters, the one API endpoint in front of them, kubeadm init on the
+first, control-plane joins on the rest (one after another), and the admin kubeconfig."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_openstack as openstack
+
+from cloud_init import kubeadm
+from cloud_init.backup import backup_cloud_config
+from cloud_init.ha import Master, ha_cloud_config
+from cloud_init.kubeconfig import ca_cert_hash
+from components.commands import Access, node_command
+from cloud_init.userdata import tar_b64
+from components.kube_node import KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data
+from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
+from components.network import API_PORT, PrivateNetwork, endpoint_kind
+from components.pki import KubernetesPki
+from settings import Settings
+
+MASTER_TAINTS = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+# keepalived's virtual router id: one per cluster network, any fixed value will do.
+VRRP_ROUTER_ID = 51
+
+
+class ControlPlane(pulumi.ComponentResource):
+    """Masters behind a VIP (keepalived + haproxy), an Octavia load balancer, or, with one
+    master, that master's own address; a floating IP on the endpoint when asked."""
+
+    endpoint_address: pulumi.Output[str]
+    public_address: pulumi.Output[str]
+    master_addresses: pulumi.Output[list[str]]
+    join_target: JoinTarget
+    admin_kubeconfig: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        network: PrivateNetwork,
+        pki: KubernetesPki,
+        flannel: FlannelClient,
+        access: Access,
+        discovery_ready: list[pulumi.Resource],
+        ssh_keys: pulumi.Output[list[str]],
+        image: NodeImage,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("openstack-k8s:index:ControlPlane", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        kind = endpoint_kind(settings)
+        names = [f"{name}-{i}" for i in range(settings.masters.count)]
+
+        # The endpoint's own address comes first: every master's port must allow it.
+        lb = vip_port = None
+        if kind == "vip":
+            vip_port = openstack.networking.Port(
+                f"{name}-vip",
+                name=f"{settings.name}-api-vip",
+                network_id=network.network_id,
+                fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=network.subnet_id)],
+                security_group_ids=[network.security_groups["master"].id],
+                admin_state_up=True,
+                opts=child,
+            )
+            vip = port_address(vip_port)
+        elif kind == "octavia":
+            lb = openstack.loadbalancer.LoadBalancer(
+                f"{name}-lb",
+                name=f"{settings.name}-api",
+                vip_subnet_id=network.subnet_id,
+                opts=child,
+            )
+            vip = lb.vip_address
+
+        ports = [
+            machine_port(
+                n, network=network, role="master", parent=self,
+                allowed_addresses=[vip] if kind == "vip" else (),
+            )
+            for n in names
+        ]
+        addresses = [port_address(p) for p in ports]
+        self.master_addresses = pulumi.Output.all(*addresses)
+        self.endpoint_address = addresses[0] if kind == "master" else vip
+
+        public = self.endpoint_address
+        if settings.control_plane.floating_ip:
+            fip = openstack.networking.FloatingIp(
+                f"{name}-fip", pool=settings.external_network, description=f"{settings.name} API", opts=child
+            )
+            openstack.networking.FloatingIpAssociate(
+                f"{name}-fip-association",
+                floating_ip=fip.address,
+                port_id={"vip": vip_port.id if vip_port else None, "octavia": lb.vip_port_id if lb else None}.get(kind, ports[0].id),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
+            )
+            public = fip.address
+        self.public_address = pulumi.Output.from_input(settings.control_plane.dns_name) if settings.control_plane.dns_name else public
+
+        endpoint_ready: list[pulumi.Resource] = []
+        if lb is not None:
+            endpoint_ready = self._octavia(name, settings, lb, network, addresses)
+
+        sans = pulumi.Output.all(self.endpoint_address, public, *addresses).apply(
+            lambda a: sorted(set(a) | ({settings.control_plane.dns_name} if settings.control_plane.dns_name else set()))
+        )
+        endpoint = self.endpoint_address.apply(lambda a: f"{a}:{API_PORT}")
+        masters = pulumi.Output.all(*addresses).apply(lambda a: [Master(name=n, address=x) for n, x in zip(names, a)])
+        group = anti_affinity_group(name, self) if settings.masters.count > 1 else None
+
+        self.join_target = None  # set once the first master is initialised
+        previous = None
+        init = None
+        for i, (node, port, address) in enumerate(zip(names, ports, addresses)):
+            files = list(pki.files())
+            if i == 0:
+                files.append((KUBEADM_INIT_FILE, pulumi.Output.all(address=address, endpoint=endpoint, sans=sans).apply(
+                    lambda v, node=node: kubeadm.init_config(
+                        cluster_name=settings.name,
+                        node_name=node,
+                        node_ip=v["address"],
+                        kubernetes_version=settings.kubernetes_version,
+                        endpoint=v["endpoint"],
+                        cert_sans=v["sans"],
+                        pod_cidr=str(settings.pod_cidr),
+                        service_cidr=str(settings.service_cidr),
+                        image_repository=settings.image_repository,
+                        labels={},
+                        taints=MASTER_TAINTS,
+                    )
+                )))
+            extra = [
+                pulumi.Output.from_input(backup_cloud_config(
+                    role="master", name=node, schedule=settings.etcd.backup.schedule,
+                    keep=settings.etcd.backup.keep, container=settings.etcd.backup.container,
+                    endpoints="https://127.0.0.1:2379", cacert="/etc/kubernetes/pki/etcd/ca.crt",
+                    cert="/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+                    key="/etc/kubernetes/pki/etcd/healthcheck-client.key",
+                ))
+            ]
+            if kind == "vip":
+                extra.append(pulumi.Output.all(masters=masters, vip=vip).apply(
+                    lambda v, i=i: ha_cloud_config(
+                        me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=API_PORT,
+                        interface_cidr=str(settings.network.cidr), router_id=VRRP_ROUTER_ID,
+                        auth_pass=settings.name[:8],
+                    )
+                ))
+            user_data = kube_user_data(
+                settings, role="master", node=node, flannel=flannel, ssh_keys=ssh_keys,
+                extra=pulumi.Output.all(*extra),
+            )
+            instance = machine_instance(
+                node, cluster=settings.name, role="master", flavor=settings.masters.flavor,
+                volume_size=settings.masters.volume_size, image=image, port=port,
+                user_data=user_data, network=network, parent=self, server_group=group,
+            )
+            connection = access.to_node(address)
+            ready = node_command(
+                f"{node}-ready", connection=connection, script_name="node-ready.sh",
+                env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
+                parent=self, depends_on=[instance], rerun_on_change=True,
+            )
+            # The PKI travels with a command, not in user-data (readable from the metadata service).
+            kubeadm_files = node_command(
+                f"{node}-kubeadm-files", connection=connection, script_name="master-kubeadm-files.sh",
+                env={"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(
+                    pulumi.Output.all(*[c for _, c in files]).apply(
+                        lambda contents, paths=[p for p, _ in files]: tar_b64(zip(paths, contents))))},
+                timeout=120, parent=self, depends_on=[ready],
+            )
+            if i == 0:
+                init = node_command(
+                    f"{node}-init", connection=connection, script_name="master-init.sh",
+                    env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init)},
+                    timeout=settings.timeouts.init, parent=self,
+                    depends_on=[kubeadm_files, *discovery_ready, *endpoint_ready],
+                )
+                self.join_target = JoinTarget(
+                    endpoint=endpoint,
+                    ca_cert_hash=pki.ca.public_key.apply(ca_cert_hash),
+                    first_master=connection,
+                    initialized=init,
+                )
+                self.admin_kubeconfig = node_command(
+                    f"{node}-kubeconfig", connection=connection, script_name="master-admin-kubeconfig.sh",
+                    env={}, timeout=120, parent=self, depends_on=[init], rerun_on_change=True, secret_stdout=True,
+                ).stdout
+                previous = init
+            else:
+                # stacked etcd grows one member at a time: concurrent member adds race.
+                previous = join_node(
+                    settings, node=node, address=address, connection=connection, target=self.join_target,
+                    ready=ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
+                    after=[previous, kubeadm_files],
+                )
+        self.initialized = init
+        self.register_outputs({
+            "endpoint": self.endpoint_address,
+            "publicEndpoint": self.public_address,
+            "masterAddresses": self.master_addresses,
+        })
+
+    def _octavia(self, name, settings, lb, network, addresses) -> list[pulumi.Resource]:
+        """TCP listener on the API port, an HTTPS /readyz monitor, one member per master."""
+        child = pulumi.ResourceOptions(parent=self)
+        listener = openstack.loadbalancer.Listener(
+            f"{name}-lb-listener", loadbalancer_id=lb.id, protocol="TCP", protocol_port=API_PORT,
+            # kubectl exec/logs streams live long: keep idle connections open.
+            timeout_client_data=3_600_000, timeout_member_data=3_600_000, opts=child,
+        )
+        pool = openstack.loadbalancer.Pool(
+            f"{name}-lb-pool", listener_id=listener.id, protocol="TCP", lb_method="ROUND_ROBIN", opts=child
+        )
+        monitor = openstack.loadbalancer.Monitor(
+            f"{name}-lb-monitor", pool_id=pool.id, type="HTTPS", url_path="/readyz", expected_codes="200",
+            http_method="GET", delay=10, timeout=5, max_retries=3, max_retries_down=3, opts=child,
+        )
+        members = [
+            openstack.loadbalancer.Member(
+                f"{name}-{i}-lb-member", pool_id=pool.id, address=address, protocol_port=API_PORT,
+                subnet_id=network.subnet_id, opts=child,
+            )
+            for i, address in enumerate(addresses)
+        ]
+        return [listener, monitor, *members]

@@ -1,0 +1,140 @@
+"""DiscoveryNode: the cluster's private etcd (flannel's network config and leases) and the
+SSH jump host every remote command goes through."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_openstack as openstack
+
+from cloud_init import userdata
+from cloud_init.backup import backup_cloud_config
+from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
+from components.commands import SSH_USER, Access, node_command
+from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
+from components.network import PrivateNetwork
+from components.pki import Pem, signed_certificate
+from settings import Settings
+
+ETCD_CLIENT_PORT = 2379
+
+
+class DiscoveryNode(pulumi.ComponentResource):
+    """1 or 3 etcd members; the first one has the floating IP and is the jump host."""
+
+    endpoints: pulumi.Output[list[str]]
+    jump_host: pulumi.Output[str]
+    access: Access
+    ready: list[pulumi.Resource]
+    addresses: list[pulumi.Output[str]]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        network: PrivateNetwork,
+        etcd_ca: Pem,
+        deploy_key: pulumi.Output[str],
+        ssh_keys: pulumi.Output[list[str]],
+        image: NodeImage,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("openstack-k8s:index:DiscoveryNode", name, None, opts)
+        count = settings.discovery.count
+        names = [f"{name}-{i}" for i in range(count)]
+        ports = [machine_port(n, network=network, role="discovery", parent=self) for n in names]
+        self.addresses = [port_address(p) for p in ports]
+
+        floating_ip = openstack.networking.FloatingIp(
+            f"{name}-fip", pool=settings.external_network, description=f"{settings.name} jump host",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        fip_association = openstack.networking.FloatingIpAssociate(
+            f"{name}-fip-association",
+            floating_ip=floating_ip.address,
+            port_id=ports[0].id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
+        )
+        self.jump_host = floating_ip.address
+        self.access = Access(private_key=deploy_key, jump_host=floating_ip.address)
+        group = anti_affinity_group(f"{name}", self) if count > 1 else None
+
+        members = pulumi.Output.all(*self.addresses).apply(
+            lambda addrs: tuple(DiscoveryMember(name=n, address=a) for n, a in zip(names, addrs))
+        )
+        self.ready = []
+        for i, (node, port, address) in enumerate(zip(names, ports, self.addresses)):
+            # Serving, peer and local etcdctl certificate in one: this member's identity.
+            cert = signed_certificate(
+                f"{node}-etcd",
+                ca=etcd_ca,
+                common_name=node,
+                uses=["server_auth", "client_auth"],
+                dns_names=[node, "localhost"],
+                ip_addresses=address.apply(lambda a: [a, "127.0.0.1"]),
+                parent=self,
+            )
+            spec = pulumi.Output.all(
+                address=address, members=members, ca=etcd_ca.cert, cert=cert.cert, key=cert.key
+            ).apply(
+                lambda v, node=node: DiscoverySpec(
+                    name=node,
+                    address=v["address"],
+                    members=v["members"],
+                    ca_cert_pem=v["ca"],
+                    cert_pem=v["cert"],
+                    key_pem=v["key"],
+                    pod_cidr=str(settings.pod_cidr),
+                    seed_timeout=settings.timeouts.ready // 2,
+                )
+            )
+            user_data = pulumi.Output.all(spec=spec, keys=ssh_keys).apply(
+                lambda v, node=node: userdata.render(
+                    userdata.merge(
+                        userdata.common(hostname=node, user=SSH_USER, ssh_keys=v["keys"], jump_host=True),
+                        discovery_cloud_config(v["spec"]),
+                        backup_cloud_config(
+                            role="discovery",
+                            name=node,
+                            schedule=settings.etcd.backup.schedule,
+                            keep=settings.etcd.backup.keep,
+                            container=settings.etcd.backup.container,
+                            endpoints="https://127.0.0.1:2379",
+                            cacert="/etc/etcd/pki/ca.crt",
+                            cert="/etc/etcd/pki/server.crt",
+                            key="/etc/etcd/pki/server.key",
+                        ),
+                    ),
+                    node=node,
+                )
+            )
+            instance = machine_instance(
+                node,
+                cluster=settings.name,
+                role="discovery",
+                flavor=settings.discovery.flavor,
+                volume_size=settings.discovery.volume_size,
+                image=image,
+                port=port,
+                user_data=pulumi.Output.secret(user_data),
+                network=network,
+                parent=self,
+                server_group=group,
+            )
+            connection = self.access.to_jump_host() if i == 0 else self.access.to_node(address)
+            self.ready.append(
+                node_command(
+                    f"{node}-ready",
+                    connection=connection,
+                    script_name="node-ready.sh",
+                    env={"READY_TIMEOUT": str(settings.timeouts.ready)},
+                    timeout=settings.timeouts.ready,
+                    parent=self,
+                    depends_on=[instance, fip_association],
+                    rerun_on_change=True,
+                )
+            )
+
+        self.endpoints = pulumi.Output.all(*self.addresses).apply(
+            lambda addrs: [f"https://{a}:{ETCD_CLIENT_PORT}" for a in addrs]
+        )
+        self.register_outputs({"jumpHost": self.jump_host, "endpoints": self.endpoints})

@@ -1,0 +1,167 @@
+"""What masters and workers share: their first-boot user-data, and how a node joins the
+cluster and leaves it (token on the first master, join on the node, drain on delete)."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from cloud_init import kubeadm, userdata
+from cloud_init.node import KubeNodeSpec, node_cloud_config
+from components.commands import SSH_USER, delete_command, node_command
+from components.pki import Pem
+from settings import Settings
+
+KUBEADM_INIT_FILE = "kubeadm/init.yaml"
+KUBEADM_INIT_CONFIG = f"/etc/kubernetes/{KUBEADM_INIT_FILE}"
+
+
+@dataclass(frozen=True)
+class FlannelClient:
+    """How flanneld on every node reaches the discovery etcd."""
+
+    endpoints: pulumi.Output[list[str]]
+    etcd_ca: pulumi.Output[str]
+    cert: Pem
+
+
+@dataclass(frozen=True)
+class JoinTarget:
+    """What a node needs to join: the API endpoint, the pinned CA, and the first master,
+    where fresh tokens are made and leaving nodes are drained from."""
+
+    endpoint: pulumi.Output[str]  # host:port
+    ca_cert_hash: pulumi.Output[str]
+    first_master: remote.ConnectionArgs
+    initialized: pulumi.Resource
+
+
+def kube_user_data(
+    settings: Settings,
+    *,
+    role: str,
+    node: str,
+    flannel: FlannelClient,
+    ssh_keys: pulumi.Output[list[str]],
+    files: Sequence[tuple[str, pulumi.Input[str]]] = (),
+    extra: Optional[pulumi.Output[list[dict]]] = None,
+) -> pulumi.Output[str]:
+    """The cloud-config a master or worker boots with, as a secret (it carries keys)."""
+    paths = [p for p, _ in files]
+    extra = extra if extra is not None else pulumi.Output.from_input([])
+
+    def build(v: dict) -> str:
+        spec = KubeNodeSpec(
+            role=role,
+            name=node,
+            kubernetes_version=settings.kubernetes_version,
+            package_mirror=settings.package_mirror,
+            image_repository=settings.image_repository,
+            network_cidr=str(settings.network.cidr),
+            network_mtu=settings.network.mtu or 1450,  # FIXME: None should let flannel derive it
+            pod_cidr=str(settings.pod_cidr),
+            discovery_endpoints=tuple(v["endpoints"]),
+            etcd_ca_pem=v["ca"],
+            flannel_cert_pem=v["cert"],
+            flannel_key_pem=v["key"],
+            kubeadm_files=tuple(zip(paths, v["files"])),
+        )
+        return userdata.render(
+            userdata.merge(
+                userdata.common(hostname=node, user=SSH_USER, ssh_keys=v["keys"], jump_host=False),
+                node_cloud_config(spec),
+                *v["extra"],
+            ),
+            node=node,
+        )
+
+    data = pulumi.Output.all(
+        endpoints=flannel.endpoints,
+        ca=flannel.etcd_ca,
+        cert=flannel.cert.cert,
+        key=flannel.cert.key,
+        keys=ssh_keys,
+        files=pulumi.Output.all(*[c for _, c in files]),
+        extra=extra,
+    ).apply(build)
+    return pulumi.Output.secret(data)
+
+
+def join_node(
+    settings: Settings,
+    *,
+    node: str,
+    address: pulumi.Output[str],
+    connection: remote.ConnectionArgs,
+    target: JoinTarget,
+    ready: pulumi.Resource,
+    parent: pulumi.Resource,
+    control_plane: bool,
+    labels: dict[str, str],
+    taints: list[dict],
+    after: Sequence[pulumi.Resource] = (),
+) -> remote.Command:
+    """Token from the first master, join on the node, and a drain that runs on delete.
+
+    The token is made when the node is created, so a node added months later still joins;
+    it is short-lived and only this node's join ever sees it.
+    """
+    token = node_command(
+        f"{node}-token",
+        connection=target.first_master,
+        script_name="master-join-token.sh",
+        env={"TOKEN_TTL": "30m", "TOKEN_TIMEOUT": str(settings.timeouts.join)},
+        timeout=settings.timeouts.join,
+        parent=parent,
+        depends_on=[target.initialized],
+        secret_stdout=True,
+    )
+    config = pulumi.Output.all(
+        address=address, endpoint=target.endpoint, token=token.stdout, ca_hash=target.ca_cert_hash
+    ).apply(
+        lambda v: kubeadm.join_config(
+            node_name=node,
+            node_ip=v["address"],
+            endpoint=v["endpoint"],
+            token=v["token"].strip(),
+            ca_cert_hash=v["ca_hash"],
+            control_plane=control_plane,
+            labels=labels,
+            taints=taints,
+        )
+    )
+    join = node_command(
+        f"{node}-join",
+        connection=connection,
+        script_name="node-join.sh",
+        env={
+            "KUBEADM_JOIN_CONFIG_B64": pulumi.Output.secret(config.apply(lambda c: base64.b64encode(c.encode()).decode())),
+            "JOIN_TIMEOUT": str(settings.timeouts.join),
+        },
+        timeout=settings.timeouts.join,
+        parent=parent,
+        depends_on=[ready, token, *after],
+    )
+    delete_command(
+        f"{node}-drain",
+        connection=target.first_master,
+        script_name="master-drain-node.sh",
+        env={
+            "NODE_NAME": node,
+            "DRAIN_TIMEOUT": str(settings.timeouts.drain),
+            "REMOVE_ETCD_MEMBER": "true" if control_plane else "false",
+        },
+        timeout=settings.timeouts.drain,
+        parent=parent,
+        # Deleted before the join, hence before the VM: the node is drained while it exists.
+        depends_on=[join],
+    )
+    return join
+
+
+def taint_dicts(taints) -> list[dict]:
+    return [{"key": t.key, "value": t.value, "effect": t.effect} if t.value else {"key": t.key, "effect": t.effect} for t in taints]
+

@@ -1,0 +1,158 @@
+"""PrivateNetwork: the cluster's network, its way out, and one security group per role."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+import pulumi
+import pulumi_openstack as openstack
+
+from settings import Settings
+
+API_PORT = 6443
+ETCD_PORTS = (2379, 2380)
+KUBELET_PORT = 10250
+VXLAN_PORT = 8472
+NODE_PORTS = (30000, 32767)
+# VRRP is IP protocol 112: keepalived's adverts between masters.
+VRRP_PROTOCOL = "112"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ingress rule: who (a CIDR or another role's group) may reach which ports."""
+
+    description: str
+    protocol: str
+    ports: tuple[int, int] | None
+    cidr: str | None = None
+    group: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A name that stays put when other rules come and go (no list indexes)."""
+        ports = "all" if self.ports is None else "-".join(map(str, sorted(set(self.ports))))
+        source = f"from-{self.group}" if self.group else "from-" + (self.cidr or "").replace("/", "-")
+        return f"{self.protocol}-{ports}-{source}"
+
+
+def role_rules(settings: Settings) -> dict[str, list[Rule]]:
+    """Least-privilege ingress per role, as data: the security groups are built from this.
+
+    Roles: discovery (etcd for discovery and flannel, SSH jump host), master, worker.
+    Egress stays open (the cloud's default rules): nodes install packages at first boot.
+    """
+    net = str(settings.network.cidr)
+    rules: dict[str, list[Rule]] = {"discovery": [], "master": [], "worker": []}
+
+    for cidr in settings.ssh_allowed_cidrs:
+        rules["discovery"].append(Rule("ssh to the jump host", "tcp", (22, 22), cidr=str(cidr)))
+    for role in ("master", "worker"):
+        rules["discovery"].append(Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role))
+    rules["discovery"].append(Rule("discovery etcd peers", "tcp", ETCD_PORTS, group="discovery"))
+
+    for role in ("master", "worker"):
+        rules[role].append(Rule("ssh from the jump host", "tcp", (22, 22), group="discovery"))
+        rules[role].append(Rule("kubelet from masters", "tcp", (KUBELET_PORT, KUBELET_PORT), group="master"))
+        for peer in ("master", "worker"):
+            rules[role].append(Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer))
+            rules[role].append(Rule(f"icmp from {peer}s", "icmp", None, group=peer))
+
+    for peer in ("master", "worker"):
+        rules["master"].append(Rule(f"api from {peer}s", "tcp", (API_PORT, API_PORT), group=peer))
+    for cidr in settings.api_allowed_cidrs:
+        rules["master"].append(Rule("api from allowed cidr", "tcp", (API_PORT, API_PORT), cidr=str(cidr)))
+    if settings.control_plane.endpoint == "octavia":
+        # Octavia's amphorae health-check and forward from addresses in the cluster subnet.
+        rules["master"].append(Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=net))
+    rules["master"].append(Rule("stacked etcd between masters", "tcp", ETCD_PORTS, group="master"))
+    if settings.masters.count > 1 and endpoint_kind(settings) == "vip":
+        rules["master"].append(Rule("vrrp between masters", VRRP_PROTOCOL, None, group="master"))
+
+    for cidr in [net, *map(str, settings.node_port_allowed_cidrs)]:
+        rules["worker"].append(Rule("nodeports", "tcp", NODE_PORTS, cidr=cidr))
+    if any(p.gateway for p in settings.worker_pools):
+        for port in (80, 443):
+            rules["worker"].append(Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0"))
+    return rules
+
+
+def endpoint_kind(settings: Settings) -> str:
+    """vip / octavia / master: what stands behind the API endpoint."""
+    if settings.control_plane.endpoint is not None:
+        return settings.control_plane.endpoint
+    return "vip" if settings.masters.count > 1 else "master"
+
+
+class PrivateNetwork(pulumi.ComponentResource):
+    """Network, subnet, router to the external network, and per-role security groups."""
+
+    network_id: pulumi.Output[str]
+    subnet_id: pulumi.Output[str]
+    external_network_id: pulumi.Output[str]
+    security_groups: dict[str, openstack.networking.SecGroup]
+    router_interface: openstack.networking.RouterInterface
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("openstack-k8s:index:PrivateNetwork", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cidr: IPv4Network = settings.network.cidr
+
+        external = openstack.networking.get_network_output(name=settings.external_network, external=True)
+        self.external_network_id = external.id
+
+        network = openstack.networking.Network(
+            f"{name}-net",
+            name=f"{settings.name}-net",
+            admin_state_up=True,
+            mtu=settings.network.mtu,
+            opts=child,
+        )
+        subnet = openstack.networking.Subnet(
+            f"{name}-subnet",
+            name=f"{settings.name}-subnet",
+            network_id=network.id,
+            cidr=str(cidr),
+            ip_version=4,
+            dns_nameservers=[str(a) for a in settings.network.dns_nameservers] or None,
+            opts=child,
+        )
+        router = openstack.networking.Router(
+            f"{name}-router",
+            name=f"{settings.name}-router",
+            external_network_id=external.id,
+            opts=child,
+        )
+        self.router_interface = openstack.networking.RouterInterface(
+            f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id, opts=child
+        )
+
+        # Groups first, then rules: rules name other roles' groups as their source.
+        self.security_groups = {
+            role: openstack.networking.SecGroup(
+                f"{name}-sg-{role}",
+                name=f"{settings.name}-{role}",
+                description=f"openstack-k8s {settings.name}: {role} nodes",
+                opts=child,
+            )
+            for role in ("discovery", "master", "worker")
+        }
+        for role, rules in role_rules(settings).items():
+            for rule in rules:
+                openstack.networking.SecGroupRule(
+                    f"{name}-sg-{role}-{rule.key}",
+                    description=rule.description,
+                    direction="ingress",
+                    ethertype="IPv4",
+                    protocol=rule.protocol,
+                    port_range_min=rule.ports[0] if rule.ports else None,
+                    port_range_max=rule.ports[1] if rule.ports else None,
+                    remote_ip_prefix=rule.cidr,
+                    remote_group_id=self.security_groups[rule.group].id if rule.group else None,
+                    security_group_id=self.security_groups[role].id,
+                    opts=child,
+                )
+
+        self.network_id = network.id
+        self.subnet_id = subnet.id
+        self.register_outputs({"networkId": network.id, "subnetId": subnet.id})

@@ -1,0 +1,77 @@
+"""WorkerPool: one pool of minions (flavor, size, labels, taints), each joined with kubeadm
+as soon as the first master is up, in parallel with every other join."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_openstack as openstack
+
+from addons.gateway import gateway_labels_taints
+from components.commands import Access, node_command
+from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts
+from components.machine import NodeImage, machine_instance, machine_port, port_address
+from components.network import PrivateNetwork
+from settings import Settings, WorkerPoolSettings
+
+
+class WorkerPool(pulumi.ComponentResource):
+    """`count` workers named `<pool component>-<i>`: removing the last ones drains them."""
+
+    addresses: pulumi.Output[list[str]]
+    joins: list[pulumi.Resource]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        pool: WorkerPoolSettings,
+        *,
+        network: PrivateNetwork,
+        flannel: FlannelClient,
+        access: Access,
+        target: JoinTarget,
+        ssh_keys: pulumi.Output[list[str]],
+        image: NodeImage,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("openstack-k8s:index:WorkerPool", name, None, opts)
+        labels = {"openstack-k8s.io/pool": pool.name, **pool.labels}
+        taints = taint_dicts(pool.taints)
+        if pool.gateway:
+            gateway_labels, gateway_taints = gateway_labels_taints()
+            labels.update(gateway_labels)
+            taints += gateway_taints
+
+        addresses = []
+        self.joins = []
+        for i in range(pool.count):
+            node = f"{name}-{i}"
+            port = machine_port(node, network=network, role="worker", parent=self)
+            address = port_address(port)
+            addresses.append(address)
+            if pool.floating_ip:
+                fip = openstack.networking.FloatingIp(
+                    f"{node}-fip", pool=settings.external_network, description=f"{node} gateway",
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                openstack.networking.FloatingIpAssociate(
+                    f"{node}-fip-association", floating_ip=fip.address, port_id=port.id,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
+                )
+            instance = machine_instance(
+                node, cluster=settings.name, role="worker", flavor=pool.flavor,
+                volume_size=pool.volume_size, image=image, port=port,
+                user_data=kube_user_data(settings, role="worker", node=node, flannel=flannel, ssh_keys=ssh_keys),
+                network=network, parent=self,
+            )
+            connection = access.to_node(address)
+            ready = node_command(
+                f"{node}-ready", connection=connection, script_name="node-ready.sh",
+                env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
+                parent=self, depends_on=[instance], rerun_on_change=True,
+            )
+            self.joins.append(join_node(
+                settings, node=node, address=address, connection=connection, target=target,
+                ready=ready, parent=self, control_plane=False, labels=labels, taints=taints,
+            ))
+        self.addresses = pulumi.Output.all(*addresses)
+        self.register_outputs({"addresses": self.addresses})

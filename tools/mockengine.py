@@ -1,0 +1,370 @@
+"""Run the Pulumi program under Pulumi's mock engine and record what the engine would receive.
+
+`Recorder` subclasses `pulumi.runtime.mocks.MockMonitor`: every RegisterResource request is
+kept as the engine sees it (type, name, parent, dependencies, inputs, options), secrets
+marked. `CloudMocks` answers like a cloud would, plausibly and deterministically: addresses
+inside the configured subnet (stable per resource name), ids derived from names, and real
+keys and certificates (ECDSA with deterministic signatures, fixed validity) so that what the
+nodes would receive is what a real run renders, byte for byte across runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import hashlib
+import ipaddress
+import runpy
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "[secret]"
+# Floating IPs come from TEST-NET-3: plausible, and routed nowhere.
+PUBLIC_NET = ipaddress.IPv4Network("203.0.113.0/24")
+# Certificates carry a fixed validity window: no clock in the plan.
+NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha256("\0".join(parts).encode()).digest()
+
+
+def _id(kind: str, name: str) -> str:
+    return str(uuid.UUID(bytes=_digest(kind, name)[:16], version=4))
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap the SDK's secret markers: what the mock provider computes with."""
+    if rpc.is_rpc_secret(value):
+        return _plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _redacted(value: Any) -> Any:
+    """Secrets as the plan shows them."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+class _Pki:
+    """Real ECDSA keys and certificates, derived from resource names: same name, same bytes."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        self.ec = ec
+        self.ed25519 = ed25519
+
+    def key(self, name: str, algorithm: str):
+        seed = _digest("key", name)
+        if algorithm == "ED25519":
+            return self.ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+        return self.ec.derive_private_key(int.from_bytes(seed, "big") % (order - 1) + 1, self.ec.SECP256R1())
+
+    def key_outputs(self, key) -> dict:
+        from cryptography.hazmat.primitives import serialization as s
+
+        if isinstance(key, self.ed25519.Ed25519PrivateKey):
+            pem = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode()
+        else:
+            pem = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption()).decode()
+        pub = key.public_key()
+        return {
+            "privateKeyPem": pem,
+            "privateKeyPemPkcs8": key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(),
+            "privateKeyOpenssh": key.private_bytes(s.Encoding.PEM, s.PrivateFormat.OpenSSH, s.NoEncryption()).decode(),
+            "publicKeyPem": pub.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode(),
+            "publicKeyOpenssh": pub.public_bytes(s.Encoding.OpenSSH, s.PublicFormat.OpenSSH).decode() + "\n",
+            "publicKeyFingerprintSha256": "SHA256:" + base64.b64encode(hashlib.sha256(
+                pub.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)).digest()).decode().rstrip("="),
+        }
+
+    def _subject(self, subject: Optional[dict]):
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        subject = subject or {}
+        attrs = []
+        if subject.get("organization"):
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, subject["organization"]))
+        if subject.get("commonName"):
+            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, subject["commonName"]))
+        return x509.Name(attrs)
+
+    def _load_key(self, pem: str):
+        from cryptography.hazmat.primitives import serialization
+
+        return serialization.load_pem_private_key(pem.encode(), None)
+
+    def _sign(self, builder, ca_key):
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        cert = builder.sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def certificate(self, name: str, inputs: dict, *, subject, public_key, dns, ips, ca_key, issuer) -> str:
+        from cryptography import x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
+        uses = set(inputs.get("allowedUses") or [])
+        is_ca = bool(inputs.get("isCaCertificate"))
+        hours = int(inputs.get("validityPeriodHours") or 24)
+        serial = int.from_bytes(_digest("serial", name)[:16], "big") >> 1
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(NOT_BEFORE)
+            .not_valid_after(NOT_BEFORE + datetime.timedelta(hours=hours))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature="digital_signature" in uses, content_commitment=False,
+                key_encipherment="key_encipherment" in uses, data_encipherment=False, key_agreement=False,
+                key_cert_sign="cert_signing" in uses, crl_sign="crl_signing" in uses,
+                encipher_only=False, decipher_only=False), critical=True)
+        )
+        ekus = [o for u, o in (("server_auth", ExtendedKeyUsageOID.SERVER_AUTH),
+                               ("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH)) if u in uses]
+        if ekus:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
+        sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if is_ca:
+            builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        return self._sign(builder, ca_key)
+
+    def self_signed(self, name: str, inputs: dict) -> str:
+        key = self._load_key(inputs["privateKeyPem"])
+        subject = self._subject(inputs.get("subject"))
+        return self.certificate(name, inputs, subject=subject, public_key=key.public_key(),
+                                dns=inputs.get("dnsNames") or [], ips=inputs.get("ipAddresses") or [],
+                                ca_key=key, issuer=subject)
+
+    def request(self, inputs: dict) -> str:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        key = self._load_key(inputs["privateKeyPem"])
+        builder = x509.CertificateSigningRequestBuilder().subject_name(self._subject(inputs.get("subject")))
+        sans = [x509.DNSName(d) for d in inputs.get("dnsNames") or []] + [
+            x509.IPAddress(ipaddress.ip_address(i)) for i in inputs.get("ipAddresses") or []]
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+        return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+    def locally_signed(self, name: str, inputs: dict) -> str:
+        from cryptography import x509
+
+        csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
+        ca_cert = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
+        dns, ips = [], []
+        try:
+            san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            dns = san.get_values_for_type(x509.DNSName)
+            ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
+        except x509.ExtensionNotFound:
+            pass
+        return self.certificate(name, inputs, subject=csr.subject, public_key=csr.public_key(), dns=dns,
+                                ips=ips, ca_key=self._load_key(inputs["caPrivateKeyPem"]), issuer=ca_cert.subject)
+
+
+class CloudMocks(mocks.Mocks):
+    """What OpenStack, pulumi-tls and the nodes would answer, made up plausibly."""
+
+    def __init__(self, subnet: str, stack: str):
+        self.subnet = ipaddress.IPv4Network(subnet)
+        self.stack = stack
+        self.taken: dict[str, str] = {}
+        self.pki = _Pki()
+
+    def _address(self, name: str, net: ipaddress.IPv4Network, first: int = 10, spare: int = 6) -> str:
+        """A stable address for a name: hashed into the range, probing past taken ones."""
+        if name in self.taken:
+            return self.taken[name]
+        size = net.num_addresses - first - spare
+        start = int.from_bytes(_digest("addr", name)[:8], "big") % size
+        used = set(self.taken.values())
+        for step in range(size):
+            candidate = str(net[first + (start + step) % size])
+            if candidate not in used:
+                self.taken[name] = candidate
+                return candidate
+        raise RuntimeError(f"mock subnet {net} is full")
+
+    def new_resource(self, args: mocks.MockResourceArgs):
+        t, name, inputs = args.typ, args.name, _plain(args.inputs)
+        out = dict(inputs)
+        rid = _id(t, name)
+        if t == "openstack:networking/port:Port":
+            address = self._address(name, self.subnet)
+            out.update(allFixedIps=[address], fixedIps=[{"subnetId": inputs.get("fixedIps", [{}])[0].get("subnetId"),
+                                                          "ipAddress": address}],
+                       macAddress="fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3]))
+        elif t == "openstack:networking/floatingIp:FloatingIp":
+            out["address"] = self._address(name, PUBLIC_NET, first=2, spare=2)
+        elif t == "openstack:loadbalancer/loadBalancer:LoadBalancer":
+            out.update(vipAddress=self._address(name, self.subnet), vipPortId=_id("vip-port", name))
+        elif t == "openstack:networking/subnet:Subnet":
+            out["gatewayIp"] = str(self.subnet[1])
+        elif t == "openstack:compute/instance:Instance":
+            out.update(accessIpV4="", powerState="active")
+        elif t == "tls:index/privateKey:PrivateKey":
+            out.update(self.pki.key_outputs(self.pki.key(name, inputs.get("algorithm", "RSA"))))
+        elif t == "tls:index/selfSignedCert:SelfSignedCert":
+            out["certPem"] = self.pki.self_signed(name, inputs)
+        elif t == "tls:index/certRequest:CertRequest":
+            out["certRequestPem"] = self.pki.request(inputs)
+        elif t == "tls:index/locallySignedCert:LocallySignedCert":
+            out["certPem"] = self.pki.locally_signed(name, inputs)
+        elif t == "command:remote:Command":
+            out.update(stdout=self._stdout(name), stderr="")
+        return (rid if args.custom else None), out
+
+    def _stdout(self, name: str) -> str:
+        if name.endswith("-token"):
+            d = _digest("token", name).hex()
+            return f"{d[:6]}.{d[6:22]}\n"
+        if name.endswith("-kubeconfig"):
+            return sample_admin_conf(self.stack)
+        return ""
+
+    def call(self, args: mocks.MockCallArgs):
+        if args.token == "openstack:networking/getNetwork:getNetwork":
+            return {"id": _id("network", args.args.get("name", "")), "name": args.args.get("name"), "external": True}, []
+        if args.token == "openstack:images/getImage:getImage":
+            return {"id": _id("image", args.args.get("name", "")), "name": args.args.get("name")}, []
+        return {}, []
+
+
+def sample_admin_conf(cluster: str) -> str:
+    """The shape kubeadm writes to /etc/kubernetes/admin.conf (data is placeholder base64)."""
+    import yaml
+
+    blob = base64.b64encode(b"mock").decode()
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"certificate-authority-data": blob, "server": "https://10.0.0.10:6443"}}],
+        "contexts": [{"name": f"kubernetes-admin@{cluster}", "context": {"cluster": cluster, "user": "kubernetes-admin"}}],
+        "current-context": f"kubernetes-admin@{cluster}",
+        "preferences": {},
+        "users": [{"name": "kubernetes-admin", "user": {"client-certificate-data": blob, "client-key-data": blob}}],
+    }, sort_keys=False)
+
+
+_OPTION_DEFAULTS = {
+    "protect": False, "ignoreChanges": [], "replaceOnChanges": [], "deleteBeforeReplace": False,
+    "additionalSecretOutputs": [], "retainOnDelete": False,
+}
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    dependencies: list[str]
+    inputs: dict
+    raw_inputs: dict
+    options: dict
+    outputs: dict = field(default_factory=dict)
+
+
+class Recorder(mocks.MockMonitor):
+    """The mock monitor, keeping every registration as the engine would receive it."""
+
+    def __init__(self, mocks_: mocks.Mocks):
+        super().__init__(mocks_)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object)
+        deps = set(request.dependencies)
+        for prop in request.propertyDependencies.values():
+            deps.update(prop.urns)
+        options = {
+            "protect": request.protect,
+            "ignoreChanges": sorted(request.ignoreChanges),
+            "replaceOnChanges": sorted(request.replaceOnChanges),
+            "deleteBeforeReplace": request.deleteBeforeReplace,
+            "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
+            "retainOnDelete": request.retainOnDelete,
+        }
+        options = {k: v for k, v in options.items() if v != _OPTION_DEFAULTS[k]}
+        timeouts = request.customTimeouts
+        if timeouts.create or timeouts.update or timeouts.delete:
+            options["customTimeouts"] = {k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)}
+        urn = response.urn
+        self.registrations.append(Registration(
+            urn=urn, type=request.type, name=request.name, parent=request.parent, custom=request.custom,
+            dependencies=sorted(deps), inputs=_redacted(inputs), raw_inputs=_plain(inputs), options=options,
+            outputs=_plain(self.resources[urn].state) if urn in self.resources else {},
+        ))
+        # The real engine marks these outputs secret; the mock monitor does not, so do it here.
+        if request.additionalSecretOutputs and response.object:
+            state = rpc.deserialize_properties(response.object)
+            for key in request.additionalSecretOutputs:
+                if key in state:
+                    state[key] = rpc.wrap_rpc_secret(state[key])
+            obj = _sync_await(rpc.serialize_properties(state, {}))
+            response = type(response)(urn=response.urn, id=response.id, object=obj)
+        return response
+
+
+@dataclass
+class Evaluation:
+    registrations: list[Registration]
+    outputs: dict  # name -> (value, is_secret)
+
+
+def evaluate(config: dict[str, str], *, stack: str, subnet: str, project: str = "openstack-k8s") -> Evaluation:
+    """Run the program (__main__.py) for one stack's config under the mock engine."""
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.stack import run_pulumi_func
+
+    runtime_config.set_all_config(dict(config), [])
+    recorder = Recorder(CloudMocks(subnet, stack))
+    mocks.set_mocks(recorder.mocks, project=project, stack=stack, preview=False, monitor=recorder)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+
+    root = pulumi.runtime.settings.get_root_resource()
+
+    async def resolve() -> dict:
+        out = {}
+        for key, value in sorted(root.outputs.items()):
+            o = pulumi.Output.from_input(value)
+            out[key] = (await o.future(), await o.is_secret())
+        return out
+
+    return Evaluation(recorder.registrations, _sync_await(resolve()))
+
+
+__all__ = ["CloudMocks", "Recorder", "Registration", "Evaluation", "evaluate", "SECRET", "asyncio"]
