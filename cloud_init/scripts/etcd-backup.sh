@@ -77,7 +77,8 @@ trap 'rm -f "$part" "$part.part"' EXIT
 
 tls=(--cacert "$ETCD_CACERT" --cert "$ETCD_CERT" --key "$ETCD_KEY")
 log "snapshot of $ETCDCTL_ENDPOINTS -> $final"
-if ! timeout "$TIMEOUT" "$ETCDCTL" "${tls[@]}" --dial-timeout=10s \
+dial=$((TIMEOUT < 10 ? TIMEOUT : 10))
+if ! timeout "$TIMEOUT" "$ETCDCTL" "${tls[@]}" --dial-timeout="${dial}s" \
     --command-timeout="${TIMEOUT}s" snapshot save "$part" >"$part.log" 2>&1; then
     cat "$part.log" >&2
     rm -f "$part.log"

@@ -1,0 +1,258 @@
+"""Scheduled etcd snapshots on the masters (kubeadm's stacked etcd) and the discovery node.
+
+backup_cloud_config() is the role part the lead merges into a node's cloud-config: the backup
+and restore scripts, an environment file, a oneshot service and its timer. The snapshot files
+are named at run time on the node (NAME-<UTC time>.db); nothing rendered here carries a time.
+
+Swift uploads use a dedicated application credential (openstack_rc_file()), not the cloud
+credentials Pulumi runs with: a node only needs to write objects, and a leaked node credential
+must not be able to delete the cluster.
+
+validate_schedule() checks a systemd OnCalendar value in pure Python (the machine running
+`pulumi up` may have no systemd) against a documented subset of systemd's grammar: every value
+it accepts, `systemd-analyze calendar` accepts too (tests/test_etcd_backup.py checks this).
+"""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from cloud_init import script
+
+BACKUP_SCRIPT = "/usr/local/sbin/etcd-backup.sh"
+RESTORE_SCRIPT = "/usr/local/sbin/etcd-restore.sh"
+ENV_FILE = "/etc/default/etcd-backup"
+OPENSTACK_RC = "/etc/etcd-backup/openrc"
+BACKUP_DIR = "/var/backups/etcd"
+SERVICE = "etcd-backup.service"
+TIMER = "etcd-backup.timer"
+
+# What each role's etcd looks like from the node itself.
+ROLE_DEFAULTS = {
+    "master": {  # kubeadm's stacked etcd; healthcheck-client is the client cert kubeadm makes
+        "endpoints": "https://127.0.0.1:2379",
+        "cacert": "/etc/kubernetes/pki/etcd/ca.crt",
+        "cert": "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+        "key": "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+    },
+    "discovery": {
+        "endpoints": "https://127.0.0.1:2379",
+        "cacert": "/etc/etcd/pki/ca.crt",
+        "cert": "/etc/etcd/pki/server.crt",
+        "key": "/etc/etcd/pki/server.key",
+    },
+}
+
+# ---- OnCalendar ------------------------------------------------------------------------------
+
+SHORTHANDS = ("minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "semiannually",
+              "yearly", "annually")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = {d: i for i, d in enumerate(_DAYS)} | {
+    full: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
+                                      "saturday", "sunday"))}
+_ITEM = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:/(\d+))?$")
+SCHEDULE_HELP = (
+    "use a systemd OnCalendar value: one of " + ", ".join(SHORTHANDS) +
+    ", or '[WEEKDAYS] [[YYYY-]MM-DD] HH:MM[:SS]' where each number may be '*', a list "
+    "'a,b', a range 'a..b' or a step 'a/n' (e.g. '*:00/15', 'Mon..Fri 02:30', '*-*-* 03:00'); "
+    "times are in the node's timezone (UTC on cloud images), no timezone suffix"
+)
+
+
+def _component(text: str, low: int, high: int, what: str) -> None:
+    if text == "*":
+        return
+    for item in text.split(","):
+        m = _ITEM.match(item)
+        if not m:
+            raise ValueError(f"{what} {item!r} is not a number, range a..b or step a/n")
+        first, last, step = int(m[1]), m[2], m[3]
+        if not low <= first <= high:
+            raise ValueError(f"{what} {first} is outside {low}..{high}")
+        if last is not None and not first < int(last) <= high:
+            raise ValueError(f"{what} range {item!r} must run upwards within {low}..{high}")
+        if step is not None and int(step) < 1:
+            raise ValueError(f"{what} step in {item!r} must be at least 1")
+        if step is not None and last is None and first + int(step) > high:
+            # systemd refuses a repetition that can never repeat
+            raise ValueError(f"{what} {item!r} never repeats within {low}..{high}")
+
+
+def _weekdays(text: str) -> None:
+    for item in text.split(","):
+        ends = item.lower().split("..")
+        if len(ends) > 2 or not all(e in _DAY_NAMES for e in ends):
+            raise ValueError(f"weekday {item!r} is not Mon..Sun (or a range like Mon..Fri)")
+        if len(ends) == 2 and _DAY_NAMES[ends[0]] > _DAY_NAMES[ends[1]]:
+            raise ValueError(f"weekday range {item!r} must run forwards (Mon..Sun)")
+
+
+def validate_schedule(schedule: str) -> str:
+    """Return `schedule` if it is an OnCalendar value this project supports, else raise
+    ValueError saying what is wrong and what is accepted (for the settings validation)."""
+    if not isinstance(schedule, str) or not schedule:
+        raise ValueError(f"schedule {schedule!r} is empty; {SCHEDULE_HELP}")
+    if schedule.lower() in SHORTHANDS:
+        return schedule
+    try:
+        tokens = schedule.split(" ")
+        if "" in tokens:
+            raise ValueError("stray spaces")
+        if tokens and re.match(r"^[A-Za-z]", tokens[0]):
+            _weekdays(tokens.pop(0))
+        if tokens and "-" in tokens[0]:
+            parts = tokens.pop(0).split("-")
+            if len(parts) == 3:
+                if parts[0] != "*" and not re.fullmatch(r"\d{4}", parts[0]):
+                    raise ValueError(f"year {parts[0]!r} must be '*' or four digits")
+                _component(parts[0], 1970, 2199, "year")
+                parts = parts[1:]
+            if len(parts) != 2:
+                raise ValueError("a date is [YYYY-]MM-DD")
+            _component(parts[0], 1, 12, "month")
+            _component(parts[1], 1, 31, "day")
+        if tokens and ":" in tokens[0]:
+            parts = tokens.pop(0).split(":")
+            if len(parts) not in (2, 3):
+                raise ValueError("a time is HH:MM or HH:MM:SS")
+            for part, high, what in zip(parts, (23, 59, 59), ("hour", "minute", "second")):
+                _component(part, 0, high, what)
+        if tokens:
+            raise ValueError(f"unexpected {' '.join(tokens)!r} (no timezones, one date, one time)")
+    except ValueError as e:
+        raise ValueError(f"schedule {schedule!r}: {e}; {SCHEDULE_HELP}") from None
+    return schedule
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+def _unit(sections: dict[str, list[tuple[str, str]]]) -> str:
+    """A systemd unit from data (a list of pairs: keys may repeat)."""
+    return "\n".join(f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in pairs)
+                     for name, pairs in sections.items())
+
+
+def _env_file(values: dict[str, str]) -> str:
+    for k, v in values.items():
+        if not re.fullmatch(r"[A-Za-z0-9_./:,@=+-]*", v):
+            raise ValueError(f"{k}: {v!r} has characters an EnvironmentFile would mangle")
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def openstack_rc_file(*, auth_url: str, credential_id: str, credential_secret: str,
+                 region: str | None = None, interface: str = "public") -> str:
+    """The OS_* file etcd-backup.sh sources for uploads (an application credential).
+    Secret: the caller keeps it in a secret Output and the node gets it mode 0600."""
+    values = {
+        "OS_AUTH_TYPE": "v3applicationcredential",
+        "OS_AUTH_URL": auth_url,
+        "OS_APPLICATION_CREDENTIAL_ID": credential_id,
+        "OS_APPLICATION_CREDENTIAL_SECRET": credential_secret,
+        "OS_INTERFACE": interface,
+        "OS_IDENTITY_API_VERSION": "3",
+    }
+    if region:
+        values["OS_REGION_NAME"] = region
+    for k, v in values.items():
+        if not v or "'" in v or "\n" in v:
+            raise ValueError(f"openstack_rc: {k} is empty or contains a quote or newline")
+    return "".join(f"export {k}='{v}'\n" for k, v in values.items())
+
+
+def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
+                        schedule: str = "hourly", keep: int = 24, container: str | None = None,
+                        openstack_rc: str | None = None, endpoints: str | None = None,
+                        cacert: str | None = None, cert: str | None = None,
+                        key: str | None = None) -> dict:
+    """The etcd backup part of a node's cloud-config (packages, write_files, runcmd).
+
+    role picks the default endpoint and TLS files (kubeadm's on masters, /etc/etcd/pki on the
+    discovery node); name is the etcd member name that prefixes the snapshot files. With
+    `container`, `openstack_rc` (the text of openstack_rc_file()) is required and each
+    snapshot is uploaded to that existing Swift container.
+    """
+    if role not in ROLE_DEFAULTS:
+        raise ValueError(f"role: {role!r} is not one of {sorted(ROLE_DEFAULTS)}")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name or ""):
+        raise ValueError(f"name: {name!r} must be letters, digits, '.', '_', '-'")
+    validate_schedule(schedule)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep: {keep!r} must be a whole number >= 1")
+    if container is not None:
+        if not re.fullmatch(r"[^/\s'\"]{1,256}", container):
+            raise ValueError(f"container: {container!r} is not a Swift container name")
+        if not openstack_rc:
+            raise ValueError("container is set: openstack_rc (an application credential) is required")
+    defaults = ROLE_DEFAULTS[role]
+    env = {
+        "ETCDCTL_ENDPOINTS": endpoints or defaults["endpoints"],
+        "ETCD_CACERT": cacert or defaults["cacert"],
+        "ETCD_CERT": cert or defaults["cert"],
+        "ETCD_KEY": key or defaults["key"],
+        "NAME": name,
+        "BACKUP_DIR": BACKUP_DIR,
+        "KEEP": str(keep),
+    }
+    if "," in env["ETCDCTL_ENDPOINTS"]:
+        raise ValueError("endpoints: a snapshot is taken from exactly one endpoint")
+    if container is not None:
+        env |= {"SWIFT_CONTAINER": container, "OPENSTACK_RC": OPENSTACK_RC}
+
+    unit: list[tuple[str, str]] = [
+        ("Description", f"etcd snapshot of {role} member {name}"),
+        ("Documentation", "https://etcd.io/docs/v3.5/op-guide/recovery/"),
+        ("Wants", "network-online.target"),
+        ("After", "network-online.target"),
+    ]
+    if role == "master":
+        # before kubeadm init there is no etcd yet: skip quietly instead of failing
+        unit.append(("ConditionPathExists", "/etc/kubernetes/manifests/etcd.yaml"))
+    else:
+        unit.append(("After", "etcd.service"))
+    service = _unit({
+        "Unit": unit,
+        "Service": [
+            ("Type", "oneshot"),
+            ("EnvironmentFile", ENV_FILE),
+            ("ExecStart", BACKUP_SCRIPT),
+            # the script bounds each step itself; this is the backstop
+            ("TimeoutStartSec", "20min"),
+            ("Nice", "10"),
+            ("IOSchedulingClass", "idle"),
+        ],
+    })
+    timer = _unit({
+        "Unit": [("Description", f"etcd snapshot schedule ({schedule})")],
+        "Timer": [
+            ("OnCalendar", schedule),
+            # a run missed while the node was off happens at boot
+            ("Persistent", "true"),
+            # masters on the same schedule do not all snapshot in the same second
+            ("RandomizedDelaySec", "60"),
+        ],
+        "Install": [("WantedBy", "timers.target")],
+    })
+
+    def file(path: str, content: str, permissions: str) -> dict:
+        return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
+
+    files = [
+        file(BACKUP_SCRIPT, script("etcd-backup.sh"), "0755"),
+        file(RESTORE_SCRIPT, script("etcd-restore.sh"), "0755"),
+        file(ENV_FILE, _env_file(env), "0644"),
+        file(f"/etc/systemd/system/{SERVICE}", service, "0644"),
+        file(f"/etc/systemd/system/{TIMER}", timer, "0644"),
+    ]
+    packages = ["etcd-client"]
+    if container is not None:
+        files.append(file(OPENSTACK_RC, openstack_rc, "0600"))
+        packages.append("python3-openstackclient")
+    return {
+        "packages": packages,
+        "write_files": files,
+        "runcmd": [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", TIMER],
+        ],
+    }
