@@ -174,8 +174,9 @@ def keepalived_config(*, me: Master, masters: Sequence[Master], vip: str, interf
     if not 1 <= router_id <= 255:
         raise ValueError(f"router_id: {router_id} is not a VRRP virtual router id (1-255)")
     # VRRP PASS authentication carries at most 8 characters; keepalived would silently truncate.
-    if not 1 <= len(auth_pass) <= 8 or not auth_pass.isascii() or not auth_pass.isalnum():
-        raise ValueError("auth_pass: must be 1 to 8 ASCII letters or digits (VRRP PASS limit)")
+    # '#' and '!' start comments in keepalived.conf, whitespace splits words: keep to a safe set.
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,8}", auth_pass):
+        raise ValueError("auth_pass: must be 1 to 8 of A-Z a-z 0-9 . _ - (VRRP PASS limit)")
     peers = tuple(m.address for m in masters if m != me)
     instance: list[tuple[str, Any]] = [
         ("state", "BACKUP"),

@@ -80,7 +80,7 @@ def test_keepalived_configs_pass_keepalived_test(tmp_path):
     priorities = []
     for me in masters:
         text = keepalived_config(me=me, masters=masters, vip=vip, interface_cidr=cidr,
-                                 router_id=51, auth_pass="s3cret42")
+                                 router_id=51, auth_pass="dev-k8s")
         assert f"include {KEEPALIVED_INTERFACE_FILE}\n" in text
         conf = tmp_path / f"{me.name}.conf"
         conf.write_text(text.replace(KEEPALIVED_INTERFACE_FILE, str(iface_file)))
@@ -167,6 +167,7 @@ def test_cloud_config_is_deterministic():
     (dict(auth_pass="123456789"), "auth_pass"),
     (dict(auth_pass=""), "auth_pass"),
     (dict(auth_pass="a#b"), "auth_pass"),
+    (dict(auth_pass="a b"), "auth_pass"),
     (dict(me=Master("stranger", "10.0.0.99")), "not one of the masters"),
     (dict(masters=MASTERS + [Master("master-9", "10.0.5.1")]), "not in 10.0.0.0/24"),
     (dict(masters=MASTERS + [Master("master-0", "10.0.0.20")]), "duplicate names"),
