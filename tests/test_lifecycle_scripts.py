@@ -436,3 +436,148 @@ def test_master_drain_with_member_already_gone(node):
     calls = node.calls("etcdctl")
     assert len(calls) == 1 and calls[0][-4:] == ["member", "list", "-w", "simple"]
     assert "already removed" in result.stdout
+
+
+# --- master-drain-node.sh against a real etcd ---------------------------------------------
+
+def _free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _etcd_pki(pki):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, in kubeadm's
+    pki/etcd file names."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write(stem, cert, key):
+        (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (pki / f"{stem}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("etcd-ca")).issuer_name(name("etcd-ca"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(start)
+          .not_valid_after(start + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    write("ca", ca, ca_key)
+    for serial, stem, usage in [(2, "server", ExtendedKeyUsageOID.SERVER_AUTH),
+                                (3, "healthcheck-client", ExtendedKeyUsageOID.CLIENT_AUTH)]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder().subject_name(name(stem)).issuer_name(name("etcd-ca"))
+                .public_key(key.public_key()).serial_number(serial).not_valid_before(start)
+                .not_valid_after(start + datetime.timedelta(days=3650))
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        write(stem, cert, key)
+
+
+@pytest.fixture
+def etcd_pair(tmp_path):
+    """A real etcd (TLS clients, kubeadm's cert names) named master-0, plus a second member
+    master-1 that joined as a learner and whose host then died (process killed). Both
+    processes are killed by the PIDs started here, whatever happens."""
+    import shutil
+    import subprocess
+    if shutil.which("etcd") is None:
+        pytest.skip("needs etcd-server (Debian package)")
+    pki = tmp_path / "etc-kubernetes" / "pki" / "etcd"
+    pki.mkdir(parents=True)
+    _etcd_pki(pki)
+    c0, p0, c1, p1 = _free_ports(4)
+    tls = [f"--cert-file={pki}/server.crt", f"--key-file={pki}/server.key",
+           "--client-cert-auth", f"--trusted-ca-file={pki}/ca.crt"]
+    ctl = ["etcdctl", f"--endpoints=https://127.0.0.1:{c0}", f"--cacert={pki}/ca.crt",
+           f"--cert={pki}/healthcheck-client.crt", f"--key={pki}/healthcheck-client.key"]
+    env = {"PATH": "/usr/bin:/bin", "ETCDCTL_API": "3"}
+    procs = []
+
+    def start(member, client, peer, cluster, state):
+        log = open(tmp_path / f"{member}.log", "w")
+        procs.append(subprocess.Popen(
+            ["etcd", f"--name={member}", f"--data-dir={tmp_path}/{member}.etcd",
+             f"--listen-client-urls=https://127.0.0.1:{client}",
+             f"--advertise-client-urls=https://127.0.0.1:{client}",
+             f"--listen-peer-urls=http://127.0.0.1:{peer}",
+             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+             f"--initial-cluster={cluster}", f"--initial-cluster-state={state}", *tls],
+            stdout=log, stderr=log, env=env))
+
+    def members():
+        out = subprocess.run([*ctl, "member", "list", "-w", "simple"], env=env,
+                             capture_output=True, text=True)
+        return out.stdout
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"etcd: {what}; members: {members()}")
+
+    try:
+        start("master-0", c0, p0, f"master-0=http://127.0.0.1:{p0}", "new")
+        wait_for(lambda: "master-0" in members(), "master-0 did not start")
+        subprocess.run([*ctl, "member", "add", "master-1", "--learner",
+                        f"--peer-urls=http://127.0.0.1:{p1}"], env=env, check=True,
+                       capture_output=True)
+        start("master-1", c1, p1,
+              f"master-0=http://127.0.0.1:{p0},master-1=http://127.0.0.1:{p1}", "existing")
+        wait_for(lambda: ", master-1, " in members(), "master-1 did not start")
+        procs[1].kill()  # its host is gone
+        procs[1].wait()
+        yield tmp_path / "etc-kubernetes", c0, members
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.etcd
+def test_master_drain_removes_member_from_real_etcd(node, etcd_pair):
+    """Against a real etcd with client TLS in kubeadm's file layout: the dead master's member
+    (found by name) is removed with the script's default cert paths; the survivor stays; a
+    second run finds it already gone and still succeeds."""
+    k8s, client_port, members = etcd_pair
+    assert ", master-1, " in members()
+    (k8s / "admin.conf").write_text("admin")
+    # The fake kubectl (no API server here: it answers, the Node is absent) in a directory of
+    # its own, ahead of the real etcdctl; the fake etcdctl must never be reached.
+    kubectl_only = node.root / "kubectl-only"
+    kubectl_only.mkdir()
+    (kubectl_only / "kubectl").symlink_to(node.bin / "kubectl")
+    env = node.env(PATH=f"{kubectl_only}:/usr/bin:/bin")
+    exports = dict(NODE_NAME="master-1", REMOVE_ETCD_MEMBER="true", DRAIN_TIMEOUT="5",
+                   API_TIMEOUT="0.3", ETCD_TIMEOUT="10", RETRY_DELAY="0.05",
+                   ETCD_ENDPOINTS=f"https://127.0.0.1:{client_port}", KUBERNETES_DIR=str(k8s))
+    result = run_remote(SCRIPTS / "master-drain-node.sh", exports, env)
+    assert result.returncode == 0, result.stderr
+    assert "removed etcd member master-1" in result.stdout
+    remaining = members()
+    assert ", master-0, " in remaining and "master-1" not in remaining
+    assert node.calls("etcdctl") == []
+    again = run_remote(SCRIPTS / "master-drain-node.sh", exports, env)
+    assert again.returncode == 0, again.stderr
+    assert "already removed" in again.stdout
