@@ -46,19 +46,15 @@ def create(objects: list[dict], *, prefix: str,
     """Create one resource per object; returns {object_key(obj): resource}.
 
     opts carries provider=<k8s.Provider from the kubeconfig>, parent and depends_on.
-    A Secret's data is marked secret in state whatever its inputs are.
+    A Secret's data/stringData are secret in state whatever its inputs are: the typed
+    core.v1.Secret adds additional_secret_outputs itself (checked by the tests).
     """
     created = {}
     for obj in objects:
         cls = resource_class(obj["apiVersion"], obj["kind"])
         kwargs = {_snake(k): v for k, v in obj.items() if k not in _TOP_LEVEL_SKIP}
-        res_opts = opts
-        if obj["kind"] == "Secret":
-            res_opts = pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
-            )
         key = object_key(obj)
         if key in created:
             raise ValueError(f"duplicate Kubernetes object {key}")
-        created[key] = cls(resource_name(prefix, obj), opts=res_opts, **kwargs)
+        created[key] = cls(resource_name(prefix, obj), opts=opts, **kwargs)
     return created
