@@ -256,6 +256,22 @@ class Settings(_Model):
         return int(self.kubernetes_version.split(".")[1])
 
 
+# What a value must look like, for errors where pydantic would only quote a regex or a list.
+_HINTS = {
+    "name": "must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 20 characters",
+    "clusterName": "must be a DNS label: lowercase letters, digits and '-', starting with a letter, at most 20 characters",
+    "packageMirror": "must be an http(s):// or file:// URL without a trailing slash",
+    "imageRepository": "must be a registry path like registry.example.com/kubernetes",
+    "dnsName": "must be a fully qualified DNS name like api.example.com",
+    "schedule": "must be a systemd OnCalendar expression such as hourly or *-*-* 00/6:00:00",
+    "container": "must be a Swift container name",
+    "key": "must be a Kubernetes taint key",
+    "value": "must be a Kubernetes taint value",
+    "masters.count": "must be odd: 1, 3, 5 or 7 (etcd keeps quorum with a majority)",
+    "discovery.count": "must be 1 or 3",
+}
+
+
 def _key_of(loc: tuple) -> str:
     """pydantic's error location -> the config key a user types: workerPools[0].count."""
     key = ""
@@ -291,6 +307,8 @@ def load(raw: dict[str, Any], stack: Optional[str] = None) -> Settings:
             raise inner from None
         msg = err["msg"].removeprefix("Value error, ")
         given = err.get("input")
+        if err["type"] in ("string_pattern_mismatch", "literal_error"):
+            msg = _HINTS.get(key, _HINTS.get(key.rsplit(".", 1)[-1], msg))
         if err["type"] in ("literal_error", "int_parsing", "greater_than_equal", "less_than_equal",
                            "string_pattern_mismatch", "ip_v4_network", "ip_v4_address", "bool_parsing",
                            "string_too_short", "too_short"):

@@ -8,9 +8,11 @@ import pulumi
 import pulumi_openstack as openstack
 import pulumi_tls as tls
 
+from cloud_init.backup import openstack_rc_file
 from cloud_init.kubeconfig import public_kubeconfig
 from components.commands import SSH_USER
 from components.control_plane import ControlPlane
+from components.credentials import application_credential, swift_writer_rules
 from components.discovery import DiscoveryNode
 from components.kube_node import FlannelClient
 from components.machine import NodeImage
@@ -60,15 +62,25 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-flannel", ca=discovery_ca, common_name="flannel", uses=["client_auth"], parent=self
         )
         pki = kubernetes_pki(name, self)
+        backup_rc = None
+        if settings.etcd.backup.container:
+            backup = application_credential(
+                f"{name}-etcd-backup", parent=self,
+                description=f"openstack-k8s {name}: etcd snapshots into Swift container {settings.etcd.backup.container}",
+                access_rules=swift_writer_rules(settings.etcd.backup.container),
+            )
+            backup_rc = pulumi.Output.secret(pulumi.Output.all(backup.auth_url, backup.id, backup.secret, backup.region).apply(
+                lambda v: openstack_rc_file(auth_url=v[0], credential_id=v[1], credential_secret=v[2], region=v[3] or None)
+            ))
 
         discovery = DiscoveryNode(
             f"{name}-discovery", settings, network=network, etcd_ca=discovery_ca,
-            deploy_key=deploy_key.private_key_openssh, ssh_keys=ssh_keys, image=image, opts=child,
+            deploy_key=deploy_key.private_key_openssh, ssh_keys=ssh_keys, image=image, backup_rc=backup_rc, opts=child,
         )
         flannel = FlannelClient(endpoints=discovery.endpoints, etcd_ca=discovery_ca.cert, cert=flannel_cert)
         control_plane = ControlPlane(
             f"{name}-master", settings, network=network, pki=pki, flannel=flannel, access=discovery.access,
-            discovery_ready=discovery.ready, ssh_keys=ssh_keys, image=image, opts=child,
+            discovery_ready=discovery.ready, ssh_keys=ssh_keys, image=image, backup_rc=backup_rc, opts=child,
         )
         pools = {
             pool.name: WorkerPool(

@@ -44,6 +44,7 @@ class ControlPlane(pulumi.ComponentResource):
         discovery_ready: list[pulumi.Resource],
         ssh_keys: pulumi.Output[list[str]],
         image: NodeImage,
+        backup_rc: pulumi.Output[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:ControlPlane", name, None, opts)
@@ -131,12 +132,12 @@ class ControlPlane(pulumi.ComponentResource):
                     )
                 )))
             extra = [
-                pulumi.Output.from_input(backup_cloud_config(
+                pulumi.Output.from_input(backup_rc).apply(lambda rc, node=node: backup_cloud_config(
                     role="master", name=node, schedule=settings.etcd.backup.schedule,
                     keep=settings.etcd.backup.keep, container=settings.etcd.backup.container,
                     endpoints="https://127.0.0.1:2379", cacert="/etc/kubernetes/pki/etcd/ca.crt",
                     cert="/etc/kubernetes/pki/etcd/healthcheck-client.crt",
-                    key="/etc/kubernetes/pki/etcd/healthcheck-client.key",
+                    key="/etc/kubernetes/pki/etcd/healthcheck-client.key", openstack_rc=rc,
                 ))
             ]
             if kind == "vip":

@@ -36,6 +36,7 @@ class DiscoveryNode(pulumi.ComponentResource):
         deploy_key: pulumi.Output[str],
         ssh_keys: pulumi.Output[list[str]],
         image: NodeImage,
+        backup_rc: pulumi.Output[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:DiscoveryNode", name, None, opts)
@@ -87,7 +88,7 @@ class DiscoveryNode(pulumi.ComponentResource):
                     seed_timeout=settings.timeouts.ready // 2,
                 )
             )
-            user_data = pulumi.Output.all(spec=spec, keys=ssh_keys).apply(
+            user_data = pulumi.Output.all(spec=spec, keys=ssh_keys, rc=backup_rc).apply(
                 lambda v, node=node: userdata.render(
                     userdata.merge(
                         userdata.common(hostname=node, user=SSH_USER, ssh_keys=v["keys"], jump_host=True),
@@ -102,6 +103,7 @@ class DiscoveryNode(pulumi.ComponentResource):
                             cacert="/etc/etcd/pki/ca.crt",
                             cert="/etc/etcd/pki/server.crt",
                             key="/etc/etcd/pki/server.key",
+                            openstack_rc=v["rc"],
                         ),
                     ),
                     node=node,

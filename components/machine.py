@@ -114,6 +114,6 @@ def anti_affinity_group(name: str, parent: pulumi.Resource) -> openstack.compute
     return openstack.compute.ServerGroup(
         f"{name}-spread",
         name=name,
-        policies=["soft-anti-affinity"],
+        policies="soft-anti-affinity",
         opts=pulumi.ResourceOptions(parent=parent),
     )

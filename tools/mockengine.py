@@ -237,6 +237,8 @@ class CloudMocks(mocks.Mocks):
             out["certRequestPem"] = self.pki.request(inputs)
         elif t == "tls:index/locallySignedCert:LocallySignedCert":
             out["certPem"] = self.pki.locally_signed(name, inputs)
+        elif t == "openstack:identity/applicationCredential:ApplicationCredential":
+            out["secret"] = _digest("app-credential-secret", name).hex()
         elif t == "command:remote:Command":
             out.update(stdout=self._stdout(name), stderr="")
         return (rid if args.custom else None), out
@@ -254,6 +256,16 @@ class CloudMocks(mocks.Mocks):
             return {"id": _id("network", args.args.get("name", "")), "name": args.args.get("name"), "external": True}, []
         if args.token == "openstack:images/getImage:getImage":
             return {"id": _id("image", args.args.get("name", "")), "name": args.args.get("name")}, []
+        if args.token == "openstack:identity/getAuthScope:getAuthScope":
+            return {
+                "id": _id("scope", "current"), "name": "current", "region": "RegionOne",
+                "projectId": _id("project", self.stack), "projectName": self.stack, "userId": _id("user", "operator"),
+                "serviceCatalogs": [{
+                    "id": _id("service", "keystone"), "name": "keystone", "type": "identity",
+                    "endpoints": [{"id": _id("endpoint", "keystone"), "interface": "public", "region": "RegionOne",
+                                   "regionId": "RegionOne", "url": "https://identity.example.test:5000/v3"}],
+                }],
+            }, []
         return {}, []
 
 
@@ -349,6 +361,8 @@ def evaluate(config: dict[str, str], *, stack: str, subnet: str, project: str = 
     from pulumi.runtime.stack import run_pulumi_func
 
     runtime_config.set_all_config(dict(config), [])
+    # A fresh root stack per evaluation: outputs of an earlier run must not leak into this one.
+    pulumi.runtime.settings.ROOT.set(None)
     recorder = Recorder(CloudMocks(subnet, stack))
     mocks.set_mocks(recorder.mocks, project=project, stack=stack, preview=False, monitor=recorder)
     SETTINGS.rpc_manager.clear()
