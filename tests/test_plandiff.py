@@ -240,7 +240,8 @@ def test_version_bump_without_ignore_changes_replaces_every_instance(tmp_path):
 @pytest.mark.parametrize("path, effect", [
     ("flavorName", "resize"), ("imageName", "rebuild"), ("keyPair", "replace"),
     ("metadata.role", "update"), ("networks[0].port", "replace"),
-    ("blockDevices[0].volumeSize", "replace"), ("blockDevices[0].multiattach", "update"),
+    ("blockDevices[0].volumeSize", "replace"), ("blockDevices[0].multiattach", "replace"),
+    ("networks[0].accessNetwork", "update"), ("schedulerHints[0].group", "replace"),
 ])
 def test_instance_effects_follow_the_provider_table(path, effect):
     """Which Instance inputs replace, rebuild or resize is the knowledge the report adds

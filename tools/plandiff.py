@@ -30,14 +30,17 @@ SECRET = "[secret]"
 # What a changed input does to an existing resource, by the engine's type token. Patterns
 # are input property paths as the engine receives them (camelCase), `[*]` for any list
 # index; the longest matching pattern wins and a changed path no pattern matches is an
-# in-place update. Sources (the pinned pulumi-openstack 5.5.3 is bridged from
-# terraform-provider-openstack, whose docs say per argument "Changing this creates a new
-# server / rebuilds / resizes"):
-#   compute/instance: user_data, block_device.* (except multiattach), network.* (except
-#     access_network), availability_zone(_hints), config_drive, key_pair, region,
-#     hypervisor_hostname create a new server; image_id/image_name/personality rebuild
-#     it (same server, root disk re-imaged); flavor_id/flavor_name resize it (reboot);
-#     metadata, security_groups, tags, name update in place.
+# in-place update. Sources: the pinned pulumi-openstack 5.5.3 is bridged from
+# terraform-provider-openstack; its docs say per argument "Changing this creates a new
+# server / rebuilds / resizes", and where docs and schema differ the schema's ForceNew
+# (openstack/resource_openstack_compute_instance_v2.go) wins:
+#   compute/instance: user_data, block_device.* (multiattach too, which the docs omit),
+#     network.* (except access_network), network_mode, scheduler_hints.* (hints only act
+#     at boot, so a server group added later replaces the server; the docs omit it),
+#     availability_zone(_hints), config_drive, key_pair, region, hypervisor_hostname
+#     create a new server; image_id/image_name/personality rebuild it (same server, root
+#     disk re-imaged); flavor_id/flavor_name resize it (reboot); metadata,
+#     security_groups, tags, name, hostname update in place.
 #   networking/port: network_id, device_id, device_owner, mac_address, region, tenant_id
 #     create a new port; fixed_ips, security groups, allowed address pairs update.
 #   blockstorage/volume: availability_zone, image_id, snapshot_id, source_vol_id,
@@ -66,9 +69,10 @@ EFFECTS: dict[str, dict[str, str]] = {
     INSTANCE: {
         "userData": REPLACE,
         "blockDevices": REPLACE,
-        "blockDevices[*].multiattach": UPDATE,
         "networks": REPLACE,
         "networks[*].accessNetwork": UPDATE,
+        "networkMode": REPLACE,
+        "schedulerHints": REPLACE,
         "availabilityZone": REPLACE,
         "availabilityZoneHints": REPLACE,
         "configDrive": REPLACE,
