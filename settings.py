@@ -23,6 +23,9 @@ DEFAULT_KUBERNETES_VERSION = "1.33.5"
 
 # VXLAN costs 50 bytes per packet; pods still need an IPv6-legal 1280 on their side.
 VXLAN_OVERHEAD = 50
+# What nodes assume when network.mtu is unset: Neutron's usual VXLAN tenant MTU. A smaller
+# real MTU (OVN's 1442) still works: flannel takes the interface's MTU - 50.
+DEFAULT_TENANT_MTU = 1450
 MIN_POD_MTU = 1280
 
 _DNS_LABEL = r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$"
@@ -73,8 +76,9 @@ class NetworkSettings(_Model):
         return v
 
     @property
-    def pod_mtu(self) -> Optional[int]:
-        return None if self.mtu is None else self.mtu - VXLAN_OVERHEAD
+    def node_mtu(self) -> int:
+        """The MTU nodes expect on their private interface."""
+        return self.mtu or DEFAULT_TENANT_MTU
 
 
 class DiscoverySettings(_Model):

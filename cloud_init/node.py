@@ -174,13 +174,6 @@ def delivered_script(name: str) -> str:
     return "\n".join([lines[0], *body]) + "\n"
 
 
-def _gz_file(path: str, text: str, permissions: str) -> dict:
-    # mtime=0: the same input gives the same bytes (deterministic user-data, no spurious diff).
-    data = gzip.compress(text.encode(), compresslevel=9, mtime=0)
-    return {"path": path, "owner": "root:root", "permissions": permissions,
-            "encoding": "gz+b64", "content": base64.b64encode(data).decode()}
-
-
 def _file(path: str, text: str, permissions: str) -> dict:
     return {"path": path, "owner": "root:root", "permissions": permissions, "content": text}
 
@@ -190,7 +183,9 @@ def node_cloud_config(spec: KubeNodeSpec) -> dict:
     it with the common part (users, ssh keys, sshd hardening, hostname)."""
     _validate(spec)
     env = node_env(spec)
-    files = [_gz_file(f"{SCRIPT_DIR}/{name}", delivered_script(name), "0755") for name in SCRIPTS]
+    # Plain text: the whole user-data is gzipped when it needs to be (userdata.render),
+    # and gzip inside gzip only costs bytes.
+    files = [_file(f"{SCRIPT_DIR}/{name}", delivered_script(name), "0755") for name in SCRIPTS]
     files += [
         _file(ENV_FILE, "".join(f'{k}="{v}"\n' for k, v in env.items()), "0644"),
         _file(FLANNEL_UNIT, dump_unit(flanneld_unit(spec)), "0644"),

@@ -83,20 +83,25 @@ def merge(*parts: dict) -> dict:
 
 
 def render(config: dict, *, node: str) -> str:
-    """`#cloud-config` + YAML as Nova receives it, gzipped when it would outgrow the bound.
-
-    A base64 string goes to Nova as-is (the provider only encodes what is not base64 yet),
-    and cloud-init unpacks gzip: compressed user-data stays compressed all the way.
-    """
+    """`#cloud-config` + YAML as Nova receives it (see `deliver`), refused over the bound."""
     text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
-    delivered = text
-    if len(text.encode()) > MAX_USER_DATA:
-        # mtime=0: the same config gives the same bytes.
-        delivered = base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
+    delivered = deliver(text)
     size = len(delivered.encode())
     if size > MAX_USER_DATA:
         raise ValueError(f"user-data of {node} is {size} bytes as delivered, over the {MAX_USER_DATA}-byte bound")
     return delivered
+
+
+def deliver(text: str) -> str:
+    """The text itself, or gzip + base64 when it would outgrow the bound.
+
+    A base64 string goes to Nova as-is (the provider only encodes what is not base64 yet),
+    and cloud-init unpacks gzip: compressed user-data stays compressed all the way.
+    """
+    if len(text.encode()) <= MAX_USER_DATA:
+        return text
+    # mtime=0: the same config gives the same bytes.
+    return base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
 
 
 def write_file(path: str, content: str, *, permissions: str = "0644", owner: str = "root:root") -> dict:
@@ -107,15 +112,37 @@ def files(entries: Iterable[tuple[str, str]], *, permissions: str = "0600") -> l
     return [write_file(path, content, permissions=permissions) for path, content in entries]
 
 
-def tar_b64(entries: Iterable[tuple[str, str]]) -> str:
+def tar_b64(entries: Iterable[tuple]) -> str:
     """A deterministic gzipped tar (sorted, no owners, no times), base64: files shipped to a
-    node through a remote command (see scripts/master-kubeadm-files.sh)."""
+    node through a remote command. Entries are (path, content) or (path, content, mode)."""
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path, content in sorted(entries):
+            for path, content, *mode in sorted(entries):
                 data = content.encode()
                 info = tarfile.TarInfo(path)
-                info.size, info.mode, info.mtime = len(data), 0o600, 0
+                info.size, info.mode, info.mtime = len(data), mode[0] if mode else 0o600, 0
                 tar.addfile(info, io.BytesIO(data))
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def bundle_env(part: dict) -> dict[str, str]:
+    """A cloud-config part (packages, write_files, `systemctl enable --now` runcmd) as the
+    environment of scripts/node-install-bundle.sh, which applies it to a running node."""
+    units = []
+    for command in part.get("runcmd", []):
+        if command == ["systemctl", "daemon-reload"]:
+            continue
+        if command[:3] != ["systemctl", "enable", "--now"]:
+            raise ValueError(f"a bundle can only enable units, not run {command}")
+        units += command[3:]
+    entries = []
+    for f in part.get("write_files", []):
+        if f.get("owner", "root:root") != "root:root" or f.get("encoding"):
+            raise ValueError(f"{f['path']}: a bundle carries plain root-owned files only")
+        entries.append((f["path"].lstrip("/"), f["content"], int(f.get("permissions", "0644"), 8)))
+    return {
+        "BUNDLE_TAR_B64": tar_b64(entries),
+        "PACKAGES": " ".join(part.get("packages", [])),
+        "ENABLE_UNITS": " ".join(units),
+    }

@@ -6,9 +6,9 @@ import pulumi
 import pulumi_openstack as openstack
 
 from cloud_init import kubeadm
-from cloud_init.backup import backup_cloud_config
 from cloud_init.ha import Master, ha_cloud_config
 from cloud_init.kubeconfig import ca_cert_hash
+from components.backup import etcd_backup
 from components.commands import Access, node_command
 from cloud_init.userdata import tar_b64
 from components.kube_node import KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data
@@ -131,15 +131,7 @@ class ControlPlane(pulumi.ComponentResource):
                         taints=MASTER_TAINTS,
                     )
                 )))
-            extra = [
-                pulumi.Output.from_input(backup_rc).apply(lambda rc, node=node: backup_cloud_config(
-                    role="master", name=node, schedule=settings.etcd.backup.schedule,
-                    keep=settings.etcd.backup.keep, container=settings.etcd.backup.container,
-                    endpoints="https://127.0.0.1:2379", cacert="/etc/kubernetes/pki/etcd/ca.crt",
-                    cert="/etc/kubernetes/pki/etcd/healthcheck-client.crt",
-                    key="/etc/kubernetes/pki/etcd/healthcheck-client.key", openstack_rc=rc,
-                ))
-            ]
+            extra = []
             if kind == "vip":
                 extra.append(pulumi.Output.all(masters=masters, vip=vip).apply(
                     lambda v, i=i: ha_cloud_config(
@@ -163,6 +155,8 @@ class ControlPlane(pulumi.ComponentResource):
                 env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
                 parent=self, depends_on=[instance], rerun_on_change=True,
             )
+            etcd_backup(settings, node=node, role="master", connection=connection, after=ready,
+                        parent=self, openstack_rc=backup_rc)
             # The PKI travels with a command, not in user-data (readable from the metadata service).
             kubeadm_files = node_command(
                 f"{node}-kubeadm-files", connection=connection, script_name="master-kubeadm-files.sh",

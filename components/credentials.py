@@ -41,7 +41,7 @@ def application_credential(
         name=name,
         description=description,
         access_rules=list(access_rules) if access_rules else None,
-        opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["secret"]),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
     scope = openstack.identity.get_auth_scope_output(name="current")
     return CloudCredential(

@@ -6,8 +6,8 @@ import pulumi
 import pulumi_openstack as openstack
 
 from cloud_init import userdata
-from cloud_init.backup import backup_cloud_config
 from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
+from components.backup import etcd_backup
 from components.commands import SSH_USER, Access, node_command
 from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
 from components.network import PrivateNetwork
@@ -88,23 +88,11 @@ class DiscoveryNode(pulumi.ComponentResource):
                     seed_timeout=settings.timeouts.ready // 2,
                 )
             )
-            user_data = pulumi.Output.all(spec=spec, keys=ssh_keys, rc=backup_rc).apply(
+            user_data = pulumi.Output.all(spec=spec, keys=ssh_keys).apply(
                 lambda v, node=node: userdata.render(
                     userdata.merge(
                         userdata.common(hostname=node, user=SSH_USER, ssh_keys=v["keys"], jump_host=True),
                         discovery_cloud_config(v["spec"]),
-                        backup_cloud_config(
-                            role="discovery",
-                            name=node,
-                            schedule=settings.etcd.backup.schedule,
-                            keep=settings.etcd.backup.keep,
-                            container=settings.etcd.backup.container,
-                            endpoints="https://127.0.0.1:2379",
-                            cacert="/etc/etcd/pki/ca.crt",
-                            cert="/etc/etcd/pki/server.crt",
-                            key="/etc/etcd/pki/server.key",
-                            openstack_rc=v["rc"],
-                        ),
                     ),
                     node=node,
                 )
@@ -123,18 +111,19 @@ class DiscoveryNode(pulumi.ComponentResource):
                 server_group=group,
             )
             connection = self.access.to_jump_host() if i == 0 else self.access.to_node(address)
-            self.ready.append(
-                node_command(
-                    f"{node}-ready",
-                    connection=connection,
-                    script_name="node-ready.sh",
-                    env={"READY_TIMEOUT": str(settings.timeouts.ready)},
-                    timeout=settings.timeouts.ready,
-                    parent=self,
-                    depends_on=[instance, fip_association],
-                    rerun_on_change=True,
-                )
+            ready = node_command(
+                f"{node}-ready",
+                connection=connection,
+                script_name="node-ready.sh",
+                env={"READY_TIMEOUT": str(settings.timeouts.ready)},
+                timeout=settings.timeouts.ready,
+                parent=self,
+                depends_on=[instance, fip_association],
+                rerun_on_change=True,
             )
+            self.ready.append(ready)
+            etcd_backup(settings, node=node, role="discovery", connection=connection, after=ready,
+                        parent=self, openstack_rc=backup_rc)
 
         self.endpoints = pulumi.Output.all(*self.addresses).apply(
             lambda addrs: [f"https://{a}:{ETCD_CLIENT_PORT}" for a in addrs]

@@ -61,7 +61,7 @@ def kube_user_data(
             package_mirror=settings.package_mirror,
             image_repository=settings.image_repository,
             network_cidr=str(settings.network.cidr),
-            network_mtu=settings.network.mtu or 1450,  # FIXME: None should let flannel derive it
+            network_mtu=settings.network.node_mtu,
             pod_cidr=str(settings.pod_cidr),
             discovery_endpoints=tuple(v["endpoints"]),
             etcd_ca_pem=v["ca"],

@@ -140,7 +140,8 @@ def build(stack: str, sets: list[tuple[str, Any]]):
     result = evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
 
     resources, user_data = [], {}
-    for r in result.registrations:
+    # Sorted by URN: registration order follows asyncio scheduling, the plan must not.
+    for r in sorted(result.registrations, key=lambda r: r.urn):
         resources.append({
             "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
             "dependencies": r.dependencies, "inputs": r.inputs, "options": r.options,

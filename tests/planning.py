@@ -1,0 +1,76 @@
+"""Run the offline plan (the real CLI, `python -m tools.plan`) and read what it wrote.
+
+Each distinct (stack, --set ...) is planned once per test session; tests get a `Plan` with
+the resources the engine would receive, their dependency graph and every node's user-data.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = "command:remote:Command"
+INSTANCE = "openstack:compute/instance:Instance"
+
+
+def run_plan(out: Path, stack: str = "dev", sets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
+    for s in sets:
+        args += ["--set", s]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@dataclass
+class Plan:
+    dir: Path
+    data: dict = field(repr=False)
+
+    @classmethod
+    def load(cls, path: Path) -> "Plan":
+        return cls(path, json.loads((path / "plan.json").read_text()))
+
+    @property
+    def resources(self) -> list[dict]:
+        return self.data["resources"]
+
+    @cached_property
+    def by_name(self) -> dict[str, dict]:
+        out = {}
+        for r in self.resources:
+            assert r["name"] not in out, f"two resources named {r['name']}"
+            out[r["name"]] = r
+        return out
+
+    @cached_property
+    def by_urn(self) -> dict[str, dict]:
+        return {r["urn"]: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[dict]:
+        return [r for r in self.resources if r["type"] == type_]
+
+    def named(self, name: str) -> dict:
+        assert name in self.by_name, f"no resource named {name}; have {sorted(self.by_name)[:20]}..."
+        return self.by_name[name]
+
+    def waits_for(self, name: str) -> set[str]:
+        """Names of every resource `name` waits for, transitively (the engine's ordering)."""
+        seen: set[str] = set()
+        stack = list(self.named(name)["dependencies"])
+        while stack:
+            urn = stack.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            stack.extend(self.by_urn[urn]["dependencies"] if urn in self.by_urn else [])
+        return {self.by_urn[u]["name"] for u in seen if u in self.by_urn}
+
+    def user_data(self, instance: str) -> str:
+        return (self.dir / "user-data" / f"{instance}.yaml").read_text()
+
+    @property
+    def instances(self) -> list[str]:
+        return sorted(r["name"] for r in self.of_type(INSTANCE))
