@@ -233,6 +233,11 @@ def effect_of(rtype: str, path: str, options: dict[str, Any]) -> str:
     return PROVIDER_EFFECTS.get(rtype.split(":", 1)[0], UPDATE)
 
 
+def _natural(name: str) -> list:
+    """worker-2 before worker-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def _short_type(rtype: str) -> str:
     return rtype.rsplit(":", 1)[-1]
 
@@ -324,7 +329,7 @@ def _user_data_blocks(old: Plan, new: Plan, ignored: set[str]) -> list[str]:
     """One collapsible unified diff per distinct user-data change; nodes whose changed
     lines are identical (a version bump on 30 workers) share one block."""
     groups: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
-    for name in sorted(set(old.user_data) | set(new.user_data)):
+    for name in sorted(set(old.user_data) | set(new.user_data), key=_natural):
         a, b = old.user_data.get(name), new.user_data.get(name)
         if a == b or a is None or b is None:
             continue  # added/removed nodes are listed as added/removed instances
@@ -420,7 +425,8 @@ def _compute(old: Plan, new: Plan) -> tuple[list[str], list[str], bool]:
     if changed:
         # 300 workers bumped the same way make one entry, not 300 identical tables.
         groups: dict[tuple, list[ResourceDiff]] = {}
-        for d in sorted(changed, key=lambda d: (-EFFECT_RANK[d.effect], d.type, d.name)):
+        for d in sorted(changed, key=lambda d: (-EFFECT_RANK[d.effect], d.type,
+                                                 _natural(d.name))):
             key = (d.type, d.effect, tuple((c.path, c.effect) for c in d.changes),
                    tuple(d.meta))
             groups.setdefault(key, []).append(d)
