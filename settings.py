@@ -141,11 +141,19 @@ class ControlPlaneSettings(_Model):
 
 
 class BackupSettings(_Model):
-    # systemd OnCalendar expression.
-    schedule: str = Field(default="hourly", pattern=r"^[A-Za-z0-9*:/,. -]{1,64}$")
+    # systemd OnCalendar expression (checked against systemd's grammar, no systemd needed).
+    schedule: str = "hourly"
     keep: int = Field(default=24, ge=1, le=1000)
     # Swift container for off-node copies; None keeps snapshots on the node only.
     container: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+    @field_validator("schedule")
+    @classmethod
+    def _on_calendar(cls, v: str) -> str:
+        from cloud_init.backup import validate_schedule
+
+        return validate_schedule(v)
 
 
 class EtcdSettings(_Model):

@@ -108,7 +108,8 @@ class ControlPlane(pulumi.ComponentResource):
         )
         endpoint = self.endpoint_address.apply(lambda a: f"{a}:{API_PORT}")
         masters = pulumi.Output.all(*addresses).apply(lambda a: [Master(name=n, address=x) for n, x in zip(names, a)])
-        group = anti_affinity_group(name, self) if settings.masters.count > 1 else None
+        # Always made, even for one master: adding a scheduler hint later would replace the VM.
+        group = anti_affinity_group(name, self)
 
         self.join_target = None  # set once the first master is initialised
         previous = None

@@ -57,7 +57,8 @@ class DiscoveryNode(pulumi.ComponentResource):
         )
         self.jump_host = floating_ip.address
         self.access = Access(private_key=deploy_key, jump_host=floating_ip.address)
-        group = anti_affinity_group(f"{name}", self) if count > 1 else None
+        # Always made, even for one member: adding a scheduler hint later would replace the VM.
+        group = anti_affinity_group(name, self)
 
         members = pulumi.Output.all(*self.addresses).apply(
             lambda addrs: tuple(DiscoveryMember(name=n, address=a) for n, a in zip(names, addrs))

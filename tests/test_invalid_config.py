@@ -1,0 +1,72 @@
+"""Bad stack config is refused by `python -m tools.plan` before anything is registered or
+written: exit status 2, one line naming the key and saying why, no traceback."""
+from __future__ import annotations
+
+import pytest
+
+from planning import run_plan
+
+POOLS = '[{"name":"general","count":1}]'
+
+# (--set arguments, key the message must name, words the reason must contain)
+CASES = [
+    (("masters.count=2",), "masters.count", "odd"),
+    (("masters.count=0",), "masters.count", "odd"),
+    (("discovery.count=2",), "discovery.count", "1 or 3"),
+    (("network.cidr=10.0.0.0/33",), "network.cidr", "valid IPv4 network"),
+    (("network.cidr=8.8.8.0/24",), "network.cidr", "not a private range"),
+    (("podCidr=10.10.0.0/16",), "podCidr", "overlaps network.cidr"),
+    (("serviceCidr=10.244.0.0/16",), "serviceCidr", "overlaps podCidr"),
+    (("podCidr=10.244.0.0/24",), "podCidr", "/22"),
+    (("network.mtu=1300",), "network.mtu", "too small for VXLAN"),
+    (("kubernetesVersion=v1.33.5",), "kubernetesVersion", "no 'v'"),
+    (("kubernetesVersion=1.33",), "kubernetesVersion", "Kubernetes release"),
+    (("kubernetesVersion=1.29.1",), "kubernetesVersion", "v1beta4"),
+    (("bogusKey=1",), "bogusKey", "not a known config key"),
+    (("masters.colour=blue",), "masters.colour", "not a known config key"),
+    (('workerPools=[{"name":"a","count":1},{"name":"a","count":2}]',), "workerPools", "used twice"),
+    (('workerPools=[{"name":"Big Pool","count":1}]',), "workerPools[0].name", "DNS label"),
+    (('workerPools=[{"name":"a","count":-1}]',), "workerPools[0].count", "greater than or equal to 0"),
+    (('workerPools=[{"name":"a","count":"many"}]',), "workerPools[0].count", "valid integer"),
+    (('workerPools=[{"name":"a","count":1,"taints":[{"key":"x","effect":"Sometimes"}]}]',), "workerPools[0].taints[0].effect", "NoSchedule"),
+    (('workerPools=[{"name":"a","count":1,"labels":{"node-role.kubernetes.io/x":""}}]',), "workerPools[0].labels", "reserved"),
+    (("sshAllowedCidrs=[]",), "sshAllowedCidrs", "at least 1"),
+    (('sshPublicKeys=["not a key"]',), "sshPublicKeys", "OpenSSH public key"),
+    (("externalNetwork=",), "externalNetwork", "at least 1 character"),
+    (("controlPlane.endpoint=f5",), "controlPlane.endpoint", "'vip' or 'octavia'"),
+    (("packageMirror=ftp://mirror/",), "packageMirror", "http(s)://"),
+    (("etcd.backup.keep=0",), "etcd.backup.keep", "greater than or equal to 1"),
+    (("etcd.backup.schedule=every tuesday",), "etcd.backup.schedule", "OnCalendar"),
+    (('workerPools=[{"name":"a","count":300}]',), "podCidr", "node subnets"),
+    (("network.cidr=10.10.0.0/28", 'workerPools=[{"name":"a","count":30}]'), "network.cidr", "addresses for"),
+    (("upgrade.maxUnavailable=0",), "upgrade.maxUnavailable", "greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize("sets,key,why", CASES, ids=[c[1] + ":" + c[0][0][:30] for c in CASES])
+def test_invalid_config_is_refused(tmp_path, sets, key, why):
+    """One line, the key named as the user types it, the reason, exit 2, nothing written."""
+    out = tmp_path / "plan"
+    result = run_plan(out, "dev", sets)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: openstack-k8s:{key}: "), lines[0]
+    assert why in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_table_is_large_enough():
+    """The issue asks for at least 15 distinct invalid configurations."""
+    assert len(CASES) >= 15
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_a_valid_override_is_accepted(tmp_path):
+    """The same path syntax that is refused above works with good values (so the refusals are
+    about the values, not the syntax)."""
+    result = run_plan(tmp_path / "plan", "dev", ("masters.count=3", "workerPools[0].count=1"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "plan" / "user-data" / "dev-master-2.yaml").exists()
