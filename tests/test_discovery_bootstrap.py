@@ -516,3 +516,25 @@ def test_etcd_unit_passes_systemd_analyze_verify(ca, tmp_path):
     problems = [line for line in r.stderr.splitlines() if str(unit) in line]
     assert r.returncode == 0 and problems == [], r.stderr
     assert "ExecStart=/usr/bin/etcd" in unit.read_text()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed")
+def test_runcmd_as_cloud_init_writes_it_stops_at_the_first_failure(ca, tmp_path):
+    """cloud-init joins runcmd into one sh script whose status is its last command's: a failing
+    step must fail the script (so `cloud-init status` says error), whatever the caller appends."""
+    cfg = discovery_cloud_config(make_specs(ca, 1)[0])
+    shellify = "import json, sys; from cloudinit.util import shellify; print(shellify(json.load(sys.stdin)), end='')"
+    text = subprocess.run(["/usr/bin/python3", "-c", shellify], input=json.dumps(cfg["runcmd"] + ["true"]),
+                          capture_output=True, text=True, check=True).stdout
+    runcmd = tmp_path / "runcmd"
+    runcmd.write_text(text)
+    assert subprocess.run(["sh", "-n", str(runcmd)]).returncode == 0
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {calls}\n[ "$1" != enable ]\n')
+    (bin_dir / "systemctl").chmod(0o755)
+    r = subprocess.run(["sh", str(runcmd)], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert calls.read_text().splitlines() == [
+        "systemctl daemon-reload", "systemctl enable --now --no-block etcd.service"]
