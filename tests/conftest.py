@@ -25,7 +25,7 @@ def plan(tmp_path_factory):
             out = tmp_path_factory.mktemp(f"plan-{stack}-{tag}") / "plan"
             result = run_plan(out, stack, sets)
             assert result.returncode == 0, f"plan {key} failed:\n{result.stderr[-4000:]}"
-            cache[key] = Plan.load(out)
+            cache[key] = Plan.load(out, sets)
         return cache[key]
 
     return make

@@ -24,14 +24,41 @@ def run_plan(out: Path, stack: str = "dev", sets: tuple[str, ...] = ()) -> subpr
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+_RAW = """
+import json, sys
+from tools import plan as P
+from tools.mockengine import evaluate
+import settings as S
+raw = P.stack_config(sys.argv[1])
+for s in sys.argv[3:]:
+    k, _, v = s.partition("=")
+    P.set_path(raw, k, P.parse_value(v))
+st = S.load(S.raw_from_pulumi(P.engine_config(raw)), sys.argv[1])
+ev = evaluate(P.engine_config(raw), stack=sys.argv[1], subnet=str(st.network.cidr))
+want = set(json.loads(sys.argv[2]))
+print(json.dumps({r.name: r.raw_inputs for r in ev.registrations if r.name in want}))
+"""
+
+
 @dataclass
 class Plan:
     dir: Path
     data: dict = field(repr=False)
+    sets: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, path: Path) -> "Plan":
-        return cls(path, json.loads((path / "plan.json").read_text()))
+    def load(cls, path: Path, sets: tuple[str, ...] = ()) -> "Plan":
+        return cls(path, json.loads((path / "plan.json").read_text()), tuple(sets))
+
+    def raw(self, names: list[str]) -> dict[str, dict]:
+        """Unredacted inputs of some resources (connections, stdin), from a fresh evaluation
+        of the same stack and overrides in a subprocess (Pulumi's runtime is global state)."""
+        out = subprocess.run([sys.executable, "-c", _RAW, self.data["stack"], json.dumps(names), *self.sets],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        got = json.loads(out.stdout)
+        assert set(got) == set(names), f"missing: {set(names) - set(got)}"
+        return got
 
     @property
     def resources(self) -> list[dict]:

@@ -228,8 +228,8 @@ class Member:
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
 
     def get_config(self) -> dict:
-        out = json.loads(self.etcdctl("get", discovery.FLANNEL_CONFIG_KEY, "-w", "json").stdout)
-        return out
+        """etcdctl's JSON answer for flannel's key: header revision, mod_revision, value."""
+        return json.loads(self.etcdctl("get", discovery.FLANNEL_CONFIG_KEY, "-w", "json").stdout)
 
 
 @pytest.fixture

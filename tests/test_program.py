@@ -217,3 +217,14 @@ def test_user_data_changes_never_replace_nodes(plan):
         ignored = p.named(name)["options"]["ignoreChanges"]
         assert "userData" in ignored and "imageName" in ignored, name
     assert json.loads((p.dir / "plan.json").read_text())["stack"] == "prod"
+
+
+def test_growing_the_control_plane_replaces_no_master(plan):
+    """From 1 to 3 masters behind a VIP: the first master's VM keeps every input the engine
+    would act on (its port only gains the VIP as an allowed address)."""
+    one = plan("dev", "controlPlane.endpoint=vip")
+    three = plan("dev", "controlPlane.endpoint=vip", "masters.count=3")
+    assert one.named("dev-master-0")["inputs"] == three.named("dev-master-0")["inputs"]
+    assert one.named("dev-master-0")["options"] == three.named("dev-master-0")["options"]
+    assert one.named("dev-master-0-init")["inputs"] == three.named("dev-master-0-init")["inputs"]
+    assert {"dev-master-1", "dev-master-2"} <= set(three.by_name) - set(one.by_name)
