@@ -83,6 +83,8 @@ def _check(spec: DiscoverySpec) -> None:
         ipaddress.IPv4Address(m.address)  # raises with the bad value in the message
         if not m.name or any(c in m.name for c in "=,\n "):
             raise ValueError(f"members: invalid etcd member name {m.name!r}")
+    if spec.address == "127.0.0.1":
+        raise ValueError("address: must be the private address; etcd listens on 127.0.0.1 as well anyway")
     if DiscoveryMember(spec.name, spec.address) not in spec.members:
         raise ValueError(f"name/address: {spec.name} at {spec.address} is not one of the members")
     net = ipaddress.IPv4Network(spec.pod_cidr)
