@@ -117,6 +117,32 @@ def node_command(
     )
 
 
+def day2_command(
+    name: str,
+    *,
+    connection: remote.ConnectionArgs,
+    script_name: str,
+    env: Mapping[str, pulumi.Input[str]],
+    timeout: int,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> remote.Command:
+    """A command for a change to a running node: nothing happens when it is created (a new
+    node already is what the inputs say), the script runs whenever its inputs change later
+    (a new Kubernetes version, a new mirror). The script must be idempotent."""
+    return remote.Command(
+        name,
+        connection=connection,
+        create=NO_OP,
+        update="sudo bash -s",
+        stdin=script_with_env(script_name, env),
+        logging=remote.Logging.STDOUT_AND_STDERR,
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
+        ),
+    )
+
+
 def delete_command(
     name: str,
     *,

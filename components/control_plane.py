@@ -2,6 +2,8 @@
 first, control-plane joins on the rest (one after another), and the admin kubeconfig."""
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_openstack as openstack
 
@@ -11,7 +13,9 @@ from cloud_init.kubeconfig import ca_cert_hash
 from components.backup import etcd_backup
 from components.commands import Access, node_command
 from cloud_init.userdata import tar_b64
-from components.kube_node import KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data
+from components.kube_node import (
+    KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data, upgrade_master,
+)
 from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
 from components.network import API_PORT, PrivateNetwork, endpoint_kind
 from components.pki import KubernetesPki
@@ -184,6 +188,8 @@ class ControlPlane(pulumi.ComponentResource):
                     env={}, timeout=120, parent=self, depends_on=[init], rerun_on_change=True, secret_stdout=True,
                 ).stdout
                 previous = init
+                upgraded = upgrade_master(settings, node=node, first=True, connection=connection,
+                                          parent=self, after=[init])
             else:
                 # stacked etcd grows one member at a time: concurrent member adds race.
                 previous = join_node(
@@ -191,6 +197,10 @@ class ControlPlane(pulumi.ComponentResource):
                     ready=ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
                     after=[previous, kubeadm_files],
                 )
+                # Masters upgrade one after another, after the first has upgraded the cluster.
+                upgraded = upgrade_master(settings, node=node, first=False, connection=connection,
+                                          parent=self, after=[upgraded, previous])
+        self.join_target = dataclasses.replace(self.join_target, control_plane_upgraded=upgraded)
         self.initialized = init
         self.register_outputs({
             "endpoint": self.endpoint_address,

@@ -11,7 +11,7 @@ from pulumi_command import remote
 
 from cloud_init import kubeadm, userdata
 from cloud_init.node import KubeNodeSpec, node_cloud_config
-from components.commands import SSH_USER, delete_command, node_command
+from components.commands import SSH_USER, day2_command, delete_command, node_command
 from components.pki import Pem
 from settings import Settings
 
@@ -37,6 +37,8 @@ class JoinTarget:
     ca_cert_hash: pulumi.Output[str]
     first_master: remote.ConnectionArgs
     initialized: pulumi.Resource
+    # The last master's upgrade: workers upgrade only once the control plane has.
+    control_plane_upgraded: pulumi.Resource | None = None
 
 
 def kube_user_data(
@@ -165,3 +167,73 @@ def join_node(
 def taint_dicts(taints) -> list[dict]:
     return [{"key": t.key, "value": t.value, "effect": t.effect} if t.value else {"key": t.key, "effect": t.effect} for t in taints]
 
+
+
+def upgrade_master(
+    settings: Settings,
+    *,
+    node: str,
+    first: bool,
+    connection: remote.ConnectionArgs,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource],
+) -> remote.Command:
+    """`kubeadm upgrade apply` on the first master, `kubeadm upgrade node` on the others,
+    each when kubernetesVersion (or the package mirror) changes."""
+    return day2_command(
+        f"{node}-upgrade",
+        connection=connection,
+        script_name="upgrade-node.sh",
+        env={
+            "TARGET_VERSION": settings.kubernetes_version,
+            "ROLE": "first-master" if first else "master",
+            "PACKAGE_MIRROR": settings.package_mirror or "",
+            "UPGRADE_TIMEOUT": str(settings.timeouts.upgrade),
+            "NODE_NAME": node,
+        },
+        timeout=settings.timeouts.upgrade,
+        parent=parent,
+        depends_on=after,
+    )
+
+
+def upgrade_worker(
+    settings: Settings,
+    *,
+    node: str,
+    connection: remote.ConnectionArgs,
+    target: JoinTarget,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource],
+) -> remote.Command:
+    """Cordon and drain (from the first master), upgrade on the node, uncordon once Ready at
+    the new version. Returns the uncordon: the next worker of the lane waits for it."""
+    version = {"TARGET_VERSION": settings.kubernetes_version, "NODE_NAME": node}
+    cordon = day2_command(
+        f"{node}-upgrade-cordon",
+        connection=target.first_master,
+        script_name="upgrade-cordon.sh",
+        env={**version, "DRAIN_TIMEOUT": str(settings.timeouts.drain)},
+        timeout=settings.timeouts.drain,
+        parent=parent,
+        depends_on=[*after, *([target.control_plane_upgraded] if target.control_plane_upgraded else [])],
+    )
+    upgrade = day2_command(
+        f"{node}-upgrade",
+        connection=connection,
+        script_name="upgrade-node.sh",
+        env={**version, "ROLE": "worker", "PACKAGE_MIRROR": settings.package_mirror or "",
+             "UPGRADE_TIMEOUT": str(settings.timeouts.upgrade)},
+        timeout=settings.timeouts.upgrade,
+        parent=parent,
+        depends_on=[cordon],
+    )
+    return day2_command(
+        f"{node}-upgrade-uncordon",
+        connection=target.first_master,
+        script_name="upgrade-uncordon.sh",
+        env={**version, "READY_TIMEOUT": str(settings.timeouts.ready)},
+        timeout=settings.timeouts.ready,
+        parent=parent,
+        depends_on=[upgrade],
+    )

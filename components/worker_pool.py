@@ -7,7 +7,7 @@ import pulumi_openstack as openstack
 
 from addons.gateway import gateway_labels_taints
 from components.commands import Access, node_command
-from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts
+from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts, upgrade_worker
 from components.machine import NodeImage, machine_instance, machine_port, port_address
 from components.network import PrivateNetwork
 from settings import Settings, WorkerPoolSettings
@@ -42,6 +42,7 @@ class WorkerPool(pulumi.ComponentResource):
             taints += gateway_taints
 
         addresses = []
+        uncordons = []
         self.joins = []
         for i in range(pool.count):
             node = f"{name}-{i}"
@@ -69,9 +70,17 @@ class WorkerPool(pulumi.ComponentResource):
                 env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
                 parent=self, depends_on=[instance], rerun_on_change=True,
             )
-            self.joins.append(join_node(
+            join = join_node(
                 settings, node=node, address=address, connection=connection, target=target,
                 ready=ready, parent=self, control_plane=False, labels=labels, taints=taints,
+            )
+            self.joins.append(join)
+            # maxUnavailable lanes: worker i follows worker i - maxUnavailable of its pool,
+            # so adding or removing the last workers never reorders the others.
+            lane = i - settings.upgrade.max_unavailable
+            uncordons.append(upgrade_worker(
+                settings, node=node, connection=connection, target=target, parent=self,
+                after=[join, *([uncordons[lane]] if lane >= 0 else [])],
             ))
         self.addresses = pulumi.Output.all(*addresses)
         self.register_outputs({"addresses": self.addresses})

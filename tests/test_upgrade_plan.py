@@ -1,0 +1,68 @@
+"""A Kubernetes version bump as the engine would see it (issue 6): no VM is replaced, only
+the upgrade commands change, and they run in order: first master, the other masters one by
+one, then workers in lanes of upgrade.maxUnavailable per pool."""
+from __future__ import annotations
+
+from planning import COMMAND
+
+BASE = ("masters.count=3", 'workerPools=[{"name":"general","count":5},{"name":"edge","count":2}]',
+        "upgrade.maxUnavailable=2")
+UPGRADE_SUFFIXES = ("-upgrade", "-upgrade-cordon", "-upgrade-uncordon")
+
+
+def test_version_bump_changes_only_upgrade_commands(plan):
+    """Same resources at 1.33.5 and 1.34.1; instances keep their inputs (their user-data does
+    change, and is ignored for existing nodes); every changed input belongs to an upgrade
+    command, and every upgrade command changes."""
+    old = plan("dev", *BASE, "kubernetesVersion=1.33.5")
+    new = plan("dev", *BASE, "kubernetesVersion=1.34.1")
+    assert set(old.by_name) == set(new.by_name)
+    changed = {n for n, r in old.by_name.items() if r["inputs"] != new.by_name[n]["inputs"]}
+    upgrades = {n for n in old.by_name if n.endswith(UPGRADE_SUFFIXES) and old.by_name[n]["type"] == COMMAND}
+    assert len(upgrades) == 3 + 3 * 7
+    assert changed == upgrades
+    for name in old.instances:
+        assert "userData" in new.named(name)["options"]["ignoreChanges"]
+        assert old.user_data(name) != new.user_data(name) or name.startswith("dev-discovery")
+    for name in upgrades:
+        inputs = new.named(name)["inputs"]
+        assert inputs["create"] == "true" and inputs["update"] == "sudo bash -s"
+        assert "export TARGET_VERSION=1.34.1\n" in inputs["stdin"]
+
+
+def test_upgrade_order(plan):
+    """first master -> master 1 -> master 2 -> workers; within a pool a worker waits for the
+    uncordon of the worker maxUnavailable places before it, and for no other worker."""
+    p = plan("dev", *BASE, "kubernetesVersion=1.34.1")
+    assert "dev-master-0-init" in p.waits_for("dev-master-0-upgrade")
+    assert "dev-master-0-upgrade" in p.waits_for("dev-master-1-upgrade")
+    assert {"dev-master-1-upgrade", "dev-master-2-join"} <= p.waits_for("dev-master-2-upgrade")
+    checked = 0
+    for pool, count in (("general", 5), ("edge", 2)):
+        for i in range(count):
+            node = f"dev-worker-{pool}-{i}"
+            cordon = p.waits_for(f"{node}-upgrade-cordon")
+            assert "dev-master-2-upgrade" in cordon
+            assert f"{node}-upgrade-cordon" in p.waits_for(f"{node}-upgrade")
+            assert f"{node}-upgrade" in p.waits_for(f"{node}-upgrade-uncordon")
+            earlier_lane = {f"dev-worker-{pool}-{j}-upgrade-uncordon" for j in range(i % 2, i, 2)}
+            other_lane = {f"dev-worker-{pool}-{j}-upgrade-uncordon" for j in range((i + 1) % 2, count, 2)}
+            assert earlier_lane <= cordon
+            assert not other_lane & cordon, f"{node} waits for a worker of another lane"
+            later = {f"dev-worker-{pool}-{j}-upgrade-uncordon" for j in range(i, count)}
+            assert not later & cordon
+            checked += 1
+    assert checked == 7
+
+
+def test_upgrade_commands_reach_the_right_nodes(plan):
+    """Cordon and uncordon run on the first master with its admin kubeconfig; the package and
+    kubeadm step runs on the node itself, with its role."""
+    p = plan("dev", *BASE)
+    raw = p.raw(["dev-worker-edge-1-upgrade-cordon", "dev-worker-edge-1-upgrade", "dev-master-1-upgrade"])
+    master0 = p.data["outputs"]["masterAddresses"][0]
+    assert raw["dev-worker-edge-1-upgrade-cordon"]["connection"]["host"] == master0
+    assert raw["dev-worker-edge-1-upgrade"]["connection"]["host"] == p.data["outputs"]["workerAddresses"]["edge"][1]
+    assert "export ROLE=worker\n" in raw["dev-worker-edge-1-upgrade"]["stdin"]
+    assert "export ROLE=master\n" in raw["dev-master-1-upgrade"]["stdin"]
+    assert "kubeadm upgrade" in raw["dev-master-1-upgrade"]["stdin"]
