@@ -302,8 +302,22 @@ def test_apt_source_switched_to_target_minor(tmp_path, mirror):
     assert apt_channel("1.34.1", mirror) == channel
     assert m.source.read_text() == f"deb [signed-by={m.keyring}] {channel} /\n"
     assert called(p.calls, "curl", f"{channel}Release.key")
-    assert m.keyring.read_text() == f"dearmored:-----BEGIN PGP PUBLIC KEY BLOCK----- {channel}Release.key\n"
+    assert m.keyring.read_text() == (
+        f"dearmored:KEY DE15B14486CD377B9E876E1A234654DA9A296436 {channel}Release.key\n")
     assert m.state["apt_index"] == channel
+
+
+def test_foreign_key_refused(tmp_path):
+    """A mirror serving some other key is refused before the source or keyring change."""
+    m = Machine(tmp_path, cluster="1.34.1")
+    (m.st / "served_fingerprint").write_text("0123456789ABCDEF0123456789ABCDEF01234567")
+    source, keyring = m.source.read_text(), m.keyring.read_text()
+    p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker",
+              PACKAGE_MIRROR="https://evil.example")
+    assert p.returncode == 1
+    assert "is not the Kubernetes release key" in p.stderr and "0123456789ABCDEF" in p.stderr
+    assert (m.source.read_text(), m.keyring.read_text()) == (source, keyring)
+    assert not called(p.calls, "apt-get")
 
 
 @pytest.mark.parametrize("env,message", [

@@ -24,6 +24,8 @@
 #   PACKAGE_MIRROR   optional, default https://pkgs.k8s.io (serves /core:/stable:/vX.Y/deb/)
 #   UPGRADE_TIMEOUT  optional, seconds for the whole run, default 1800
 #   NODE_NAME        optional, this node's Node name, default: lower-cased hostname
+#   K8S_APT_KEY_FINGERPRINT  fingerprint the repository key must have (default: pkgs.k8s.io's,
+#                    as in node-install-kubernetes.sh)
 # Paths, overridable for tests only (production uses the defaults):
 #   KUBECONFIG       default /etc/kubernetes/admin.conf on the first master, else
 #                    /etc/kubernetes/kubelet.conf (nodes may read their Node and kubeadm-config)
@@ -145,7 +147,7 @@ preflight() {
 }
 
 apt_source() {
-  local channel line
+  local channel line fingerprints
   channel="${PACKAGE_MIRROR%/}/core:/stable:/v${TARGET%.*}/deb/"
   line="deb [signed-by=$APT_KEYRING] $channel /"
   if [[ -f $APT_SOURCE_FILE && $(<"$APT_SOURCE_FILE") == "$line" && -s $APT_KEYRING ]]; then
@@ -156,7 +158,13 @@ apt_source() {
   mkdir -p "$(dirname "$APT_KEYRING")" "$(dirname "$APT_SOURCE_FILE")"
   KEY_TMP=$(mktemp -d)
   trap 'rm -rf "$KEY_TMP"' EXIT
+  export GNUPGHOME=$KEY_TMP
   run curl -fsSL --retry 3 --max-time 60 -o "$KEY_TMP/Release.key" "${channel}Release.key"
+  # Trusted only if it is the Kubernetes release key: a mirror must serve pkgs.k8s.io's key.
+  fingerprints=$(query gpg --batch --with-colons --show-keys "$KEY_TMP/Release.key" |
+    sed -n 's/^fpr:\([^:]*:\)\{8\}\([^:]*\):.*/\2/p' || true)
+  grep -qx "$K8S_APT_KEY_FINGERPRINT" <<<"$fingerprints" ||
+    fail "${channel}Release.key is not the Kubernetes release key (want $K8S_APT_KEY_FINGERPRINT, got: ${fingerprints//$'\n'/ }); check PACKAGE_MIRROR"
   run gpg --batch --yes --dearmor -o "$KEY_TMP/keyring.gpg" "$KEY_TMP/Release.key"
   chmod 0644 "$KEY_TMP/keyring.gpg"
   mv -f "$KEY_TMP/keyring.gpg" "$APT_KEYRING"
@@ -249,6 +257,7 @@ main() {
   APT_KEYRING=${APT_KEYRING:-/etc/apt/keyrings/kubernetes-apt-keyring.gpg}
   MANIFEST_DIR=${MANIFEST_DIR:-/etc/kubernetes/manifests}
   POLL_INTERVAL=${POLL_INTERVAL:-5}
+  K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
 
   log "$ROLE $NODE_NAME -> $TARGET"
   preflight
