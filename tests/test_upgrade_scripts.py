@@ -289,12 +289,13 @@ def test_patch_upgrade_keeps_the_apt_source(tmp_path):
     upgraded_packages(m, "1.33.4")
 
 
-@pytest.mark.parametrize("mirror", [None, "https://mirror.example.org/k8s/"])
+@pytest.mark.parametrize("mirror", [None, "", "https://mirror.example.org/k8s/"])
 def test_apt_source_switched_to_target_minor(tmp_path, mirror):
     """The source line names the target minor's repository, on the mirror when one is set, and
-    its key comes from that repository; apt_channel() gives the same URL."""
+    its key comes from that repository; apt_channel() gives the same URL. An empty mirror, as
+    the program sends when none is configured, means pkgs.k8s.io."""
     m = Machine(tmp_path, cluster="1.34.1")
-    env = {"PACKAGE_MIRROR": mirror} if mirror else {}
+    env = {} if mirror is None else {"PACKAGE_MIRROR": mirror}  # the program sends "" for none
     p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker", **env)
     assert p.returncode == 0, p.stderr
     base = "https://mirror.example.org/k8s" if mirror else "https://pkgs.k8s.io"
