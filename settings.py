@@ -175,6 +175,52 @@ class TimeoutSettings(_Model):
     upgrade: int = Field(default=1800, ge=60, le=14400)
 
 
+class StorageClassSettings(_Model):
+    name: str = Field(default="cinder", pattern=r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
+    reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+    # Cinder volume type; None: the cloud's default type.
+    volume_type: Optional[str] = Field(default=None, min_length=1)
+    default: bool = True
+
+
+class CsiSettings(_Model):
+    """The Cinder CSI driver and its StorageClass (off for clouds without Cinder)."""
+
+    enabled: bool = True
+    storage_class: StorageClassSettings = StorageClassSettings()
+
+
+class CloudControllerSettings(_Model):
+    """openstack-cloud-controller-manager: node addresses, provider ids, LoadBalancer Services."""
+
+    enabled: bool = True
+    # LoadBalancer Services through Octavia (off for clouds without Octavia).
+    load_balancers: bool = True
+    lb_provider: Literal["amphora", "ovn"] = "amphora"
+
+
+class MetricsServerSettings(_Model):
+    enabled: bool = True
+
+
+class OpenStackCredentialSettings(_Model):
+    """What the in-cluster OpenStack integration authenticates with."""
+
+    # create: a dedicated application credential made by the program for this cluster;
+    # given: one you made, as applicationCredentialId / applicationCredentialSecret (--secret).
+    application_credential: Literal["create", "given"] = "create"
+    application_credential_id: Optional[str] = Field(default=None, min_length=1)
+    application_credential_secret: Optional[str] = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _given_needs_both(self) -> "OpenStackCredentialSettings":
+        if self.application_credential == "given":
+            for key in ("application_credential_id", "application_credential_secret"):
+                if not getattr(self, key):
+                    raise ConfigError(f"openstack.{to_camel(key)}", "is required when openstack.applicationCredential is given")
+        return self
+
+
 class Settings(_Model):
     """Everything a stack can say, validated. Keys are the camelCase config keys."""
 
@@ -198,6 +244,10 @@ class Settings(_Model):
     etcd: EtcdSettings = EtcdSettings()
     upgrade: UpgradeSettings = UpgradeSettings()
     timeouts: TimeoutSettings = TimeoutSettings()
+    cloud_controller: CloudControllerSettings = CloudControllerSettings()
+    csi: CsiSettings = CsiSettings()
+    metrics_server: MetricsServerSettings = MetricsServerSettings()
+    openstack: OpenStackCredentialSettings = OpenStackCredentialSettings()
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -241,6 +291,25 @@ class Settings(_Model):
                 raise ValueError(f"pool name {pool.name!r} is used twice")
             seen.add(pool.name)
         return v
+
+    @model_validator(mode="after")
+    def _addons_pinned(self) -> "Settings":
+        if self.cloud_controller.enabled or self.csi.enabled or self.metrics_server.enabled:
+            from addons.versions import tags_for
+
+            try:
+                tags_for(self.kubernetes_version)
+            except ValueError as e:
+                raise ConfigError("kubernetesVersion", str(e).split(": ", 1)[1]) from None
+        return self
+
+    @property
+    def addon_features(self) -> dict[str, bool]:
+        return {
+            "cloud_controller": self.cloud_controller.enabled,
+            "cinder_csi": self.csi.enabled,
+            "metrics_server": self.metrics_server.enabled,
+        }
 
     @model_validator(mode="after")
     def _ranges_apart(self) -> "Settings":

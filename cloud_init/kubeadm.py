@@ -55,15 +55,18 @@ def _check_taints(taints: list[dict]) -> list[dict]:
     return out
 
 
-def _node_registration(node_name: str, node_ip: str, labels: dict, taints: list[dict]) -> dict:
+def _node_registration(node_name: str, node_ip: str, labels: dict, taints: list[dict],
+                       external_cloud: bool) -> dict:
     for key in labels:
         _check_label(key)
     extra = [
-        # The OpenStack cloud controller manager initializes the Node (provider ID, addresses).
-        {"name": "cloud-provider", "value": "external"},
         # Pin the Node's InternalIP to the private address, not whatever the kubelet picks.
         {"name": "node-ip", "value": node_ip},
     ]
+    if external_cloud:
+        # The OpenStack cloud controller manager initializes the Node (provider ID, addresses);
+        # without one, nodes registered this way would stay tainted "uninitialized" forever.
+        extra.insert(0, {"name": "cloud-provider", "value": "external"})
     if labels:
         # v1beta4 has no node-labels field: the kubelet sets them itself at registration.
         extra.append({"name": "node-labels",
@@ -83,7 +86,8 @@ def _dump(docs: list[dict]) -> str:
 
 def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_version: str,
                 endpoint: str, cert_sans: list[str], pod_cidr: str, service_cidr: str,
-                image_repository: str | None, labels: dict, taints: list[dict]) -> str:
+                image_repository: str | None, labels: dict, taints: list[dict],
+                external_cloud: bool = True) -> str:
     """`kubeadm init --config` for the first master: Init-, Cluster- and KubeletConfiguration.
 
     endpoint is host:port of the API endpoint every node uses (VIP or load balancer).
@@ -92,7 +96,7 @@ def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_v
         "apiVersion": API,
         "kind": "InitConfiguration",
         "localAPIEndpoint": {"advertiseAddress": node_ip, "bindPort": API_SERVER_PORT},
-        "nodeRegistration": _node_registration(node_name, node_ip, labels, taints),
+        "nodeRegistration": _node_registration(node_name, node_ip, labels, taints, external_cloud),
     }
     # Every address the API can be reached at, deduplicated, order kept (deterministic output).
     sans = list(dict.fromkeys([endpoint.rsplit(":", 1)[0], *cert_sans]))
@@ -112,7 +116,7 @@ def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_v
         "controllerManager": {
             "extraArgs": [
                 # Node lifecycle and routes belong to the OpenStack cloud controller manager.
-                {"name": "cloud-provider", "value": "external"},
+                *([{"name": "cloud-provider", "value": "external"}] if external_cloud else []),
                 {"name": "profiling", "value": "false"},
             ],
         },
@@ -125,7 +129,8 @@ def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_v
 
 
 def join_config(*, node_name: str, node_ip: str, endpoint: str, token: str, ca_cert_hash: str,
-                control_plane: bool, labels: dict, taints: list[dict]) -> str:
+                control_plane: bool, labels: dict, taints: list[dict],
+                external_cloud: bool = True) -> str:
     """`kubeadm join --config` for a worker, or a further master when control_plane is true.
 
     Contains the bootstrap token: treat the result as a secret.
@@ -144,7 +149,7 @@ def join_config(*, node_name: str, node_ip: str, endpoint: str, token: str, ca_c
                 "caCertHashes": [ca_cert_hash],
             },
         },
-        "nodeRegistration": _node_registration(node_name, node_ip, labels, taints),
+        "nodeRegistration": _node_registration(node_name, node_ip, labels, taints, external_cloud),
     }
     if control_plane:
         # No certificateKey: the shared CAs and service-account key are already on the node.

@@ -10,6 +10,7 @@ import pulumi_tls as tls
 
 from cloud_init.backup import openstack_rc_file
 from cloud_init.kubeconfig import public_kubeconfig
+from components.addons import ClusterAddons
 from components.commands import SSH_USER
 from components.control_plane import ControlPlane
 from components.credentials import application_credential, swift_writer_rules
@@ -98,6 +99,11 @@ class Cluster(pulumi.ComponentResource):
                 lambda v: public_kubeconfig(v[0], server=v[1], name=settings.name)
             )
         )
+        if any(settings.addon_features.values()):
+            ClusterAddons(
+                f"{name}-addons", settings, kubeconfig=self.kubeconfig, network=network,
+                initialized=control_plane.initialized, opts=child,
+            )
         self.discovery_address = discovery.jump_host
         self.master_addresses = control_plane.master_addresses
         self.worker_addresses = pulumi.Output.all(**{k: p.addresses for k, p in pools.items()}) if pools else pulumi.Output.from_input({})

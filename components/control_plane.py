@@ -134,6 +134,7 @@ class ControlPlane(pulumi.ComponentResource):
                         image_repository=settings.image_repository,
                         labels={},
                         taints=MASTER_TAINTS,
+                        external_cloud=settings.cloud_controller.enabled,
                     )
                 )))
             extra = []

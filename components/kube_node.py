@@ -133,6 +133,7 @@ def join_node(
             control_plane=control_plane,
             labels=labels,
             taints=taints,
+            external_cloud=settings.cloud_controller.enabled,
         )
     )
     join = node_command(

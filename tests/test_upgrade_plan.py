@@ -13,14 +13,18 @@ UPGRADE_SUFFIXES = ("-upgrade", "-upgrade-cordon", "-upgrade-uncordon")
 def test_version_bump_changes_only_upgrade_commands(plan):
     """Same resources at 1.33.5 and 1.34.1; instances keep their inputs (their user-data does
     change, and is ignored for existing nodes); every changed input belongs to an upgrade
-    command, and every upgrade command changes."""
+    command or to an in-cluster add-on whose image follows the minor, and every upgrade
+    command changes."""
     old = plan("dev", *BASE, "kubernetesVersion=1.33.5")
     new = plan("dev", *BASE, "kubernetesVersion=1.34.1")
     assert set(old.by_name) == set(new.by_name)
     changed = {n for n, r in old.by_name.items() if r["inputs"] != new.by_name[n]["inputs"]}
     upgrades = {n for n in old.by_name if n.endswith(UPGRADE_SUFFIXES) and old.by_name[n]["type"] == COMMAND}
     assert len(upgrades) == 3 + 3 * 7
-    assert changed == upgrades
+    addons = changed - upgrades
+    assert upgrades <= changed
+    assert addons and all(new.named(n)["type"].startswith("kubernetes:") for n in addons), addons
+    assert {"dev-addons-daemonset-openstack-cloud-controller-manager"} <= addons
     for name in old.instances:
         assert "userData" in new.named(name)["options"]["ignoreChanges"]
         assert old.user_data(name) != new.user_data(name) or name.startswith("dev-discovery")

@@ -1,0 +1,80 @@
+"""ClusterAddons: what makes the cluster an OpenStack cluster from the inside: the cloud
+controller manager (node metadata, LoadBalancer Services through Octavia), the Cinder CSI
+driver with its StorageClass, and metrics-server. Installed once the first master is up,
+through a Kubernetes provider built from the cluster's own kubeconfig."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from addons import addon_objects, cloud_conf, cloud_conf_secret, needs_cloud_conf
+from addons.resources import create
+from components.credentials import application_credential
+from components.network import PrivateNetwork
+from settings import Settings
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """Typed Kubernetes resources, one per object, so each shows in preview and plan."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        kubeconfig: pulumi.Output[str],
+        network: PrivateNetwork,
+        initialized: pulumi.Resource,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("openstack-k8s:index:ClusterAddons", name, None, opts)
+        features = settings.addon_features
+        provider = k8s.Provider(
+            f"{name}-provider", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=self)
+        )
+        csi = settings.csi.storage_class
+        objects = addon_objects(
+            kubernetes_version=settings.kubernetes_version,
+            image_repository=settings.image_repository,
+            storage_class={"name": csi.name, "reclaim_policy": csi.reclaim_policy,
+                           "volume_type": csi.volume_type, "default": csi.default},
+            features=features,
+            cluster_name=settings.name,
+        )
+        if needs_cloud_conf(features):
+            objects.append(cloud_conf_secret(self._cloud_conf(name, settings, network)))
+        create(
+            objects,
+            prefix=name,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[initialized]),
+        )
+        self.register_outputs({})
+
+    def _cloud_conf(self, name: str, settings: Settings, network: PrivateNetwork) -> pulumi.Output[str]:
+        """cloud.conf from an application credential, and ids from the program's own network."""
+        given = settings.openstack
+        if given.application_credential == "create":
+            credential = application_credential(
+                f"{name}-openstack", parent=self,
+                description=f"openstack-k8s {settings.name}: cloud controller manager and Cinder CSI",
+            )
+            cred_id, cred_secret, auth_url, region = credential.id, credential.secret, credential.auth_url, credential.region
+        else:
+            from components.credentials import identity_endpoint
+            import pulumi_openstack as openstack
+
+            scope = openstack.identity.get_auth_scope_output(name="current")
+            cred_id = pulumi.Output.from_input(given.application_credential_id)
+            cred_secret = pulumi.Output.secret(given.application_credential_secret)
+            auth_url, region = scope.apply(identity_endpoint), scope.region
+        conf = pulumi.Output.all(cred_id, cred_secret, auth_url, region, network.subnet_id, network.external_network_id).apply(
+            lambda v: cloud_conf(
+                auth={"auth_url": v[2], "application_credential_id": v[0], "application_credential_secret": v[1]},
+                region=v[3] or None,
+                subnet_id=v[4],
+                floating_network_id=v[5],
+                lb_enabled=settings.cloud_controller.load_balancers,
+                lb_provider=settings.cloud_controller.lb_provider,
+            )
+        )
+        return pulumi.Output.secret(conf)
