@@ -19,6 +19,21 @@ import yaml
 MAX_USER_DATA = 16 * 1024
 LIST_KEYS = ("bootcmd", "packages", "write_files", "runcmd")
 
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+    """libyaml's emitter (ten times faster than PyYAML's own, for a program that renders
+    hundreds of nodes; PyYAML's wheels ship it), and files as literal blocks: user-data in a
+    plan or a diff reads like the files themselves."""
+
+
+def _text(dumper, data: str):
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
 SSHD_HARDENING = "/etc/ssh/sshd_config.d/10-openstack-k8s.conf"
 
 
@@ -84,7 +99,7 @@ def merge(*parts: dict) -> dict:
 
 def render(config: dict, *, node: str) -> str:
     """`#cloud-config` + YAML as Nova receives it (see `deliver`), refused over the bound."""
-    text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
+    text = "#cloud-config\n" + yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
     delivered = deliver(text)
     size = len(delivered.encode())
     if size > MAX_USER_DATA:

@@ -133,7 +133,8 @@ def day2_command(
     return remote.Command(
         name,
         connection=connection,
-        create=NO_OP,
+        # No create command: the provider then does not even connect (no SSH at bring-up).
+        create=None,
         update="sudo bash -s",
         stdin=script_with_env(script_name, env),
         logging=remote.Logging.STDOUT_AND_STDERR,
@@ -158,8 +159,7 @@ def delete_command(
     return remote.Command(
         name,
         connection=connection,
-        create=NO_OP,
-        update=NO_OP,
+        # Neither create nor update commands: nothing runs, and nothing connects, until delete.
         delete=text.apply(_inline),
         opts=pulumi.ResourceOptions(
             parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)

@@ -119,6 +119,8 @@ def join_node(
         timeout=settings.timeouts.join,
         parent=parent,
         depends_on=[target.initialized],
+        # An update replaces stdout with the update command's: make that a fresh token too.
+        rerun_on_change=True,
         secret_stdout=True,
     )
     config = pulumi.Output.all(

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up everything the tests need and run them all: `bash tools/test.sh [pytest args]`.
+#
+# Installs Debian packages (real etcd, cloud-init, haproxy, keepalived, qemu, debootstrap for
+# the VM test; kubectl when missing), creates .venv with requirements-dev.txt, and runs
+# pytest. Needs root or sudo for apt-get. Best run in a throwaway VM or container: it installs
+# cloud-init and an etcd server (their services are kept from starting during the install).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+
+packages=(
+    etcd-server etcd-client          # the discovery node's scripts run against a real etcd
+    cloud-init                       # strict schema validation of every user-data
+    haproxy keepalived               # the VIP configs are checked by the real daemons
+    systemd                          # systemd-analyze: units and OnCalendar schedules
+    curl gpg ca-certificates         # node scripts' download and key checks, run for real
+    iproute2
+    qemu-system-x86 qemu-utils debootstrap cloud-image-utils   # the discovery node VM test
+)
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if (( ${#missing[@]} )); then
+    # Keep freshly installed services (etcd, haproxy, keepalived) from starting on the host:
+    # the tests start their own, on free ports, and stop them by PID.
+    blocker=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        blocker=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$blocker" >/dev/null
+        "${sudo[@]}" chmod +x "$blocker"
+    fi
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    [[ -z "$blocker" ]] || "${sudo[@]}" rm -f "$blocker"
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+# The offline tests, two at a time, then the VM boot test on its own (it wants both cores).
+.venv/bin/python -m pytest -n 2 -m "not vm" "$@"
+.venv/bin/python -m pytest -m vm "$@"
