@@ -48,6 +48,10 @@ def sshd_config(*, jump_host: bool) -> str:
         "MaxAuthTries 3",
         f"AllowTcpForwarding {'yes' if jump_host else 'no'}",
         "AllowAgentForwarding no",
+        # pulumi up opens many sessions at once (a join token per node on the first master,
+        # every command through the jump host): sshd's default 10:30:100 would drop them.
+        "MaxStartups 200:30:600",
+        "MaxSessions 200",
     ]
     return "\n".join(lines) + "\n"
 

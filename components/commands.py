@@ -125,11 +125,14 @@ def day2_command(
     env: Mapping[str, pulumi.Input[str]],
     timeout: int,
     parent: pulumi.Resource,
+    triggers: Sequence[str],
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> remote.Command:
     """A command for a change to a running node: nothing happens when it is created (a new
     node already is what the inputs say), the script runs whenever its inputs change later
-    (a new Kubernetes version, a new mirror). The script must be idempotent."""
+    (a new Kubernetes version, a new mirror). The script must be idempotent. `triggers` name
+    the values it acts on in the clear: its stdin may be secret, and a reviewer reading a
+    plan or a preview must still see why it runs."""
     return remote.Command(
         name,
         connection=connection,
@@ -137,6 +140,7 @@ def day2_command(
         create=None,
         update="sudo bash -s",
         stdin=script_with_env(script_name, env),
+        triggers=list(triggers),
         logging=remote.Logging.STDOUT_AND_STDERR,
         opts=pulumi.ResourceOptions(
             parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)

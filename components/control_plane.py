@@ -14,7 +14,8 @@ from components.backup import etcd_backup
 from components.commands import Access, node_command
 from cloud_init.userdata import tar_b64
 from components.kube_node import (
-    KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data, upgrade_master,
+    KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data, upgrade_credential,
+    upgrade_master,
 )
 from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
 from components.network import API_PORT, PrivateNetwork, endpoint_kind
@@ -201,7 +202,9 @@ class ControlPlane(pulumi.ComponentResource):
                 # Masters upgrade one after another, after the first has upgraded the cluster.
                 upgraded = upgrade_master(settings, node=node, first=False, connection=connection,
                                           parent=self, after=[upgraded, previous])
-        self.join_target = dataclasses.replace(self.join_target, control_plane_upgraded=upgraded)
+        credential = upgrade_credential(settings, connection=self.join_target.first_master, node=names[0],
+                                        parent=self, after=[upgraded])
+        self.join_target = dataclasses.replace(self.join_target, upgrade_credential=credential)
         self.initialized = init
         self.register_outputs({
             "endpoint": self.endpoint_address,

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import pulumi
 from pulumi_command import remote
 
-from cloud_init import kubeadm, userdata
+from cloud_init import kubeadm, script, userdata
 from cloud_init.node import KubeNodeSpec, node_cloud_config
 from components.commands import SSH_USER, day2_command, delete_command, node_command
 from components.pki import Pem
@@ -37,8 +37,9 @@ class JoinTarget:
     ca_cert_hash: pulumi.Output[str]
     first_master: remote.ConnectionArgs
     initialized: pulumi.Resource
-    # The last master's upgrade: workers upgrade only once the control plane has.
-    control_plane_upgraded: pulumi.Resource | None = None
+    # Made on the first master once every master has upgraded: the token workers drain
+    # themselves with during a rolling upgrade (and the command that makes it).
+    upgrade_credential: remote.Command | None = None
 
 
 def kube_user_data(
@@ -172,6 +173,11 @@ def taint_dicts(taints) -> list[dict]:
 
 
 
+def upgrade_triggers(settings: Settings) -> list[str]:
+    """What an upgrade acts on: the version, and where packages come from."""
+    return [settings.kubernetes_version, settings.package_mirror or ""]
+
+
 def upgrade_master(
     settings: Settings,
     *,
@@ -196,7 +202,31 @@ def upgrade_master(
         },
         timeout=settings.timeouts.upgrade,
         parent=parent,
+        triggers=upgrade_triggers(settings),
         depends_on=after,
+    )
+
+
+def upgrade_credential(
+    settings: Settings, *, connection: remote.ConnectionArgs, node: str, parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource],
+) -> remote.Command:
+    """A fresh node-upgrader token, made again whenever the version (or mirror) changes."""
+    return node_command(
+        f"{node}-upgrade-credential",
+        connection=connection,
+        script_name="master-upgrade-credential.sh",
+        env={
+            "TARGET_VERSION": settings.kubernetes_version,
+            "PACKAGE_MIRROR": settings.package_mirror or "",
+            "TOKEN_DURATION": "48h",
+            "CREDENTIAL_TIMEOUT": str(settings.timeouts.join),
+        },
+        timeout=settings.timeouts.join,
+        parent=parent,
+        depends_on=after,
+        rerun_on_change=True,
+        secret_stdout=True,
     )
 
 
@@ -209,34 +239,29 @@ def upgrade_worker(
     parent: pulumi.Resource,
     after: Sequence[pulumi.Resource],
 ) -> remote.Command:
-    """Cordon and drain (from the first master), upgrade on the node, uncordon once Ready at
-    the new version. Returns the uncordon: the next worker of the lane waits for it."""
-    version = {"TARGET_VERSION": settings.kubernetes_version, "NODE_NAME": node}
-    cordon = day2_command(
-        f"{node}-upgrade-cordon",
-        connection=target.first_master,
-        script_name="upgrade-cordon.sh",
-        env={**version, "DRAIN_TIMEOUT": str(settings.timeouts.drain)},
-        timeout=settings.timeouts.drain,
-        parent=parent,
-        depends_on=[*after, *([target.control_plane_upgraded] if target.control_plane_upgraded else [])],
-    )
-    upgrade = day2_command(
+    """Cordon, drain, upgrade, uncordon: one command on the worker, one link in its pool's
+    lane, run when the version (or the token made for it) changes."""
+    credential = target.upgrade_credential
+    assert credential is not None, "the control plane makes the upgrade credential first"
+    steps = {f"UPGRADE_{step.upper()}_B64": base64.b64encode(script(f"upgrade-{step}.sh").encode()).decode()
+             for step in ("cordon", "node", "uncordon")}
+    return day2_command(
         f"{node}-upgrade",
         connection=connection,
-        script_name="upgrade-node.sh",
-        env={**version, "ROLE": "worker", "PACKAGE_MIRROR": settings.package_mirror or "",
-             "UPGRADE_TIMEOUT": str(settings.timeouts.upgrade)},
-        timeout=settings.timeouts.upgrade,
+        script_name="upgrade-worker.sh",
+        env={
+            "NODE_NAME": node,
+            "TARGET_VERSION": settings.kubernetes_version,
+            "PACKAGE_MIRROR": settings.package_mirror or "",
+            "KUBE_API": target.endpoint.apply(lambda e: f"https://{e}"),
+            "KUBE_TOKEN": pulumi.Output.secret(credential.stdout.apply(lambda t: t.strip())),
+            "DRAIN_TIMEOUT": str(settings.timeouts.drain),
+            "UPGRADE_TIMEOUT": str(settings.timeouts.upgrade),
+            "READY_TIMEOUT": str(settings.timeouts.ready),
+            **steps,
+        },
+        timeout=settings.timeouts.drain + settings.timeouts.upgrade + settings.timeouts.ready,
         parent=parent,
-        depends_on=[cordon],
-    )
-    return day2_command(
-        f"{node}-upgrade-uncordon",
-        connection=target.first_master,
-        script_name="upgrade-uncordon.sh",
-        env={**version, "READY_TIMEOUT": str(settings.timeouts.ready)},
-        timeout=settings.timeouts.ready,
-        parent=parent,
-        depends_on=[upgrade],
+        triggers=upgrade_triggers(settings),
+        depends_on=[credential, *after],
     )

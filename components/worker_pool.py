@@ -42,7 +42,7 @@ class WorkerPool(pulumi.ComponentResource):
             taints += gateway_taints
 
         addresses = []
-        uncordons = []
+        upgrades = []
         self.joins = []
         for i in range(pool.count):
             node = f"{name}-{i}"
@@ -78,9 +78,9 @@ class WorkerPool(pulumi.ComponentResource):
             # maxUnavailable lanes: worker i follows worker i - maxUnavailable of its pool,
             # so adding or removing the last workers never reorders the others.
             lane = i - settings.upgrade.max_unavailable
-            uncordons.append(upgrade_worker(
+            upgrades.append(upgrade_worker(
                 settings, node=node, connection=connection, target=target, parent=self,
-                after=[join, *([uncordons[lane]] if lane >= 0 else [])],
+                after=[join, *([upgrades[lane]] if lane >= 0 else [])],
             ))
         self.addresses = pulumi.Output.all(*addresses)
         self.register_outputs({"addresses": self.addresses})

@@ -1,0 +1,294 @@
+"""Benchmark: bring-up critical path, program cost, user-data size.
+
+    python -m tools.bench [--workers 3,30,300] [--masters 1,3] [--readme README.md]
+
+Bring-up: the dependency graph is the one the program hands the engine (recorded under the
+mock engine, exactly as `tools.plan` does), each resource costs what DURATIONS says its kind
+takes, and the earliest finish of every resource is computed under unbounded parallelism.
+The critical path is compared with the single-chain limit from the same table (network, one
+VM boot, a master's bootstrap, kubeadm init, then the joins that must be serialised), and with
+the same graph ordered the way the seed systems ordered their work (workers boot only once
+the first master is up; one machine configured at a time).
+
+Program cost: wall time and peak memory of evaluating the program under the mock engine (the
+Python side of `pulumi preview`), each scenario in a fresh process.
+User-data: bytes per role as delivered to Nova, against its 64 KiB limit.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOVA_LIMIT = 64 * 1024
+
+# Seconds each kind of step takes. Published figures and our own notes, not measurements of
+# this program (there is no cloud here): change them when a cloud tells you better, the
+# program is judged against whatever this table says.
+DURATIONS = {
+    "api": 5.0,             # an OpenStack API call that returns when the object exists
+    "router": 10.0,         # a router with its external gateway
+    "octavia-lb": 90.0,     # an Octavia amphora load balancer going ACTIVE
+    "octavia-child": 10.0,  # listener, pool, monitor, member (Octavia serialises them)
+    "local": 0.1,           # keys, certificates, providers: no remote call
+    "vm-boot": 60.0,        # Nova schedules, spawns and boots to sshd
+    "vm-boot-volume": 80.0, # the same, from a fresh Cinder volume
+    "ready-discovery": 150.0,  # cloud-init: etcd from the distro, TLS, flannel config seeded
+    "ready-master": 300.0,     # cloud-init: containerd, kubeadm/kubelet, flannel, haproxy+keepalived
+    "ready-worker": 270.0,     # cloud-init: containerd, kubeadm/kubelet, flannel
+    "kubeadm-files": 5.0,   # PKI and init config to the first master
+    "init": 120.0,          # kubeadm init until the API answers
+    "token": 5.0,           # kubeadm token create
+    "cp-join": 90.0,        # kubeadm join --control-plane (etcd member, static pods)
+    "worker-join": 45.0,    # kubeadm join
+    "kubeconfig": 3.0,      # read admin.conf
+    "bundle": 40.0,         # etcd backup timer and scripts installed (apt)
+    "engine-only": 0.05,    # a command with nothing to run at creation (drain, upgrades)
+    "k8s-object": 2.0,      # a Kubernetes object applied
+    "k8s-workload": 60.0,   # a Deployment/DaemonSet rolled out
+}
+
+
+def kind_of(type_: str, name: str, inputs: dict) -> str:
+    """The DURATIONS key for one registered resource."""
+    if type_.startswith("openstack-k8s:index:"):
+        return "component"
+    if type_ == "command:remote:Command":
+        if "create" not in inputs:
+            return "engine-only"
+        for suffix, kind in (("-kubeadm-files", "kubeadm-files"), ("-init", "init"), ("-token", "token"),
+                             ("-kubeconfig", "kubeconfig"), ("-etcd-backup", "bundle")):
+            if name.endswith(suffix):
+                return kind
+        if name.endswith("-ready"):
+            return "ready-" + ("discovery" if "-discovery-" in name else "master" if "-master-" in name else "worker")
+        if name.endswith("-join"):
+            return "cp-join" if "-master-" in name else "worker-join"
+        raise ValueError(f"no duration for command {name}")
+    if type_ == "openstack:compute/instance:Instance":
+        return "vm-boot-volume" if inputs.get("blockDevices") else "vm-boot"
+    if type_ == "openstack:networking/router:Router":
+        return "router"
+    if type_ == "openstack:loadbalancer/loadBalancer:LoadBalancer":
+        return "octavia-lb"
+    if type_.startswith("openstack:loadbalancer/"):
+        return "octavia-child"
+    if type_.startswith("openstack:"):
+        return "api"
+    if type_.startswith(("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet")):
+        return "k8s-workload"
+    if type_.startswith("kubernetes:"):
+        return "k8s-object"
+    if type_.startswith(("tls:", "random:", "pulumi:providers:")):
+        return "local"
+    raise ValueError(f"no duration for {type_} {name}")
+
+
+def chain_limit(masters: int) -> float:
+    """One chain no ordering can beat: network, subnet, router interface, a master's VM,
+    its bootstrap, kubeadm init, then the control-plane joins one after another (or, with
+    one master, one worker's join)."""
+    d = DURATIONS
+    joins = max((masters - 1) * d["cp-join"], d["worker-join"])
+    return 3 * d["api"] + d["vm-boot"] + d["ready-master"] + d["init"] + joins
+
+
+def finish_times(resources: list[dict], extra: dict[str, set[str]] | None = None,
+                 serial: list[str] | None = None) -> dict[str, float]:
+    """Earliest finish of every resource, unbounded parallelism.
+
+    extra: more dependencies by name (the seed ordering); serial: names that must run one
+    after another in that order, each also after its own dependencies.
+    """
+    by_urn = {r["urn"]: r for r in resources}
+    by_name = {r["name"]: r for r in resources}
+    children: dict[str, list[str]] = {}
+    for r in resources:
+        children.setdefault(r["parent"], []).append(r["urn"])
+    done: dict[str, float] = {}
+    position = {n: i for i, n in enumerate(serial or [])}
+
+    def finish(urn: str, stack: tuple = ()) -> float:
+        if urn in done:
+            return done[urn]
+        if urn in stack:
+            raise ValueError(f"dependency cycle through {by_urn[urn]['name']}")
+        r = by_urn[urn]
+        deps = set(r["dependencies"]) | {by_name[n]["urn"] for n in (extra or {}).get(r["name"], ())}
+        if r["name"] in position and position[r["name"]] > 0:
+            deps.add(by_name[serial[position[r["name"]] - 1]]["urn"])
+        start = 0.0
+        for dep in deps:
+            if dep not in by_urn:
+                continue
+            if by_urn[dep]["kind"] == "component":
+                # waiting on a component means waiting on everything in it
+                start = max([start, *(finish(c, stack + (urn,)) for c in _descendants(dep, children))])
+            else:
+                start = max(start, finish(dep, stack + (urn,)))
+        done[urn] = start + (0.0 if r["kind"] == "component" else DURATIONS[r["kind"]])
+        return done[urn]
+
+    sys.setrecursionlimit(max(10000, 20 * len(resources)))
+    for r in resources:
+        finish(r["urn"])
+    return {by_urn[u]["name"]: t for u, t in done.items()}
+
+
+def _descendants(urn: str, children: dict[str, list[str]]) -> list[str]:
+    out, stack = [], list(children.get(urn, []))
+    while stack:
+        u = stack.pop()
+        out.append(u)
+        stack.extend(children.get(u, []))
+    return out
+
+
+def seed_ordering(resources: list[dict]) -> tuple[dict[str, set[str]], list[str]]:
+    """The seed systems' order on the same graph: worker VMs are created only once the first
+    master is initialised, and machines are configured one at a time (each node's bootstrap
+    and join after the previous node's)."""
+    names = {r["name"] for r in resources}
+    instances = sorted((r["name"] for r in resources if r["type"] == "openstack:compute/instance:Instance"),
+                       key=lambda n: (0 if "-discovery-" in n else 1 if "-master-" in n else 2, _index(n)))
+    first_init = next(n for n in names if n.endswith("-master-0-init"))
+    extra = {n: {first_init} for n in instances if "-worker-" in n}
+    serial: list[str] = []
+    for node in instances:
+        for step in ("ready", "init", "join"):
+            if f"{node}-{step}" in names:
+                serial.append(f"{node}-{step}")
+    return extra, serial
+
+
+def _index(name: str) -> tuple:
+    return tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", name))
+
+
+CHILD = """
+import json, resource, sys, time
+from tools import plan as P
+from tools.mockengine import evaluate
+from cloud_init.userdata import deliver
+import settings as S
+raw = P.stack_config("dev")
+for item in json.loads(sys.argv[1]):
+    k, v = item
+    P.set_path(raw, k, v)
+st = S.load(S.raw_from_pulumi(P.engine_config(raw)), "dev")
+t0 = time.perf_counter()
+ev = evaluate(P.engine_config(raw), stack="dev", subnet=str(st.network.cidr))
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+sizes = {}
+for r in ev.registrations:
+    if r.type == "openstack:compute/instance:Instance":
+        role = "discovery" if "-discovery-" in r.name else "master" if "-master-" in r.name else "worker"
+        sizes[role] = max(sizes.get(role, 0), len(r.raw_inputs["userData"].encode()))
+print(json.dumps({
+    "seconds": seconds, "peak_mib": peak, "user_data": sizes,
+    "resources": [{"urn": r.urn, "name": r.name, "type": r.type, "parent": r.parent,
+                   "dependencies": r.dependencies,
+                   "inputs": {k: True for k in r.raw_inputs if k in ("create", "blockDevices")}}
+                  for r in ev.registrations],
+}))
+"""
+
+
+def scenario(masters: int, workers: int) -> dict:
+    sets = [
+        ["masters", {"count": masters}],
+        ["workerPools", [{"name": "general", "count": workers}]],
+        # room for 300+ nodes' /24s
+        ["podCidr", "10.64.0.0/14"],
+    ]
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(sets)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=1200)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    data = json.loads(out.stdout)
+    for r in data["resources"]:
+        r["kind"] = kind_of(r["type"], r["name"], r["inputs"])
+    ours = finish_times(data["resources"])
+    extra, serial = seed_ordering(data["resources"])
+    seed = finish_times(data["resources"], extra, serial)
+    path, limit = max(ours.values()), chain_limit(masters)
+    return {
+        "masters": masters, "workers": workers, "resources": len(data["resources"]),
+        "critical_path": path, "limit": limit, "ratio": path / limit,
+        "seed": max(seed.values()), "gain": max(seed.values()) / path,
+        "seconds": data["seconds"], "peak_mib": data["peak_mib"], "user_data": data["user_data"],
+        "last": max(ours, key=ours.get),
+    }
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| masters | workers | resources | critical path | chain limit | ratio | seed ordering | gain | evaluation | peak memory |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['masters']} | {r['workers']} | {r['resources']} | {r['critical_path'] / 60:.1f} min "
+            f"| {r['limit'] / 60:.1f} min | {r['ratio']:.3f} | {r['seed'] / 60:.1f} min | {r['gain']:.1f}x "
+            f"| {r['seconds']:.1f} s | {r['peak_mib']:.0f} MiB |"
+        )
+    sizes: dict[str, int] = {}
+    for r in results:
+        for role, size in r["user_data"].items():
+            sizes[role] = max(sizes.get(role, 0), size)
+    lines += ["", "| role | user-data as delivered (largest) | share of Nova's 64 KiB |", "| --- | ---: | ---: |"]
+    for role in ("discovery", "master", "worker"):
+        if role in sizes:
+            lines.append(f"| {role} | {sizes[role]:,} B | {sizes[role] / NOVA_LIMIT:.0%} |")
+    by_masters: dict[int, list[dict]] = {}
+    for r in results:
+        by_masters.setdefault(r["masters"], []).append(r)
+    growth = []
+    for m, rs in sorted(by_masters.items()):
+        rs = sorted(rs, key=lambda r: r["workers"])
+        if len(rs) > 1:
+            per = (rs[-1]["seconds"] - rs[0]["seconds"]) / (rs[-1]["workers"] - rs[0]["workers"])
+            growth.append(f"{m} master(s): {per * 1000:.0f} ms of evaluation per added worker")
+    if growth:
+        lines += ["", "Growth: " + "; ".join(growth) + "."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default="3,30,300")
+    parser.add_argument("--masters", default="1,3")
+    parser.add_argument("--readme", type=Path, help="replace the table between the bench markers in this file")
+    args = parser.parse_args(argv)
+    results = []
+    started = time.perf_counter()
+    for m in map(int, args.masters.split(",")):
+        for w in map(int, args.workers.split(",")):
+            r = scenario(m, w)
+            print(f"masters={m} workers={w}: critical path {r['critical_path']:.0f}s "
+                  f"(limit {r['limit']:.0f}s, ratio {r['ratio']:.3f}, last {r['last']}), "
+                  f"seed {r['seed']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
+                  file=sys.stderr)
+            results.append(r)
+    text = table(results)
+    print(text)
+    print(f"(bench took {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    if args.readme:
+        readme = args.readme.read_text()
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        if start not in readme or end not in readme:
+            raise SystemExit(f"{args.readme} has no {start} ... {end} section")
+        head, rest = readme.split(start, 1)
+        _, tail = rest.split(end, 1)
+        args.readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
