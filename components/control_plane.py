@@ -170,14 +170,16 @@ class ControlPlane(pulumi.ComponentResource):
                 env={"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(
                     pulumi.Output.all(*[c for _, c in files]).apply(
                         lambda contents, paths=[p for p, _ in files]: tar_b64(zip(paths, contents))))},
-                timeout=120, parent=self, depends_on=[ready],
+                # Only the VM, not its bootstrap: the files go in while cloud-init still runs,
+                # off the path to kubeadm init. The bound covers the VM's boot.
+                timeout=settings.timeouts.ready, parent=self, depends_on=[instance],
             )
             if i == 0:
                 init = node_command(
                     f"{node}-init", connection=connection, script_name="master-init.sh",
                     env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init)},
                     timeout=settings.timeouts.init, parent=self,
-                    depends_on=[kubeadm_files, *discovery_ready, *endpoint_ready],
+                    depends_on=[ready, kubeadm_files, *discovery_ready, *endpoint_ready],
                 )
                 self.join_target = JoinTarget(
                     endpoint=endpoint,
@@ -202,9 +204,12 @@ class ControlPlane(pulumi.ComponentResource):
                 # Masters upgrade one after another, after the first has upgraded the cluster.
                 upgraded = upgrade_master(settings, node=node, first=False, connection=connection,
                                           parent=self, after=[upgraded, previous])
+        # Made as soon as the API answers (off the path to a ready cluster); workers still
+        # upgrade only after the last master, which they wait for themselves.
         credential = upgrade_credential(settings, connection=self.join_target.first_master, node=names[0],
-                                        parent=self, after=[upgraded])
-        self.join_target = dataclasses.replace(self.join_target, upgrade_credential=credential)
+                                        parent=self, after=[init])
+        self.join_target = dataclasses.replace(
+            self.join_target, upgrade_credential=credential, control_plane_upgraded=upgraded)
         self.initialized = init
         self.register_outputs({
             "endpoint": self.endpoint_address,

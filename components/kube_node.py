@@ -40,6 +40,8 @@ class JoinTarget:
     # Made on the first master once every master has upgraded: the token workers drain
     # themselves with during a rolling upgrade (and the command that makes it).
     upgrade_credential: remote.Command | None = None
+    # The last master's upgrade: workers upgrade only after the whole control plane.
+    control_plane_upgraded: pulumi.Resource | None = None
 
 
 def kube_user_data(
@@ -242,7 +244,7 @@ def upgrade_worker(
     """Cordon, drain, upgrade, uncordon: one command on the worker, one link in its pool's
     lane, run when the version (or the token made for it) changes."""
     credential = target.upgrade_credential
-    assert credential is not None, "the control plane makes the upgrade credential first"
+    assert credential is not None and target.control_plane_upgraded is not None, "the control plane comes first"
     steps = {f"UPGRADE_{step.upper()}_B64": base64.b64encode(script(f"upgrade-{step}.sh").encode()).decode()
              for step in ("cordon", "node", "uncordon")}
     return day2_command(
@@ -263,5 +265,5 @@ def upgrade_worker(
         timeout=settings.timeouts.drain + settings.timeouts.upgrade + settings.timeouts.ready,
         parent=parent,
         triggers=upgrade_triggers(settings),
-        depends_on=[credential, *after],
+        depends_on=[credential, target.control_plane_upgraded, *after],
     )

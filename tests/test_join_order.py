@@ -21,6 +21,8 @@ def test_join_order(plan, masters):
     init = p.waits_for("dev-master-0-init")
     assert {"dev-master-0-ready", "dev-discovery-0-ready", "dev-discovery-1-ready", "dev-discovery-2-ready"} <= init
     assert "dev-master-0-kubeadm-files" in init
+    # the PKI goes in while cloud-init runs: it waits for the VM, not its bootstrap
+    assert "dev-master-0-ready" not in p.waits_for("dev-master-0-kubeadm-files")
     cp_joins = [f"dev-master-{i}-join" for i in range(1, masters)]
     for i, join in enumerate(cp_joins, start=1):
         waits = p.waits_for(join)

@@ -62,6 +62,7 @@ def kind_of(type_: str, name: str, inputs: dict) -> str:
         if "create" not in inputs:
             return "engine-only"
         for suffix, kind in (("-kubeadm-files", "kubeadm-files"), ("-init", "init"), ("-token", "token"),
+                             ("-upgrade-credential", "token"),
                              ("-kubeconfig", "kubeconfig"), ("-etcd-backup", "bundle")):
             if name.endswith(suffix):
                 return kind
