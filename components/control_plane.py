@@ -6,6 +6,7 @@ import dataclasses
 
 import pulumi
 import pulumi_openstack as openstack
+import pulumi_random as random
 
 from cloud_init import kubeadm
 from cloud_init.ha import Master, ha_cloud_config
@@ -70,6 +71,11 @@ class ControlPlane(pulumi.ComponentResource):
                 opts=child,
             )
             vip = port_address(vip_port)
+            # VRRP's PASS authentication is a plain-text word on the wire (only masters may
+            # speak VRRP at all, by security group); it still should not be guessable.
+            vrrp_password = random.RandomPassword(
+                f"{name}-vrrp-password", length=8, special=False, opts=child
+            ).result
         elif kind == "octavia":
             lb = openstack.loadbalancer.LoadBalancer(
                 f"{name}-lb",
@@ -140,11 +146,11 @@ class ControlPlane(pulumi.ComponentResource):
                 )))
             extra = []
             if kind == "vip":
-                extra.append(pulumi.Output.all(masters=masters, vip=vip).apply(
+                extra.append(pulumi.Output.all(masters=masters, vip=vip, password=vrrp_password).apply(
                     lambda v, i=i: ha_cloud_config(
                         me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=API_PORT,
                         interface_cidr=str(settings.network.cidr), router_id=VRRP_ROUTER_ID,
-                        auth_pass=settings.name[:8],
+                        auth_pass=v["password"],
                     )
                 ))
             user_data = kube_user_data(

@@ -237,6 +237,10 @@ class CloudMocks(mocks.Mocks):
             out["certRequestPem"] = self.pki.request(inputs)
         elif t == "tls:index/locallySignedCert:LocallySignedCert":
             out["certPem"] = self.pki.locally_signed(name, inputs)
+        elif t == "random:index/randomPassword:RandomPassword":
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+            seed = _digest("password", name)
+            out["result"] = "".join(alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))])
         elif t == "openstack:identity/applicationCredential:ApplicationCredential":
             out["secret"] = _digest("app-credential-secret", name).hex()
         elif t == "command:remote:Command":

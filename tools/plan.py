@@ -167,6 +167,13 @@ def write(out: Path, plan: dict, user_data: dict[str, str]) -> None:
     shutil.move(str(tmp), str(out))
 
 
+def _root_cause(e: BaseException) -> str:
+    """The innermost error of the SDK's chain of "While processing ..." wrappers."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    return f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev")
@@ -197,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - the program itself failed: say what, briefly
+        print(f"error: the program failed while planning stack {args.stack}: {_root_cause(e)}", file=sys.stderr)
+        return 1
     write(args.out, plan, user_data)
     print(f"{len(plan['resources'])} resources, {len(user_data)} nodes -> {args.out}")
     return 0
