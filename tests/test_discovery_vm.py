@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests.vm import etcd, qemu, sample
-from tests.vm.image import ensure_image
+from tests.vm.image import ensure_image, preflight
 
 pytestmark = pytest.mark.vm
 
@@ -141,6 +141,10 @@ def rendered(plan, tmp_path_factory) -> Rendered:
 @pytest.fixture(scope="module")
 def booted(rendered, tmp_path_factory):
     """The discovery node booted once for the module, cloud-init finished, SSH working."""
+    # Fail, not skip: CI must never pass by not running this.
+    problems = preflight()
+    if problems:
+        pytest.fail("cannot boot a VM here: " + "; ".join(problems))
     timings: dict[str, float] = {}
     started = time.monotonic()
     image = ensure_image()
@@ -178,8 +182,10 @@ def _assert_cloud_init_done(node: Booted) -> None:
     status, result = _cloud_init_result(node)
     errors = (result.get("v1") or {}).get("errors")
     if "status: done" not in status or errors != []:
-        log = node.ssh.run("tail -n 60 /var/log/cloud-init-output.log; grep -E 'WARNING|ERROR|Traceback' "
-                           "/var/log/cloud-init.log | tail -n 30", check=False)  # fmt: skip
+        # Both logs are root:adm 0640; the user-data's user has passwordless sudo (checked
+        # by the reboot test, which needs it too).
+        log = node.ssh.run("sudo -n tail -n 60 /var/log/cloud-init-output.log; sudo -n grep -E "
+                           "'WARNING|ERROR|Traceback' /var/log/cloud-init.log | tail -n 30", check=False)  # fmt: skip
         pytest.fail(
             f"cloud-init did not finish cleanly on {node.rendered.name}:\n{status}\nresult.json errors: {errors}\n"
             f"--- guest logs ---\n{log.stdout}\n{node.vm.describe(40)}"

@@ -227,6 +227,30 @@ def _build(target: Path, suite: str, packages: tuple[str, ...]) -> None:
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+# Host tools the harness runs, and the Debian package each comes from.
+HOST_TOOLS = {
+    "debootstrap": "debootstrap",
+    "mkfs.ext4": "e2fsprogs",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "cloud-localds": "cloud-image-utils",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+
+
+def preflight() -> list[str]:
+    """What is missing on this host to build an image and boot a VM (empty: nothing)."""
+    problems = [
+        f"{tool} not found (Debian package {package})"
+        for tool, package in HOST_TOOLS.items()
+        if not shutil.which(tool)
+    ]
+    if os.geteuid() != 0:
+        problems.append("not root: debootstrap and mkfs.ext4 -d of a root-owned tree need root")
+    return problems
+
+
 def ensure_image(suite: str = SUITE, packages: tuple[str, ...] = PACKAGES) -> Image:
     """Return the cached image for (suite, packages), building it first when there is none.
 
