@@ -95,17 +95,20 @@ def node_command(
     depends_on: Sequence[pulumi.Resource] = (),
     rerun_on_change: bool = False,
     secret_stdout: bool = False,
+    run_on_create: bool = True,
+    triggers: Optional[Sequence[str]] = None,
 ) -> remote.Command:
     """Run a node script once. With rerun_on_change the script runs again when an input
     changes (it must be idempotent); without, a change of inputs (a new jump host address,
-    a newer script) runs nothing on a node that already ran it."""
-    stdin = script_with_env(script_name, env)
+    a newer script) runs nothing on a node that already ran it. Without run_on_create,
+    creating the command runs nothing and does not even connect."""
     return remote.Command(
         name,
         connection=connection,
-        create="sudo bash -s",
+        create="sudo bash -s" if run_on_create else None,
         update="sudo bash -s" if rerun_on_change else NO_OP,
-        stdin=stdin,
+        stdin=script_with_env(script_name, env),
+        triggers=list(triggers) if triggers is not None else None,
         # stdout of secret-bearing commands is a secret and never logged.
         logging=remote.Logging.STDERR if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
         opts=pulumi.ResourceOptions(
@@ -117,35 +120,13 @@ def node_command(
     )
 
 
-def day2_command(
-    name: str,
-    *,
-    connection: remote.ConnectionArgs,
-    script_name: str,
-    env: Mapping[str, pulumi.Input[str]],
-    timeout: int,
-    parent: pulumi.Resource,
-    triggers: Sequence[str],
-    depends_on: Sequence[pulumi.Resource] = (),
-) -> remote.Command:
+def day2_command(name: str, *, triggers: Sequence[str], **kwargs) -> remote.Command:
     """A command for a change to a running node: nothing happens when it is created (a new
     node already is what the inputs say), the script runs whenever its inputs change later
     (a new Kubernetes version, a new mirror). The script must be idempotent. `triggers` name
     the values it acts on in the clear: its stdin may be secret, and a reviewer reading a
     plan or a preview must still see why it runs."""
-    return remote.Command(
-        name,
-        connection=connection,
-        # No create command: the provider then does not even connect (no SSH at bring-up).
-        create=None,
-        update="sudo bash -s",
-        stdin=script_with_env(script_name, env),
-        triggers=list(triggers),
-        logging=remote.Logging.STDOUT_AND_STDERR,
-        opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
-        ),
-    )
+    return node_command(name, run_on_create=False, rerun_on_change=True, triggers=triggers, **kwargs)
 
 
 def delete_command(
@@ -169,8 +150,3 @@ def delete_command(
             parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
         ),
     )
-
-
-def optional(value: Optional[str]) -> str:
-    """Scripts read unset options as empty strings."""
-    return value or ""

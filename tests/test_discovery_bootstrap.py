@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from validators import shellcheck, verdict
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -256,16 +257,6 @@ def value_of(get_json: dict) -> dict:
 
 # --- static checks ---------------------------------------------------------------------------
 
-VALIDATE = textwrap.dedent("""
-    import sys, yaml
-    from cloudinit.config.schema import get_schema, validate_cloudconfig_schema
-    text = sys.stdin.read()
-    assert text.startswith("#cloud-config\\n"), "missing #cloud-config header"
-    validate_cloudconfig_schema(yaml.safe_load(text), schema=get_schema(), strict=True)
-    print("VALID")
-""")
-
-
 def user_data(part: dict) -> str:
     cfg = {
         "users": [{"name": "ops", "shell": "/bin/bash", "sudo": "ALL=(ALL) NOPASSWD:ALL",
@@ -276,9 +267,8 @@ def user_data(part: dict) -> str:
     return "#cloud-config\n" + yaml.safe_dump(cfg, sort_keys=False)
 
 
-def validate(text: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["/usr/bin/python3", "-c", VALIDATE], input=text, capture_output=True,
-                          text=True, timeout=60)
+def validate(text: str) -> str:
+    return verdict(text)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed")
@@ -287,7 +277,7 @@ def test_user_data_passes_cloud_init_strict_schema(ca, count):
     """Debian 12's cloud-init (22.4) must accept the discovery user-data as it will be delivered."""
     for spec in make_specs(ca, count):
         r = validate(user_data(discovery_cloud_config(spec)))
-        assert r.returncode == 0 and r.stdout.strip() == "VALID", r.stderr
+        assert r == "valid", r
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed")
@@ -296,14 +286,12 @@ def test_strict_schema_check_can_fail(ca):
     part = discovery_cloud_config(make_specs(ca, 1)[0])
     part["write_files"][0]["mode"] = "0644"  # not a write_files key
     r = validate(user_data(part))
-    assert r.returncode != 0 and "mode" in r.stderr
+    assert r != "valid" and "mode" in r
 
 
 def test_seed_script_passes_shellcheck():
     """Scripts shipped to nodes must pass shellcheck with no warning at all."""
-    shellcheck = Path("/work/venv/bin/shellcheck")
-    exe = str(shellcheck) if shellcheck.exists() else "shellcheck"
-    r = subprocess.run([exe, "-x", str(SEED)], capture_output=True, text=True)
+    r = subprocess.run([shellcheck(), "-x", str(SEED)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from validators import verdict
 import yaml
 
 from cloud_init import SCRIPTS
@@ -132,22 +133,11 @@ def test_cloud_config_part_passes_strict_schema(tmp_path):
     restarts = [c for c in part["runcmd"] if c[:2] == ["systemctl", "restart"]]
     assert len(restarts) == 2
     doc = {"users": ["default"], **part}
-    checker = (
-        "import sys, yaml\n"
-        "from cloudinit.config.schema import get_schema, validate_cloudconfig_schema\n"
-        "cfg = yaml.safe_load(sys.stdin.read())\n"
-        "validate_cloudconfig_schema(cfg, schema=get_schema(), strict=True)\n"
-        "print('valid')\n"
-    )
     text = "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
-    run = subprocess.run(["/usr/bin/python3", "-c", checker], input=text, capture_output=True,
-                         text=True)
-    assert run.returncode == 0 and run.stdout.strip() == "valid", run.stderr
+    assert verdict(text) == "valid"
     # and the same checker does reject a wrong shape (it is not a no-op)
     bad = "#cloud-config\n" + yaml.safe_dump({**doc, "runcmd": "not a list"})
-    run = subprocess.run(["/usr/bin/python3", "-c", checker], input=bad, capture_output=True,
-                         text=True)
-    assert run.returncode != 0
+    assert verdict(bad) != "valid"
 
 
 def test_cloud_config_is_deterministic():

@@ -82,8 +82,10 @@ def test_credential_prints_only_the_token_and_retries(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "eyJhbGciOi.token\n"
     calls = fakes.calls("kubectl")
-    assert [c[2:] for c in calls] == [["apply", "-f", "-"], ["-n", "kube-system", "create", "token",
-            "openstack-k8s-node-upgrader", "--duration=6h"]] * 2
+    assert [c[2:] for c in calls][1::2] == [["-n", "kube-system", "create", "token",
+                                             "openstack-k8s-node-upgrader", "--duration=6h"]] * 2
+    applies = [c[2:] for c in calls][0::2]
+    assert len(applies) == 2 and all(a[:2] == ["apply", "-f"] for a in applies)
     assert all(c[:2] == ["--kubeconfig", "/k/admin.conf"] for c in calls)
 
 

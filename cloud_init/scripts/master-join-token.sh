@@ -15,19 +15,9 @@ set -euo pipefail
 
 TMP=""
 
-now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
-to_ms() {
-  [[ $1 =~ ^([0-9]+)(\.([0-9]{1,3})[0-9]*)?$ ]] || return 1
-  local frac=${BASH_REMATCH[3]}000
-  echo $((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
-}
-ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-die() { local rc=$1; shift; printf 'master-join-token: %s\n' "$*" >&2; exit "$rc"; }
-seconds_env() {
-  local name=$1 default=$2 ms
-  ms=$(to_ms "${!name:-$default}") || die 2 "$name must be a number of seconds, got '${!name}'"
-  echo "$ms"
-}
+PROG=master-join-token
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
   exec </dev/null # stdin carried this script: nothing started from here may read it

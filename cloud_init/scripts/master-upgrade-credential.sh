@@ -13,6 +13,7 @@ set -euo pipefail
 
 readonly SA=openstack-k8s-node-upgrader
 readonly NS=kube-system
+MANIFEST=""
 
 rbac() {
     cat <<EOF_RBAC
@@ -59,8 +60,12 @@ main() {
     local duration=${TOKEN_DURATION:-48h} deadline=$((SECONDS + ${CREDENTIAL_TIMEOUT:-300}))
     local kubectl=(kubectl --kubeconfig "${KUBECONFIG:-/etc/kubernetes/admin.conf}")
     local token=""
+    # A file, not a pipe: a retried apply must read the whole manifest every time.
+    MANIFEST=$(mktemp)
+    trap 'rm -f "${MANIFEST:-}"' EXIT
+    rbac >"$MANIFEST"
     while :; do
-        if rbac | "${kubectl[@]}" apply -f - >&2 &&
+        if "${kubectl[@]}" apply -f "$MANIFEST" >&2 &&
             token=$("${kubectl[@]}" -n "$NS" create token "$SA" --duration="$duration"); then
             break
         fi

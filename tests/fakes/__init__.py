@@ -68,7 +68,10 @@ def run_remote(script: Path, env_lines: dict[str, str], env: dict[str, str],
                timeout: float = 60) -> subprocess.CompletedProcess:
     """Run a node script the way the pulumi-command resources do: `bash -s`, its stdin being
     `export KEY='value'` lines followed by the script's text (no argv, nothing on disk)."""
+    from cloud_init import SCRIPTS, script as shipped
+
     stdin = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env_lines.items())
-    stdin += Path(script).read_text()
+    # What the commands send: the script with its libraries inlined.
+    stdin += shipped(Path(script).name) if Path(script).parent == SCRIPTS else Path(script).read_text()
     return subprocess.run(["bash", "-s"], input=stdin, env=env, capture_output=True,
                           text=True, timeout=timeout)

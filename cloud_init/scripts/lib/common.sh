@@ -1,0 +1,22 @@
+# Shared by the lifecycle scripts: deadlines in milliseconds, errors, log masking.
+# Not run on its own: a script sets PROG and sources it; when a script is shipped to a node
+# (cloud_init.script), the `source` line is replaced by this text.
+# shellcheck shell=bash
+
+now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
+# Seconds (decimals allowed) -> milliseconds, and back: deadlines are kept in milliseconds.
+to_ms() {
+  [[ $1 =~ ^([0-9]+)(\.([0-9]{1,3})[0-9]*)?$ ]] || return 1
+  local frac=${BASH_REMATCH[3]}000
+  echo $((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
+}
+ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+die() { local rc=$1; shift; printf '%s: %s\n' "${PROG:?}" "$*" >&2; exit "$rc"; }
+seconds_env() {
+  local name=$1 default=$2 ms
+  ms=$(to_ms "${!name:-$default}") || die 2 "$name must be a number of seconds, got '${!name}'"
+  echo "$ms"
+}
+# kubeadm output can echo the bootstrap token or the certificate key: mask both.
+redact() { sed -E 's/\b([a-z0-9]{6})\.[a-z0-9]{16}\b/\1.<redacted>/g; s/\b[0-9a-f]{64}\b/<redacted>/g'; }
+indent() { sed 's/^/    /'; }
