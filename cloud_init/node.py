@@ -12,8 +12,6 @@ kubeadm itself is not run here: init/join are remote commands once cloud-init is
 leaves /var/lib/openstack-k8s/bootstrapped; any failure ends runcmd with an error, so
 `cloud-init status --wait` exits non-zero.
 """
-import base64
-import gzip
 import ipaddress
 import json
 import re

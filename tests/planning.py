@@ -95,6 +95,20 @@ class Plan:
             stack.extend(self.by_urn[urn]["dependencies"] if urn in self.by_urn else [])
         return {self.by_urn[u]["name"] for u in seen if u in self.by_urn}
 
+    def kubeadm_files(self, master: str) -> dict[str, str]:
+        """The files a master's kubeadm-files command installs under /etc/kubernetes
+        (PKI, and the init configuration on the first master), read out of its stdin."""
+        import base64
+        import io
+        import re
+        import tarfile
+
+        name = f"{master}-kubeadm-files"
+        stdin = self.raw([name])[name]["stdin"]
+        b64 = re.search(r"^export KUBEADM_FILES_TAR_B64=(\S+)$", stdin, re.M).group(1).strip("'")
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(b64)), mode="r:gz") as tar:
+            return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+
     def user_data(self, instance: str) -> str:
         return (self.dir / "user-data" / f"{instance}.yaml").read_text()
 

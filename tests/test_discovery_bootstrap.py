@@ -18,7 +18,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 

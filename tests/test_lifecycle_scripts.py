@@ -54,7 +54,7 @@ def test_join_retried_after_two_failures(node):
     join config the fake saw is the one we sent, and it is gone afterwards (it holds the token)."""
     seen = node.root / "seen-config"
     node.rule("kubeadm", "join --config *",
-              {"rc": 1, "stderr": "couldn't validate the identity of the API Server"},
+              {"rc": 1, "stderr": "couldn't validate the identity of the API Server", "copy_arg": [2, str(seen)]},
               {"rc": 1, "stderr": "token abcdef.0123456789abcdef is invalid"},
               {"rc": 0, "write": {str(node.k8s / "kubelet.conf"): "x"}})
     result = join(node)
@@ -65,6 +65,7 @@ def test_join_retried_after_two_failures(node):
     assert list(node.run.iterdir()) == []
     config_path = node.calls("kubeadm")[0][2]
     assert config_path.startswith(str(node.run)) and not Path(config_path).exists()
+    assert seen.read_text() == JOIN_CONFIG
 
 
 def test_join_gives_up_at_deadline_with_actionable_message(node):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from planning import COMMAND, INSTANCE, run_plan
+from planning import COMMAND, run_plan
 
 COMPONENT_TYPES = {
     "openstack-k8s:index:Cluster",

@@ -3,15 +3,8 @@ cloud-init schema validity, size as delivered, no private key but the node's own
 kubeadm configuration the first master gets, read back out of its command."""
 from __future__ import annotations
 
-import base64
-import io
-import json
-import os
 import re
-import shutil
 import subprocess
-import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -74,10 +67,7 @@ def test_first_master_kubeadm_config(plan):
     """The init configuration the first master gets carries the stack's endpoint, SANs and
     subnets, as kubeadm.k8s.io/v1beta4 documents, next to the shared PKI."""
     p = plan("prod")
-    raw = p.raw(["prod-master-0-kubeadm-files"])["prod-master-0-kubeadm-files"]["stdin"]
-    b64 = re.search(r"^export KUBEADM_FILES_TAR_B64=(\S+)$", raw, re.M).group(1).strip("'")
-    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(b64)), mode="r:gz") as tar:
-        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+    files = p.kubeadm_files("prod-master-0")
     assert sorted(files) == sorted([
         "kubeadm/init.yaml", "pki/ca.crt", "pki/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key",
         "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/sa.key", "pki/sa.pub",

@@ -11,7 +11,8 @@ What a call does comes from the JSON rules file $FAKE_RULES (absent: succeed sil
 The first rule whose cmd and match fit is used; its Nth matching call gets results[N] and the
 last result repeats once they run out. A result may hold: rc, stdout, stderr, sleep (seconds,
 before anything else), write ({path: text}, files created), remove ([paths]),
-capture (path: the call's stdin is copied there). Per-rule call counts live next to the log.
+capture (path: the call's stdin is copied there), copy_arg ([N, path]: the file named by the
+call's Nth argument is copied to path). Per-rule call counts live next to the log.
 """
 import fnmatch
 import json
@@ -33,11 +34,11 @@ def main(argv: list[str]) -> int:
     rules = json.load(open(rules_path)) if rules_path and os.path.exists(rules_path) else []
     for index, rule in enumerate(rules):
         if rule["cmd"] == name and fnmatch.fnmatchcase(" ".join(args), rule.get("match", "*")):
-            return act(rule["results"], f"{log}.rule{index}")
+            return act(rule["results"], f"{log}.rule{index}", args)
     return 0
 
 
-def act(results: list[dict], counter: str) -> int:
+def act(results: list[dict], counter: str, args: list[str]) -> int:
     calls = int(open(counter).read()) if os.path.exists(counter) else 0
     with open(counter, "w") as f:
         f.write(str(calls + 1))
@@ -46,6 +47,10 @@ def act(results: list[dict], counter: str) -> int:
     if "capture" in result:
         with open(result["capture"], "w") as f:
             f.write(sys.stdin.read())
+    if "copy_arg" in result:
+        index, dest = result["copy_arg"]
+        with open(args[index]) as src, open(dest, "w") as out:
+            out.write(src.read())
     for path, text in result.get("write", {}).items():
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w") as f:

@@ -1,0 +1,105 @@
+"""The API endpoint in front of the masters (issue 5), as the engine would receive it: a VIP
+with keepalived and haproxy on every master, or an Octavia load balancer; a floating IP on
+it; every address in the API certificate."""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+PORT = "openstack:networking/port:Port"
+LB = "openstack:loadbalancer/"
+
+
+def test_vip_endpoint(plan):
+    """A reserved VIP port, allowed on every master's port, VRRP between masters only, the
+    floating IP on the VIP, and keepalived/haproxy on every master (distinct priorities,
+    every master a backend)."""
+    p = plan("prod")
+    vip_port = p.named("prod-master-vip")
+    assert vip_port["type"] == PORT
+    masters = [f"prod-master-{i}" for i in range(3)]
+    addresses = p.data["outputs"]["masterAddresses"]
+    vip = _fip_target(p)
+    assert vip not in addresses
+    for name in masters:
+        port = p.named(f"{name}-port")["inputs"]
+        assert port["allowedAddressPairs"] == [{"ipAddress": vip}], name
+    vrrp = [r for r in p.of_type("openstack:networking/secGroupRule:SecGroupRule") if r["inputs"]["protocol"] == "112"]
+    assert len(vrrp) == 1 and vrrp[0]["name"].startswith("prod-network-sg-master-")
+    priorities = set()
+    for i, name in enumerate(masters):
+        cfg = yaml.safe_load(p.user_data(name))
+        files = {f["path"]: f["content"] for f in cfg["write_files"]}
+        haproxy = files["/etc/haproxy/haproxy.cfg"]
+        keepalived = files["/etc/keepalived/keepalived.conf"]
+        assert f"bind {vip}:6443" in haproxy
+        for address in addresses:
+            assert re.search(rf"server \S+ {re.escape(address)}:6443\b", haproxy), (name, address)
+        assert vip in keepalived and f"unicast_src_ip {addresses[i]}" in keepalived
+        priorities.add(re.search(r"priority (\d+)", keepalived).group(1))
+        assert "haproxy" in cfg["packages"] and "keepalived" in cfg["packages"]
+    assert len(priorities) == 3
+    assert not [r for r in p.resources if r["type"].startswith(LB)]
+
+
+def test_octavia_endpoint(plan):
+    """A load balancer with a TCP listener on 6443, a pool, a /readyz monitor and one member
+    per master; the floating IP on the load balancer's VIP port; no keepalived."""
+    p = plan("prod", "controlPlane.endpoint=octavia")
+    lbs = [r for r in p.resources if r["type"] == "openstack:loadbalancer/loadBalancer:LoadBalancer"]
+    assert len(lbs) == 1
+    listener = p.named("prod-master-lb-listener")["inputs"]
+    assert listener["protocol"] == "TCP" and listener["protocolPort"] == 6443
+    assert p.named("prod-master-lb-pool")["inputs"]["protocol"] == "TCP"
+    monitor = p.named("prod-master-lb-monitor")["inputs"]
+    assert monitor["type"] == "HTTPS" and monitor["urlPath"] == "/readyz"
+    members = [r for r in p.resources if r["type"] == "openstack:loadbalancer/member:Member"]
+    assert sorted(m["inputs"]["address"] for m in members) == sorted(p.data["outputs"]["masterAddresses"])
+    assert all(m["inputs"]["protocolPort"] == 6443 for m in members)
+    assert "prod-master-vip" not in p.by_name
+    for i in range(3):
+        assert "keepalived" not in p.user_data(f"prod-master-{i}")
+        assert "allowedAddressPairs" not in p.named(f"prod-master-{i}-port")["inputs"]
+    # the first master initialises behind a working load balancer
+    assert {"prod-master-lb-listener", "prod-master-lb-monitor", "prod-master-0-lb-member"} <= p.waits_for("prod-master-0-init")
+
+
+def test_single_master_is_its_own_endpoint(plan):
+    """One master and no endpoint asked: the master's address, with the floating IP on its port."""
+    p = plan("dev")
+    assert "dev-master-vip" not in p.by_name and not [r for r in p.resources if r["type"].startswith(LB)]
+    assert _fip_target(p) == p.data["outputs"]["masterAddresses"][0]
+
+
+def test_certificate_sans_cover_every_address(plan):
+    """VIP, its floating IP, every master and the DNS name are in the API certificate; the
+    kubeconfig's server is the DNS name when there is one, else the floating IP."""
+    for sets in (("prod",), ("prod", "controlPlane.dnsName=api.prod.example.com")):
+        p = plan(*sets)
+        cluster = next(d for d in _init_config(p) if d["kind"] == "ClusterConfiguration")
+        sans = set(cluster["apiServer"]["certSANs"])
+        vip = cluster["controlPlaneEndpoint"].rsplit(":", 1)[0]
+        assert {vip, *p.data["outputs"]["masterAddresses"]} <= sans
+        public = p.data["outputs"]["apiEndpoint"].removeprefix("https://").rsplit(":", 1)[0]
+        assert public in sans
+        if len(sets) == 2:
+            assert public == "api.prod.example.com"
+        else:
+            assert public.startswith("203.0.113.")  # the mock's floating IPs
+    assert len([s for s in sans if s.startswith("203.0.113.")]) == 1
+
+
+def _fip_target(p) -> str:
+    """The private address the API floating IP is associated with."""
+    assoc = p.named(f"{p.data['stack']}-master-fip-association")
+    port = next(p.by_urn[d]["name"] for d in assoc["dependencies"] if p.by_urn[d]["type"] == PORT)
+    if port.endswith("-vip"):
+        cluster = next(d for d in _init_config(p) if d["kind"] == "ClusterConfiguration")
+        return cluster["controlPlaneEndpoint"].rsplit(":", 1)[0]
+    index = int(port.removesuffix("-port").rsplit("-", 1)[1])
+    return p.data["outputs"]["masterAddresses"][index]
+
+
+def _init_config(p) -> list[dict]:
+    return list(yaml.safe_load_all(p.kubeadm_files(f"{p.data['stack']}-master-0")["kubeadm/init.yaml"]))
