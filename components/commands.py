@@ -96,19 +96,21 @@ def node_command(
     rerun_on_change: bool = False,
     secret_stdout: bool = False,
     run_on_create: bool = True,
-    triggers: Optional[Sequence[str]] = None,
+    label: Optional[str] = None,
 ) -> remote.Command:
     """Run a node script once. With rerun_on_change the script runs again when an input
     changes (it must be idempotent); without, a change of inputs (a new jump host address,
     a newer script) runs nothing on a node that already ran it. Without run_on_create,
-    creating the command runs nothing and does not even connect."""
+    creating the command runs nothing and does not even connect. A label is a shell
+    comment on the command line: it shows in previews and plans why the command runs again
+    even when its stdin is a secret (and, unlike `triggers`, never asks for a replacement)."""
+    run = "sudo bash -s" + (f"  # {label}" if label else "")
     return remote.Command(
         name,
         connection=connection,
-        create="sudo bash -s" if run_on_create else None,
-        update="sudo bash -s" if rerun_on_change else NO_OP,
+        create=run if run_on_create else None,
+        update=run if rerun_on_change else NO_OP,
         stdin=script_with_env(script_name, env),
-        triggers=list(triggers) if triggers is not None else None,
         # stdout of secret-bearing commands is a secret and never logged.
         logging=remote.Logging.STDERR if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
         opts=pulumi.ResourceOptions(
@@ -120,13 +122,12 @@ def node_command(
     )
 
 
-def day2_command(name: str, *, triggers: Sequence[str], **kwargs) -> remote.Command:
+def day2_command(name: str, *, label: str, **kwargs) -> remote.Command:
     """A command for a change to a running node: nothing happens when it is created (a new
     node already is what the inputs say), the script runs whenever its inputs change later
-    (a new Kubernetes version, a new mirror). The script must be idempotent. `triggers` name
-    the values it acts on in the clear: its stdin may be secret, and a reviewer reading a
-    plan or a preview must still see why it runs."""
-    return node_command(name, run_on_create=False, rerun_on_change=True, triggers=triggers, **kwargs)
+    (a new Kubernetes version, a new mirror). The script must be idempotent. The label names
+    what it acts on, in the clear."""
+    return node_command(name, run_on_create=False, rerun_on_change=True, label=label, **kwargs)
 
 
 def delete_command(

@@ -175,9 +175,10 @@ def taint_dicts(taints) -> list[dict]:
 
 
 
-def upgrade_triggers(settings: Settings) -> list[str]:
+def upgrade_label(settings: Settings) -> str:
     """What an upgrade acts on: the version, and where packages come from."""
-    return [settings.kubernetes_version, settings.package_mirror or ""]
+    source = settings.package_mirror or "pkgs.k8s.io"
+    return f"kubernetes {settings.kubernetes_version} from {source}"
 
 
 def upgrade_master(
@@ -204,7 +205,7 @@ def upgrade_master(
         },
         timeout=settings.timeouts.upgrade,
         parent=parent,
-        triggers=upgrade_triggers(settings),
+        label=upgrade_label(settings),
         depends_on=after,
     )
 
@@ -264,6 +265,6 @@ def upgrade_worker(
         },
         timeout=settings.timeouts.drain + settings.timeouts.upgrade + settings.timeouts.ready,
         parent=parent,
-        triggers=upgrade_triggers(settings),
+        label=upgrade_label(settings),
         depends_on=[credential, target.control_plane_upgraded, *after],
     )
