@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+import settings
 from tests.vm import etcd, qemu, sample
 from tests.vm.image import ensure_image, preflight
+from tools.plan import stack_config
 
 pytestmark = pytest.mark.vm
 
@@ -110,9 +112,7 @@ def rendered(plan, tmp_path_factory) -> Rendered:
     subnet = next((s for s in subnets if ip in s), None)
     assert subnet, f"{ip} is in none of the plan's subnets {subnets}"
 
-    import settings  # the lead's config model: the stack's podCidr as the program sees it
-    from tools.plan import stack_config
-
+    # The stack's podCidr as the program sees it (its default when Pulumi.dev.yaml has none).
     pod_cidr = str(settings.load(stack_config(STACK), STACK).pod_cidr)
 
     # The flannel client certificate the program gave the masters/workers: what flanneld uses.

@@ -22,12 +22,14 @@ complete one is renamed to ``<key>``: a directory named by its key is always a f
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -148,6 +150,17 @@ def _remove_build_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the process that started it dies.
+
+    Fixtures stop what they started in a finally (failures, timeouts, Ctrl-C); this covers the
+    rest (pytest SIGKILLed, or SIGTERMed by a CI timeout): no VM outlives its test run, and no
+    orphaned debootstrap keeps writing into a build directory the next build is deleting.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -161,7 +174,9 @@ def _run(cmd: list[str], log: Path, timeout: float) -> None:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
         try:
-            subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=timeout)
+            subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=timeout, preexec_fn=die_with_parent
+            )
         except subprocess.TimeoutExpired:
             raise ImageBuildError(
                 f"{cmd[0]} did not finish within {timeout:.0f} s; last output:\n{_tail(log)}"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tests.vm import console
-from tests.vm.image import Image
+from tests.vm.image import Image, die_with_parent
 from tests.vm.seed import write_seed
 
 T = TypeVar("T")
@@ -130,7 +130,11 @@ class Vm:
         self.ports = {guest: free_port() for guest in self.guest_ports}
         with open(self.qemu_log, "wb") as log:
             self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         self.started_at = time.monotonic()
 
