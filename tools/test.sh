@@ -18,7 +18,9 @@ packages=(
     systemd                          # systemd-analyze: units and OnCalendar schedules
     curl gpg ca-certificates         # node scripts' download and key checks, run for real
     iproute2
-    qemu-system-x86 qemu-utils debootstrap cloud-image-utils   # the discovery node VM test
+    # the discovery node VM test: qemu, a debootstrapped Debian 12, a NoCloud seed, ssh
+    qemu-system-x86 qemu-utils debootstrap debian-archive-keyring cloud-image-utils
+    openssh-client e2fsprogs
 )
 command -v kubectl >/dev/null || packages+=(kubernetes-client)
 
