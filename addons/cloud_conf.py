@@ -142,30 +142,10 @@ def cloud_conf_sections(
     }
 
 
-def cloud_conf(
-    *,
-    auth: dict,
-    region: str | None,
-    subnet_id: str,
-    floating_network_id: str,
-    lb_enabled: bool,
-    lb_provider: str = "amphora",
-    create_monitor: bool = True,
-    ignore_volume_az: bool = False,
-    ca_file: str | None = None,
-) -> str:
-    """Render cloud.conf (INI, gcfg-compatible). Deterministic: same input, same text."""
-    sections = cloud_conf_sections(
-        auth=auth,
-        region=region,
-        subnet_id=subnet_id,
-        floating_network_id=floating_network_id,
-        lb_enabled=lb_enabled,
-        lb_provider=lb_provider,
-        create_monitor=create_monitor,
-        ignore_volume_az=ignore_volume_az,
-        ca_file=ca_file,
-    )
+def cloud_conf(**settings) -> str:
+    """Render cloud.conf (INI, gcfg-compatible) from cloud_conf_sections' keywords.
+    Deterministic: same input, same text."""
+    sections = cloud_conf_sections(**settings)
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keep keys exactly as gcfg expects them
     for name, values in sections.items():

@@ -95,6 +95,8 @@ class ControlPlane(pulumi.ComponentResource):
         addresses = [port_address(p) for p in ports]
         self.master_addresses = pulumi.Output.all(*addresses)
         self.endpoint_address = addresses[0] if kind == "master" else vip
+        # The port the endpoint's address lives on: where the floating IP goes.
+        endpoint_port = vip_port.id if vip_port else lb.vip_port_id if lb else ports[0].id
 
         public = self.endpoint_address
         if settings.control_plane.floating_ip:
@@ -104,7 +106,7 @@ class ControlPlane(pulumi.ComponentResource):
             openstack.networking.FloatingIpAssociate(
                 f"{name}-fip-association",
                 floating_ip=fip.address,
-                port_id={"vip": vip_port.id if vip_port else None, "octavia": lb.vip_port_id if lb else None}.get(kind, ports[0].id),
+                port_id=endpoint_port,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
             )
             public = fip.address
@@ -122,7 +124,6 @@ class ControlPlane(pulumi.ComponentResource):
         # Always made, even for one master: adding a scheduler hint later would replace the VM.
         group = anti_affinity_group(name, self)
 
-        self.join_target = None  # set once the first master is initialised
         previous = None
         init = None
         for i, (node, port, address) in enumerate(zip(names, ports, addresses)):
