@@ -84,8 +84,10 @@ def priority(index: int) -> int:
     return _TOP_PRIORITY - _PRIORITY_STEP * index
 
 
-def haproxy_config(*, vip: str, port: int, masters: Sequence[Master]) -> str:
-    """haproxy.cfg: VIP:port in TCP mode, balanced over every master's address:port.
+def haproxy_config(*, vip: str, port: int, masters: Sequence[Master], backend_port: int | None = None) -> str:
+    """haproxy.cfg: VIP:port in TCP mode, balanced over every master's address:backend_port
+    (default: the same port). On the masters themselves the two must differ: kube-apiserver
+    listens on every address of its node, so haproxy cannot bind the VIP on the same port.
 
     Health checks are HTTPS `GET /readyz` expecting 200 (`check-ssl verify none`: the check
     only asks whether the apiserver is ready, the client's TLS goes through untouched). A plain
@@ -125,7 +127,7 @@ def haproxy_config(*, vip: str, port: int, masters: Sequence[Master]) -> str:
             "http-check send meth GET uri /readyz",
             "http-check expect status 200",
             "default-server check check-ssl verify none inter 3s fall 3 rise 2",
-            *(f"server {m.name} {m.address}:{port}" for m in masters),
+            *(f"server {m.name} {m.address}:{backend_port or port}" for m in masters),
         ]),
     ]
     return "".join(f"{head}\n" + "".join(f"    {line}\n" for line in body) + "\n"
@@ -213,7 +215,7 @@ def keepalived_config(*, me: Master, masters: Sequence[Master], vip: str, interf
     return _keepalived_dump(config)
 
 
-def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: int,
+def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: int, backend_port: int | None = None,
                     interface_cidr: str, router_id: int, auth_pass: str) -> dict:
     """The VIP part of a master's cloud-config (packages, write_files, runcmd) to merge in.
 
@@ -222,7 +224,7 @@ def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: in
     configs are written before the packages install; cloud-init installs with
     --force-confold, so the packages keep them.
     """
-    haproxy = haproxy_config(vip=vip, port=port, masters=masters)
+    haproxy = haproxy_config(vip=vip, port=port, masters=masters, backend_port=backend_port)
     keepalived = keepalived_config(me=me, masters=masters, vip=vip, interface_cidr=interface_cidr,
                                    router_id=router_id, auth_pass=auth_pass)
 

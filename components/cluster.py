@@ -17,7 +17,7 @@ from components.credentials import application_credential, swift_writer_rules
 from components.discovery import DiscoveryNode
 from components.kube_node import FlannelClient
 from components.machine import NodeImage
-from components.network import API_PORT, PrivateNetwork
+from components.network import PrivateNetwork, endpoint_port
 from components.pki import certificate_authority, kubernetes_pki, signed_certificate
 from components.worker_pool import WorkerPool
 from settings import Settings
@@ -92,7 +92,8 @@ class Cluster(pulumi.ComponentResource):
             for pool in settings.worker_pools
         }
 
-        server = control_plane.public_address.apply(lambda a: f"https://{a}:{API_PORT}")
+        port = endpoint_port(settings)
+        server = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
         self.api_endpoint = server
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(control_plane.admin_kubeconfig, server).apply(

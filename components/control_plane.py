@@ -19,7 +19,7 @@ from components.kube_node import (
     upgrade_master,
 )
 from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
-from components.network import API_PORT, PrivateNetwork, endpoint_kind
+from components.network import API_PORT, VIP_PORT, PrivateNetwork, endpoint_kind, endpoint_port
 from components.pki import KubernetesPki
 from settings import Settings
 
@@ -96,7 +96,7 @@ class ControlPlane(pulumi.ComponentResource):
         self.master_addresses = pulumi.Output.all(*addresses)
         self.endpoint_address = addresses[0] if kind == "master" else vip
         # The port the endpoint's address lives on: where the floating IP goes.
-        endpoint_port = vip_port.id if vip_port else lb.vip_port_id if lb else ports[0].id
+        fip_port = vip_port.id if vip_port else lb.vip_port_id if lb else ports[0].id
 
         public = self.endpoint_address
         if settings.control_plane.floating_ip:
@@ -106,7 +106,7 @@ class ControlPlane(pulumi.ComponentResource):
             openstack.networking.FloatingIpAssociate(
                 f"{name}-fip-association",
                 floating_ip=fip.address,
-                port_id=endpoint_port,
+                port_id=fip_port,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
             )
             public = fip.address
@@ -119,7 +119,8 @@ class ControlPlane(pulumi.ComponentResource):
         sans = pulumi.Output.all(self.endpoint_address, public, *addresses).apply(
             lambda a: sorted(set(a) | ({settings.control_plane.dns_name} if settings.control_plane.dns_name else set()))
         )
-        endpoint = self.endpoint_address.apply(lambda a: f"{a}:{API_PORT}")
+        api_port = endpoint_port(settings)
+        endpoint = self.endpoint_address.apply(lambda a: f"{a}:{api_port}")
         masters = pulumi.Output.all(*addresses).apply(lambda a: [Master(name=n, address=x) for n, x in zip(names, a)])
         # Always made, even for one master: adding a scheduler hint later would replace the VM.
         group = anti_affinity_group(name, self)
@@ -149,7 +150,7 @@ class ControlPlane(pulumi.ComponentResource):
             if kind == "vip":
                 extra.append(pulumi.Output.all(masters=masters, vip=vip, password=vrrp_password).apply(
                     lambda v, i=i: ha_cloud_config(
-                        me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=API_PORT,
+                        me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=VIP_PORT, backend_port=API_PORT,
                         interface_cidr=str(settings.network.cidr), router_id=VRRP_ROUTER_ID,
                         auth_pass=v["password"],
                     )

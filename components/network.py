@@ -10,6 +10,9 @@ import pulumi_openstack as openstack
 from settings import Settings
 
 API_PORT = 6443
+# The VIP's port: haproxy runs on the masters next to kube-apiserver, which already holds
+# 6443 on every address of its node.
+VIP_PORT = 8443
 ETCD_PORTS = (2379, 2380)
 KUBELET_PORT = 10250
 VXLAN_PORT = 8472
@@ -58,10 +61,14 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
             rules[role].append(Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer))
             rules[role].append(Rule(f"icmp from {peer}s", "icmp", None, group=peer))
 
+    port = endpoint_port(settings)
+    # 6443 itself: haproxy's backends, and pods reaching the `kubernetes` Service.
     for peer in ("master", "worker"):
         rules["master"].append(Rule(f"api from {peer}s", "tcp", (API_PORT, API_PORT), group=peer))
+        if port != API_PORT:
+            rules["master"].append(Rule(f"api endpoint from {peer}s", "tcp", (port, port), group=peer))
     for cidr in settings.api_allowed_cidrs:
-        rules["master"].append(Rule("api from allowed cidr", "tcp", (API_PORT, API_PORT), cidr=str(cidr)))
+        rules["master"].append(Rule("api from allowed cidr", "tcp", (port, port), cidr=str(cidr)))
     if settings.control_plane.endpoint == "octavia":
         # Octavia's amphorae health-check and forward from addresses in the cluster subnet.
         rules["master"].append(Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=net))
@@ -75,6 +82,11 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
         for port in (80, 443):
             rules["worker"].append(Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0"))
     return rules
+
+
+def endpoint_port(settings: Settings) -> int:
+    """The API endpoint's port: 8443 on the VIP (haproxy), else kube-apiserver's own 6443."""
+    return VIP_PORT if endpoint_kind(settings) == "vip" else API_PORT
 
 
 def endpoint_kind(settings: Settings) -> str:

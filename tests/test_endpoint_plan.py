@@ -14,8 +14,12 @@ LB = "openstack:loadbalancer/"
 def test_vip_endpoint(plan):
     """A reserved VIP port, allowed on every master's port, VRRP between masters only, the
     floating IP on the VIP, and keepalived/haproxy on every master (distinct priorities,
-    every master a backend)."""
+    every master's apiserver a backend). haproxy listens on VIP:8443: kube-apiserver holds
+    6443 on every address of the master it shares."""
     p = plan("prod")
+    assert p.data["outputs"]["apiEndpoint"].endswith(":8443")
+    cluster = next(d for d in _init_config(p) if d["kind"] == "ClusterConfiguration")
+    assert cluster["controlPlaneEndpoint"].endswith(":8443")
     vip_port = p.named("prod-master-vip")
     assert vip_port["type"] == PORT
     masters = [f"prod-master-{i}" for i in range(3)]
@@ -33,7 +37,7 @@ def test_vip_endpoint(plan):
         files = {f["path"]: f["content"] for f in cfg["write_files"]}
         haproxy = files["/etc/haproxy/haproxy.cfg"]
         keepalived = files["/etc/keepalived/keepalived.conf"]
-        assert f"bind {vip}:6443" in haproxy
+        assert f"bind {vip}:8443" in haproxy
         for address in addresses:
             assert re.search(rf"server \S+ {re.escape(address)}:6443\b", haproxy), (name, address)
         assert vip in keepalived and f"unicast_src_ip {addresses[i]}" in keepalived
@@ -47,6 +51,7 @@ def test_octavia_endpoint(plan):
     """A load balancer with a TCP listener on 6443, a pool, a /readyz monitor and one member
     per master; the floating IP on the load balancer's VIP port; no keepalived."""
     p = plan("prod", "controlPlane.endpoint=octavia")
+    assert p.data["outputs"]["apiEndpoint"].endswith(":6443")
     lbs = [r for r in p.resources if r["type"] == "openstack:loadbalancer/loadBalancer:LoadBalancer"]
     assert len(lbs) == 1
     listener = p.named("prod-master-lb-listener")["inputs"]

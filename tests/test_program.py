@@ -115,7 +115,9 @@ def test_security_groups_least_privilege(plan):
     by_port = {}
     for role, proto, ports, source in rules:
         by_port.setdefault((role, proto, ports), set()).add(source)
-    assert by_port[("master", "tcp", (6443, 6443))] == {"master", "worker", "192.0.2.0/24", "198.51.100.0/24"}
+    # the VIP's haproxy listens on 8443 (the public way in); 6443 stays inside the cluster
+    assert by_port[("master", "tcp", (8443, 8443))] == {"master", "worker", "192.0.2.0/24", "198.51.100.0/24"}
+    assert by_port[("master", "tcp", (6443, 6443))] == {"master", "worker"}
     assert by_port[("master", "tcp", (2379, 2380))] == {"master"}
     assert by_port[("discovery", "tcp", (2379, 2379))] == {"master", "worker"}
     assert by_port[("discovery", "tcp", (2379, 2380))] == {"discovery"}
@@ -195,7 +197,7 @@ def test_outputs(plan):
     p = plan("dev", "masters.count=3", *TWO_POOLS)
     out = p.data["outputs"]
     assert out["kubeconfig"] == "[secret]"
-    assert out["apiEndpoint"].startswith("https://") and out["apiEndpoint"].endswith(":6443")
+    assert out["apiEndpoint"].startswith("https://") and out["apiEndpoint"].endswith(":8443")  # the VIP
     subnet = ipaddress.ip_network("10.10.0.0/22")
     masters = out["masterAddresses"]
     assert len(masters) == 3 and all(ipaddress.ip_address(a) in subnet for a in masters)

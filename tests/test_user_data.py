@@ -80,7 +80,7 @@ def test_first_master_kubeadm_config(plan):
     init = next(d for d in docs if d["kind"] == "InitConfiguration")
     out = p.data["outputs"]
     vip = cluster["controlPlaneEndpoint"].rsplit(":", 1)[0]
-    assert cluster["controlPlaneEndpoint"].endswith(":6443") and vip not in out["masterAddresses"]
+    assert cluster["controlPlaneEndpoint"].endswith(":8443") and vip not in out["masterAddresses"]
     public = out["apiEndpoint"].removeprefix("https://").rsplit(":", 1)[0]
     assert {vip, public, *out["masterAddresses"]} <= set(cluster["apiServer"]["certSANs"])
     assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
