@@ -185,7 +185,10 @@ class ControlPlane(pulumi.ComponentResource):
             if i == 0:
                 init = node_command(
                     f"{node}-init", connection=connection, script_name="master-init.sh",
-                    env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init)},
+                    # The CA is ours (installed by kubeadm-files): a retry's `kubeadm reset` must
+                    # not throw it away.
+                    env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init),
+                         "PRESERVE_PKI": "true"},
                     timeout=settings.timeouts.init, parent=self,
                     depends_on=[ready, kubeadm_files, *discovery_ready, *endpoint_ready],
                 )

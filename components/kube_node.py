@@ -148,6 +148,8 @@ def join_node(
         env={
             "KUBEADM_JOIN_CONFIG_B64": pulumi.Output.secret(config.apply(lambda c: base64.b64encode(c.encode()).decode())),
             "JOIN_TIMEOUT": str(settings.timeouts.join),
+            # A master's shared CA keys come from kubeadm-files; `kubeadm reset` wipes them.
+            "PRESERVE_PKI": "true" if control_plane else "false",
         },
         timeout=settings.timeouts.join,
         parent=parent,

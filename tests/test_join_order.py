@@ -59,6 +59,11 @@ def test_commands_reach_nodes_through_the_jump_host(plan):
     assert token["host"] == master0 and drain["host"] == master0 and token["proxy"]["host"] == jump
     assert ready["host"] == jump and "proxy" not in ready
     assert "OPENSSH PRIVATE KEY" in join["privateKey"]
+    # retries reset kubeadm; on masters the program's CA must survive that
+    raw = p.raw(["dev-master-0-init", "dev-master-1-join", "dev-worker-edge-1-join"])
+    assert "export PRESERVE_PKI=true\n" in raw["dev-master-0-init"]["stdin"]
+    assert "export PRESERVE_PKI=true\n" in raw["dev-master-1-join"]["stdin"]
+    assert "export PRESERVE_PKI=false\n" in raw["dev-worker-edge-1-join"]["stdin"]
 
 
 def test_joins_do_not_rerun_when_only_the_connection_changes(plan):
