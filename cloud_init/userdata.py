@@ -81,7 +81,9 @@ def common(*, hostname: str, user: str, ssh_keys: Sequence[str], jump_host: bool
         "write_files": [
             {"path": SSHD_HARDENING, "owner": "root:root", "permissions": "0644", "content": sshd_config(jump_host=jump_host)}
         ],
-        "runcmd": [["systemctl", "reload", "ssh"]],
+        # try-reload-or-restart: Ubuntu 24.04 socket-activates sshd, and a reload of a unit
+        # that is not running fails (a new connection reads the new config anyway).
+        "runcmd": [["systemctl", "try-reload-or-restart", "ssh"]],
     }
 
 
