@@ -416,9 +416,16 @@ def raw_from_pulumi(config: dict[str, str]) -> dict[str, Any]:
     return raw
 
 
+def engine_config() -> dict[str, str]:
+    """Every config value the engine handed this process: the CLI passes them as JSON in
+    PULUMI_CONFIG; set_all_config (the mock engine, tools/plan) sets them in the runtime."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    return {**get_config_env(), **CONFIG.get()}
+
+
 def from_pulumi() -> Settings:
     """Read and validate this stack's config: the only place the program reads config."""
     import pulumi
-    from pulumi.runtime.config import CONFIG
 
-    return load(raw_from_pulumi(dict(CONFIG.get())), pulumi.get_stack())
+    return load(raw_from_pulumi(engine_config()), pulumi.get_stack())
