@@ -125,14 +125,6 @@ def deliver(text: str) -> str:
     return base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
 
 
-def write_file(path: str, content: str, *, permissions: str = "0644", owner: str = "root:root") -> dict:
-    return {"path": path, "owner": owner, "permissions": permissions, "content": content}
-
-
-def files(entries: Iterable[tuple[str, str]], *, permissions: str = "0600") -> list[dict]:
-    return [write_file(path, content, permissions=permissions) for path, content in entries]
-
-
 def tar_b64(entries: Iterable[tuple]) -> str:
     """A deterministic gzipped tar (sorted, no owners, no times), base64: files shipped to a
     node through a remote command. Entries are (path, content) or (path, content, mode)."""

@@ -9,14 +9,13 @@ nodes would receive is what a real run renders, byte for byte across runs.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import hashlib
 import ipaddress
 import runpy
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -305,7 +304,6 @@ class Registration:
     inputs: dict
     raw_inputs: dict
     options: dict
-    outputs: dict = field(default_factory=dict)
 
 
 class Recorder(mocks.MockMonitor):
@@ -339,7 +337,6 @@ class Recorder(mocks.MockMonitor):
         self.registrations.append(Registration(
             urn=urn, type=request.type, name=request.name, parent=request.parent, custom=request.custom,
             dependencies=sorted(deps), inputs=_redacted(inputs), raw_inputs=_plain(inputs), options=options,
-            outputs=_plain(self.resources[urn].state) if urn in self.resources else {},
         ))
         # The real engine marks these outputs secret; the mock monitor does not, so do it here.
         if request.additionalSecretOutputs and response.object:
@@ -384,5 +381,3 @@ def evaluate(config: dict[str, str], *, stack: str, subnet: str, project: str = 
 
     return Evaluation(recorder.registrations, _sync_await(resolve()))
 
-
-__all__ = ["CloudMocks", "Recorder", "Registration", "Evaluation", "evaluate", "SECRET", "asyncio"]
