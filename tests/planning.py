@@ -27,14 +27,8 @@ def run_plan(out: Path, stack: str = "dev", sets: tuple[str, ...] = ()) -> subpr
 _RAW = """
 import json, sys
 from tools import plan as P
-from tools.mockengine import evaluate
-import settings as S
-raw = P.stack_config(sys.argv[1])
-for s in sys.argv[3:]:
-    k, _, v = s.partition("=")
-    P.set_path(raw, k, P.parse_value(v))
-st = S.load(S.raw_from_pulumi(P.engine_config(raw)), sys.argv[1])
-ev = evaluate(P.engine_config(raw), stack=sys.argv[1], subnet=str(st.network.cidr))
+sets = [(k, P.parse_value(v)) for k, _, v in (s.partition("=") for s in sys.argv[3:])]
+ev = P.evaluate_stack(sys.argv[1], sets)
 want = set(json.loads(sys.argv[2]))
 print(json.dumps({r.name: r.raw_inputs for r in ev.registrations if r.name in want}))
 """

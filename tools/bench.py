@@ -174,16 +174,8 @@ def _index(name: str) -> tuple:
 CHILD = """
 import json, resource, sys, time
 from tools import plan as P
-from tools.mockengine import evaluate
-from cloud_init.userdata import deliver
-import settings as S
-raw = P.stack_config("dev")
-for item in json.loads(sys.argv[1]):
-    k, v = item
-    P.set_path(raw, k, v)
-st = S.load(S.raw_from_pulumi(P.engine_config(raw)), "dev")
 t0 = time.perf_counter()
-ev = evaluate(P.engine_config(raw), stack="dev", subnet=str(st.network.cidr))
+ev = P.evaluate_stack("dev", [tuple(item) for item in json.loads(sys.argv[1])])
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 sizes = {}

@@ -129,15 +129,23 @@ def user_data_text(value: str) -> str:
     return blob.decode()
 
 
-def build(stack: str, sets: list[tuple[str, Any]]):
-    """Validate, then evaluate: (plan dict, {instance: user-data}). Raises ConfigError first."""
-    from tools.mockengine import SECRET, evaluate
+def evaluate_stack(stack: str, sets: list[tuple[str, Any]]):
+    """A stack's config with overrides, validated (ConfigError first), then the program run
+    under the mock engine: the Evaluation. Shared by the plan, the bench and the tests."""
+    from tools.mockengine import evaluate
 
     raw = stack_config(stack)
     for key, value in sets:
         set_path(raw, key, value)
     settings = config.load(config.raw_from_pulumi(engine_config(raw)), stack)
-    result = evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
+    return evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
+
+
+def build(stack: str, sets: list[tuple[str, Any]]):
+    """Validate, then evaluate: (plan dict, {instance: user-data}). Raises ConfigError first."""
+    from tools.mockengine import SECRET
+
+    result = evaluate_stack(stack, sets)
 
     resources, user_data = [], {}
     # Sorted by URN: registration order follows asyncio scheduling, the plan must not.
