@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from cloud_init import script
+from cloud_init import kit, script
 
 BACKUP_SCRIPT = "/usr/local/sbin/etcd-backup.sh"
 RESTORE_SCRIPT = "/usr/local/sbin/etcd-restore.sh"
@@ -127,19 +127,6 @@ def validate_schedule(schedule: str) -> str:
 
 # ---- files -------------------------------------------------------------------------------------
 
-def _unit(sections: dict[str, list[tuple[str, str]]]) -> str:
-    """A systemd unit from data (a list of pairs: keys may repeat)."""
-    return "\n".join(f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in pairs)
-                     for name, pairs in sections.items())
-
-
-def _env_file(values: dict[str, str]) -> str:
-    for k, v in values.items():
-        if not re.fullmatch(r"[A-Za-z0-9_./:,@=+-]*", v):
-            raise ValueError(f"{k}: {v!r} has characters an EnvironmentFile would mangle")
-    return "".join(f"{k}={v}\n" for k, v in values.items())
-
-
 def openstack_rc_file(*, auth_url: str, credential_id: str, credential_secret: str,
                  region: str | None = None, interface: str = "public") -> str:
     """The OS_* file etcd-backup.sh sources for uploads (an application credential).
@@ -210,7 +197,7 @@ def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
         unit.append(("ConditionPathExists", "/etc/kubernetes/manifests/etcd.yaml"))
     else:
         unit.append(("After", "etcd.service"))
-    service = _unit({
+    service = kit.unit({
         "Unit": unit,
         "Service": [
             ("Type", "oneshot"),
@@ -222,7 +209,7 @@ def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
             ("IOSchedulingClass", "idle"),
         ],
     })
-    timer = _unit({
+    timer = kit.unit({
         "Unit": [("Description", f"etcd snapshot schedule ({schedule})")],
         "Timer": [
             ("OnCalendar", schedule),
@@ -234,23 +221,22 @@ def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
         "Install": [("WantedBy", "timers.target")],
     })
 
-    def file(path: str, content: str, permissions: str) -> dict:
-        return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
-
     files = [
-        file(BACKUP_SCRIPT, script("etcd-backup.sh"), "0755"),
-        file(RESTORE_SCRIPT, script("etcd-restore.sh"), "0755"),
-        file(ENV_FILE, _env_file(env), "0644"),
-        file(f"/etc/systemd/system/{SERVICE}", service, "0644"),
-        file(f"/etc/systemd/system/{TIMER}", timer, "0644"),
+        kit.file(BACKUP_SCRIPT, script("etcd-backup.sh"), "0755"),
+        kit.file(RESTORE_SCRIPT, script("etcd-restore.sh"), "0755"),
+        kit.file(ENV_FILE, kit.env_file(env)),
+        kit.file(f"/etc/systemd/system/{SERVICE}", service),
+        kit.file(f"/etc/systemd/system/{TIMER}", timer),
     ]
     packages = ["etcd-client"]
     if container is not None:
-        files.append(file(OPENSTACK_RC, openstack_rc, "0600"))
+        files.append(kit.file(OPENSTACK_RC, openstack_rc, "0600"))
         packages.append("python3-openstackclient")
     return {
         "packages": packages,
         "write_files": files,
+        # Never run by cloud-init: userdata.bundle_env turns these into the units that
+        # node-install-bundle.sh enables (and fails on) on a running node.
         "runcmd": [
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", TIMER],

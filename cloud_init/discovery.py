@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import shlex
 from dataclasses import dataclass
 
-from cloud_init import script
+from cloud_init import kit, script
 
 PKI_DIR = "/etc/etcd/pki"
 CA_PATH = f"{PKI_DIR}/ca.crt"
@@ -166,20 +165,9 @@ def etcd_unit() -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-def dump_unit(unit: list[tuple[str, list[tuple[str, str]]]]) -> str:
-    """A systemd unit file from its data."""
-    sections = ["[%s]\n%s" % (name, "".join(f"{k}={v}\n" for k, v in items)) for name, items in unit]
-    return "\n".join(sections)
-
-
 def dump_env(env: dict[str, str]) -> str:
-    """A systemd EnvironmentFile: KEY=VALUE lines, values without quotes or spaces."""
-    for key, value in env.items():
-        if any(c in value for c in " \t\n\"'\\$"):
-            raise ValueError(f"{key}: value {value!r} needs quoting, which this file does not do")
-    return "# etcd configuration of this discovery member, written by cloud-init.\n" + "".join(
-        f"{k}={v}\n" for k, v in env.items()
-    )
+    """etcd.env: the environment file etcd.service reads."""
+    return kit.env_file(env, comment="etcd configuration of this discovery member, written by cloud-init.")
 
 
 def seed_environment(spec: DiscoverySpec) -> dict[str, str]:
@@ -219,29 +207,19 @@ def discovery_cloud_config(spec: DiscoverySpec) -> dict:
     return {
         "packages": list(PACKAGES),
         "write_files": [
-            {"path": UNIT_PATH, "owner": "root:root", "permissions": "0644",
-             "content": dump_unit(etcd_unit())},
-            {"path": ENV_PATH, "owner": "root:root", "permissions": "0644",
-             "content": dump_env(etcd_environment(spec))},
-            {"path": CA_PATH, "owner": "root:root", "permissions": "0644", "content": spec.ca_cert_pem},
-            {"path": CERT_PATH, "owner": "root:root", "permissions": "0644", "content": spec.cert_pem},
-            {"path": SEED_SCRIPT_PATH, "owner": "root:root", "permissions": "0755",
-             "content": script(SEED_SCRIPT)},
+            kit.file(UNIT_PATH, kit.unit(etcd_unit())),
+            kit.file(ENV_PATH, dump_env(etcd_environment(spec))),
+            kit.file(CA_PATH, spec.ca_cert_pem),
+            kit.file(CERT_PATH, spec.cert_pem),
+            kit.file(SEED_SCRIPT_PATH, script(SEED_SCRIPT), "0755"),
             # Deferred: after `packages`, once the etcd user exists (see the module docstring).
-            {"path": KEY_PATH, "owner": "etcd:etcd", "permissions": "0600", "content": spec.key_pem,
-             "defer": True},
+            kit.file(KEY_PATH, spec.key_pem, "0600", owner="etcd:etcd", defer=True),
         ],
-        # Strings ending in `|| exit 1`: runcmd is one sh script whose status is its last
-        # command's, and the caller may append commands after these.
         "runcmd": [
-            _or_fail(["systemctl", "daemon-reload"]),
+            kit.step(["systemctl", "daemon-reload"]),
             # --no-block: a 3-member cluster's first member is "activating" until a peer is up;
             # the seed script is what waits, with a deadline.
-            _or_fail(["systemctl", "enable", "--now", "--no-block", "etcd.service"]),
-            _or_fail(["env", *(f"{k}={v}" for k, v in seed_env.items()), SEED_SCRIPT_PATH]),
+            kit.step(["systemctl", "enable", "--now", "--no-block", "etcd.service"]),
+            kit.step(["env", *(f"{k}={v}" for k, v in seed_env.items()), SEED_SCRIPT_PATH]),
         ],
     }
-
-
-def _or_fail(argv: list[str]) -> str:
-    return f"{shlex.join(argv)} || exit 1"

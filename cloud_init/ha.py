@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from cloud_init import script
+from cloud_init import kit, script
 
 # keepalived cannot pick an interface by subnet. The boot script keepalived-interface.sh finds
 # the interface holding an address in the masters' subnet and writes `$IFACE=<name>` here;
@@ -228,26 +228,24 @@ def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: in
     keepalived = keepalived_config(me=me, masters=masters, vip=vip, interface_cidr=interface_cidr,
                                    router_id=router_id, auth_pass=auth_pass)
 
-    def file(path: str, content: str, permissions: str) -> dict:
-        return {"path": path, "owner": "root:root", "permissions": permissions, "content": content}
-
     return {
         "packages": ["haproxy", "keepalived"],
         "write_files": [
             # haproxy binds the VIP on every master, held or not
-            file(SYSCTL_FILE, "net.ipv4.ip_nonlocal_bind = 1\n", "0644"),
-            file(HAPROXY_CFG, haproxy, "0644"),
+            kit.file(SYSCTL_FILE, "net.ipv4.ip_nonlocal_bind = 1\n", "0644"),
+            kit.file(HAPROXY_CFG, haproxy, "0644"),
             # holds the VRRP password
-            file(KEEPALIVED_CONF, keepalived, "0600"),
-            file(INTERFACE_SCRIPT, script("keepalived-interface.sh"), "0755"),
+            kit.file(KEEPALIVED_CONF, keepalived, "0600"),
+            kit.file(INTERFACE_SCRIPT, script("keepalived-interface.sh"), "0755"),
         ],
+        # Each step fails the boot: a master whose VIP is not set up must not pass the ready gate.
         "runcmd": [
-            ["sysctl", "--load", SYSCTL_FILE],
-            ["env", f"INTERFACE_CIDR={interface_cidr}", f"OUT={KEEPALIVED_INTERFACE_FILE}",
-             INTERFACE_SCRIPT],
-            ["systemctl", "enable", "haproxy.service", "keepalived.service"],
+            kit.step(["sysctl", "--load", SYSCTL_FILE]),
+            kit.step(["env", f"INTERFACE_CIDR={interface_cidr}", f"OUT={KEEPALIVED_INTERFACE_FILE}",
+                      INTERFACE_SCRIPT]),
+            kit.step(["systemctl", "enable", "haproxy.service", "keepalived.service"]),
             # restart: the packages' postinst started them before the sysctl and interface file
-            ["systemctl", "restart", "haproxy.service"],
-            ["systemctl", "restart", "keepalived.service"],
+            kit.step(["systemctl", "restart", "haproxy.service"]),
+            kit.step(["systemctl", "restart", "keepalived.service"]),
         ],
     }

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from cloud_init import script, versions
+from cloud_init import kit, script, versions
 
 SCRIPT_DIR = "/usr/local/lib/openstack-k8s"
 ENV_FILE = "/etc/openstack-k8s/node.env"
@@ -39,8 +39,6 @@ PACKAGES = ("containerd", "containernetworking-plugins", "curl", "ca-certificate
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-# Values of node.env are read by both systemd (EnvironmentFile=) and sh (.): keep them plain.
-_ENV_VALUE = re.compile(r"^[A-Za-z0-9._:/@%+=,{}~-]*$")
 
 
 @dataclass(frozen=True)
@@ -108,9 +106,7 @@ def node_env(spec: KubeNodeSpec) -> dict[str, str]:
         env[f"{prefix}_PATH"] = dl.path
         for arch, digest in sorted(dl.sha256.items()):
             env[f"{prefix}_SHA256_{arch.upper()}"] = digest
-    for key, value in env.items():
-        if not _ENV_VALUE.match(value):
-            raise ValueError(f"{key}={value!r}: only plain URL/path characters are allowed")
+    kit.env_file(env)  # refuses a value systemd and sh would read differently
     return env
 
 
@@ -146,12 +142,6 @@ def flanneld_unit(spec: KubeNodeSpec) -> list[tuple[str, list[tuple[str, str]]]]
     ]
 
 
-def dump_unit(sections: list[tuple[str, list[tuple[str, str]]]]) -> str:
-    """systemd's INI dialect (repeated keys allowed, so not configparser)."""
-    return "\n".join(f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in items)
-                     for name, items in sections)
-
-
 def flannel_conflist() -> dict:
     """The CNI conflist for the flannel plugin (used when the plugin is installed)."""
     return {
@@ -172,10 +162,6 @@ def delivered_script(name: str) -> str:
     return "\n".join([lines[0], *body]) + "\n"
 
 
-def _file(path: str, text: str, permissions: str) -> dict:
-    return {"path": path, "owner": "root:root", "permissions": permissions, "content": text}
-
-
 def node_cloud_config(spec: KubeNodeSpec) -> dict:
     """Role part of the cloud-config: packages, write_files, runcmd (lists). The lead merges
     it with the common part (users, ssh keys, sshd hardening, hostname)."""
@@ -183,22 +169,19 @@ def node_cloud_config(spec: KubeNodeSpec) -> dict:
     env = node_env(spec)
     # Plain text: the whole user-data is gzipped when it needs to be (userdata.render),
     # and gzip inside gzip only costs bytes.
-    files = [_file(f"{SCRIPT_DIR}/{name}", delivered_script(name), "0755") for name in SCRIPTS]
+    files = [kit.file(f"{SCRIPT_DIR}/{name}", delivered_script(name), "0755") for name in SCRIPTS]
     files += [
-        _file(ENV_FILE, "".join(f'{k}="{v}"\n' for k, v in env.items()), "0644"),
-        _file(FLANNEL_UNIT, dump_unit(flanneld_unit(spec)), "0644"),
-        _file(f"{FLANNEL_PKI}/ca.crt", spec.etcd_ca_pem, "0644"),
-        _file(f"{FLANNEL_PKI}/client.crt", spec.flannel_cert_pem, "0644"),
-        _file(f"{FLANNEL_PKI}/client.key", spec.flannel_key_pem, "0600"),
+        kit.file(ENV_FILE, kit.env_file(env)),
+        kit.file(FLANNEL_UNIT, kit.unit(flanneld_unit(spec))),
+        kit.file(f"{FLANNEL_PKI}/ca.crt", spec.etcd_ca_pem),
+        kit.file(f"{FLANNEL_PKI}/client.crt", spec.flannel_cert_pem),
+        kit.file(f"{FLANNEL_PKI}/client.key", spec.flannel_key_pem, "0600"),
     ]
     if cni_mode() == "plugin":
-        files.append(_file(CNI_CONFLIST, json.dumps(flannel_conflist(), indent=2) + "\n", "0644"))
-    files += [_file(path, content, "0600") for path, content in spec.kubeadm_files]
+        files.append(kit.file(CNI_CONFLIST, json.dumps(flannel_conflist(), indent=2) + "\n"))
+    files += [kit.file(path, content, "0600") for path, content in spec.kubeadm_files]
     steps = " && ".join(f"{SCRIPT_DIR}/{name}" for name in BOOTSTRAP)
-    # One string entry: runcmd becomes one sh script whose status is its last command's, so a
-    # failed step must end it ("exit 1") for cloud-init to report an error.
-    runcmd = [
-        f"(set -a && . {ENV_FILE} && set +a && {steps} && mkdir -p {READY_MARKER.rsplit('/', 1)[0]}"
-        f" && touch {READY_MARKER}) || exit 1",
-    ]
+    # One step: the scripts share node.env, read once by the subshell the step runs in.
+    runcmd = [kit.step(f"set -a && . {ENV_FILE} && set +a && {steps} && "
+                       f"mkdir -p {READY_MARKER.rsplit('/', 1)[0]} && touch {READY_MARKER}")]
     return {"packages": list(PACKAGES), "write_files": files, "runcmd": runcmd}

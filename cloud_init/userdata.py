@@ -15,6 +15,8 @@ from typing import Iterable, Sequence
 
 import yaml
 
+from cloud_init import kit
+
 # Nova refuses user-data over 64 KiB of base64; the project's own bound leaves room to grow.
 MAX_USER_DATA = 16 * 1024
 LIST_KEYS = ("bootcmd", "packages", "write_files", "runcmd")
@@ -78,12 +80,11 @@ def common(*, hostname: str, user: str, ssh_keys: Sequence[str], jump_host: bool
         "ssh_pwauth": False,
         "package_update": True,
         "package_upgrade": False,
-        "write_files": [
-            {"path": SSHD_HARDENING, "owner": "root:root", "permissions": "0644", "content": sshd_config(jump_host=jump_host)}
-        ],
+        "write_files": [kit.file(SSHD_HARDENING, sshd_config(jump_host=jump_host))],
         # try-reload-or-restart: Ubuntu 24.04 socket-activates sshd, and a reload of a unit
-        # that is not running fails (a new connection reads the new config anyway).
-        "runcmd": [["systemctl", "try-reload-or-restart", "ssh"]],
+        # that is not running fails (a new connection reads the new config anyway). A node
+        # whose sshd did not take the hardening must not pass the ready gate.
+        "runcmd": [kit.step(["systemctl", "try-reload-or-restart", "ssh"])],
     }
 
 

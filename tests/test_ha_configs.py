@@ -3,6 +3,7 @@
 haproxy -c and keepalived -t (Debian's) parse what a master would receive; the cloud-config
 part passes cloud-init's strict schema; bad input is refused before anything is rendered.
 """
+import fnmatch
 import ipaddress
 import json
 import re
@@ -12,11 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import FakeBin, runcmd_script
 from validators import verdict
 import yaml
 
 from cloud_init import SCRIPTS
 from cloud_init.ha import (
+    INTERFACE_SCRIPT,
     KEEPALIVED_INTERFACE_FILE,
     Master,
     ha_cloud_config,
@@ -130,7 +133,7 @@ def test_cloud_config_part_passes_strict_schema(tmp_path):
     assert "net.ipv4.ip_nonlocal_bind = 1" in files["/etc/sysctl.d/90-apiserver-vip.conf"]["content"]
     assert files["/etc/keepalived/keepalived.conf"]["permissions"] == "0600"
     assert files["/usr/local/sbin/keepalived-interface.sh"]["content"].startswith("#!/usr/bin/env bash")
-    restarts = [c for c in part["runcmd"] if c[:2] == ["systemctl", "restart"]]
+    restarts = [c for c in part["runcmd"] if c.startswith("systemctl restart ")]
     assert len(restarts) == 2
     doc = {"users": ["default"], **part}
     text = "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
@@ -203,3 +206,47 @@ def test_haproxy_check_catches_a_broken_config(tmp_path):
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(text)
     assert subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True).returncode != 0
+
+
+@pytest.mark.parametrize("failing", ["--load *", "interface-script", "enable *",
+                                     "restart haproxy.service", "restart keepalived.service"])
+def test_a_failed_vip_step_fails_the_boot(tmp_path, failing):
+    """Every VIP step, when it fails, ends runcmd with an error (so `cloud-init status` and
+    the ready gate say so) and nothing after it runs, whatever the caller appends."""
+    part = ha_cloud_config(me=MASTERS[0], masters=MASTERS, vip=VIP, port=8443, backend_port=6443,
+                           interface_cidr=CIDR, router_id=51, auth_pass="s3cret42")
+    fakes = FakeBin(tmp_path, ["sysctl", "systemctl"])
+    interface = tmp_path / "keepalived-interface.sh"
+    interface.write_text(f"#!/bin/sh\necho \"interface $*\" >>{tmp_path}/interface.log\n"
+                         f"exit {1 if failing == 'interface-script' else 0}\n")
+    interface.chmod(0o755)
+    if failing != "interface-script":
+        fakes.rule("sysctl" if failing == "--load *" else "systemctl", failing,
+                   {"rc": 1, "stderr": "failed on demand"})
+    text = runcmd_script(part["runcmd"] + [["touch", str(tmp_path / "after")]])
+    text = text.replace(INTERFACE_SCRIPT, str(interface))
+    assert str(interface) in text
+    r = subprocess.run(["sh", "-c", text], env=fakes.env(), capture_output=True, text=True)
+    assert r.returncode != 0, (failing, r.stdout, r.stderr)
+    assert not (tmp_path / "after").exists()
+    ran = fakes.calls()
+    assert ran[0] == ["sysctl", "--load", "/etc/sysctl.d/90-apiserver-vip.conf"]
+    # The step that failed is the last one that ran.
+    if failing == "interface-script":
+        assert len(ran) == 1 and (tmp_path / "interface.log").exists()
+    else:
+        assert fnmatch.fnmatchcase(" ".join(ran[-1][1:]), failing), ran
+
+
+def test_every_vip_step_succeeding_passes_the_boot(tmp_path):
+    """The counterpart: with every step succeeding, runcmd runs to its end and exits 0."""
+    part = ha_cloud_config(me=MASTERS[0], masters=MASTERS, vip=VIP, port=8443, backend_port=6443,
+                           interface_cidr=CIDR, router_id=51, auth_pass="s3cret42")
+    fakes = FakeBin(tmp_path, ["sysctl", "systemctl", "keepalived-interface"])
+    text = runcmd_script(part["runcmd"] + [["touch", str(tmp_path / "after")]])
+    text = text.replace(INTERFACE_SCRIPT, str(fakes.bin / "keepalived-interface"))
+    r = subprocess.run(["sh", "-c", text], env=fakes.env(), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "after").exists()
+    assert [c[0] for c in fakes.calls()] == ["sysctl", "keepalived-interface", "systemctl",
+                                             "systemctl", "systemctl"]

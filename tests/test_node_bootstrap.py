@@ -264,9 +264,9 @@ def test_cloud_config_content():
     assert perms["/etc/kubernetes/pki/ca.key"] == "0600"
     assert all(perms[f"{node.SCRIPT_DIR}/{s}"] == "0755" for s in node.SCRIPTS)
     env = dict(line.split("=", 1) for line in files[node.ENV_FILE].splitlines())
-    assert env["PACKAGE_MIRROR"] == '"https://mirror.example.org"'
-    assert env["SANDBOX_IMAGE"] == '"registry.example.org/k8s/pause:3.10"'
-    assert env["FLANNELD_SHA256_AMD64"] == f'"{versions.FLANNELD.sha256["amd64"]}"'
+    assert env["PACKAGE_MIRROR"] == "https://mirror.example.org"
+    assert env["SANDBOX_IMAGE"] == "registry.example.org/k8s/pause:3.10"
+    assert env["FLANNELD_SHA256_AMD64"] == versions.FLANNELD.sha256["amd64"]
     unit = files[node.FLANNEL_UNIT]
     assert "--etcd-endpoints=https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379" in unit
     for flag in ("--etcd-cafile=/etc/flannel/pki/ca.crt", "--etcd-certfile=/etc/flannel/pki/client.crt",

@@ -45,6 +45,21 @@ def test_user_data_size_as_delivered(plan, config):
         assert len(deliver(text).encode()) <= MAX_USER_DATA, name
 
 
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_every_runcmd_step_fails_the_boot(plan, config):
+    """cloud-init runs runcmd as one sh script whose status is its last command's: every step
+    of every role (sshd, discovery, node bootstrap, the masters' VIP) must end it on failure,
+    or a broken node passes the ready gate."""
+    p = plan(*CONFIGS[config])
+    steps = {name: yaml.safe_load(p.user_data(name))["runcmd"] for name in p.instances}
+    vip_steps = [s for entries in steps.values() for s in entries if "keepalived" in s]
+    assert bool(vip_steps) == (config == "three-masters-two-pools")
+    for name, entries in steps.items():
+        assert len(entries) >= 2, name
+        for entry in entries:
+            assert isinstance(entry, str) and entry.endswith(" || exit 1"), (name, entry)
+
+
 def test_only_the_node_own_secrets_are_in_user_data(plan):
     """No CA key, no service-account key, no deploy key in any user-data: masters get the
     cluster PKI from a command. A discovery member has its own etcd key; a kube node has the

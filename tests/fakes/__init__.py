@@ -75,3 +75,12 @@ def run_remote(script: Path, env_lines: dict[str, str], env: dict[str, str],
     stdin += shipped(Path(script).name) if Path(script).parent == SCRIPTS else Path(script).read_text()
     return subprocess.run(["bash", "-s"], input=stdin, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def runcmd_script(entries: list) -> str:
+    """runcmd as cloud-init runs it: Debian's cloud-init joins the entries into one sh script
+    (cloudinit.util.shellify), whose exit status is its last command's."""
+    code = ("import json, sys; from cloudinit.util import shellify; "
+            "print(shellify(json.load(sys.stdin)), end='')")
+    return subprocess.run(["/usr/bin/python3", "-c", code], input=json.dumps(entries),
+                          capture_output=True, text=True, check=True).stdout
