@@ -71,7 +71,7 @@ def script_stdin(name: str, env: Mapping[str, str]) -> str:
     """What a remote `sudo bash -s` reads to run node script `name` with `env`.
 
     `export KEY='value'` lines (keys in the given order), then the script text. The scripts wrap
-    their body in `main </dev/null`, so nothing they run can swallow the rest of stdin.
+    their body in `main` and run `main "$@" </dev/null`, so nothing they run can swallow the rest of stdin.
     """
     lines = []
     for key, value in env.items():

@@ -29,6 +29,7 @@
 #   3  a different config is already there: refused, never overwritten
 set -euo pipefail
 
+main() {
 readonly PROG=discovery-seed-flannel
 
 POD_CIDR=${POD_CIDR:-}
@@ -124,3 +125,6 @@ while :; do
     left=$((deadline - SECONDS))
     sleep $((left < 2 ? left : 2))
 done
+}
+
+main "$@" </dev/null

@@ -25,6 +25,7 @@
 #       3 snapshot kept locally but the upload failed.
 set -euo pipefail
 
+main() {
 log() { echo "etcd-backup: $*"; }
 die() {
     local code="$1"
@@ -126,3 +127,6 @@ if [[ -n "$SWIFT_CONTAINER" ]]; then
     fi
     log "uploaded $SWIFT_CONTAINER/$object"
 fi
+}
+
+main "$@" </dev/null

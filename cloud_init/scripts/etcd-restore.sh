@@ -23,6 +23,7 @@
 # Exit: 0 restored, 1 restore failed, 2 bad usage, 3 refused (DATA_DIR in use or not empty).
 set -euo pipefail
 
+main() {
 die() {
     local code="$1"
     shift
@@ -135,3 +136,6 @@ Next steps:
      the same INITIAL_CLUSTER and TOKEN before the cluster has quorum; a one-member cluster
      grows again with 'etcdctl member add' (see docs/etcd-backup-restore.md).
 EOF
+}
+
+main "$@" </dev/null

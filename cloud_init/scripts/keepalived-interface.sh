@@ -12,6 +12,7 @@
 # Exit: 0 written (or already up to date), 1 no interface found in time, 2 bad usage.
 set -euo pipefail
 
+main() {
 : "${INTERFACE_CIDR:?INTERFACE_CIDR must name the masters subnet, e.g. 10.0.0.0/24}"
 OUT="${OUT:-/etc/keepalived/interface.conf}"
 WAIT_SECONDS="${WAIT_SECONDS:-60}"
@@ -45,3 +46,6 @@ printf '%s\n' "$line" >"$tmp"
 chmod 0644 "$tmp"
 mv -f "$tmp" "$OUT"
 echo "keepalived-interface: $OUT: $line"
+}
+
+main "$@" </dev/null

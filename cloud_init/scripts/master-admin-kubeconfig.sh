@@ -9,7 +9,6 @@
 set -euo pipefail
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   local conf=${KUBERNETES_DIR:-/etc/kubernetes}/admin.conf
   if [[ ! -s $conf ]]; then
     printf 'master-admin-kubeconfig: %s is missing or empty: has kubeadm init (master-init.sh) run on %s?\n' \
@@ -19,4 +18,4 @@ main() {
   cat -- "$conf"
 }
 
-main "$@"
+main "$@" </dev/null

@@ -132,7 +132,6 @@ remove_etcd_member() {
 }
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   [[ -n ${NODE_NAME:-} ]] || die 2 "NODE_NAME is not set"
   local drain_ms api_ms etcd_ms
   drain_ms=$(seconds_env DRAIN_TIMEOUT 300)
@@ -181,4 +180,4 @@ main() {
   say "done with $NODE_NAME"
 }
 
-main "$@"
+main "$@" </dev/null

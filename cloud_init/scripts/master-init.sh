@@ -70,7 +70,6 @@ mark_done() {
 }
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   umask 077
   K8S=${KUBERNETES_DIR:-/etc/kubernetes}
   ADMIN=$K8S/admin.conf
@@ -150,4 +149,4 @@ main() {
   exit 1
 }
 
-main "$@"
+main "$@" </dev/null

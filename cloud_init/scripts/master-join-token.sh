@@ -20,7 +20,6 @@ PROG=master-join-token
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   umask 077
   local timeout_ms delay_ms ttl=${TOKEN_TTL:-30m}
   timeout_ms=$(seconds_env TOKEN_TIMEOUT 300)
@@ -54,4 +53,4 @@ main() {
   exit 1
 }
 
-main "$@"
+main "$@" </dev/null

@@ -12,6 +12,7 @@
 # refused (exit 1): swapping a live cluster's CA would lock every node out.
 set -euo pipefail
 
+main() {
 KUBERNETES_DIR=${KUBERNETES_DIR:-/etc/kubernetes}
 : "${KUBEADM_FILES_TAR_B64:?KUBEADM_FILES_TAR_B64 is required}"
 
@@ -49,3 +50,6 @@ if (( installed + kept == 0 )); then
     exit 1
 fi
 echo "master-kubeadm-files: $installed installed, $kept already in place under $KUBERNETES_DIR"
+}
+
+main "$@" </dev/null

@@ -13,6 +13,7 @@
 # Exit status: 0 ok; 1 subnet file missing or MTU too large (flanneld is then restarted by systemd).
 set -euo pipefail
 
+main() {
 SUBNET_ENV=${SUBNET_ENV:-/run/flannel/subnet.env}
 CNI_CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
 SUBNET_WAIT=${SUBNET_WAIT:-60}
@@ -79,3 +80,6 @@ with open(path + ".tmp", "w") as f:
 os.replace(path + ".tmp", path)
 PY
 fi
+}
+
+main "$@" </dev/null

@@ -13,6 +13,7 @@
 # Exit status: flanneld's; 1 no interface in NETWORK_CIDR within IFACE_WAIT; 2 bad input.
 set -euo pipefail
 
+main() {
 IFACE_WAIT=${IFACE_WAIT:-120}
 FLANNELD=${FLANNELD:-/usr/local/bin/flanneld}
 
@@ -61,3 +62,6 @@ elif ((mtu < NETWORK_MTU)); then
 fi
 
 exec "$FLANNELD" --iface="$iface" "$@"
+}
+
+main "$@" </dev/null

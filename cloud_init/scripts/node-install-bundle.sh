@@ -13,6 +13,7 @@
 #   APT_TIMEOUT      seconds to wait for apt/dpkg locks and downloads, default 600
 set -euo pipefail
 
+main() {
 ROOT_DIR=${ROOT_DIR:-/}
 APT_TIMEOUT=${APT_TIMEOUT:-600}
 PACKAGES=${PACKAGES:-}
@@ -67,3 +68,6 @@ if [[ -n "$ENABLE_UNITS" ]]; then
     fi
 fi
 echo "node-install-bundle: $changed file(s) changed"
+}
+
+main "$@" </dev/null

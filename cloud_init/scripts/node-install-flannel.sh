@@ -20,6 +20,7 @@
 # Exit status: 0 installed; 1 download or checksum failure; 2 bad input.
 set -euo pipefail
 
+main() {
 ARCH=${ARCH:-$(dpkg --print-architecture)}
 BIN_DIR=${BIN_DIR:-/usr/local/bin}
 CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
@@ -93,3 +94,6 @@ if [[ $START_FLANNELD != no ]]; then
   # parallel, so cloud-init must not wait for it.
   systemctl start --no-block flanneld.service
 fi
+}
+
+main "$@" </dev/null

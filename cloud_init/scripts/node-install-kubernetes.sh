@@ -17,6 +17,7 @@
 # Exit status: 0 installed (or already at the version); 1 failure; 2 bad input.
 set -euo pipefail
 
+main() {
 NODE_ROOT=${NODE_ROOT:-}
 K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
 DOWNLOAD_TIMEOUT=${DOWNLOAD_TIMEOUT:-120}
@@ -88,3 +89,6 @@ for pkg in "${PACKAGES[@]}"; do
 done
 systemctl enable kubelet >/dev/null
 echo "node-install-kubernetes: kubeadm, kubelet, kubectl ${version} installed and held" >&2
+}
+
+main "$@" </dev/null

@@ -77,7 +77,6 @@ explain_failure() {
 }
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   umask 077
   local timeout_ms delay_ms max_delay_ms grace_ms
   timeout_ms=$(seconds_env JOIN_TIMEOUT 600)
@@ -140,4 +139,4 @@ main() {
   exit 1
 }
 
-main "$@"
+main "$@" </dev/null

@@ -11,6 +11,7 @@
 # Exit status: 0 prepared; 1 a step failed (message on stderr).
 set -euo pipefail
 
+main() {
 NODE_ROOT=${NODE_ROOT:-}
 SANDBOX_IMAGE=${SANDBOX_IMAGE:-}
 CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
@@ -88,3 +89,6 @@ if [[ -n $containerd_changed ]]; then
   systemctl restart containerd
   log "containerd configured (SystemdCgroup = true${SANDBOX_IMAGE:+, sandbox $SANDBOX_IMAGE})"
 fi
+}
+
+main "$@" </dev/null

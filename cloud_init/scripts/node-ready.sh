@@ -16,7 +16,6 @@ set -euo pipefail
 die() { local rc=$1; shift; printf 'node-ready: %s\n' "$*" >&2; exit "$rc"; }
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   local timeout=${READY_TIMEOUT:-900} log=${CLOUD_INIT_OUTPUT_LOG:-/var/log/cloud-init-output.log}
   local lines=${LOG_TAIL_LINES:-40}
   [[ $timeout =~ ^[0-9]+(\.[0-9]+)?$ ]] || die 2 "READY_TIMEOUT must be a number of seconds, got '$timeout'"
@@ -52,4 +51,4 @@ main() {
   exit 1
 }
 
-main "$@"
+main "$@" </dev/null

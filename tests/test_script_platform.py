@@ -1,0 +1,51 @@
+"""What every node script shares: one entry point with stdin closed, one helper library,
+one format. The scripts are fed to `bash -s` (their text on stdin), so a command that reads
+stdin would eat the rest of the script; the rules here are checked over every script, and
+the failure they prevent is shown on node-install-bundle.sh with a fake apt-get that reads
+its stdin the way dpkg's configuration prompts can."""
+import re
+
+import pytest
+
+from cloud_init import SCRIPTS, userdata
+from fakes import FakeBin, run_remote
+
+ALL = sorted(SCRIPTS.glob("*.sh"))
+MAIN_CALL = 'main "$@" </dev/null'
+
+
+def test_there_are_scripts_to_check():
+    assert len(ALL) >= 20
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_script_runs_main_with_stdin_closed(path):
+    """One `main` per script, called last as `main "$@" </dev/null`: nothing it starts can
+    read the rest of the script from bash's stdin, and bash has read the whole body (the
+    function) before any of it runs."""
+    lines = path.read_text().rstrip("\n").splitlines()
+    assert lines[-1] == MAIN_CALL, f"{path.name} ends with {lines[-1]!r}"
+    assert len(re.findall(r"^main\(\) \{$", path.read_text(), re.M)) == 1, path.name
+    # The old way (closing stdin from inside main) is gone: one rule, one place.
+    assert "exec </dev/null" not in path.read_text(), path.name
+
+
+def test_bundle_survives_an_apt_get_that_reads_stdin(tmp_path):
+    """apt-get (dpkg prompts, debconf) may read stdin; fed through `bash -s`, the script
+    must still run to its end and install every file of the bundle."""
+    fakes = FakeBin(tmp_path, ["apt-get", "dpkg-query", "systemctl"])
+    swallowed = tmp_path / "apt-get-stdin"
+    fakes.rule("dpkg-query", "*", {"rc": 1})  # nothing installed: the packages get installed
+    fakes.rule("apt-get", "* install *", {"capture": str(swallowed)})
+    root = tmp_path / "root"
+    env = userdata.bundle_env({
+        "packages": ["etcd-client"],
+        "write_files": [{"path": "/etc/example/a.conf", "content": "a\n", "permissions": "0640"}],
+        "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "x.timer"]],
+    })
+    r = run_remote(SCRIPTS / "node-install-bundle.sh", {**env, "ROOT_DIR": str(root)}, fakes.env())
+    assert r.returncode == 0, r.stderr
+    assert swallowed.exists() and swallowed.read_text() == ""
+    assert (root / "etc/example/a.conf").read_text() == "a\n"
+    assert "node-install-bundle: 1 file(s) changed" in r.stdout + r.stderr
+    assert ["enable", "x.timer"] in fakes.calls("systemctl")
