@@ -31,8 +31,8 @@ CASES = [
     (('workerPools=[{"name":"a","count":1,"taints":[{"key":"x","effect":"Sometimes"}]}]',), "workerPools[0].taints[0].effect", "NoSchedule"),
     (('workerPools=[{"name":"a","count":1,"labels":{"node-role.kubernetes.io/x":""}}]',), "workerPools[0].labels", "reserved"),
     (("sshAllowedCidrs=[]",), "sshAllowedCidrs", "at least 1"),
-    (('sshPublicKeys=["not a key"]',), "sshPublicKeys", "OpenSSH public key"),
-    (("externalNetwork=",), "externalNetwork", "at least 1 character"),
+    (('sshPublicKeys=["not a key"]',), "sshPublicKeys[0]", "OpenSSH public key"),
+    (("externalNetwork=",), "externalNetwork", "empty or blank"),
     (("controlPlane.endpoint=f5",), "controlPlane.endpoint", "'vip' or 'octavia'"),
     (("packageMirror=ftp://mirror/",), "packageMirror", "http(s)://"),
     (("etcd.backup.keep=0",), "etcd.backup.keep", "greater than or equal to 1"),
@@ -40,6 +40,15 @@ CASES = [
     (('workerPools=[{"name":"a","count":300}]',), "podCidr", "node subnets"),
     (("network.cidr=10.10.0.0/28", 'workerPools=[{"name":"a","count":30}]'), "network.cidr", "addresses for"),
     (("upgrade.maxUnavailable=0",), "upgrade.maxUnavailable", "greater than or equal to 1"),
+    # booleans are not counts, loopback is not a network, each field has its own hint
+    (("masters.count=true",), "masters.count", "valid integer"),
+    (("network.cidr=169.254.0.0/16",), "network.cidr", "link-local"),
+    (("csi.storageClass.name=Bad_Name",), "csi.storageClass.name", "Kubernetes object name"),
+    (('apiAllowedCidrs=["192.0.2.0/24","192.0.2.0/24"]',), "apiAllowedCidrs", "listed twice"),
+    (("packageMirror=https://mirror.example/k8s?token=x",), "packageMirror", "query string"),
+    (("etcd.backup.schedule=*-02-30",), "etcd.backup.schedule", "never fires"),
+    (("kubernetesVersion=1.99.0", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"),
+     "kubernetesVersion", "newer than"),
 ]
 
 

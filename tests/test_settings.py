@@ -1,12 +1,161 @@
-"""Config as the Pulumi CLI hands it to the program (no mock engine): the real path."""
+"""Stack config into Settings: the rules each key follows, tested in-process through
+settings.load (what the program and the offline plan both call), plus the real CLI's path."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 
+import pytest
+
+import settings
 from planning import ROOT
+
+BASE = {"clusterName": "t", "externalNetwork": "public", "image": "debian-12", "sshAllowedCidrs": ["0.0.0.0/0"]}
+ADDONS_OFF = {"cloudController": {"enabled": False}, "csi": {"enabled": False}, "metricsServer": {"enabled": False}}
+
+
+def _ssh_key(kind: str, *fields: bytes) -> str:
+    blob = b"".join(len(f).to_bytes(4, "big") + f for f in (kind.encode(), *fields))
+    return f"{kind} {base64.b64encode(blob).decode()} me@laptop"
+
+
+ED25519 = _ssh_key("ssh-ed25519", bytes(range(32)))
+
+
+def load(**extra):
+    return settings.load({**BASE, **extra})
+
+
+def refused(key: str, why: str, **extra):
+    """The config is refused with one line that names `key` and says `why`."""
+    with pytest.raises(settings.ConfigError, match=why) as e:
+        load(**extra)
+    assert e.value.key == key, str(e.value)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+# (case id, extra config, key named, words of the reason)
+REFUSED = [
+    # booleans are not numbers, numbers are not booleans
+    ("count-true", {"masters": {"count": True}}, "masters.count", "valid integer"),
+    ("pool-count-true", {"workerPools": [{"name": "a", "count": True}]}, "workerPools[0].count", "valid integer"),
+    ("discovery-count-true", {"discovery": {"count": True}}, "discovery.count", "valid integer"),
+    ("keep-true", {"etcd": {"backup": {"keep": True}}}, "etcd.backup.keep", "valid integer"),
+    ("flag-1", {"workerPools": [{"name": "a", "count": 1, "floatingIp": 1}]}, "workerPools[0].floatingIp", "valid boolean"),
+    ("flag-string", {"csi": {"enabled": "false"}}, "csi.enabled", "valid boolean"),
+    # blank is not a name
+    ("image-empty", {"image": ""}, "image", "empty or blank"),
+    ("flavor-blank", {"masters": {"flavor": "   "}}, "masters.flavor", "empty or blank"),
+    ("network-blank", {"externalNetwork": " "}, "externalNetwork", "empty or blank"),
+    ("pool-flavor-spaces", {"workerPools": [{"name": "a", "count": 1, "flavor": " m1.small"}]}, "workerPools[0].flavor", "spaces"),
+    # loopback, link-local, 0.0.0.0/x and multicast are not networks
+    ("net-loopback", {"network": {"cidr": "127.0.0.0/24"}}, "network.cidr", "loopback"),
+    ("net-link-local", {"network": {"cidr": "169.254.0.0/16"}}, "network.cidr", "link-local"),
+    ("net-zero", {"network": {"cidr": "0.0.0.0/8"}}, "network.cidr", "this network"),
+    ("pod-zero-wide", {"podCidr": "0.0.0.0/1"}, "podCidr", "overlaps"),
+    ("pod-link-local", {"podCidr": "169.254.0.0/16"}, "podCidr", "link-local"),
+    ("pod-multicast", {"podCidr": "224.0.0.0/16"}, "podCidr", "multicast"),
+    ("svc-loopback", {"serviceCidr": "127.0.0.0/16"}, "serviceCidr", "loopback"),
+    ("resolver-zero", {"network": {"dnsNameservers": ["0.0.0.0"]}}, "network.dnsNameservers[0]", "DNS resolver"),
+    ("resolver-loopback", {"network": {"dnsNameservers": ["10.0.0.2", "127.0.0.53"]}}, "network.dnsNameservers[1]", "DNS resolver"),
+    # label keys the API server (or the kubelet) refuses
+    ("label-bad-prefix", {"workerPools": [{"name": "a", "count": 1, "labels": {"-bad.-/x": "v"}}]}, "workerPools[0].labels", "DNS subdomain"),
+    ("label-two-slashes", {"workerPools": [{"name": "a", "count": 1, "labels": {"a/b/c": "v"}}]}, "workerPools[0].labels", "more than one '/'"),
+    ("label-long-name", {"workerPools": [{"name": "a", "count": 1, "labels": {"x" * 64: "v"}}]}, "workerPools[0].labels", "1 to 63"),
+    ("label-role", {"workerPools": [{"name": "a", "count": 1, "labels": {"node-role.kubernetes.io/x": ""}}]}, "workerPools[0].labels", "reserved"),
+    ("label-k8s-io", {"workerPools": [{"name": "a", "count": 1, "labels": {"k8s.io/x": ""}}]}, "workerPools[0].labels", "reserved"),
+    ("label-value", {"workerPools": [{"name": "a", "count": 1, "labels": {"team": "-x"}}]}, "workerPools[0].labels", "value"),
+    ("taint-twice", {"workerPools": [{"name": "a", "count": 1, "taints": [
+        {"key": "gpu", "effect": "NoSchedule"}, {"key": "gpu", "value": "x", "effect": "NoSchedule"}]},
+        {"name": "b", "count": 1}]}, "workerPools[0].taints", "twice"),
+    ("taint-bad-key", {"workerPools": [{"name": "a", "count": 1, "taints": [{"key": "-x", "effect": "NoSchedule"}]}]}, "workerPools[0].taints[0].key", "taint key"),
+    # ssh keys that are not keys
+    ("ssh-short", {"sshPublicKeys": ["ssh-ed25519 AAAA"]}, "sshPublicKeys[0]", "cut short"),
+    ("ssh-wrong-type", {"sshPublicKeys": [_ssh_key("ssh-rsa", b"\x01\x00\x01", b"\x00" * 64).replace("ssh-rsa", "ssh-ed25519", 1)]}, "sshPublicKeys[0]", "cut short"),
+    ("ssh-not-base64", {"sshPublicKeys": ["ssh-ed25519 !!!!"]}, "sshPublicKeys[0]", "OpenSSH public key"),
+    ("ssh-twice", {"sshPublicKeys": [ED25519, ED25519]}, "sshPublicKeys", "twice"),
+    # schedules that never fire
+    ("schedule-feb-30", {"etcd": {"backup": {"schedule": "*-02-30"}}}, "etcd.backup.schedule", "never fires"),
+    ("schedule-past", {"etcd": {"backup": {"schedule": "2020-01-01 00:00"}}}, "etcd.backup.schedule", "never fires"),
+    # a mirror nodes cannot append paths to, or that a shell would interpret
+    ("mirror-query", {"packageMirror": "https://mirror.example/k8s?token=1"}, "packageMirror", "query string"),
+    ("mirror-fragment", {"packageMirror": "https://mirror.example/k8s#x"}, "packageMirror", "fragment"),
+    ("mirror-shell", {"packageMirror": "https://mirror.example/$(reboot)"}, "packageMirror", "shell"),
+    ("mirror-semicolon", {"packageMirror": "https://mirror.example/a;b"}, "packageMirror", "shell"),
+    # a release this program has no packages for, add-ons or not
+    ("version-future", {"kubernetesVersion": "1.99.0", **ADDONS_OFF}, "kubernetesVersion", "newer than"),
+    # a secret for a mode that does not use it
+    ("secret-unused", {"openstack": {"applicationCredentialSecret": "s3cret"}}, "openstack.applicationCredentialSecret", "only used with"),
+    ("id-unused", {"openstack": {"applicationCredentialId": "abc"}}, "openstack.applicationCredentialId", "only used with"),
+    # the hint is the field's own
+    ("storage-class-name", {"csi": {"storageClass": {"name": "Bad_Name"}}}, "csi.storageClass.name", "Kubernetes object name"),
+    ("pool-name", {"workerPools": [{"name": "Big Pool", "count": 1}]}, "workerPools[0].name", "DNS label"),
+    ("taint-key-hint", {"workerPools": [{"name": "a", "count": 1, "taints": [{"key": "a b", "effect": "NoSchedule"}]}]}, "workerPools[0].taints[0].key", "taint key"),
+    ("container", {"etcd": {"backup": {"container": "a/b"}}}, "etcd.backup.container", "Swift container"),
+    # a CIDR listed twice would register one security group rule twice
+    ("node-port-twice", {"nodePortAllowedCidrs": ["10.1.0.0/16", "192.0.2.0/24", "10.1.0.0/16"]}, "nodePortAllowedCidrs", "10.1.0.0/16 is listed twice"),
+    ("api-twice", {"apiAllowedCidrs": ["192.0.2.0/24", "192.0.2.0/24"]}, "apiAllowedCidrs", "listed twice"),
+    ("ssh-cidr-twice", {"sshAllowedCidrs": ["0.0.0.0/0", "0.0.0.0/0"]}, "sshAllowedCidrs", "listed twice"),
+]
+
+
+@pytest.mark.parametrize("extra,key,why", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+def test_refused(extra, key, why):
+    """Each of a new user's bad inputs is refused with the key named and the key's own rule."""
+    refused(key, why, **extra)
+
+
+ACCEPTED = [
+    ("legal-labels", {"workerPools": [{"name": "a", "count": 1, "labels": {
+        "myk8s.io/team": "web", "topology.kubernetes.io/zone": "az1", "example.com/role": "",
+        "node.kubernetes.io/exclude-from-external-load-balancers": "true", "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux"}}]}),
+    ("same-taint-other-effect", {"workerPools": [{"name": "a", "count": 1, "taints": [
+        {"key": "gpu", "effect": "NoSchedule"}, {"key": "gpu", "effect": "NoExecute"}]}, {"name": "b", "count": 1}]}),
+    ("ssh-keys", {"sshPublicKeys": [ED25519, _ssh_key("ssh-rsa", b"\x01\x00\x01", b"\x00" + bytes(range(1, 129))),
+                                    _ssh_key("ecdsa-sha2-nistp256", b"nistp256", b"\x04" + bytes(64))]}),
+    ("schedules", {"etcd": {"backup": {"schedule": "Mon *-02-29 03:00"}}}),
+    ("mirror", {"packageMirror": "https://mirror.example:8443/k8s/pkgs"}),
+    ("mirror-file", {"packageMirror": "file:///srv/mirror"}),
+    ("resolver", {"network": {"dnsNameservers": ["10.10.0.2", "192.0.2.53"]}}),
+    ("given-credential", {"openstack": {"applicationCredential": "given", "applicationCredentialId": "abc",
+                                        "applicationCredentialSecret": "s3cret"}}),
+]
+
+
+@pytest.mark.parametrize("extra", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_accepted(extra):
+    """What is legal stays legal: the refusals above are about the values, not the shape."""
+    load(**extra)
+
+
+def test_kubelet_labels_pass_through():
+    """Labels the kubelet may set itself reach the settings unchanged."""
+    s = load(workerPools=[{"name": "a", "count": 1, "labels": {"topology.kubernetes.io/zone": "az1"}}])
+    assert s.worker_pools[0].labels == {"topology.kubernetes.io/zone": "az1"}
+
+
+def test_hint_is_the_fields_own():
+    """csi.storageClass.name and workerPools[i].name share their last part with other keys
+    (name): each error must explain its own field, not the cluster name's rule."""
+    msg = refused("csi.storageClass.name", "object name", csi={"storageClass": {"name": "Bad_Name"}})
+    assert "20 characters" not in msg and '"Bad_Name"' in msg
+    assert "20 characters" in refused("clusterName", "DNS label", clusterName="Bad_Name")
+
+
+def test_stack_files_are_valid():
+    """Pulumi.dev.yaml and Pulumi.prod.yaml validate."""
+    import yaml
+
+    for stack in ("dev", "prod"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("openstack-k8s:")}
+        assert settings.load(raw, stack).name == stack
+
 
 PROGRAM = """
 import pulumi.runtime.settings as runtime
@@ -17,27 +166,34 @@ print(s.name, s.masters.count, [p.name for p in s.worker_pools], s.external_netw
 """
 
 
+def _run_cli_env(config: dict, secret_keys: list | None = None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env["PULUMI_CONFIG"] = json.dumps(config)
+    if secret_keys is not None:
+        env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
+    return subprocess.run([sys.executable, "-c", PROGRAM], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+CLI_CONFIG = {
+    "openstack-k8s:clusterName": "staging",
+    "openstack-k8s:externalNetwork": "public",
+    "openstack-k8s:image": "debian-12",
+    "openstack-k8s:masters": json.dumps({"count": 3}),
+    "openstack-k8s:workerPools": json.dumps([{"name": "edge", "count": 1}]),
+    "openstack-k8s:sshAllowedCidrs": json.dumps(["192.0.2.0/24"]),
+    "openstack:region": "RegionOne",  # another namespace: ignored, not refused
+}
+
+
 def test_config_from_the_cli_environment():
     """`pulumi up` passes config as JSON in PULUMI_CONFIG (structured values as JSON text),
-    not through the runtime's config bag the mock engine fills: the settings must come from
-    there, and the cluster is named after the stack."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    env["PULUMI_CONFIG"] = json.dumps({
-        "openstack-k8s:externalNetwork": "public",
-        "openstack-k8s:image": "debian-12",
-        "openstack-k8s:masters": json.dumps({"count": 3}),
-        "openstack-k8s:workerPools": json.dumps([{"name": "edge", "count": 1}]),
-        "openstack-k8s:sshAllowedCidrs": json.dumps(["192.0.2.0/24"]),
-        "openstack:region": "RegionOne",  # another namespace: ignored, not refused
-    })
-    out = subprocess.run([sys.executable, "-c", PROGRAM], cwd=ROOT, env=env, capture_output=True, text=True)
+    not through the runtime's config bag the mock engine fills: the settings come from there."""
+    out = _run_cli_env(CLI_CONFIG, [])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[0] == "staging 3 ['edge'] public"
 
 
 def test_missing_config_names_the_key():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    env["PULUMI_CONFIG"] = json.dumps({"openstack-k8s:image": "debian-12"})
-    out = subprocess.run([sys.executable, "-c", PROGRAM], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = _run_cli_env({"openstack-k8s:clusterName": "staging", "openstack-k8s:image": "debian-12"})
     assert out.returncode != 0
     assert "openstack-k8s:externalNetwork: is required" in out.stderr
