@@ -34,6 +34,19 @@ VXLAN_OVERHEAD = 50
 DEFAULT_TENANT_MTU = 1450
 MIN_POD_MTU = 1280
 
+# Addresses of the node subnet that no port of ours can have: the network and broadcast
+# addresses and the gateway (the router interface), plus the DHCP agents' ports (one per
+# agent serving the network: 1 by default, up to 3 on clouds with HA DHCP; OVN's metadata
+# port takes one the same way).
+NEUTRON_RESERVED = 3
+DHCP_PORTS = 3
+# An Octavia load balancer in front of the API: its VIP port and, with the amphora driver
+# in active-standby, one port per amphora.
+OCTAVIA_PORTS = 3
+# flannel leases node subnets from the second /24 of its network on (its SubnetMin default).
+FLANNEL_UNUSED_SUBNETS = 1
+
+
 class ConfigError(ValueError):
     """Invalid stack config. `str()` is one line: `<project>:<key>: <why>`."""
 
@@ -162,6 +175,13 @@ class WorkerPoolSettings(_Model):
                     raise ValueError(f"taint {t['key']!r} with effect {t['effect']} is added by gateway: true already; remove it from taints")
         return self
 
+    @property
+    def schedulable(self) -> bool:
+        """Whether ordinary pods (Deployments without tolerations) can land on this pool."""
+        hard = {"NoSchedule", "NoExecute"}
+        return self.count > 0 and not self.gateway and not any(t.effect in hard for t in self.taints)
+
+
 class ControlPlaneSettings(_Model):
     # vip: keepalived + haproxy on the masters; octavia: a load balancer in front of them.
     # Unset: vip with several masters, the master's own address with one.
@@ -262,7 +282,9 @@ class OpenStackCredentialSettings(_Model):
 class Settings(_Model):
     """Everything a stack can say, validated. Keys are the camelCase config keys."""
 
-    cluster_name: Optional[DnsLabel] = None
+    # Required: every resource is named after it, and a name that followed the stack's name
+    # would rebuild the whole cluster on `pulumi stack rename` (see load()).
+    cluster_name: DnsLabel
     external_network: CloudName
     image: CloudName
     kubernetes_version: Annotated[str, AfterValidator(versions.kubernetes_release)] = DEFAULT_KUBERNETES_VERSION
@@ -293,9 +315,10 @@ class Settings(_Model):
     @field_validator("pod_cidr")
     @classmethod
     def _pod_cidr(cls, v: IPv4Network) -> IPv4Network:
-        # flannel hands each node a /24 out of it.
+        # flannel hands each node a /24 out of it, never the first one.
         if v.prefixlen > 22:
-            raise ValueError(f"{v} leaves room for at most {2 ** max(0, 24 - v.prefixlen)} nodes' /24s; use /22 or wider")
+            room = max(0, 2 ** max(0, 24 - v.prefixlen) - FLANNEL_UNUSED_SUBNETS)
+            raise ValueError(f"{v} leaves room for at most {room} nodes' /24s; use /22 or wider")
         return v
 
     @field_validator("service_cidr")
@@ -326,6 +349,19 @@ class Settings(_Model):
                 raise ConfigError("kubernetesVersion", str(e).split(": ", 1)[1]) from None
         return self
 
+    @model_validator(mode="after")
+    def _addons_have_a_worker(self) -> "Settings":
+        # The CSI controller and metrics-server are Deployments without tolerations: they
+        # never run on masters (control-plane taint) nor on tainted or gateway pools.
+        wanting = [k for k, on in (("csi", self.csi.enabled), ("metricsServer", self.metrics_server.enabled)) if on]
+        if wanting and not any(p.schedulable for p in self.worker_pools):
+            raise ConfigError(
+                "workerPools",
+                f"no worker can run the add-ons' Deployments ({', '.join(wanting)}): every pool is "
+                f"empty, a gateway or tainted NoSchedule/NoExecute; add a pool with count >= 1 and "
+                f"no such taint, or set {' and '.join(k + '.enabled' for k in wanting)} to false")
+        return self
+
     @property
     def addon_features(self) -> dict[str, bool]:
         return {
@@ -333,6 +369,27 @@ class Settings(_Model):
             "cinder_csi": self.csi.enabled,
             "metrics_server": self.metrics_server.enabled,
         }
+
+    @property
+    def endpoint_kind(self) -> str:
+        """vip / octavia / master: what stands behind the API endpoint."""
+        if self.control_plane.endpoint is not None:
+            return self.control_plane.endpoint
+        return "vip" if self.masters.count > 1 else "master"
+
+    @property
+    def subnet_ports(self) -> dict[str, int]:
+        """Every port the program makes on the node subnet, by what it is for."""
+        ports = {
+            "discovery": self.discovery.count,
+            "master": self.masters.count,
+            "worker": sum(p.count for p in self.worker_pools),
+        }
+        if self.endpoint_kind == "vip":
+            ports["VIP"] = 1
+        elif self.endpoint_kind == "octavia":
+            ports["load balancer"] = OCTAVIA_PORTS
+        return ports
 
     @model_validator(mode="after")
     def _ranges_apart(self) -> "Settings":
@@ -343,17 +400,27 @@ class Settings(_Model):
                 if ranges[a].overlaps(ranges[b]):
                     raise ConfigError(b, f"{ranges[b]} overlaps {a} {ranges[a]}")
         nodes = self.masters.count + sum(p.count for p in self.worker_pools)
-        room = 2 ** (24 - self.pod_cidr.prefixlen)
+        room = 2 ** (24 - self.pod_cidr.prefixlen) - FLANNEL_UNUSED_SUBNETS
         if nodes > room:
-            raise ConfigError("podCidr", f"{self.pod_cidr} has {room} node subnets (/24) for {nodes} nodes")
-        hosts = self.network.cidr.num_addresses - 16  # gateway, DHCP ports, VIP, LB, reserve
-        if nodes + self.discovery.count > hosts:
-            raise ConfigError("network.cidr", f"{self.network.cidr} has about {hosts} addresses for {nodes + self.discovery.count} nodes")
+            raise ConfigError(
+                "podCidr", f"{self.pod_cidr} has {room} node subnets (/24) for {nodes} nodes "
+                           f"(flannel never leases the first /24); use a wider podCidr")
+        ports = self.subnet_ports
+        hosts = self.network.cidr.num_addresses - NEUTRON_RESERVED - DHCP_PORTS
+        if sum(ports.values()) > hosts:
+            need = sum(ports.values()) + NEUTRON_RESERVED + DHCP_PORTS
+            wide = 32 - max(0, need - 1).bit_length()
+            used = ", ".join(f"{n} {what}" for what, n in ports.items() if n)
+            raise ConfigError(
+                "network.cidr",
+                f"{self.network.cidr} has {hosts} addresses for {sum(ports.values())} ports ({used}; "
+                f"Neutron keeps {NEUTRON_RESERVED + DHCP_PORTS} for network, gateway, broadcast and "
+                f"DHCP); use /{wide} or wider")
         return self
 
     @property
     def name(self) -> str:
-        return self.cluster_name or "k8s"
+        return self.cluster_name
 
     @property
     def minor(self) -> int:
@@ -374,13 +441,16 @@ def _key_of(loc: tuple) -> str:
 def load(raw: dict[str, Any], stack: Optional[str] = None) -> Settings:
     """Validate raw project config (keys without the project prefix) into Settings.
 
-    The cluster name defaults to the stack name, so two stacks never collide in one project.
+    `stack` only shapes the advice when clusterName is missing.
     """
-    data = dict(raw)
-    if stack and "clusterName" not in data:
-        data["clusterName"] = stack
+    if "clusterName" not in raw:
+        suggested = names.suggest_dns_label(stack or "")
+        where = f"Pulumi.{stack}.yaml" if stack else "the stack file"
+        raise ConfigError(
+            "clusterName", f"is required: add `{PROJECT}:clusterName: {suggested}` to {where} (every "
+                           f"resource is named after it, so it must not change with the stack's name)")
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(raw)
     except ConfigError:
         raise
     except ValidationError as e:

@@ -49,6 +49,7 @@ CASES = [
     (("etcd.backup.schedule=*-02-30",), "etcd.backup.schedule", "never fires"),
     (("kubernetesVersion=1.99.0", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"),
      "kubernetesVersion", "newer than"),
+    (('workerPools=[{"name":"a","count":2,"taints":[{"key":"x","effect":"NoSchedule"}]}]',), "workerPools", "no worker can run"),
 ]
 
 
@@ -79,3 +80,9 @@ def test_a_valid_override_is_accepted(tmp_path):
     result = run_plan(tmp_path / "plan", "dev", ("masters.count=3", "workerPools[0].count=1"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "plan" / "user-data" / "dev-master-2.yaml").exists()
+
+
+def test_a_slash_28_that_fits_plans(tmp_path):
+    """The README promises /28 or larger: a /28 with room for every port is planned."""
+    result = run_plan(tmp_path / "plan", "dev", ("network.cidr=10.10.0.0/28",))
+    assert result.returncode == 0, result.stderr[-2000:]

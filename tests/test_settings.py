@@ -100,6 +100,17 @@ REFUSED = [
     ("node-port-twice", {"nodePortAllowedCidrs": ["10.1.0.0/16", "192.0.2.0/24", "10.1.0.0/16"]}, "nodePortAllowedCidrs", "10.1.0.0/16 is listed twice"),
     ("api-twice", {"apiAllowedCidrs": ["192.0.2.0/24", "192.0.2.0/24"]}, "apiAllowedCidrs", "listed twice"),
     ("ssh-cidr-twice", {"sshAllowedCidrs": ["0.0.0.0/0", "0.0.0.0/0"]}, "sshAllowedCidrs", "listed twice"),
+    # capacity: every port of the subnet counted, flannel's first /24 never leased
+    ("subnet-vip-full", {"network": {"cidr": "10.10.0.0/27"}, "controlPlane": {"endpoint": "vip"},
+                         "workerPools": [{"name": "a", "count": 25}]}, "network.cidr", "1 VIP"),
+    ("subnet-octavia-full", {"network": {"cidr": "10.10.0.0/28"}, "controlPlane": {"endpoint": "octavia"},
+                             "workerPools": [{"name": "a", "count": 6}]}, "network.cidr", "load balancer"),
+    ("pod-22-four-nodes", {"podCidr": "10.244.0.0/22", "workerPools": [{"name": "a", "count": 3}]}, "podCidr", "3 node subnets"),
+    # nowhere to run the add-ons' Deployments
+    ("no-workers", {"workerPools": []}, "workerPools", "no worker can run"),
+    ("empty-pools", {"workerPools": [{"name": "a", "count": 0}]}, "workerPools", "no worker can run"),
+    ("tainted-pools", {"workerPools": [{"name": "a", "count": 2, "taints": [{"key": "x", "effect": "NoExecute"}]},
+                                       {"name": "edge", "count": 2, "gateway": True}]}, "workerPools", "no worker can run"),
 ]
 
 
@@ -121,6 +132,13 @@ ACCEPTED = [
     ("schedules", {"etcd": {"backup": {"schedule": "Mon *-02-29 03:00"}}}),
     ("mirror", {"packageMirror": "https://mirror.example:8443/k8s/pkgs"}),
     ("mirror-file", {"packageMirror": "file:///srv/mirror"}),
+    ("slash-28-fits", {"network": {"cidr": "10.10.0.0/28"}, "masters": {"count": 3}, "discovery": {"count": 3},
+                       "workerPools": [{"name": "a", "count": 3}]}),
+    ("slash-27-vip", {"network": {"cidr": "10.10.0.0/27"}, "controlPlane": {"endpoint": "vip"},
+                      "workerPools": [{"name": "a", "count": 14}]}),
+    ("pod-22-three-nodes", {"podCidr": "10.244.0.0/22", "workerPools": [{"name": "a", "count": 2}]}),
+    ("no-workers-no-addons", {"workerPools": [], **ADDONS_OFF}),
+    ("prefer-no-schedule", {"workerPools": [{"name": "a", "count": 1, "taints": [{"key": "x", "effect": "PreferNoSchedule"}]}]}),
     ("resolver", {"network": {"dnsNameservers": ["10.10.0.2", "192.0.2.53"]}}),
     ("given-credential", {"openstack": {"applicationCredential": "given", "applicationCredentialId": "abc",
                                         "applicationCredentialSecret": "s3cret"}}),
@@ -147,13 +165,32 @@ def test_hint_is_the_fields_own():
     assert "20 characters" in refused("clusterName", "DNS label", clusterName="Bad_Name")
 
 
+def test_subnet_message_counts_every_port():
+    """The refusal says what the ports are for, and what would fit."""
+    msg = refused("network.cidr", "addresses for", network={"cidr": "10.10.0.0/27"}, controlPlane={"endpoint": "vip"},
+                  workerPools=[{"name": "a", "count": 25}])
+    assert "26 addresses for 28 ports (1 discovery, 1 master, 25 worker, 1 VIP" in msg
+    assert "/26 or wider" in msg
+
+
+def test_cluster_name_is_required_and_says_what_to_write():
+    """The cluster name no longer follows the stack name (a rename would rebuild everything,
+    and a stack named My_Stack was refused for a key never set): the error says the line."""
+    raw = {k: v for k, v in BASE.items() if k != "clusterName"}
+    with pytest.raises(settings.ConfigError, match=r"add `openstack-k8s:clusterName: my-stack` to Pulumi\.My_Stack\.yaml"):
+        settings.load(raw, "My_Stack")
+    with pytest.raises(settings.ConfigError, match="clusterName: is required"):
+        settings.load(raw, "dev")
+
+
 def test_stack_files_are_valid():
-    """Pulumi.dev.yaml and Pulumi.prod.yaml validate."""
+    """Pulumi.dev.yaml and Pulumi.prod.yaml validate, each naming its cluster after itself."""
     import yaml
 
     for stack in ("dev", "prod"):
         config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("openstack-k8s:")}
+        assert raw["clusterName"] == stack
         assert settings.load(raw, stack).name == stack
 
 
