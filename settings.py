@@ -11,6 +11,7 @@ values over as JSON, and `true` is not a count nor `1` a flag.
 from __future__ import annotations
 
 import json
+import os
 import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal, Optional
@@ -50,10 +51,10 @@ FLANNEL_UNUSED_SUBNETS = 1
 class ConfigError(ValueError):
     """Invalid stack config. `str()` is one line: `<project>:<key>: <why>`."""
 
-    def __init__(self, key: str, why: str):
+    def __init__(self, key: str, why: str, namespace: str = PROJECT):
         self.key = key
         self.why = why
-        super().__init__(f"{PROJECT}:{key}: {why}")
+        super().__init__(f"{namespace}:{key}: {why}")
 
 
 def _matches(pattern: str, hint: str) -> AfterValidator:
@@ -87,14 +88,15 @@ ClusterRange = Annotated[IPv4Network, AfterValidator(addresses.cluster_range)]
 Resolver = Annotated[IPv4Address, AfterValidator(addresses.resolver)]
 SshKey = Annotated[str, AfterValidator(ssh.public_key)]
 VolumeSize = Optional[Annotated[Count, Field(ge=10, le=2000)]]
+# Secrets must arrive as Pulumi secrets (`--secret`): see load().
+SECRET = {"secret": True}
 
 
 class _Model(BaseModel):
-    """camelCase config keys, unknown keys rejected, values frozen once validated."""
+    """camelCase config keys only (snake_case is an unknown key), unknown keys rejected,
+    values frozen once validated."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
 
 
 class NetworkSettings(_Model):
@@ -263,7 +265,7 @@ class OpenStackCredentialSettings(_Model):
     # given: one you made, as applicationCredentialId / applicationCredentialSecret (--secret).
     application_credential: Literal["create", "given"] = "create"
     application_credential_id: Optional[CloudName] = None
-    application_credential_secret: Optional[Annotated[str, Field(min_length=1)]] = None
+    application_credential_secret: Optional[Annotated[str, Field(min_length=1)]] = Field(default=None, json_schema_extra=SECRET)
 
     @model_validator(mode="after")
     def _given_needs_both(self) -> "OpenStackCredentialSettings":
@@ -438,17 +440,103 @@ def _key_of(loc: tuple) -> str:
     return key or "(config)"
 
 
-def load(raw: dict[str, Any], stack: Optional[str] = None) -> Settings:
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """alias -> FieldInfo of a model's fields."""
+    return {f.alias or to_camel(name): f for name, f in model.model_fields.items()}
+
+
+def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
+    """The settings model a field holds (itself, in a list or Optional), if any."""
+    todo = [annotation]
+    while todo:
+        a = todo.pop()
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+        todo.extend(getattr(a, "__args__", ()))
+    return None
+
+
+def _secret_paths(model: Optional[type[BaseModel]] = None, prefix: str = "") -> list[str]:
+    """Dotted keys of every field marked SECRET: what must arrive as a Pulumi secret."""
+    model = model or Settings
+    out = []
+    for alias, f in _fields(model).items():
+        key = f"{prefix}{alias}"
+        if (f.json_schema_extra or {}).get("secret"):
+            out.append(key)
+        sub = _nested_model(f.annotation)
+        if sub is not None:
+            out += _secret_paths(sub, key + ".")
+    return out
+
+
+def _lookup(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _no_empty_values(value: Any, key: str, top: bool = True) -> None:
+    """A YAML key left without a value (`image:`) arrives as null (the CLI passes the text
+    "null" for a top-level one): say so, instead of validating the word "null"."""
+    if value is None or (top and value == "null"):
+        raise ConfigError(key, "has no value (an empty key in the stack file); give it one, or remove the line to use the default")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _no_empty_values(v, f"{key}.{k}", top=False)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_empty_values(v, f"{key}[{i}]", top=False)
+
+
+def _flat_key(key: str, value: Any) -> None:
+    """`masters.count: 3` at the top of a stack file is one key named "masters.count"."""
+    head = re.split(r"[.\[]", key, 1)[0]
+    if head == key or head not in _fields(Settings):
+        return
+    shown = value if isinstance(value, str) else json.dumps(value)
+    nested = f" ({PROJECT}:{head}: {{{key[len(head) + 1:]}: {shown}}})" if key[len(head)] == "." else ""
+    raise ConfigError(key, f"is a nested key written flat; nest it under {head} in the stack file{nested}, "
+                           f"or run: pulumi config set --path '{key}' {shown}")
+
+
+def _unknown_key_hint(loc: tuple) -> str:
+    """'did you mean' for snake_case spellings of known keys."""
+    model: Optional[type[BaseModel]] = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        f = _fields(model).get(part)
+        model = _nested_model(f.annotation) if f else None
+    last = str(loc[-1])
+    if model is not None and to_camel(last) in _fields(model) and to_camel(last) != last:
+        return f"is not a known config key; did you mean {to_camel(last)}? (keys are camelCase)"
+    return ""
+
+
+def load(raw: dict[str, Any], stack: Optional[str] = None, secret_keys: Optional[set[str]] = None) -> Settings:
     """Validate raw project config (keys without the project prefix) into Settings.
 
-    `stack` only shapes the advice when clusterName is missing.
+    `stack` only shapes the advice when clusterName is missing. `secret_keys` are the
+    `project:key` names the engine marks secret (None when unknown, as under the mock engine):
+    a secret field given outside them is refused, since it sits in plain text in the stack file.
     """
+    for key, value in raw.items():
+        _no_empty_values(value, key)
+        _flat_key(key, value)
     if "clusterName" not in raw:
         suggested = names.suggest_dns_label(stack or "")
         where = f"Pulumi.{stack}.yaml" if stack else "the stack file"
         raise ConfigError(
             "clusterName", f"is required: add `{PROJECT}:clusterName: {suggested}` to {where} (every "
                            f"resource is named after it, so it must not change with the stack's name)")
+    if secret_keys is not None:
+        for path in _secret_paths():
+            top = path.split(".", 1)[0]
+            if _lookup(raw, path) is not None and f"{PROJECT}:{top}" not in secret_keys:
+                raise ConfigError(path, f"is a secret in plain text; set it with: pulumi config set --secret --path '{path}' <value>")
     try:
         return Settings.model_validate(raw)
     except ConfigError:
@@ -459,7 +547,8 @@ def load(raw: dict[str, Any], stack: Optional[str] = None) -> Settings:
         if err["type"] == "missing":
             raise ConfigError(key, "is required") from None
         if err["type"] == "extra_forbidden":
-            raise ConfigError(key, "is not a known config key (see the README's config reference)") from None
+            raise ConfigError(key, _unknown_key_hint(err["loc"])
+                              or "is not a known config key (see the README's config reference)") from None
         inner = (err.get("ctx") or {}).get("error")
         if isinstance(inner, ConfigError):
             raise inner from None
@@ -470,15 +559,35 @@ def load(raw: dict[str, Any], stack: Optional[str] = None) -> Settings:
         raise ConfigError(key, f"{err['msg']} (got {given})") from None
 
 
+# Namespaces a stack file legitimately holds besides the project's: the providers' and Pulumi's.
+OTHER_NAMESPACES = {"pulumi", "openstack", "kubernetes", "command", "tls", "random"}
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (typos in a namespace are one or two edits away)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
 def raw_from_pulumi(config: dict[str, str]) -> dict[str, Any]:
     """The project's keys out of the engine's config bag (`project:key` -> string).
 
-    Structured values arrive as JSON text; scalars stay strings.
+    Structured values arrive as JSON text; scalars stay strings. A key in a namespace that is
+    a typo of the project's (`openstack-k8:masters`) is refused: it would be ignored silently.
     """
     raw: dict[str, Any] = {}
     prefix = PROJECT + ":"
     for k, v in config.items():
         if not k.startswith(prefix):
+            namespace, sep, rest = k.partition(":")
+            if sep and namespace not in OTHER_NAMESPACES and _distance(namespace.lower(), PROJECT) <= 2:
+                raise ConfigError(rest, f"namespace {namespace!r} is not this project's; did you mean {PROJECT}:{rest}?",
+                                  namespace=namespace)
             continue
         if isinstance(v, str) and v[:1] in "[{":
             try:
@@ -497,8 +606,16 @@ def engine_config() -> dict[str, str]:
     return {**get_config_env(), **CONFIG.get()}
 
 
+def engine_secret_keys() -> Optional[set[str]]:
+    """The keys the CLI marks secret (PULUMI_CONFIG_SECRET_KEYS, always set by the Python
+    language host); None where no CLI ran the program (the mock engine knows no secrets)."""
+    if "PULUMI_CONFIG_SECRET_KEYS" not in os.environ:
+        return None
+    return set(json.loads(os.environ["PULUMI_CONFIG_SECRET_KEYS"] or "[]"))
+
+
 def from_pulumi() -> Settings:
     """Read and validate this stack's config: the only place the program reads config."""
     import pulumi
 
-    return load(raw_from_pulumi(engine_config()), pulumi.get_stack())
+    return load(raw_from_pulumi(engine_config()), pulumi.get_stack(), engine_secret_keys())

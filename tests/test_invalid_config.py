@@ -50,6 +50,7 @@ CASES = [
     (("kubernetesVersion=1.99.0", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"),
      "kubernetesVersion", "newer than"),
     (('workerPools=[{"name":"a","count":2,"taints":[{"key":"x","effect":"NoSchedule"}]}]',), "workerPools", "no worker can run"),
+    (("masters.volume_size=20",), "masters.volume_size", "did you mean volumeSize"),
 ]
 
 
