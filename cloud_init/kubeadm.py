@@ -117,6 +117,9 @@ def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_v
             "extraArgs": [
                 # Node lifecycle and routes belong to the OpenStack cloud controller manager.
                 *([{"name": "cloud-provider", "value": "external"}] if external_cloud else []),
+                # flannel leases each node's subnet from the discovery etcd: node CIDRs from the
+                # controller manager would be a second allocator, disagreeing with the first.
+                {"name": "allocate-node-cidrs", "value": "false"},
                 {"name": "profiling", "value": "false"},
             ],
         },

@@ -33,9 +33,11 @@ VXLAN_OVERHEAD = 50
 SCRIPTS = ("node-prepare.sh", "node-install-kubernetes.sh", "node-install-flannel.sh",
            "node-flanneld.sh", "node-flannel-cni.sh")
 BOOTSTRAP = ("node-prepare.sh", "node-install-kubernetes.sh", "node-install-flannel.sh")
-# Distro packages: containerd, the standard CNI plugins (bridge, host-local, portmap, loopback),
-# and what the scripts use to fetch and check the Kubernetes apt key.
-PACKAGES = ("containerd", "containernetworking-plugins", "curl", "ca-certificates", "gnupg")
+# Distro packages: containerd (its version is checked by node-prepare.sh), the standard CNI
+# plugins (bridge, host-local, portmap, loopback), iptables (kube-proxy and flannel's
+# masquerading need it; the kubelet package only recommends it), and what the scripts use to
+# fetch and check the Kubernetes apt key.
+PACKAGES = ("containerd", "containernetworking-plugins", "iptables", "curl", "ca-certificates", "gnupg")
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -95,6 +97,7 @@ def node_env(spec: KubeNodeSpec) -> dict[str, str]:
     env = {
         "KUBERNETES_VERSION": spec.kubernetes_version,
         "SANDBOX_IMAGE": versions.pause_image(spec.kubernetes_version, spec.image_repository),
+        "CONTAINERD_MIN_VERSION": versions.CONTAINERD_MIN_VERSION,
         "NETWORK_CIDR": str(ipaddress.ip_network(spec.network_cidr)),
         "NETWORK_MTU": str(spec.network_mtu),
         "FLANNEL_CNI_MODE": cni_mode(),

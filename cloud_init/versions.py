@@ -55,6 +55,11 @@ FLANNEL_CNI_PLUGIN = Download(
 # minor's repository.
 KUBERNETES_APT_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
 
+# The oldest containerd the supported Kubernetes minors (1.31 to 1.34) run on: the 1.6 line from
+# 1.6.36 on, any 1.7 or 2.x. Nodes use the distribution's containerd and node-prepare.sh fails
+# the boot below this (Debian 12 ships 1.6.20): see docs/node-bootstrap.md.
+CONTAINERD_MIN_VERSION = "1.6.36"
+
 # The sandbox ("pause") image kubeadm expects per Kubernetes minor; containerd must use the same
 # or kubeadm's preflight warns and the kubelet's image GC may remove it.
 PAUSE_VERSIONS = {"1.31": "3.10", "1.32": "3.10", "1.33": "3.10", "1.34": "3.10.1"}

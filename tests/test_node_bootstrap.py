@@ -137,6 +137,7 @@ case "$name" in
     elif [[ $1 == -o && $2 == link ]]; then echo "2: ens3: <UP> mtu ${FAKE_IFACE_MTU:-1500} qdisc x"
     fi ;;
   flanneld) echo "flanneld $*" >"$FAKE_STATE/flanneld.args" ;;
+  containerd) echo "containerd github.com/containerd/containerd ${FAKE_CONTAINERD_VERSION:-1.7.24} 1.7.24-0ubuntu1" ;;
   dpkg) echo amd64 ;;
 esac
 exit 0
@@ -341,6 +342,9 @@ def test_init_config_documents():
     assert cluster["networking"]["serviceSubnet"] == "10.96.0.0/12"
     assert cluster["apiServer"]["certSANs"] == ["203.0.113.10", "10.0.0.100", "10.0.0.5", "10.0.0.6"]
     assert {"name": "cloud-provider", "value": "external"} in cluster["controllerManager"]["extraArgs"]
+    # flannel hands out subnets from the discovery etcd; node CIDRs from the controller
+    # manager would be a second, disagreeing allocator.
+    assert {"name": "allocate-node-cidrs", "value": "false"} in cluster["controllerManager"]["extraArgs"]
     assert all(isinstance(cluster[c]["extraArgs"], list)
                for c in ("apiServer", "controllerManager", "scheduler"))
     assert kubelet["cgroupDriver"] == "systemd"
@@ -387,7 +391,8 @@ def test_kubelet_refuses_role_labels():
 
 def test_prepare_configures_and_is_idempotent(tmp_path, node_scripts):
     """Modules, sysctls, swap, containerd config written once; a re-run changes nothing."""
-    fakes = Fakes(tmp_path, ["modprobe", "sysctl", "swapoff", "systemctl", "apt-get", "dpkg-query"])
+    fakes = Fakes(tmp_path, ["modprobe", "sysctl", "swapoff", "systemctl", "apt-get", "dpkg-query",
+                             "containerd"])
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     fstab = root / "etc/fstab"
@@ -418,6 +423,39 @@ def test_prepare_configures_and_is_idempotent(tmp_path, node_scripts):
     calls = fakes.calls()
     assert not [c for c in calls if c.startswith(("systemctl restart", "apt-get", "sysctl"))], calls
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("1.6.20~ds1", False),  # Debian 12's containerd: below what Kubernetes 1.33 supports
+    ("1.6.35", False), ("1.6.36", True), ("1.7.24", True), ("v2.0.2", True)])
+def test_prepare_refuses_a_containerd_kubernetes_does_not_support(tmp_path, node_scripts, version, ok):
+    """A containerd below the minimum fails the boot, naming the version found, the minimum and
+    what to do; nothing is configured for it."""
+    fakes = Fakes(tmp_path, ["modprobe", "sysctl", "swapoff", "systemctl", "apt-get", "dpkg-query",
+                             "containerd"])
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    env = fakes.env(NODE_ROOT=root, SANDBOX_IMAGE="registry.k8s.io/pause:3.10",
+                    FAKE_CONTAINERD_VERSION=version, CONTAINERD_MIN_VERSION="1.6.36")
+    res = run(node_scripts / "node-prepare.sh", env)
+    assert "containerd --version" in fakes.calls()
+    if ok:
+        assert res.returncode == 0, res.stderr
+        assert (root / "etc/containerd/config.toml").exists()
+    else:
+        assert res.returncode == 1
+        assert f"containerd {version.split('~')[0]} is older than 1.6.36" in res.stderr
+        assert "image" in res.stderr  # what to do: boot from an image that ships a newer one
+        assert not (root / "etc/containerd/config.toml").exists()
+
+
+def test_node_packages_name_what_kubeadm_needs():
+    """iptables by name (the kubelet only recommends it, and cloud-init installs without
+    recommends on some images); the containerd minimum reaches the node in node.env."""
+    cfg = node_cloud_config(spec())
+    assert {"iptables", "containerd"} <= set(cfg["packages"])
+    env = dict(line.split("=", 1) for line in delivered(cfg)[node.ENV_FILE].splitlines())
+    assert env["CONTAINERD_MIN_VERSION"] == versions.CONTAINERD_MIN_VERSION == "1.6.36"
 
 
 # --------------------------------------------------------------------------- node-install-kubernetes.sh
@@ -456,8 +494,11 @@ def test_install_kubernetes_from_mirror(tmp_path, node_scripts, release_key):
         assert keyring.read_bytes()[:1] != b"-"  # dearmored (binary), as apt's signed-by wants
         calls = fakes.calls()
         install = [c for c in calls if c.startswith("apt-get") and " install " in c]
+        # cri-tools by name: kubeadm >= 1.32 no longer depends on it, and kubeadm's preflight
+        # and every operator need crictl. From the same per-minor repository.
         assert install == ["apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "
-                           "--allow-downgrades kubeadm=1.33.5-* kubelet=1.33.5-* kubectl=1.33.5-*"]
+                           "--allow-downgrades kubeadm=1.33.5-* kubelet=1.33.5-* kubectl=1.33.5-* "
+                           "cri-tools"]
         assert "apt-mark hold kubeadm kubelet kubectl" in calls
         assert "systemctl enable kubelet" in calls
 

@@ -36,7 +36,8 @@ class Machine:
     """
 
     def __init__(self, root: Path, *, version="1.33.2", cluster=None, control_plane=False,
-                 node="n1", nodes=None, fail=None, kubelet_broken=False):
+                 node="n1", nodes=None, fail=None, kubelet_broken=False,
+                 sandbox="registry.example.org/k8s/pause:3.10"):
         self.root = root
         self.bin = root / "bin"
         self.bin.mkdir()
@@ -47,6 +48,12 @@ class Machine:
         self.source = root / "etc/apt/sources.list.d/kubernetes.list"
         self.keyring = root / "etc/apt/keyrings/kubernetes-apt-keyring.gpg"
         self.manifests = root / "etc/kubernetes/manifests"
+        self.containerd = root / "etc/containerd/config.toml"
+        self.containerd.parent.mkdir(parents=True)
+        self.containerd.write_text(
+            'version = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n'
+            f'  sandbox_image = "{sandbox}"\n\n'
+            '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n')
         self.source.parent.mkdir(parents=True)
         self.keyring.parent.mkdir(parents=True)
         self.manifests.mkdir(parents=True)
@@ -104,7 +111,8 @@ class Machine:
                     "POLL_INTERVAL": "0.05"}
         if name == "upgrade-node.sh":
             defaults.update(APT_SOURCE_FILE=str(self.source), APT_KEYRING=str(self.keyring),
-                            MANIFEST_DIR=str(self.manifests), UPGRADE_TIMEOUT="60")
+                            MANIFEST_DIR=str(self.manifests), CONTAINERD_CONFIG=str(self.containerd),
+                            UPGRADE_TIMEOUT="60")
         defaults.update(env)
         proc = subprocess.run(
             [str(self.bin / "bash"), "-s"], input=script_stdin(name, defaults), text=True,
@@ -233,6 +241,48 @@ def test_failed_kubelet_restart_then_rerun_resumes(tmp_path):
     assert second.returncode == 0, second.stderr
     assert mutating(second.calls) == ["systemctl daemon-reload", "systemctl restart kubelet"]
     upgraded_packages(m, "1.34.1")
+
+
+def sandbox(m: Machine) -> str:
+    return next(line.split('"')[1] for line in m.containerd.read_text().splitlines()
+                if "sandbox_image" in line)
+
+
+def test_minor_upgrade_moves_the_sandbox_image_with_kubernetes(tmp_path):
+    """1.33 -> 1.34 moves pause 3.10 -> 3.10.1 (kubeadm's list for the target), keeps the
+    registry the node was set up with, and restarts containerd before the kubelet; the rest
+    of containerd's config is untouched, and a re-run changes nothing."""
+    m = Machine(tmp_path, cluster="1.34.1")
+    rest = [line for line in m.containerd.read_text().splitlines() if "sandbox_image" not in line]
+    p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker")
+    assert p.returncode == 0, p.stderr
+    assert sandbox(m) == "registry.example.org/k8s/pause:3.10.1"
+    assert [line for line in m.containerd.read_text().splitlines() if "sandbox_image" not in line] == rest
+    in_order(p.calls, ("kubeadm config images list", "v1.34.1"), ("systemctl restart", "containerd"),
+             ("systemctl restart", "kubelet"))
+    again = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker")
+    assert again.returncode == 0 and mutating(again.calls) == [], again.calls
+
+
+def test_patch_upgrade_keeps_the_sandbox_image(tmp_path):
+    """Same pause tag for the target: containerd is not restarted."""
+    m = Machine(tmp_path, cluster="1.33.4")
+    p = m.run("upgrade-node.sh", TARGET_VERSION="1.33.4", ROLE="worker")
+    assert p.returncode == 0, p.stderr
+    assert sandbox(m) == "registry.example.org/k8s/pause:3.10"
+    assert called(p.calls, "kubeadm config images list") and not called(p.calls, "systemctl restart", "containerd")
+
+
+def test_failed_containerd_restart_is_retried_by_the_rerun(tmp_path):
+    """The config already names the new image after a failed restart: the re-run still
+    restarts containerd (once), then finishes."""
+    m = Machine(tmp_path, cluster="1.34.1", fail={"systemctl restart containerd": 1})
+    first = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker")
+    assert first.returncode == 1 and "systemctl restart containerd" in first.stderr
+    second = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker")
+    assert second.returncode == 0, second.stderr
+    in_order(second.calls, ("systemctl restart", "containerd"), ("systemctl restart", "kubelet"))
+    assert sandbox(m) == "registry.example.org/k8s/pause:3.10.1"
 
 
 def test_kubelet_wait_is_bounded(tmp_path):

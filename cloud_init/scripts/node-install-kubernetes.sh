@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs kubeadm, kubelet and kubectl at exactly KUBERNETES_VERSION from the pkgs.k8s.io apt
-# repository (or a mirror with the same layout) and holds them against unattended upgrades.
+# repository (or a mirror with the same layout) and holds them against unattended upgrades,
+# and cri-tools (crictl) from the same repository: kubeadm >= 1.32 no longer depends on it.
 # Does NOT run kubeadm: init/join are remote commands run once cloud-init is done.
 #
 # Contract with the rolling-upgrade scripts (docs/node-bootstrap.md): the apt source is the one
@@ -25,6 +26,8 @@ APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-300}
 KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 SOURCES=/etc/apt/sources.list.d/kubernetes.list
 PACKAGES=(kubeadm kubelet kubectl)
+# Not pinned to a version: the minor's repository carries the cri-tools of that minor.
+TOOLS=(cri-tools)
 
 die() { echo "node-install-kubernetes: $*" >&2; exit "${2:-1}"; }
 
@@ -44,6 +47,9 @@ all_installed=yes
 for pkg in "${PACKAGES[@]}"; do
   # pkgs.k8s.io versions look like 1.33.5-1.1: the Kubernetes version plus a package revision.
   [[ "$(installed_version "$pkg")" == "${version}-"* ]] || all_installed=no
+done
+for pkg in "${TOOLS[@]}"; do
+  [[ -n "$(installed_version "$pkg")" ]] || all_installed=no
 done
 if [[ $all_installed == yes ]] && [[ -f "$NODE_ROOT$SOURCES" ]] &&
   [[ "$(cat "$NODE_ROOT$SOURCES")" == "$source_line" ]]; then
@@ -80,8 +86,8 @@ versions=()
 for pkg in "${PACKAGES[@]}"; do
   versions+=("${pkg}=${version}-*")
 done
-apt_get install -y --no-install-recommends --allow-downgrades "${versions[@]}" ||
-  die "could not install ${versions[*]} from ${repo}: does the repository carry ${version}?"
+apt_get install -y --no-install-recommends --allow-downgrades "${versions[@]}" "${TOOLS[@]}" ||
+  die "could not install ${versions[*]} ${TOOLS[*]} from ${repo}: does the repository carry ${version}?"
 apt-mark hold "${PACKAGES[@]}" >/dev/null
 for pkg in "${PACKAGES[@]}"; do
   [[ "$(installed_version "$pkg")" == "${version}-"* ]] ||

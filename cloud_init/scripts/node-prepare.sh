@@ -8,6 +8,8 @@
 #   CNI_BIN_DIR     where containerd looks for CNI plugins (default /opt/cni/bin).
 #   NODE_ROOT       prefix for every file written (tests only; default: the real root).
 #   APT_LOCK_TIMEOUT seconds to wait for the dpkg lock (default 300).
+#   CONTAINERD_MIN_VERSION  the oldest containerd the Kubernetes version supports (default
+#                   1.6.36): an older one (Debian 12 ships 1.6.20) fails the boot here.
 # Exit status: 0 prepared; 1 a step failed (message on stderr).
 set -euo pipefail
 
@@ -16,6 +18,7 @@ NODE_ROOT=${NODE_ROOT:-}
 SANDBOX_IMAGE=${SANDBOX_IMAGE:-}
 CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
 APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-300}
+CONTAINERD_MIN_VERSION=${CONTAINERD_MIN_VERSION:-1.6.36}
 
 log() { echo "node-prepare: $*" >&2; }
 
@@ -56,6 +59,18 @@ fi
 if ! dpkg-query -W -f='${Status}' containerd 2>/dev/null | grep -q 'install ok installed'; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" \
     install -y --no-install-recommends containerd
+fi
+# The distribution's containerd, checked instead of trusted: Kubernetes supports 1.6 only from
+# 1.6.36 on (and 1.7, 2.x). Refusing here names the cause at boot; an older one would start
+# and fail later in ways that are hard to trace (sandbox image, cgroup and CRI API errors).
+have=$(containerd --version | awk '{ print $3 }')
+have=${have#v}
+have=${have%%[~+-]*}
+if ! printf '%s\n%s\n' "$CONTAINERD_MIN_VERSION" "$have" | sort -V -C; then
+  echo "node-prepare: containerd ${have:-(unknown)} is older than ${CONTAINERD_MIN_VERSION}, the oldest" \
+    "this Kubernetes version supports; boot the nodes from an image whose distribution ships" \
+    "containerd >= ${CONTAINERD_MIN_VERSION} or 1.7 (Ubuntu 22.04 or 24.04, Debian 13)" >&2
+  exit 1
 fi
 
 # A minimal version-2 config: containerd fills every unset key with its defaults. The cgroup

@@ -14,9 +14,11 @@
 #   3. first-master: kubeadm upgrade plan + apply   (kubeadm-config and local kube-apiserver);
 #      master/worker: kubeadm upgrade node          (local kube-apiserver / kubelet package);
 #   4. kubelet + kubectl packages at TARGET_VERSION (dpkg-query);
-#   5. daemon-reload, restart kubelet, wait until it is active and the Node reports the target
+#   5. containerd's sandbox_image at the pause tag `kubeadm config images list` names for
+#      TARGET_VERSION (its registry kept), containerd restarted when it changed;
+#   6. daemon-reload, restart kubelet, wait until it is active and the Node reports the target
 #      version (the kubelet's reported version: a restart is skipped when it already does);
-#   6. kubeadm, kubelet and kubectl held (apt-mark showhold).
+#   7. kubeadm, kubelet and kubectl held (apt-mark showhold).
 #
 # Environment:
 #   TARGET_VERSION   required, e.g. 1.34.1 (a leading "v" is accepted)
@@ -32,6 +34,7 @@
 #   APT_SOURCE_FILE  default /etc/apt/sources.list.d/kubernetes.list
 #   APT_KEYRING      default /etc/apt/keyrings/kubernetes-apt-keyring.gpg
 #   MANIFEST_DIR     default /etc/kubernetes/manifests
+#   CONTAINERD_CONFIG  default /etc/containerd/config.toml (as node-prepare.sh writes it)
 #   POLL_INTERVAL    default 5 (seconds between checks while waiting)
 #
 # Exit status: 0 upgraded (or already at target), 1 a step failed or timed out (re-run after
@@ -209,6 +212,40 @@ kubelet_packages() {
   install_pkgs kubelet kubectl
 }
 
+# The kubelet's pod sandboxes use containerd's sandbox_image: it must follow the pause image of
+# the new Kubernetes version, or kubeadm warns and the kubelet's image GC may remove it.
+sandbox_image() {
+  local current tag want pending=$CONTAINERD_CONFIG.restart-pending
+  if [[ ! -f $CONTAINERD_CONFIG ]]; then
+    log "no $CONTAINERD_CONFIG: containerd keeps its own sandbox image"
+    return 0
+  fi
+  current=$(sed -n 's/^[[:space:]]*sandbox_image[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$CONTAINERD_CONFIG" | head -n 1)
+  if [[ -z $current ]]; then
+    log "no sandbox_image in $CONTAINERD_CONFIG: containerd keeps its own sandbox image"
+    return 0
+  fi
+  tag=$(query kubeadm config images list --kubernetes-version "v$TARGET" |
+    sed -n 's#^.*/pause:\([^[:space:]]*\)$#\1#p' | head -n 1 || true)
+  [[ -n $tag ]] || fail "'kubeadm config images list --kubernetes-version v$TARGET' names no pause image"
+  want="${current%:*}:$tag"
+  if [[ $current != "$want" ]]; then
+    # The marker survives a failed restart: the re-run restarts containerd even though the
+    # file already says the new image.
+    : >"$pending"
+    sed "s#^\([[:space:]]*sandbox_image[[:space:]]*=[[:space:]]*\)\"[^\"]*\"#\1\"$want\"#" \
+      "$CONTAINERD_CONFIG" >"$CONTAINERD_CONFIG.new"
+    mv -f "$CONTAINERD_CONFIG.new" "$CONTAINERD_CONFIG"
+    log "sandbox image $current -> $want"
+  fi
+  if [[ -e $pending ]]; then
+    run systemctl restart containerd
+    rm -f "$pending"
+  else
+    log "sandbox image already $want"
+  fi
+}
+
 kubelet_restart() {
   if [[ $(reported_kubelet_version) == "$TARGET" ]] && query systemctl is-active --quiet kubelet; then
     log "kubelet already running $TARGET"
@@ -256,6 +293,7 @@ main() {
   APT_SOURCE_FILE=${APT_SOURCE_FILE:-/etc/apt/sources.list.d/kubernetes.list}
   APT_KEYRING=${APT_KEYRING:-/etc/apt/keyrings/kubernetes-apt-keyring.gpg}
   MANIFEST_DIR=${MANIFEST_DIR:-/etc/kubernetes/manifests}
+  CONTAINERD_CONFIG=${CONTAINERD_CONFIG:-/etc/containerd/config.toml}
   POLL_INTERVAL=${POLL_INTERVAL:-5}
   K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
 
@@ -265,6 +303,7 @@ main() {
   kubeadm_package
   control_plane
   kubelet_packages
+  sandbox_image
   kubelet_restart
   holds
   log "$ROLE $NODE_NAME is at $TARGET"

@@ -121,6 +121,12 @@ kubeadm)
     write_manifest "$want"
     ;;
   "upgrade node") write_manifest "$(<"$S/cluster")" ;;
+  "config images list --kubernetes-version "*)
+    # The pause tag per minor, as kubeadm's constants have it.
+    want=$(upstream "${*: -1}")
+    case $(minor "$want") in 1.3[123]) pause=3.10 ;; *) pause=3.10.1 ;; esac
+    printf 'registry.k8s.io/kube-apiserver:v%s\nregistry.k8s.io/pause:%s\nregistry.k8s.io/etcd:3.5.21-0\n' "$want" "$pause"
+    ;;
   *) die "fake kubeadm: unexpected $*" 64 ;;
   esac
   ;;
@@ -160,7 +166,7 @@ kubectl)
   ;;
 systemctl)
   case "$*" in
-  daemon-reload) ;;
+  daemon-reload | "restart containerd") ;;
   "restart kubelet")
     if [[ -e $S/kubelet_broken ]]; then printf false >"$S/kubelet_active"; exit 0; fi
     printf true >"$S/kubelet_active"
