@@ -25,8 +25,9 @@ from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
-# Floating IPs come from TEST-NET-3: plausible, and routed nowhere.
-PUBLIC_NET = ipaddress.IPv4Network("203.0.113.0/24")
+# Floating IPs come from TEST-NET-3, then (past its 252 addresses) the benchmarking range:
+# plausible, and routed nowhere.
+PUBLIC_NETS = (ipaddress.IPv4Network("203.0.113.0/24"), ipaddress.IPv4Network("198.18.0.0/15"))
 # Certificates carry a fixed validity window: no clock in the plan.
 NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -188,42 +189,67 @@ class _Pki:
                                 ips=ips, ca_key=self._load_key(inputs["caPrivateKeyPem"]), issuer=ca_cert.subject)
 
 
+class AddressesExhausted(RuntimeError):
+    """The mock cloud has no address left for a port, load balancer or floating IP."""
+
+    def __init__(self, net: ipaddress.IPv4Network, name: str, size: int):
+        super().__init__(f"no free address in {net} for {name}: all {size} that Neutron hands out "
+                         "there are taken")
+        self.net, self.name, self.size = net, name, size
+
+
 class CloudMocks(mocks.Mocks):
     """What OpenStack, pulumi-tls and the nodes would answer, made up plausibly."""
 
     def __init__(self, subnet: str, stack: str):
         self.subnet = ipaddress.IPv4Network(subnet)
         self.stack = stack
-        self.taken: dict[str, str] = {}
+        self.taken: dict[ipaddress.IPv4Network, dict[str, str]] = {}
         self.pki = _Pki()
 
-    def _address(self, name: str, net: ipaddress.IPv4Network, first: int = 10, spare: int = 6) -> str:
-        """A stable address for a name: hashed into the range, probing past taken ones."""
-        if name in self.taken:
-            return self.taken[name]
-        size = net.num_addresses - first - spare
-        start = int.from_bytes(_digest("addr", name)[:8], "big") % size
-        used = set(self.taken.values())
-        for step in range(size):
-            candidate = str(net[first + (start + step) % size])
-            if candidate not in used:
-                self.taken[name] = candidate
-                return candidate
-        raise RuntimeError(f"mock subnet {net} is full")
+    def _address(self, name: str, net: ipaddress.IPv4Network, first: int, last: int) -> str:
+        """A stable address for a name in net[first..last]: hashed into the range, probing
+        past taken ones. AddressesExhausted when every one is taken."""
+        taken = self.taken.setdefault(net, {})
+        if name in taken:
+            return taken[name]
+        size = last - first + 1
+        if size > 0:
+            start = int.from_bytes(_digest("addr", name)[:8], "big") % size
+            used = set(taken.values())
+            for step in range(size):
+                candidate = str(net[first + (start + step) % size])
+                if candidate not in used:
+                    taken[name] = candidate
+                    return candidate
+        raise AddressesExhausted(net, name, max(size, 0))
+
+    def _fixed_ip(self, name: str) -> str:
+        # Neutron's default allocation pool: every host address but the gateway (.1); the
+        # subnet's DHCP port takes the first of them (.2).
+        return self._address(name, self.subnet, first=3, last=self.subnet.num_addresses - 2)
+
+    def _floating_ip(self, name: str) -> str:
+        for net in PUBLIC_NETS:
+            try:
+                return self._address(name, net, first=2, last=net.num_addresses - 3)
+            except AddressesExhausted:
+                continue
+        raise AddressesExhausted(PUBLIC_NETS[-1], name, 0)
 
     def new_resource(self, args: mocks.MockResourceArgs):
         t, name, inputs = args.typ, args.name, _plain(args.inputs)
         out = dict(inputs)
         rid = _id(t, name)
         if t == "openstack:networking/port:Port":
-            address = self._address(name, self.subnet)
+            address = self._fixed_ip(name)
             out.update(allFixedIps=[address], fixedIps=[{"subnetId": inputs.get("fixedIps", [{}])[0].get("subnetId"),
                                                           "ipAddress": address}],
                        macAddress="fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3]))
         elif t == "openstack:networking/floatingIp:FloatingIp":
-            out["address"] = self._address(name, PUBLIC_NET, first=2, spare=2)
+            out["address"] = self._floating_ip(name)
         elif t == "openstack:loadbalancer/loadBalancer:LoadBalancer":
-            out.update(vipAddress=self._address(name, self.subnet), vipPortId=_id("vip-port", name))
+            out.update(vipAddress=self._fixed_ip(name), vipPortId=_id("vip-port", name))
         elif t == "openstack:networking/subnet:Subnet":
             out["gatewayIp"] = str(self.subnet[1])
         elif t == "openstack:compute/instance:Instance":

@@ -40,7 +40,7 @@ def stack_config(stack: str) -> dict[str, Any]:
     path = ROOT / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise UsageError(f"no stack config {path.name}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_stack_file(path)
     raw = {}
     for key, value in (data.get("config") or {}).items():
         project, _, name = key.partition(":")
@@ -48,6 +48,61 @@ def stack_config(stack: str) -> dict[str, Any]:
             continue
         raw[name] = _mask_secure(value)
     return raw
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """A stack file as data, or UsageError in one line naming the file and line: what the
+    YAML parser, a list at the top or a key like `1:` would otherwise turn into a traceback."""
+    text = path.read_text()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise UsageError(f"{path.name}{line}: not valid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path.name}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise UsageError(f"{path.name}:{root.start_mark.line + 1}: a stack file is a mapping "
+                         "(config: {...}), not a " + _yaml_kind(root))
+    section = next((v for k, v in root.value if k.value == "config"), None)
+    if section is not None and not isinstance(section, yaml.MappingNode) and section.tag != _NULL:
+        raise UsageError(f"{path.name}:{section.start_mark.line + 1}: config: must be a mapping "
+                         f"of keys to values, not a {_yaml_kind(section)}")
+    bad = _non_string_key(root)
+    if bad is not None:
+        shown = repr(bad.value) if isinstance(bad, yaml.ScalarNode) else f"a {_yaml_kind(bad)}"
+        raise UsageError(f"{path.name}:{bad.start_mark.line + 1}: key {shown} is not a string (quote it)")
+    return yaml.safe_load(text) or {}
+
+
+_NULL, _STR = "tag:yaml.org,2002:null", "tag:yaml.org,2002:str"
+
+
+def _yaml_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    if isinstance(node, yaml.MappingNode):
+        return "mapping"
+    return "scalar"
+
+
+def _non_string_key(node: yaml.Node) -> yaml.Node | None:
+    """The first mapping key under node that YAML reads as something other than a string
+    (1, true, null, a list): Pulumi's config keys and every field name are strings."""
+    bad, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if not (isinstance(k, yaml.ScalarNode) and k.tag == _STR):
+                    bad.append(k)
+                todo.append(v)
+        elif isinstance(n, yaml.SequenceNode):
+            todo.extend(n.value)
+    return min(bad, key=lambda k: k.start_mark.index, default=None)
 
 
 def _mask_secure(value: Any) -> Any:
@@ -61,43 +116,74 @@ def _mask_secure(value: Any) -> Any:
     return value
 
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_NAME = re.compile(r'[^.\[\]"]+')
+
+
+def parse_path(key: str) -> list[str | int]:
+    """A `pulumi config set --path` key as its parts: `workerPools[0].labels["a.b/c"]` ->
+    ["workerPools", 0, "labels", "a.b/c"]. Names are split at dots; a bracket holds a list
+    index or a double-quoted name (for keys with dots or slashes, `\\"` for a quote)."""
+    usage = f"--set {key}: not a config path like masters.count, workerPools[0].count or labels[\"a.b/c\"]"
+    parts: list[str | int] = []
+    i, n = 0, len(key)
+    while i < n:
+        if key.startswith('["', i):
+            name, i = [], i + 2
+            while i < n and key[i] != '"':
+                if key.startswith('\\"', i):
+                    i += 1
+                name.append(key[i])
+                i += 1
+            if not key.startswith('"]', i):
+                raise UsageError(f"--set {key}: a quoted name needs its closing \"]")
+            parts.append("".join(name))
+            i += 2
+        elif key[i] == "[":
+            end = key.find("]", i)
+            if end < 0 or not key[i + 1:end].isdigit():
+                raise UsageError(usage)
+            parts.append(int(key[i + 1:end]))
+            i = end + 1
+        else:
+            if parts:
+                if key[i] != ".":
+                    raise UsageError(usage)
+                i += 1
+            m = _NAME.match(key, i)
+            if not m:
+                raise UsageError(usage)
+            parts.append(m.group())
+            i = m.end()
+    if not parts or not isinstance(parts[0], str):
+        raise UsageError(usage)
+    return parts
 
 
 def set_path(raw: dict, key: str, value: Any) -> None:
-    """`pulumi config set --path` semantics: masters.count, workerPools[0].count."""
-    parts: list = []
-    pos = 0
-    for m in _PATH_PART.finditer(key):
-        if m.start() != pos and key[pos:m.start()] != ".":
-            raise UsageError(f"--set {key}: not a config path like masters.count or workerPools[0].count")
-        parts.append(int(m.group(2)) if m.group(2) is not None else m.group(1))
-        pos = m.end()
-    if not parts or pos != len(key) or not isinstance(parts[0], str):
-        raise UsageError(f"--set {key}: not a config path like masters.count or workerPools[0].count")
+    """`pulumi config set --path` semantics: masters.count, workerPools[0].count. A list
+    grows by at most one entry, as Pulumi's does: `workerPools[10000000]` is a typo, and
+    padding a list up to it would take all the memory there is."""
+    parts = parse_path(key)
     node: Any = raw
-    for part, nxt in zip(parts, parts[1:]):
+    for part, nxt in zip(parts, parts[1:] + [None]):
+        fresh = None if nxt is None else [] if isinstance(nxt, int) else {}
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise UsageError(f"--set {key}: [{part}] indexes something that is not a list")
-            while len(node) <= part:
-                node.append({} if isinstance(nxt, str) else [])
-            node = node[part]
+            if part > len(node):
+                raise UsageError(f"--set {key}: index {part} is past the end of a list of {len(node)} "
+                                 f"(at most [{len(node)}], which adds one)")
+            if part == len(node):
+                node.append(fresh)
         else:
             if not isinstance(node, dict):
                 raise UsageError(f"--set {key}: .{part} names a field of something that is not an object")
-            if not isinstance(node.get(part), (dict, list)):
-                node[part] = {} if isinstance(nxt, str) else []
+            if nxt is not None and not isinstance(node.get(part), (dict, list)):
+                node[part] = fresh
+        if nxt is None:
+            node[part] = value
+        else:
             node = node[part]
-    last = parts[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list):
-            raise UsageError(f"--set {key}: [{last}] indexes something that is not a list")
-        while len(node) <= last:
-            node.append(None)
-    elif not isinstance(node, dict):
-        raise UsageError(f"--set {key}: .{last} names a field of something that is not an object")
-    node[last] = value
 
 
 def parse_value(text: str) -> Any:
@@ -175,11 +261,28 @@ def write(out: Path, plan: dict, user_data: dict[str, str]) -> None:
     shutil.move(str(tmp), str(out))
 
 
-def _root_cause(e: BaseException) -> str:
-    """The innermost error of the SDK's chain of "While processing ..." wrappers."""
-    while e.__cause__ is not None:
+def _root_cause(e: BaseException) -> BaseException:
+    """The innermost error of the SDK's chain of "While processing ..." wrappers. The chain
+    can loop (the SDK re-raises an RPC's exception `from` itself), so each is visited once."""
+    seen = {id(e)}
+    while e.__cause__ is not None and id(e.__cause__) not in seen:
         e = e.__cause__
+        seen.add(id(e))
+    return e
+
+
+def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"
+
+
+def _check_environment() -> None:
+    """The mock engine signs real certificates with `cryptography`, which the program itself
+    does not need: requirements-dev.txt has it, the deploy venv (requirements.txt) does not."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        raise UsageError("the offline plan needs the test environment: "
+                         "pip install -r requirements-dev.txt (cryptography is missing)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep:
                 raise UsageError(f"--set {item}: expected KEY=VALUE")
             sets.append((key, parse_value(value)))
+        _check_environment()
         plan, user_data = build(args.stack, sets)
     except config.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -213,7 +317,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - the program itself failed: say what, briefly
-        print(f"error: the program failed while planning stack {args.stack}: {_root_cause(e)}", file=sys.stderr)
+        from tools.mockengine import PUBLIC_NETS, AddressesExhausted
+
+        cause = _root_cause(e)
+        if isinstance(cause, AddressesExhausted) and cause.net not in PUBLIC_NETS:
+            # The subnet is too small for what the program makes: a config error, whether
+            # or not the validator's count saw it coming.
+            print(f"error: {config.PROJECT}:network.cidr: {cause}; use a larger subnet", file=sys.stderr)
+            return 2
+        print(f"error: the program failed while planning stack {args.stack}: {_one_line(cause)}", file=sys.stderr)
         return 1
     write(args.out, plan, user_data)
     print(f"{len(plan['resources'])} resources, {len(user_data)} nodes -> {args.out}")
