@@ -574,20 +574,26 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def check_namespace(key: str) -> None:
+    """Refuse a `namespace:key` whose namespace is a typo of the project's (`openstack-k8:masters`):
+    the engine would hand it over, and the program would ignore it without a word."""
+    namespace, sep, rest = key.partition(":")
+    if sep and namespace != PROJECT and namespace not in OTHER_NAMESPACES and _distance(namespace.lower(), PROJECT) <= 2:
+        raise ConfigError(rest, f"namespace {namespace!r} is not this project's; did you mean {PROJECT}:{rest}?",
+                          namespace=namespace)
+
+
 def raw_from_pulumi(config: dict[str, str]) -> dict[str, Any]:
     """The project's keys out of the engine's config bag (`project:key` -> string).
 
-    Structured values arrive as JSON text; scalars stay strings. A key in a namespace that is
-    a typo of the project's (`openstack-k8:masters`) is refused: it would be ignored silently.
+    Structured values arrive as JSON text; scalars stay strings. Other namespaces are the
+    providers' (ignored here), unless they are a typo of the project's (check_namespace).
     """
     raw: dict[str, Any] = {}
     prefix = PROJECT + ":"
     for k, v in config.items():
         if not k.startswith(prefix):
-            namespace, sep, rest = k.partition(":")
-            if sep and namespace not in OTHER_NAMESPACES and _distance(namespace.lower(), PROJECT) <= 2:
-                raise ConfigError(rest, f"namespace {namespace!r} is not this project's; did you mean {PROJECT}:{rest}?",
-                                  namespace=namespace)
+            check_namespace(k)
             continue
         if isinstance(v, str) and v[:1] in "[{":
             try:

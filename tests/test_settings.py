@@ -207,6 +207,9 @@ def test_near_miss_namespace_is_refused():
         settings.raw_from_pulumi(bag)
     for other in ("openstack:region", "pulumi:tags", "kubernetes:context", "openstack-k8s:image"):
         settings.raw_from_pulumi({other: "x"})
+    for typo in ("OpenStack-K8s:image", "openstack_k8s:image", "openstackk8s:image"):
+        with pytest.raises(settings.ConfigError, match="did you mean openstack-k8s:image"):
+            settings.check_namespace(typo)
 
 
 def test_plain_text_secret_is_refused_where_the_engine_says_what_is_secret():
