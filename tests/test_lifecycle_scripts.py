@@ -3,6 +3,8 @@ resources feed them (`bash -s`, exports then the script on stdin), with fake kub
 etcdctl, cloud-init, systemctl and journalctl on PATH that record their calls and fail on
 demand. Deadlines and pauses are shrunk through the scripts' own env knobs."""
 import base64
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -582,3 +584,114 @@ def test_master_drain_removes_member_from_real_etcd(node, etcd_pair):
     again = run_remote(SCRIPTS / "master-drain-node.sh", exports, env)
     assert again.returncode == 0, again.stderr
     assert "already removed" in again.stdout
+
+
+# --- discovery-wait-sshd.sh: the jump host waits for a node's sshd ---------------------------
+
+class Listener:
+    """A TCP server on 127.0.0.1 that, once started, greets every client with `greeting`
+    (None: accepts and says nothing) and counts the connections it saw."""
+
+    def __init__(self, greeting: bytes | None = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"):
+        self.greeting, self.connections = greeting, 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+
+    def start(self, after: float = 0) -> "Listener":
+        def serve():
+            time.sleep(after)
+            self.sock.listen(16)
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                self.connections += 1
+                if self.greeting is not None:
+                    conn.sendall(self.greeting)
+                self.held.append(conn)  # left open, as sshd does while it waits for the client
+        threading.Thread(target=serve, daemon=True).start()
+        return self
+
+    def close(self):
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def wait_sshd(port: int, **env):
+    exports = {"TARGET_HOST": "127.0.0.1", "TARGET_PORT": str(port), "SSH_WAIT_TIMEOUT": "5",
+               "PROBE_TIMEOUT": "1", "RETRY_DELAY": "0.1", **env}
+    started = time.monotonic()
+    result = run_remote(SCRIPTS / "discovery-wait-sshd.sh", exports, {"PATH": "/usr/bin:/bin"})
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def test_wait_sshd_returns_once_the_banner_arrives():
+    """Nothing listens for the first second (the VM is still booting), then sshd does: the wait
+    ends with its banner on stdout, well before the deadline."""
+    server = Listener()
+    try:
+        server.start(after=1.0)
+        result = wait_sshd(server.port)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\n"
+        assert 1.0 <= result.elapsed < 4
+        assert server.connections == 1
+        assert "answered after" in result.stderr
+    finally:
+        server.close()
+
+
+def test_wait_sshd_fails_bounded_when_nothing_listens():
+    """A port nobody listens on: exit 1 at SSH_WAIT_TIMEOUT, saying what the tries saw."""
+    server = Listener()  # bound, never listening: connections are refused
+    try:
+        result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="1.5")
+    finally:
+        server.close()
+    assert result.returncode == 1
+    assert 1.0 <= result.elapsed < 4
+    assert result.stdout == ""
+    assert f"sshd on 127.0.0.1:{server.port} did not answer within SSH_WAIT_TIMEOUT=1.5s" in result.stderr
+    assert "connection refused" in result.stderr and "security group" in result.stderr
+
+
+@pytest.mark.parametrize("greeting, seen", [(None, "no banner within PROBE_TIMEOUT"),
+                                            (b"HTTP/1.1 400 Bad Request\r\n", "not an SSH banner")])
+def test_wait_sshd_wants_an_ssh_banner_not_just_a_port(greeting, seen):
+    """An open port is not an sshd: a listener that says nothing (sshd hung, a proxy) or says
+    something else keeps the wait going, and the failure names what it got; every try is
+    bounded by PROBE_TIMEOUT, so the whole wait ends near SSH_WAIT_TIMEOUT."""
+    server = Listener(greeting).start()
+    try:
+        result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="2.5", PROBE_TIMEOUT="0.5")
+    finally:
+        server.close()
+    assert result.returncode == 1, result.stdout
+    assert result.elapsed < 5
+    assert server.connections >= 2
+    assert seen in result.stderr
+
+
+def test_wait_sshd_refuses_bad_input():
+    assert wait_sshd(22, TARGET_HOST="").returncode == 2
+    assert wait_sshd(22, TARGET_HOST="10.0.0.5; reboot").returncode == 2
+    result = wait_sshd(70000)
+    assert result.returncode == 2 and "TARGET_PORT" in result.stderr
+
+
+def test_wait_sshd_env_builder():
+    """What the jump host's command gets, refused early when it cannot work."""
+    from cloud_init import jump
+
+    assert jump.wait_sshd_env("10.0.0.7") == {"TARGET_HOST": "10.0.0.7", "TARGET_PORT": "22",
+                                              "SSH_WAIT_TIMEOUT": "300"}
+    with pytest.raises(ValueError):
+        jump.wait_sshd_env("10.0.0.7; reboot")
+    with pytest.raises(ValueError, match="port"):
+        jump.wait_sshd_env("10.0.0.7", port=0)

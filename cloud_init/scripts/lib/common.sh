@@ -20,3 +20,5 @@ seconds_env() {
 # kubeadm output can echo the bootstrap token or the certificate key: mask both.
 redact() { sed -E 's/\b([a-z0-9]{6})\.[a-z0-9]{16}\b/\1.<redacted>/g; s/\b[0-9a-f]{64}\b/<redacted>/g'; }
 indent() { sed 's/^/    /'; }
+# Status lines go to stderr: a script's stdout is what its caller captures (a token, a file).
+log() { printf '%s: %s\n' "${PROG:?}" "$*" >&2; }
