@@ -21,6 +21,7 @@ def etcd_backup(
     role: Literal["master", "discovery"],
     connection: remote.ConnectionArgs,
     after: pulumi.Resource,
+    instance: pulumi.Resource,
     parent: pulumi.Resource,
     openstack_rc: Optional[pulumi.Output[str]],
 ) -> remote.Command:
@@ -46,4 +47,6 @@ def etcd_backup(
         parent=parent,
         depends_on=[after],
         rerun_on_change=True,
+        # A replaced VM gets the bundle again.
+        instance=instance,
     )

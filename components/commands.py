@@ -25,6 +25,9 @@ DIAL_ATTEMPTS = 60
 DIAL_TIMEOUT = 10
 # Re-running what already happened must be harmless; for init and join it must not happen.
 NO_OP = "true"
+# What a run-once command never updates for: a new script text or jump host address would
+# otherwise be an update, and even a no-op update connects (to a node that may be gone).
+RUN_ONCE_IGNORED = ["stdin", "connection"]
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,19 @@ def node_command(
     secret_stdout: bool = False,
     run_on_create: bool = True,
     label: Optional[str] = None,
+    instance: Optional[pulumi.Resource] = None,
 ) -> remote.Command:
     """Run a node script once. With rerun_on_change the script runs again when an input
     changes (it must be idempotent); without, a change of inputs (a new jump host address,
-    a newer script) runs nothing on a node that already ran it. Without run_on_create,
-    creating the command runs nothing and does not even connect. A label is a shell
-    comment on the command line: it shows in previews and plans why the command runs again
-    even when its stdin is a secret (and, unlike `triggers`, never asks for a replacement)."""
+    a newer script) is not even an update: nothing connects, so a node that is gone blocks
+    only what concerns it. Without run_on_create, creating the command runs nothing and
+    does not even connect. A label is a shell comment on the command line: it shows in
+    previews and plans why the command runs again even when its stdin is a secret (and,
+    unlike `triggers`, never asks for a replacement).
+
+    With an instance, the command belongs to that VM: when the VM is replaced the command
+    is replaced too (its `triggers` hold the instance id), so it runs again on the new VM.
+    """
     run = "sudo bash -s" + (f"  # {label}" if label else "")
     return remote.Command(
         name,
@@ -111,13 +120,18 @@ def node_command(
         create=run if run_on_create else None,
         update=run if rerun_on_change else NO_OP,
         stdin=script_with_env(script_name, env),
+        triggers=[instance.id] if instance is not None else None,
         # stdout of secret-bearing commands is a secret and never logged.
         logging=remote.Logging.STDERR if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
+        # The previous run's stdout (a token, a key) would otherwise travel in the clear as
+        # an environment variable of every update.
+        add_previous_output_in_env=False,
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
             additional_secret_outputs=["stdout"] if secret_stdout else None,
             custom_timeouts=_timeouts(timeout),
+            ignore_changes=None if rerun_on_change else RUN_ONCE_IGNORED,
         ),
     )
 
@@ -139,14 +153,21 @@ def delete_command(
     timeout: int,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    instance: Optional[pulumi.Resource] = None,
 ) -> remote.Command:
-    """A command that does nothing until it is deleted: then it runs the script (drain)."""
+    """A command that does nothing until it is deleted: then it runs the script (drain).
+
+    With an instance, replacing that VM replaces this command first: the old node is
+    drained (the old command's delete) before its VM goes, and the new command runs
+    nothing until the new node leaves in turn."""
     text = script_with_env(script_name, env)
     return remote.Command(
         name,
         connection=connection,
         # Neither create nor update commands: nothing runs, and nothing connects, until delete.
         delete=text.apply(_inline),
+        triggers=[instance.id] if instance is not None else None,
+        add_previous_output_in_env=False,
         opts=pulumi.ResourceOptions(
             parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
         ),

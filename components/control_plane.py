@@ -168,9 +168,9 @@ class ControlPlane(pulumi.ComponentResource):
             ready = node_command(
                 f"{node}-ready", connection=connection, script_name="node-ready.sh",
                 env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
-                parent=self, depends_on=[instance], rerun_on_change=True,
+                parent=self, depends_on=[instance], instance=instance,
             )
-            etcd_backup(settings, node=node, role="master", connection=connection, after=ready,
+            etcd_backup(settings, node=node, role="master", connection=connection, after=ready, instance=instance,
                         parent=self, openstack_rc=backup_rc)
             # The PKI travels with a command, not in user-data (readable from the metadata service).
             kubeadm_files = node_command(
@@ -180,7 +180,7 @@ class ControlPlane(pulumi.ComponentResource):
                         lambda contents, paths=[p for p, _ in files]: tar_b64(zip(paths, contents))))},
                 # Only the VM, not its bootstrap: the files go in while cloud-init still runs,
                 # off the path to kubeadm init. The bound covers the VM's boot.
-                timeout=settings.timeouts.ready, parent=self, depends_on=[instance],
+                timeout=settings.timeouts.ready, parent=self, depends_on=[instance], instance=instance,
             )
             if i == 0:
                 init = node_command(
@@ -210,7 +210,7 @@ class ControlPlane(pulumi.ComponentResource):
                 previous = join_node(
                     settings, node=node, address=address, connection=connection, target=self.join_target,
                     ready=ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
-                    after=[previous, kubeadm_files],
+                    instance=instance, after=[previous, kubeadm_files],
                 )
                 # Masters upgrade one after another, after the first has upgraded the cluster.
                 upgraded = upgrade_master(settings, node=node, first=False, connection=connection,

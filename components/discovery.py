@@ -120,10 +120,10 @@ class DiscoveryNode(pulumi.ComponentResource):
                 timeout=settings.timeouts.ready,
                 parent=self,
                 depends_on=[instance, fip_association],
-                rerun_on_change=True,
+                instance=instance,
             )
             self.ready.append(ready)
-            etcd_backup(settings, node=node, role="discovery", connection=connection, after=ready,
+            etcd_backup(settings, node=node, role="discovery", connection=connection, after=ready, instance=instance,
                         parent=self, openstack_rc=backup_rc)
 
         self.endpoints = pulumi.Output.all(*self.addresses).apply(

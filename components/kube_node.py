@@ -3,6 +3,7 @@ cluster and leaves it (token on the first master, join on the node, drain on del
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -17,6 +18,13 @@ from settings import Settings
 
 KUBEADM_INIT_FILE = "kubeadm/init.yaml"
 KUBEADM_INIT_CONFIG = f"/etc/kubernetes/{KUBEADM_INIT_FILE}"
+# A join token lives long enough for its own join (minted right before it) and a retry soon
+# after; a later retry gets a fresh one with `pulumi up --replace` on the token (node-join.sh
+# says so when a join fails).
+TOKEN_TTL = "30m"
+# The step scripts a worker runs to upgrade itself: their text is part of what the upgrade
+# token is made for, so a new step script comes with a fresh token.
+WORKER_UPGRADE_STEPS = ("cordon", "node", "uncordon")
 
 
 @dataclass(frozen=True)
@@ -107,24 +115,27 @@ def join_node(
     control_plane: bool,
     labels: dict[str, str],
     taints: list[dict],
+    instance: pulumi.Resource,
     after: Sequence[pulumi.Resource] = (),
 ) -> remote.Command:
     """Token from the first master, join on the node, and a drain that runs on delete.
 
-    The token is made when the node is created, so a node added months later still joins;
-    it is short-lived and only this node's join ever sees it.
+    The token is made right before its join (after whatever the join waits for: a master
+    joins only after the previous one), so a node added months later, or the last of seven
+    masters joining one after another, still gets a live one; it is short-lived and only
+    this node's join ever sees it. Token, join and drain belong to the VM: a replaced VM is
+    drained first, then the new one gets a fresh token and joins.
     """
     token = node_command(
         f"{node}-token",
         connection=target.first_master,
         script_name="master-join-token.sh",
-        env={"TOKEN_TTL": "30m", "TOKEN_TIMEOUT": str(settings.timeouts.join)},
+        env={"TOKEN_TTL": TOKEN_TTL, "TOKEN_TIMEOUT": str(settings.timeouts.join)},
         timeout=settings.timeouts.join,
         parent=parent,
-        depends_on=[target.initialized],
-        # An update replaces stdout with the update command's: make that a fresh token too.
-        rerun_on_change=True,
+        depends_on=[target.initialized, *after],
         secret_stdout=True,
+        instance=instance,
     )
     config = pulumi.Output.all(
         address=address, endpoint=target.endpoint, token=token.stdout, ca_hash=target.ca_cert_hash
@@ -154,6 +165,7 @@ def join_node(
         timeout=settings.timeouts.join,
         parent=parent,
         depends_on=[ready, token, *after],
+        instance=instance,
     )
     delete_command(
         f"{node}-drain",
@@ -168,6 +180,7 @@ def join_node(
         parent=parent,
         # Deleted before the join, hence before the VM: the node is drained while it exists.
         depends_on=[join],
+        instance=instance,
     )
     return join
 
@@ -216,7 +229,9 @@ def upgrade_credential(
     settings: Settings, *, connection: remote.ConnectionArgs, node: str, parent: pulumi.Resource,
     after: Sequence[pulumi.Resource],
 ) -> remote.Command:
-    """A fresh node-upgrader token, made again whenever the version (or mirror) changes."""
+    """A fresh node-upgrader token, made again whenever the version, the mirror, or any
+    script a worker upgrades itself with changes: each of those runs the workers' upgrade
+    commands again, and a token made for an earlier run may have expired."""
     return node_command(
         f"{node}-upgrade-credential",
         connection=connection,
@@ -224,6 +239,7 @@ def upgrade_credential(
         env={
             "TARGET_VERSION": settings.kubernetes_version,
             "PACKAGE_MIRROR": settings.package_mirror or "",
+            "WORKER_STEPS_SHA256": worker_steps_digest(),
             "TOKEN_DURATION": "48h",
             "CREDENTIAL_TIMEOUT": str(settings.timeouts.join),
         },
@@ -233,6 +249,14 @@ def upgrade_credential(
         rerun_on_change=True,
         secret_stdout=True,
     )
+
+
+def worker_steps_digest() -> str:
+    """One digest over every script a worker's upgrade command carries."""
+    digest = hashlib.sha256()
+    for name in ("upgrade-worker.sh", *(f"upgrade-{step}.sh" for step in WORKER_UPGRADE_STEPS)):
+        digest.update(script(name).encode())
+    return digest.hexdigest()
 
 
 def upgrade_worker(
@@ -249,7 +273,7 @@ def upgrade_worker(
     credential = target.upgrade_credential
     assert credential is not None and target.control_plane_upgraded is not None, "the control plane comes first"
     steps = {f"UPGRADE_{step.upper()}_B64": base64.b64encode(script(f"upgrade-{step}.sh").encode()).decode()
-             for step in ("cordon", "node", "uncordon")}
+             for step in WORKER_UPGRADE_STEPS}
     return day2_command(
         f"{node}-upgrade",
         connection=connection,

@@ -11,20 +11,24 @@ from typing import Optional, Sequence
 
 import pulumi
 import pulumi_openstack as openstack
+import pulumi_random as random
 
 from components.network import PrivateNetwork
 
 
-# Inputs that only matter when a node is created (see machine_instance).
-IGNORED_AFTER_CREATE = ["userData", "imageName", "imageId", "blockDevices[0].uuid"]
+# Inputs that only matter when a node is created (see machine_instance). The image is not
+# among them: it is pinned per node instead (node_image), so no ignored path can be missing
+# on one side when a node gains or loses its boot volume.
+IGNORED_AFTER_CREATE = ["userData", "flavorName"]
 
 
 @dataclass(frozen=True)
 class NodeImage:
-    """The boot image: its name, and its id when a boot volume has to be built from it."""
+    """The boot image: the name the stack gives, and the id it resolves to today (a UUID
+    given as such, or the newest image of that name)."""
 
     name: str
-    id: Optional[pulumi.Output[str]]
+    id: pulumi.Output[str]
 
 
 def machine_port(
@@ -56,6 +60,23 @@ def port_address(port: openstack.networking.Port) -> pulumi.Output[str]:
     return port.all_fixed_ips.apply(lambda ips: ips[0])
 
 
+def node_image(name: str, image: NodeImage, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The image id a node was created from, kept for the node's life.
+
+    Clouds re-upload images under the same name; a new id must not replace running nodes,
+    while new nodes (and replaced ones, through `pulumi up --replace <node>-image`) boot the
+    current image. The id is held as a keeper whose later changes are ignored: it is
+    recorded once, when the node is first created.
+    """
+    pin = random.RandomId(
+        f"{name}-image",
+        byte_length=4,
+        keepers={"imageId": image.id},
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["keepers"]),
+    )
+    return pin.keepers.apply(lambda k: k["imageId"])
+
+
 def machine_instance(
     name: str,
     *,
@@ -75,14 +96,20 @@ def machine_instance(
     userData is only read by cloud-init at first boot, and Nova replaces a server whose
     userData changes: changes are ignored for existing nodes (new nodes get the current
     user-data; running nodes are changed on purpose by remote commands, see upgrades).
-    The same holds for the image: clouds re-upload images under the same name, and a new
-    image id must not replace a running cluster; new nodes boot the current image.
+    A flavor change is ignored too: Nova resizes in place with a reboot, and all masters
+    (or discovery members) rebooting together lose etcd quorum; existing nodes take a new
+    flavor one at a time, by replacement (docs/lifecycle.md).
+
+    The image is always passed by id (a name may match several images, or none when the
+    stack gives a UUID). Replacement is delete-before-replace: the new server is handed the
+    port, which Nova refuses while the old server still holds it.
     """
+    image_id = node_image(name, image, parent)
     block_devices = None
     if volume_size:
         block_devices = [
             openstack.compute.InstanceBlockDeviceArgs(
-                uuid=image.id,
+                uuid=image_id,
                 source_type="image",
                 destination_type="volume",
                 volume_size=volume_size,
@@ -94,7 +121,7 @@ def machine_instance(
         name,
         name=name,
         flavor_name=flavor,
-        image_name=None if volume_size else image.name,
+        image_id=None if volume_size else image_id,
         block_devices=block_devices,
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
         user_data=user_data,
@@ -105,6 +132,7 @@ def machine_instance(
             # Bootstrap installs packages: it needs the way out before the VM starts.
             depends_on=[network.router_interface],
             ignore_changes=IGNORED_AFTER_CREATE,
+            delete_before_replace=True,
         ),
     )
 

@@ -2,6 +2,8 @@
 as soon as the first master is up, in parallel with every other join."""
 from __future__ import annotations
 
+import math
+
 import pulumi
 import pulumi_openstack as openstack
 
@@ -11,6 +13,18 @@ from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user
 from components.machine import NodeImage, machine_instance, machine_port, port_address
 from components.network import PrivateNetwork
 from settings import Settings, WorkerPoolSettings
+
+
+# The longest chain of upgrade commands a pool may form. Each link is one more level in
+# every dependency walk over the graph (the SDK's own walks recurse), and one more engine
+# step on the path of every bring-up, although nothing runs at creation.
+MAX_LANE_LENGTH = 50
+
+
+def upgrade_lanes(count: int, max_unavailable: int) -> int:
+    """How many workers of a pool upgrade at once: maxUnavailable, or more when the pool is
+    so big that maxUnavailable lanes would be longer than MAX_LANE_LENGTH."""
+    return max(max_unavailable, math.ceil(count / MAX_LANE_LENGTH), 1)
 
 
 class WorkerPool(pulumi.ComponentResource):
@@ -41,6 +55,7 @@ class WorkerPool(pulumi.ComponentResource):
             labels.update(gateway_labels)
             taints += gateway_taints
 
+        lanes = upgrade_lanes(pool.count, settings.upgrade.max_unavailable)
         addresses = []
         upgrades = []
         self.joins = []
@@ -68,16 +83,17 @@ class WorkerPool(pulumi.ComponentResource):
             ready = node_command(
                 f"{node}-ready", connection=connection, script_name="node-ready.sh",
                 env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
-                parent=self, depends_on=[instance], rerun_on_change=True,
+                parent=self, depends_on=[instance], instance=instance,
             )
             join = join_node(
                 settings, node=node, address=address, connection=connection, target=target,
                 ready=ready, parent=self, control_plane=False, labels=labels, taints=taints,
+                instance=instance,
             )
             self.joins.append(join)
-            # maxUnavailable lanes: worker i follows worker i - maxUnavailable of its pool,
-            # so adding or removing the last workers never reorders the others.
-            lane = i - settings.upgrade.max_unavailable
+            # Upgrade lanes: worker i follows worker i - lanes of its pool, so adding or
+            # removing the last workers never reorders the others.
+            lane = i - lanes
             upgrades.append(upgrade_worker(
                 settings, node=node, connection=connection, target=target, parent=self,
                 after=[join, *([upgrades[lane]] if lane >= 0 else [])],

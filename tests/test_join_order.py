@@ -68,17 +68,16 @@ def test_commands_reach_nodes_through_the_jump_host(plan):
 
 def test_joins_do_not_rerun_when_only_the_connection_changes(plan):
     """A join or init that already ran must not run again because, say, the jump host's
-    address changed: their update is a no-op. Ready gates and tokens may re-run (harmless)."""
+    address changed: the change is ignored, so not even the no-op update (which would
+    connect) happens. Ready gates and tokens likewise: they run again only on a new VM."""
     p = plan("dev", "masters.count=3", POOLS)
-    commands = {c["name"]: c["inputs"] for c in p.of_type(COMMAND)}
-    joins = [n for n in commands if n.endswith(("-join", "-init", "-kubeadm-files"))]
-    assert len(joins) == 2 + 5 + 1 + 3
+    commands = {c["name"]: c for c in p.of_type(COMMAND)}
+    joins = [n for n in commands if n.endswith(("-join", "-init", "-kubeadm-files", "-ready", "-token"))]
+    assert len(joins) == 2 * (2 + 5) + 1 + 3 + (1 + 3 + 5)
     for name in joins:
-        assert commands[name]["create"] == "sudo bash -s"
-        assert commands[name]["update"] == "true", name
-    for name in [n for n in commands if n.endswith(("-ready", "-token"))]:
-        # re-running is harmless, and a token command must never keep an empty stdout
-        assert commands[name]["update"] == "sudo bash -s", name
+        assert commands[name]["inputs"]["create"] == "sudo bash -s"
+        assert commands[name]["inputs"]["update"] == "true", name
+        assert set(commands[name]["options"]["ignoreChanges"]) == {"stdin", "connection"}, name
 
 
 def test_drain_runs_on_delete_from_the_first_master(plan):
@@ -104,7 +103,7 @@ def test_scaling_down_removes_only_that_node(plan):
     before = plan("dev", "masters.count=3", POOLS)
     after = plan("dev", "masters.count=3", POOLS.replace('"count":2', '"count":1'))
     removed = set(before.by_name) - set(after.by_name)
-    assert removed == {f"dev-worker-edge-1{s}" for s in ("", "-port", "-ready", "-token", "-join", "-drain")} | {
+    assert removed == {f"dev-worker-edge-1{s}" for s in ("", "-port", "-image", "-ready", "-token", "-join", "-drain")} | {
         n for n in removed if n.startswith("dev-worker-edge-1-upgrade")}
     for name, r in after.by_name.items():
         assert r["inputs"] == before.by_name[name]["inputs"], name

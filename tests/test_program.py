@@ -81,12 +81,14 @@ def test_boot_volume_only_when_sized(plan):
     assert master["blockDevices"][0]["volumeSize"] == 40
     assert master["blockDevices"][0]["destinationType"] == "volume"
     assert master["blockDevices"][0]["sourceType"] == "image"
-    assert "imageName" not in master
+    assert "imageName" not in master and "imageId" not in master
     discovery = prod.named("prod-discovery-0")["inputs"]
-    assert "blockDevices" not in discovery and discovery["imageName"]
+    assert "blockDevices" not in discovery and discovery["imageId"]
+    image_id = dev.named("dev-master-0-image")["inputs"]["keepers"]["imageId"]
     for name in dev.instances:
         assert "blockDevices" not in dev.named(name)["inputs"]
-        assert dev.named(name)["inputs"]["imageName"] == "debian-12-genericcloud-amd64"
+        assert "imageName" not in dev.named(name)["inputs"]
+        assert dev.named(name)["inputs"]["imageId"] == image_id
 
 
 def _rules(p):
@@ -180,7 +182,7 @@ def test_adding_a_worker_touches_only_that_worker(plan):
     added = set(after.by_name) - set(before.by_name)
     assert set(before.by_name) <= set(after.by_name)
     assert added == {
-        "dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-ready",
+        "dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-image", "dev-worker-general-2-ready",
         "dev-worker-general-2-token", "dev-worker-general-2-join", "dev-worker-general-2-drain",
     } | {n for n in added if n.startswith("dev-worker-general-2-upgrade")}
     changed = [
@@ -212,12 +214,14 @@ def test_outputs(plan):
 
 
 def test_user_data_changes_never_replace_nodes(plan):
-    """cloud-init reads user-data once: the engine is told to ignore later changes to it (and
-    to the image id a re-uploaded image gets), so no running node is replaced by them."""
+    """cloud-init reads user-data once: the engine is told to ignore later changes to it, and
+    the image id is the one pinned when the node was made (a re-uploaded image replaces
+    nothing), so no running node is replaced by them."""
     p = plan("prod")
     for name in p.instances:
         ignored = p.named(name)["options"]["ignoreChanges"]
-        assert "userData" in ignored and "imageName" in ignored, name
+        assert "userData" in ignored, name
+        assert p.named(f"{name}-image")["options"]["ignoreChanges"] == ["keepers"]
     assert json.loads((p.dir / "plan.json").read_text())["stack"] == "prod"
 
 
