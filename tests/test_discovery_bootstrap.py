@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cloud_init import SCRIPTS, discovery
+from cloud_init import SCRIPTS, discovery, script
 from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
 
 ETCD = "/usr/bin/etcd"
@@ -306,7 +306,8 @@ def test_rendered_part_is_deterministic_and_ordered_for_first_boot(ca):
     assert deferred == [discovery.KEY_PATH]
     assert files[discovery.KEY_PATH]["owner"] == "etcd:etcd"
     assert files[discovery.KEY_PATH]["permissions"] == "0600"
-    assert files[discovery.SEED_SCRIPT_PATH]["content"] == SEED.read_text()
+    # The script as shipped: lib/common.sh inlined.
+    assert files[discovery.SEED_SCRIPT_PATH]["content"] == script(discovery.SEED_SCRIPT)
     service = unit_service(cfg)
     assert service["Restart"] == "on-failure" and service["User"] == "etcd"
     assert f"ConditionPathExists={discovery.KEY_PATH}" in files[discovery.UNIT_PATH]["content"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cloud_init import SCRIPTS, userdata
+from cloud_init import SCRIPTS, script, userdata
 from fakes import FakeBin, run_remote
 
 ALL = sorted(SCRIPTS.glob("*.sh"))
@@ -49,3 +49,15 @@ def test_bundle_survives_an_apt_get_that_reads_stdin(tmp_path):
     assert (root / "etc/example/a.conf").read_text() == "a\n"
     assert "node-install-bundle: 1 file(s) changed" in r.stdout + r.stderr
     assert ["enable", "x.timer"] in fakes.calls("systemctl")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_script_sources_the_one_library(path):
+    """One die, one log, one set of deadline helpers: lib/common.sh, sourced at the top level
+    (cloud_init.script inlines it there when the script is shipped), never redefined."""
+    text = path.read_text()
+    assert re.search(r'^PROG=[a-z-]+\n(#.*\n|LOG_FD=[12]\n)*source "\$\{BASH_SOURCE\[0\]%/\*\}/lib/common\.sh"',
+                     text, re.M), path.name
+    assert not re.search(r"^\s*(die|log)\(\)", text, re.M), path.name
+    shipped = script(path.name)
+    assert "lib/common.sh\" #" not in shipped and "\ndie() {" in shipped

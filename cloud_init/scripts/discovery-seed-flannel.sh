@@ -29,8 +29,11 @@
 #   3  a different config is already there: refused, never overwritten
 set -euo pipefail
 
+PROG=discovery-seed-flannel
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
-readonly PROG=discovery-seed-flannel
 
 POD_CIDR=${POD_CIDR:-}
 SUBNET_LEN=${SUBNET_LEN:-24}
@@ -45,13 +48,6 @@ FLANNEL_CONFIG_KEY=${FLANNEL_CONFIG_KEY:-/coreos.com/network/config}
 ETCDCTL=${ETCDCTL:-etcdctl}
 # Ubuntu 22.04's etcdctl (3.3) still defaults to the v2 API.
 export ETCDCTL_API=3
-
-die() {
-    local status=$1
-    shift
-    printf '%s: %s\n' "$PROG" "$*" >&2
-    exit "$status"
-}
 
 [[ $POD_CIDR =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] ||
     die 2 "POD_CIDR must be an IPv4 CIDR such as 10.244.0.0/16, got '${POD_CIDR}'"

@@ -25,14 +25,13 @@
 #       3 snapshot kept locally but the upload failed.
 set -euo pipefail
 
+PROG=etcd-backup
+# Status lines on stdout, where callers and tests have always read them.
+LOG_FD=1
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
-log() { echo "etcd-backup: $*"; }
-die() {
-    local code="$1"
-    shift
-    echo "etcd-backup: ERROR: $*" >&2
-    exit "$code"
-}
 
 : "${ETCDCTL_ENDPOINTS:?ETCDCTL_ENDPOINTS must be the etcd client URL to snapshot}"
 : "${ETCD_CACERT:?ETCD_CACERT must name the etcd CA certificate}"

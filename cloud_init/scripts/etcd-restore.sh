@@ -23,13 +23,11 @@
 # Exit: 0 restored, 1 restore failed, 2 bad usage, 3 refused (DATA_DIR in use or not empty).
 set -euo pipefail
 
+PROG=etcd-restore
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
-die() {
-    local code="$1"
-    shift
-    echo "etcd-restore: ERROR: $*" >&2
-    exit "$code"
-}
 
 force=0
 args=()

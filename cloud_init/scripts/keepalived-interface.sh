@@ -12,6 +12,10 @@
 # Exit: 0 written (or already up to date), 1 no interface found in time, 2 bad usage.
 set -euo pipefail
 
+PROG=keepalived-interface
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 : "${INTERFACE_CIDR:?INTERFACE_CIDR must name the masters subnet, e.g. 10.0.0.0/24}"
 OUT="${OUT:-/etc/keepalived/interface.conf}"

@@ -8,6 +8,10 @@
 # Exit status: 0 printed, 1 admin.conf missing or empty (stderr says so).
 set -euo pipefail
 
+PROG=master-admin-kubeconfig
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
   local conf=${KUBERNETES_DIR:-/etc/kubernetes}/admin.conf
   if [[ ! -s $conf ]]; then

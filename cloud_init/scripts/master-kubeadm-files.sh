@@ -12,6 +12,10 @@
 # refused (exit 1): swapping a live cluster's CA would lock every node out.
 set -euo pipefail
 
+PROG=master-kubeadm-files
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 KUBERNETES_DIR=${KUBERNETES_DIR:-/etc/kubernetes}
 : "${KUBEADM_FILES_TAR_B64:?KUBEADM_FILES_TAR_B64 is required}"

@@ -11,6 +11,10 @@
 #   RETRY_DELAY        default 5
 set -euo pipefail
 
+PROG=master-upgrade-credential
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 readonly SA=openstack-k8s-node-upgrader
 readonly NS=kube-system
 MANIFEST=""

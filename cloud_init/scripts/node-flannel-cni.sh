@@ -13,18 +13,21 @@
 # Exit status: 0 ok; 1 subnet file missing or MTU too large (flanneld is then restarted by systemd).
 set -euo pipefail
 
+PROG=node-flannel-cni
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 SUBNET_ENV=${SUBNET_ENV:-/run/flannel/subnet.env}
 CNI_CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
 SUBNET_WAIT=${SUBNET_WAIT:-60}
 FLANNEL_CNI_MODE=${FLANNEL_CNI_MODE:-plugin}
 
-die() { echo "node-flannel-cni: $*" >&2; exit 1; }
 
-[[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
+[[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 1 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
 deadline=$((SECONDS + SUBNET_WAIT))
 until [[ -s $SUBNET_ENV ]]; do
-  ((SECONDS < deadline)) || die "flanneld wrote no ${SUBNET_ENV} within ${SUBNET_WAIT}s: see journalctl -u flanneld"
+  ((SECONDS < deadline)) || die 1 "flanneld wrote no ${SUBNET_ENV} within ${SUBNET_WAIT}s: see journalctl -u flanneld"
   sleep 1
 done
 # shellcheck source=/dev/null
@@ -33,7 +36,7 @@ done
 
 want=$((NETWORK_MTU - 50))
 if ((FLANNEL_MTU > want)); then
-  die "flannel chose pod MTU ${FLANNEL_MTU}, above network MTU ${NETWORK_MTU} - 50 = ${want}: VXLAN packets would be dropped"
+  die 1 "flannel chose pod MTU ${FLANNEL_MTU}, above network MTU ${NETWORK_MTU} - 50 = ${want}: VXLAN packets would be dropped"
 fi
 
 if [[ $FLANNEL_CNI_MODE == bridge ]]; then

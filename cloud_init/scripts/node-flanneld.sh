@@ -13,11 +13,14 @@
 # Exit status: flanneld's; 1 no interface in NETWORK_CIDR within IFACE_WAIT; 2 bad input.
 set -euo pipefail
 
+PROG=node-flanneld
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 IFACE_WAIT=${IFACE_WAIT:-120}
 FLANNELD=${FLANNELD:-/usr/local/bin/flanneld}
 
-die() { echo "node-flanneld: $*" >&2; exit "${2:-1}"; }
 
 ip_to_int() {
   local a b c d
@@ -26,11 +29,11 @@ ip_to_int() {
 }
 
 [[ ${NETWORK_CIDR:-} =~ ^([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$ ]] ||
-  die "NETWORK_CIDR must be an IPv4 CIDR, got '${NETWORK_CIDR:-}'" 2
+  die 2 "NETWORK_CIDR must be an IPv4 CIDR, got '${NETWORK_CIDR:-}'"
 net=$(ip_to_int "${BASH_REMATCH[1]}")
 prefix=${BASH_REMATCH[2]}
 mask=$(((0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
-[[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'" 2
+[[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 2 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
 
 # Prints the interface holding an IPv4 address inside NETWORK_CIDR, if any.
 find_iface() {
@@ -49,7 +52,7 @@ find_iface() {
 deadline=$((SECONDS + IFACE_WAIT))
 until iface=$(find_iface); do
   ((SECONDS < deadline)) ||
-    die "no interface has an address in ${NETWORK_CIDR} after ${IFACE_WAIT}s; check the port on the private network (ip -4 addr)"
+    die 1 "no interface has an address in ${NETWORK_CIDR} after ${IFACE_WAIT}s; check the port on the private network (ip -4 addr)"
   sleep 2
 done
 

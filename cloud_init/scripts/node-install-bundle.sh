@@ -13,6 +13,10 @@
 #   APT_TIMEOUT      seconds to wait for apt/dpkg locks and downloads, default 600
 set -euo pipefail
 
+PROG=node-install-bundle
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 ROOT_DIR=${ROOT_DIR:-/}
 APT_TIMEOUT=${APT_TIMEOUT:-600}

@@ -20,6 +20,10 @@
 # Exit status: 0 installed; 1 download or checksum failure; 2 bad input.
 set -euo pipefail
 
+PROG=node-install-flannel
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 ARCH=${ARCH:-$(dpkg --print-architecture)}
 BIN_DIR=${BIN_DIR:-/usr/local/bin}
@@ -28,8 +32,6 @@ DISTRO_CNI_DIR=${DISTRO_CNI_DIR:-/usr/lib/cni}
 DOWNLOAD_TIMEOUT=${DOWNLOAD_TIMEOUT:-300}
 START_FLANNELD=${START_FLANNELD:-yes}
 
-die() { echo "node-install-flannel: $*" >&2; exit "${2:-1}"; }
-log() { echo "node-install-flannel: $*" >&2; }
 
 arch_upper=${ARCH^^}
 
@@ -37,7 +39,7 @@ arch_upper=${ARCH^^}
 # and installs it; does nothing when DEST already has that digest.
 install_asset() {
   local name=$1 version=$2 path=$3 sha=$4 dest=$5 url tmp got
-  [[ $sha =~ ^[0-9a-f]{64}$ ]] || die "no valid sha256 for ${name} on ${ARCH}: '${sha}'" 2
+  [[ $sha =~ ^[0-9a-f]{64}$ ]] || die 2 "no valid sha256 for ${name} on ${ARCH}: '${sha}'"
   if [[ -f $dest ]] && [[ "$(sha256sum "$dest" | cut -d' ' -f1)" == "$sha" ]]; then
     return 0
   fi
@@ -52,12 +54,12 @@ install_asset() {
   if ! curl -fsSL --retry 5 --retry-delay 3 --retry-all-errors --connect-timeout 10 \
     --max-time "$DOWNLOAD_TIMEOUT" -o "$tmp" "$url"; then
     rm -f "$tmp"
-    die "could not download ${name} ${version} from ${url} within ${DOWNLOAD_TIMEOUT}s"
+    die 1 "could not download ${name} ${version} from ${url} within ${DOWNLOAD_TIMEOUT}s"
   fi
   got=$(sha256sum "$tmp" | cut -d' ' -f1)
   if [[ $got != "$sha" ]]; then
     rm -f "$tmp"
-    die "checksum mismatch for ${name} ${version} from ${url}: expected ${sha}, got ${got}; nothing installed"
+    die 1 "checksum mismatch for ${name} ${version} from ${url}: expected ${sha}, got ${got}; nothing installed"
   fi
   chmod 0755 "$tmp"
   mv -f "$tmp" "$dest"
@@ -82,7 +84,7 @@ fi
 for plugin in bridge host-local portmap loopback; do
   if [[ ! -e "$CNI_BIN_DIR/$plugin" ]]; then
     [[ -x "$DISTRO_CNI_DIR/$plugin" ]] ||
-      die "CNI plugin '${plugin}' is in neither ${CNI_BIN_DIR} nor ${DISTRO_CNI_DIR}: install containernetworking-plugins"
+      die 1 "CNI plugin '${plugin}' is in neither ${CNI_BIN_DIR} nor ${DISTRO_CNI_DIR}: install containernetworking-plugins"
     ln -s "$DISTRO_CNI_DIR/$plugin" "$CNI_BIN_DIR/$plugin"
   fi
 done

@@ -18,6 +18,10 @@
 # Exit status: 0 installed (or already at the version); 1 failure; 2 bad input.
 set -euo pipefail
 
+PROG=node-install-kubernetes
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 NODE_ROOT=${NODE_ROOT:-}
 K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
@@ -29,11 +33,10 @@ PACKAGES=(kubeadm kubelet kubectl)
 # Not pinned to a version: the minor's repository carries the cri-tools of that minor.
 TOOLS=(cri-tools)
 
-die() { echo "node-install-kubernetes: $*" >&2; exit "${2:-1}"; }
 
 version=${KUBERNETES_VERSION:-}
 [[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
-  die "KUBERNETES_VERSION must be MAJOR.MINOR.PATCH (e.g. 1.33.5), got '${version}'" 2
+  die 2 "KUBERNETES_VERSION must be MAJOR.MINOR.PATCH (e.g. 1.33.5), got '${version}'"
 minor="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 repo="${PACKAGE_MIRROR:-https://pkgs.k8s.io}"
 repo="${repo%/}/core:/stable:/v${minor}/deb/"
@@ -62,12 +65,12 @@ if [[ ! -s "$NODE_ROOT$KEYRING" ]]; then
   trap 'rm -rf "$tmp"' EXIT
   curl -fsSL --retry 5 --retry-delay 3 --retry-all-errors --connect-timeout 10 \
     --max-time "$DOWNLOAD_TIMEOUT" -o "$tmp/Release.key" "${repo}Release.key" ||
-    die "could not download ${repo}Release.key within ${DOWNLOAD_TIMEOUT}s: check the node's egress or packageMirror"
+    die 1 "could not download ${repo}Release.key within ${DOWNLOAD_TIMEOUT}s: check the node's egress or packageMirror"
   # The key is trusted only if it is the one we expect: a mirror must serve pkgs.k8s.io's key.
   fingerprints=$(GNUPGHOME="$tmp" gpg --batch --with-colons --show-keys "$tmp/Release.key" |
     awk -F: '$1 == "fpr" { print $10 }')
   grep -qx "$K8S_APT_KEY_FINGERPRINT" <<<"$fingerprints" ||
-    die "${repo}Release.key is not the Kubernetes release key (want ${K8S_APT_KEY_FINGERPRINT}, got: ${fingerprints//$'\n'/ })"
+    die 1 "${repo}Release.key is not the Kubernetes release key (want ${K8S_APT_KEY_FINGERPRINT}, got: ${fingerprints//$'\n'/ })"
   mkdir -p "$(dirname "$NODE_ROOT$KEYRING")"
   GNUPGHOME="$tmp" gpg --batch --yes --dearmor -o "$NODE_ROOT$KEYRING.tmp" "$tmp/Release.key"
   chmod 0644 "$NODE_ROOT$KEYRING.tmp"
@@ -80,18 +83,18 @@ printf '%s\n' "$source_line" >"$NODE_ROOT$SOURCES"
 apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" "$@"
 }
-apt_get update -q || die "apt-get update failed: is ${repo} reachable from the node?"
+apt_get update -q || die 1 "apt-get update failed: is ${repo} reachable from the node?"
 apt-mark unhold "${PACKAGES[@]}" >/dev/null
 versions=()
 for pkg in "${PACKAGES[@]}"; do
   versions+=("${pkg}=${version}-*")
 done
 apt_get install -y --no-install-recommends --allow-downgrades "${versions[@]}" "${TOOLS[@]}" ||
-  die "could not install ${versions[*]} ${TOOLS[*]} from ${repo}: does the repository carry ${version}?"
+  die 1 "could not install ${versions[*]} ${TOOLS[*]} from ${repo}: does the repository carry ${version}?"
 apt-mark hold "${PACKAGES[@]}" >/dev/null
 for pkg in "${PACKAGES[@]}"; do
   [[ "$(installed_version "$pkg")" == "${version}-"* ]] ||
-    die "${pkg} is at '$(installed_version "$pkg")' after install, wanted ${version}"
+    die 1 "${pkg} is at '$(installed_version "$pkg")' after install, wanted ${version}"
 done
 systemctl enable kubelet >/dev/null
 echo "node-install-kubernetes: kubeadm, kubelet, kubectl ${version} installed and held" >&2

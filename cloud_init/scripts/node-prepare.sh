@@ -13,6 +13,10 @@
 # Exit status: 0 prepared; 1 a step failed (message on stderr).
 set -euo pipefail
 
+PROG=node-prepare
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
 NODE_ROOT=${NODE_ROOT:-}
 SANDBOX_IMAGE=${SANDBOX_IMAGE:-}
@@ -20,7 +24,6 @@ CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
 APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-300}
 CONTAINERD_MIN_VERSION=${CONTAINERD_MIN_VERSION:-1.6.36}
 
-log() { echo "node-prepare: $*" >&2; }
 
 # Writes $2 to $1 only when it differs; prints "changed" when it wrote.
 put_file() {
@@ -67,10 +70,9 @@ have=$(containerd --version | awk '{ print $3 }')
 have=${have#v}
 have=${have%%[~+-]*}
 if ! printf '%s\n%s\n' "$CONTAINERD_MIN_VERSION" "$have" | sort -V -C; then
-  echo "node-prepare: containerd ${have:-(unknown)} is older than ${CONTAINERD_MIN_VERSION}, the oldest" \
+  die 1 "containerd ${have:-(unknown)} is older than ${CONTAINERD_MIN_VERSION}, the oldest" \
     "this Kubernetes version supports; boot the nodes from an image whose distribution ships" \
-    "containerd >= ${CONTAINERD_MIN_VERSION} or 1.7 (Ubuntu 22.04 or 24.04, Debian 13)" >&2
-  exit 1
+    "containerd >= ${CONTAINERD_MIN_VERSION} or 1.7 (Ubuntu 22.04 or 24.04, Debian 13)"
 fi
 
 # A minimal version-2 config: containerd fills every unset key with its defaults. The cgroup

@@ -13,7 +13,10 @@
 # Exit status: 0 ready, 1 cloud-init failed or did not finish in time (stderr says which), 2 bad input.
 set -euo pipefail
 
-die() { local rc=$1; shift; printf 'node-ready: %s\n' "$*" >&2; exit "$rc"; }
+PROG=node-ready
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 
 main() {
   local timeout=${READY_TIMEOUT:-900} log=${CLOUD_INIT_OUTPUT_LOG:-/var/log/cloud-init-output.log}

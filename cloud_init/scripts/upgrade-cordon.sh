@@ -17,34 +17,38 @@
 # timed out, 2 bad input.
 set -euo pipefail
 
-log() { printf 'upgrade-cordon: %s\n' "$*"; }
-fail() { printf 'upgrade-cordon: ERROR: %s\n' "$1" >&2; exit "${2:-1}"; }
+PROG=upgrade-cordon
+# Status lines on stdout, where callers and tests have always read them.
+LOG_FD=1
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 
 main() {
   local target version rc=0
   target=${TARGET_VERSION:-}
   target=${target#v}
-  [[ $target =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "TARGET_VERSION='${TARGET_VERSION:-}' is not a version like 1.34.1" 2
-  [[ -n ${NODE_NAME:-} ]] || fail "NODE_NAME is required" 2
+  [[ $target =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die 2 "TARGET_VERSION='${TARGET_VERSION:-}' is not a version like 1.34.1"
+  [[ -n ${NODE_NAME:-} ]] || die 2 "NODE_NAME is required"
   DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
-  [[ $DRAIN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || fail "DRAIN_TIMEOUT='$DRAIN_TIMEOUT' must be a number of seconds" 2
+  [[ $DRAIN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die 2 "DRAIN_TIMEOUT='$DRAIN_TIMEOUT' must be a number of seconds"
   KUBECONFIG=${KUBECONFIG:-/etc/kubernetes/admin.conf}
   local kubectl=(kubectl --kubeconfig "$KUBECONFIG")
 
   version=$(timeout 60 "${kubectl[@]}" get node "$NODE_NAME" \
     -o jsonpath='{.status.nodeInfo.kubeletVersion}') ||
-    fail "cannot read Node $NODE_NAME (see above): is it joined and is the API server up?"
+    die 1 "cannot read Node $NODE_NAME (see above): is it joined and is the API server up?"
   if [[ ${version#v} == "$target" ]]; then
     log "$NODE_NAME already runs $version: nothing to drain"
     return 0
   fi
   log "$NODE_NAME runs $version: cordon and drain before upgrading to $target"
-  timeout 60 "${kubectl[@]}" cordon "$NODE_NAME" || fail "cordon $NODE_NAME failed (see above)"
+  timeout 60 "${kubectl[@]}" cordon "$NODE_NAME" || die 1 "cordon $NODE_NAME failed (see above)"
   # kubectl's own --timeout ends the drain cleanly; timeout(1) is the backstop.
   timeout --kill-after=10 "$((DRAIN_TIMEOUT + 30))" "${kubectl[@]}" drain "$NODE_NAME" \
     --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" || rc=$?
   if ((rc != 0)); then
-    fail "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (exit $rc). Usually a PodDisruptionBudget that allows no eviction or a pod without a controller: see 'kubectl get pods -A --field-selector spec.nodeName=$NODE_NAME', fix it, then re-run 'pulumi up'. The node stays cordoned."
+    die 1 "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (exit $rc). Usually a PodDisruptionBudget that allows no eviction or a pod without a controller: see 'kubectl get pods -A --field-selector spec.nodeName=$NODE_NAME', fix it, then re-run 'pulumi up'. The node stays cordoned."
   fi
   log "$NODE_NAME drained"
 }

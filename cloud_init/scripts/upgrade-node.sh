@@ -41,9 +41,15 @@
 # fixing the cause), 2 refused: bad input or a version step kubeadm cannot take.
 set -euo pipefail
 
-log() { printf 'upgrade-node: %s\n' "$*"; }
-fail() { printf 'upgrade-node: ERROR: %s\n' "$*" >&2; exit 1; }
-refuse() { printf 'upgrade-node: REFUSED: %s\n' "$*" >&2; exit 2; }
+PROG=upgrade-node
+# Status lines on stdout, where callers and tests have always read them.
+LOG_FD=1
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
+# 1: a step failed or timed out (re-run after fixing the cause); 2: refused before any change.
+fail() { die 1 "$@"; }
+refuse() { die 2 "refused: $*"; }
 
 # Run a command within what is left of UPGRADE_TIMEOUT; name the step when it fails.
 run() {

@@ -17,17 +17,21 @@
 # failed, 2 bad input.
 set -euo pipefail
 
-log() { printf 'upgrade-uncordon: %s\n' "$*"; }
-fail() { printf 'upgrade-uncordon: ERROR: %s\n' "$1" >&2; exit "${2:-1}"; }
+PROG=upgrade-uncordon
+# Status lines on stdout, where callers and tests have always read them.
+LOG_FD=1
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 
 main() {
   local target state="" deadline
   target=${TARGET_VERSION:-}
   target=${target#v}
-  [[ $target =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "TARGET_VERSION='${TARGET_VERSION:-}' is not a version like 1.34.1" 2
-  [[ -n ${NODE_NAME:-} ]] || fail "NODE_NAME is required" 2
+  [[ $target =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die 2 "TARGET_VERSION='${TARGET_VERSION:-}' is not a version like 1.34.1"
+  [[ -n ${NODE_NAME:-} ]] || die 2 "NODE_NAME is required"
   READY_TIMEOUT=${READY_TIMEOUT:-300}
-  [[ $READY_TIMEOUT =~ ^[1-9][0-9]*$ ]] || fail "READY_TIMEOUT='$READY_TIMEOUT' must be a number of seconds" 2
+  [[ $READY_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die 2 "READY_TIMEOUT='$READY_TIMEOUT' must be a number of seconds"
   KUBECONFIG=${KUBECONFIG:-/etc/kubernetes/admin.conf}
   POLL_INTERVAL=${POLL_INTERVAL:-5}
   local kubectl=(kubectl --kubeconfig "$KUBECONFIG")
@@ -40,11 +44,11 @@ main() {
       2>/dev/null) || state="unreadable"
     [[ $state == "v$target True" ]] && break
     if ((SECONDS >= deadline)); then
-      fail "$NODE_NAME not Ready at v$target within ${READY_TIMEOUT}s (version and Ready: '$state'); it stays cordoned. Check 'kubectl describe node $NODE_NAME' and 'journalctl -u kubelet' on it, then re-run 'pulumi up'."
+      die 1 "$NODE_NAME not Ready at v$target within ${READY_TIMEOUT}s (version and Ready: '$state'); it stays cordoned. Check 'kubectl describe node $NODE_NAME' and 'journalctl -u kubelet' on it, then re-run 'pulumi up'."
     fi
     sleep "$POLL_INTERVAL"
   done
-  timeout 60 "${kubectl[@]}" uncordon "$NODE_NAME" || fail "uncordon $NODE_NAME failed (see above)"
+  timeout 60 "${kubectl[@]}" uncordon "$NODE_NAME" || die 1 "uncordon $NODE_NAME failed (see above)"
   log "$NODE_NAME Ready at v$target and uncordoned"
 }
 

@@ -20,6 +20,10 @@
 # whose upgrade failed stays cordoned: fix the cause and re-run `pulumi up`.
 set -euo pipefail
 
+PROG=upgrade-worker
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+
 main() {
     local name
     for name in NODE_NAME TARGET_VERSION KUBE_API KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64; do

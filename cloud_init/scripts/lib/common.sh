@@ -1,6 +1,6 @@
-# Shared by the lifecycle scripts: deadlines in milliseconds, errors, log masking.
-# Not run on its own: a script sets PROG and sources it; when a script is shipped to a node
-# (cloud_init.script), the `source` line is replaced by this text.
+# Shared by every node script: deadlines in milliseconds, errors, status lines, log masking.
+# Not run on its own: a script sets PROG (and LOG_FD) and sources it; when a script is shipped
+# to a node (cloud_init.script), the `source` line is replaced by this text.
 # shellcheck shell=bash
 
 now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
@@ -21,4 +21,5 @@ seconds_env() {
 redact() { sed -E 's/\b([a-z0-9]{6})\.[a-z0-9]{16}\b/\1.<redacted>/g; s/\b[0-9a-f]{64}\b/<redacted>/g'; }
 indent() { sed 's/^/    /'; }
 # Status lines go to stderr: a script's stdout is what its caller captures (a token, a file).
-log() { printf '%s: %s\n' "${PROG:?}" "$*" >&2; }
+# A script whose callers read its status on stdout sets LOG_FD=1 before sourcing this.
+log() { printf '%s: %s\n' "${PROG:?}" "$*" >&"${LOG_FD:-2}"; }
