@@ -123,6 +123,10 @@ def cloud_conf_sections(
             # send traffic only to nodes that run its endpoints.
             "create-monitor": create_monitor,
         }
+        if lb_provider == "ovn":
+            # OVN load balancers keep the client's address: traffic reaches the nodes from
+            # anywhere, and only the CCM knows which NodePorts a Service opened.
+            load_balancer["manage-security-groups"] = True
     else:
         # Clouds without Octavia: the CCM still manages nodes, but refuses LB Services.
         load_balancer = {"enabled": False}

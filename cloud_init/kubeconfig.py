@@ -1,8 +1,8 @@
-"""The kubeconfig users get, built from the admin.conf kubeadm wrote on the first master, and
-the CA pin joins use.
+"""The kubeconfig users get, built by the program from its own CA and an admin client
+certificate it issues (so it is known at preview and renewed by `pulumi up`), and the CA pin
+joins use.
 
-Both work on data (parsed YAML, decoded DER), never on text substitution, so they do not
-depend on how kubeadm happens to lay the files out.
+Both work on data (YAML built from dicts, decoded DER), never on text substitution.
 """
 import base64
 import hashlib
@@ -11,41 +11,32 @@ import yaml
 
 PUBLIC_KEY_BEGIN = "-----BEGIN PUBLIC KEY-----"
 PUBLIC_KEY_END = "-----END PUBLIC KEY-----"
+# kubeadm binds this group to cluster-admin at init (kubeadm:cluster-admins); unlike
+# system:masters it can be unbound again, so the exported credential can be revoked
+# without a new CA.
+ADMIN_GROUP = "kubeadm:cluster-admins"
+ADMIN_USER = "openstack-k8s-admin"
 
 
-def public_kubeconfig(admin_conf: str, server: str, name: str) -> str:
-    """admin.conf with its cluster pointed at `server` (https://<public endpoint>:6443) and
-    its cluster, user and context all named `name` (the stack), that context current.
+def admin_kubeconfig(*, server: str, name: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
+    """A kubeconfig for `server` (https://<public endpoint>:<port>) whose cluster, user and
+    context are all named `name`, that context current, with the client certificate inline."""
 
-    Only the admin.conf's current context (or its only one) is kept; credentials and CA data
-    are carried over untouched.
-    """
-    config = yaml.safe_load(admin_conf)
-    if not isinstance(config, dict) or config.get("kind") != "Config":
-        raise ValueError("admin.conf is not a kubeconfig (kind: Config)")
-    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
-    current = config.get("current-context") or (next(iter(contexts)) if len(contexts) == 1 else None)
-    if current not in contexts:
-        raise ValueError(f"admin.conf has no usable current context (current-context: {current!r})")
-    context = contexts[current]
-    cluster = _named(config, "clusters", context["cluster"])["cluster"]
-    user = _named(config, "users", context["user"])["user"]
+    def b64(pem: str) -> str:
+        return base64.b64encode(pem.encode()).decode()
+
+    for what, pem in (("ca", ca_pem), ("cert", cert_pem), ("key", key_pem)):
+        if "-----BEGIN " not in pem:
+            raise ValueError(f"kubeconfig: {what} is not PEM")
     return yaml.safe_dump({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {**cluster, "server": server}}],
-        "users": [{"name": name, "user": user}],
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}],
+        "users": [{"name": name, "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
         "preferences": {},
     }, sort_keys=False)
-
-
-def _named(config: dict, section: str, name: str) -> dict:
-    for entry in config.get(section) or []:
-        if entry.get("name") == name:
-            return entry
-    raise ValueError(f"admin.conf: no entry named {name!r} under {section}")
 
 
 def ca_cert_hash(ca_public_key_pem: str) -> str:

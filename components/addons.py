@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_command import remote
 
 from addons import addon_objects, cloud_conf, cloud_conf_secret, needs_cloud_conf
 from addons.resources import create
+from components.commands import delete_command
 from components.credentials import application_credential
 from components.network import PrivateNetwork
 from settings import Settings
+
+
+# Octavia deletes a load balancer in a minute or two, Cinder a volume in seconds; many of
+# them queue up behind each other.
+CLEANUP_TIMEOUT = 600
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -25,12 +32,18 @@ class ClusterAddons(pulumi.ComponentResource):
         kubeconfig: pulumi.Output[str],
         network: PrivateNetwork,
         initialized: pulumi.Resource,
+        first_master: remote.ConnectionArgs,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:ClusterAddons", name, None, opts)
         features = settings.addon_features
         provider = k8s.Provider(
-            f"{name}-provider", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-provider", kubeconfig=kubeconfig,
+            # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
+            # address, one still unknown in a preview) replaces the provider and with it every
+            # object it made, and creating them again fails with AlreadyExists.
+            cluster_identifier=f"{pulumi.get_project()}/{pulumi.get_stack()}/{settings.name}",
+            opts=pulumi.ResourceOptions(parent=self),
         )
         csi = settings.csi.storage_class
         objects = addon_objects(
@@ -43,11 +56,20 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         if needs_cloud_conf(features):
             objects.append(cloud_conf_secret(self._cloud_conf(name, settings, network)))
-        create(
+        created = create(
             objects,
             prefix=name,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[initialized]),
         )
+        if features["cloud_controller"] or features["cinder_csi"]:
+            # Depends on every add-on object, so it is deleted (and runs) before any of them:
+            # the cloud controller and the CSI driver must still be there to delete their
+            # load balancers and volumes, or Neutron refuses to delete the subnet.
+            delete_command(
+                f"{name}-cloud-cleanup", connection=first_master, script_name="master-cleanup-cloud.sh",
+                env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)}, timeout=CLEANUP_TIMEOUT, parent=self,
+                depends_on=list(created.values()),
+            )
         self.register_outputs({})
 
     def _cloud_conf(self, name: str, settings: Settings, network: PrivateNetwork) -> pulumi.Output[str]:

@@ -9,7 +9,7 @@ import pulumi_openstack as openstack
 import pulumi_tls as tls
 
 from cloud_init.backup import openstack_rc_file
-from cloud_init.kubeconfig import public_kubeconfig
+from cloud_init.kubeconfig import ADMIN_GROUP, ADMIN_USER, admin_kubeconfig
 from components.addons import ClusterAddons
 from components.commands import SSH_USER
 from components.control_plane import ControlPlane
@@ -18,7 +18,7 @@ from components.discovery import DiscoveryNode
 from components.kube_node import FlannelClient
 from components.machine import NodeImage
 from components.network import PrivateNetwork, endpoint_port
-from components.pki import certificate_authority, kubernetes_pki, signed_certificate
+from components.pki import ADMIN_HOURS, ADMIN_RENEWAL_HOURS, certificate_authority, kubernetes_pki, signed_certificate
 from components.worker_pool import WorkerPool
 from settings import Settings
 
@@ -95,15 +95,23 @@ class Cluster(pulumi.ComponentResource):
         port = endpoint_port(settings)
         server = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
         self.api_endpoint = server
+        # Issued here, not read from the first master: kubeadm's admin.conf expires after a
+        # year and nothing renews it; this one is renewed by any `pulumi up` in the last
+        # ADMIN_RENEWAL_HOURS of its life.
+        admin = signed_certificate(
+            f"{name}-admin", ca=pki.ca, common_name=ADMIN_USER, organization=ADMIN_GROUP, uses=["client_auth"],
+            parent=self, validity_hours=ADMIN_HOURS, early_renewal_hours=ADMIN_RENEWAL_HOURS,
+        )
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(control_plane.admin_kubeconfig, server).apply(
-                lambda v: public_kubeconfig(v[0], server=v[1], name=settings.name)
+            pulumi.Output.all(server, pki.ca.cert, admin.cert, admin.key).apply(
+                lambda v: admin_kubeconfig(server=v[0], name=settings.name, ca_pem=v[1], cert_pem=v[2], key_pem=v[3])
             )
         )
         if any(settings.addon_features.values()):
             ClusterAddons(
                 f"{name}-addons", settings, kubeconfig=self.kubeconfig, network=network,
-                initialized=control_plane.initialized, opts=child,
+                initialized=control_plane.initialized, first_master=control_plane.join_target.first_master,
+                opts=child,
             )
         self.discovery_address = discovery.jump_host
         self.master_addresses = control_plane.master_addresses

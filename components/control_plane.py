@@ -36,7 +36,6 @@ class ControlPlane(pulumi.ComponentResource):
     public_address: pulumi.Output[str]
     master_addresses: pulumi.Output[list[str]]
     join_target: JoinTarget
-    admin_kubeconfig: pulumi.Output[str]
 
     def __init__(
         self,
@@ -198,10 +197,6 @@ class ControlPlane(pulumi.ComponentResource):
                     first_master=connection,
                     initialized=init,
                 )
-                self.admin_kubeconfig = node_command(
-                    f"{node}-kubeconfig", connection=connection, script_name="master-admin-kubeconfig.sh",
-                    env={}, timeout=120, parent=self, depends_on=[init], rerun_on_change=True, secret_stdout=True,
-                ).stdout
                 previous = init
                 upgraded = upgrade_master(settings, node=node, first=True, connection=connection,
                                           parent=self, after=[init])

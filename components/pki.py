@@ -15,6 +15,10 @@ import pulumi_tls as tls
 CA_HOURS = 10 * 365 * 24
 LEAF_HOURS = 5 * 365 * 24
 EARLY_RENEWAL_HOURS = 90 * 24
+# The exported admin credential lives a year, like kubeadm's, and is re-issued by the
+# first `pulumi up` in its last two months.
+ADMIN_HOURS = 365 * 24
+ADMIN_RENEWAL_HOURS = 60 * 24
 CA_USES = ["cert_signing", "crl_signing", "digital_signature", "key_encipherment"]
 
 
@@ -57,6 +61,8 @@ def signed_certificate(
     dns_names: pulumi.Input[Sequence[str]] = (),
     ip_addresses: pulumi.Input[Sequence[str]] = (),
     organization: str | None = None,
+    validity_hours: int = LEAF_HOURS,
+    early_renewal_hours: int = EARLY_RENEWAL_HOURS,
 ) -> Pem:
     key = private_key(f"{name}-key", parent)
     request = tls.CertRequest(
@@ -72,8 +78,8 @@ def signed_certificate(
         cert_request_pem=request.cert_request_pem,
         ca_private_key_pem=ca.key,
         ca_cert_pem=ca.cert,
-        validity_period_hours=LEAF_HOURS,
-        early_renewal_hours=EARLY_RENEWAL_HOURS,
+        validity_period_hours=validity_hours,
+        early_renewal_hours=early_renewal_hours,
         allowed_uses=["digital_signature", "key_encipherment", *uses],
         opts=pulumi.ResourceOptions(parent=parent),
     )

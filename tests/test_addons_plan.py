@@ -20,8 +20,8 @@ def test_addons_wait_for_init_and_use_the_kubeconfig(plan):
     assert len(providers) == 1
     provider = providers[0]
     assert provider["inputs"]["kubeconfig"] == "[secret]"
-    # the kubeconfig comes from the first master's admin.conf, read after init
-    assert "dev-master-0-kubeconfig" in p.waits_for(provider["name"])
+    # the kubeconfig is the program's own: its admin certificate, signed by the cluster CA
+    assert {"dev-admin-cert", "dev-ca-cert"} <= p.waits_for(provider["name"])
     for name, r in addons.items():
         assert "dev-master-0-init" in p.waits_for(name), name
         assert r["parent"] == p.named("dev-addons")["urn"]

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from cloud_init.kubeconfig import ca_cert_hash, public_kubeconfig
+from cloud_init.kubeconfig import ADMIN_GROUP, ADMIN_USER, admin_kubeconfig, ca_cert_hash
 
 SERVER = "https://203.0.113.10:6443"
 FIXED = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -34,39 +34,27 @@ def _b64(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def admin_conf():
-    """An admin.conf shaped like kubeadm's (its names, a private server address), carrying a
-    real CA certificate and a real client certificate and key."""
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def admin_pems():
+    """A real CA, and a client certificate and key it signed, as PEM text."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("kubernetes", ca_key, ca_key, "kubernetes", ca=True)
-    client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    client = _cert("kubernetes-admin", client_key, ca_key, "kubernetes", ca=False)
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = _cert("openstack-k8s-admin", client_key, ca_key, "kubernetes", ca=False)
     pem = serialization.Encoding.PEM
-    text = yaml.safe_dump({
-        "apiVersion": "v1",
-        "clusters": [{"cluster": {"certificate-authority-data": _b64(ca.public_bytes(pem)),
-                                  "server": "https://10.0.0.10:6443"},
-                      "name": "kubernetes"}],
-        "contexts": [{"context": {"cluster": "kubernetes", "user": "kubernetes-admin"},
-                      "name": "kubernetes-admin@kubernetes"}],
-        "current-context": "kubernetes-admin@kubernetes",
-        "kind": "Config",
-        "preferences": {},
-        "users": [{"name": "kubernetes-admin",
-                   "user": {"client-certificate-data": _b64(client.public_bytes(pem)),
-                            "client-key-data": _b64(client_key.private_bytes(
-                                pem, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()))}}],
-    })
-    return text
+    return {
+        "ca_pem": ca.public_bytes(pem).decode(),
+        "cert_pem": client.public_bytes(pem).decode(),
+        "key_pem": client_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()).decode(),
+    }
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (Debian package)")
-def test_public_kubeconfig_passes_kubectl(admin_conf, tmp_path):
+def test_admin_kubeconfig_passes_kubectl(admin_pems, tmp_path):
     """kubectl itself reads the output: one cluster/user/context named after the stack, the
-    public server, and the credentials intact (kubectl --raw shows the same data back)."""
+    public server, and the program's CA and client certificate intact."""
+    assert shutil.which("kubectl"), "kubectl is missing: tools/test.sh installs it"
     out = tmp_path / "kubeconfig"
-    out.write_text(public_kubeconfig(admin_conf, SERVER, "dev"))
+    out.write_text(admin_kubeconfig(server=SERVER, name="dev", **admin_pems))
     # The documented check, as a user would run it, must succeed...
     subprocess.run(["kubectl", "config", "view", "--minify", "--kubeconfig", str(out)],
                    capture_output=True, check=True)
@@ -75,25 +63,37 @@ def test_public_kubeconfig_passes_kubectl(admin_conf, tmp_path):
                            "--kubeconfig", str(out)], capture_output=True, text=True, check=True)
     shown = yaml.safe_load(view.stdout)
     assert shown["current-context"] == "dev"
-    assert [c["name"] for c in shown["contexts"]] == ["dev"]
     assert shown["contexts"][0]["context"] == {"cluster": "dev", "user": "dev"}
     assert [(c["name"], c["cluster"]["server"]) for c in shown["clusters"]] == [("dev", SERVER)]
-    original = yaml.safe_load(admin_conf)
-    assert (shown["clusters"][0]["cluster"]["certificate-authority-data"]
-            == original["clusters"][0]["cluster"]["certificate-authority-data"])
-    assert shown["users"][0]["user"] == original["users"][0]["user"]
-    current = subprocess.run(["kubectl", "config", "current-context", "--kubeconfig", str(out)],
-                             capture_output=True, text=True, check=True)
-    assert current.stdout.strip() == "dev"
+    cluster, user = shown["clusters"][0]["cluster"], shown["users"][0]["user"]
+    assert base64.b64decode(cluster["certificate-authority-data"]).decode() == admin_pems["ca_pem"]
+    assert base64.b64decode(user["client-certificate-data"]).decode() == admin_pems["cert_pem"]
+    assert base64.b64decode(user["client-key-data"]).decode() == admin_pems["key_pem"]
 
 
-def test_public_kubeconfig_is_deterministic_and_refuses_garbage(admin_conf):
-    """Same input, same bytes (no churn in the stack output); a non-kubeconfig is an error."""
-    assert public_kubeconfig(admin_conf, SERVER, "p") == public_kubeconfig(admin_conf, SERVER, "p")
-    with pytest.raises(ValueError, match="kind: Config"):
-        public_kubeconfig("apiVersion: v1\nkind: Pod\n", SERVER, "p")
-    with pytest.raises(ValueError, match="current context"):
-        public_kubeconfig("kind: Config\ncontexts: []\n", SERVER, "p")
+def test_admin_kubeconfig_is_deterministic_and_refuses_garbage(admin_pems):
+    """Same input, same bytes (no churn in the stack output); a non-PEM is an error."""
+    a = admin_kubeconfig(server=SERVER, name="p", **admin_pems)
+    assert a == admin_kubeconfig(server=SERVER, name="p", **admin_pems)
+    with pytest.raises(ValueError, match="key is not PEM"):
+        admin_kubeconfig(server=SERVER, name="p", **{**admin_pems, "key_pem": "secret"})
+
+
+def test_exported_kubeconfig_is_issued_by_the_program(plan):
+    """The kubeconfig is built by the program, not read from the first master: its client
+    certificate comes from the cluster CA through pulumi-tls, for a year, in kubeadm's
+    cluster-admins group, renewed by any `pulumi up` in its last two months. No command
+    reads admin.conf (its certificate would expire after a year, with nothing to renew it)."""
+    p = plan("dev")
+    assert not [r for r in p.resources if r["name"].endswith("-kubeconfig")]
+    csr = p.named("dev-admin-csr")["inputs"]
+    assert csr["subject"] == {"commonName": ADMIN_USER, "organization": ADMIN_GROUP}
+    cert = p.named("dev-admin-cert")
+    assert cert["inputs"]["validityPeriodHours"] == 365 * 24
+    assert cert["inputs"]["earlyRenewalHours"] == 60 * 24
+    assert cert["inputs"]["allowedUses"] == ["digital_signature", "key_encipherment", "client_auth"]
+    signers = {p.by_urn[u]["name"] for u in cert["dependencies"]}
+    assert {"dev-ca-cert", "dev-ca-key", "dev-admin-csr"} <= signers
 
 
 @pytest.mark.parametrize("make_key", [

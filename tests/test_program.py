@@ -154,8 +154,7 @@ def test_secrets_stay_secret(plan):
     for r in tokens:
         assert "stdout" in r["options"]["additionalSecretOutputs"]
         assert r["inputs"]["logging"] == "stderr"
-    kubeconfig = p.named("prod-master-0-kubeconfig")
-    assert "stdout" in kubeconfig["options"]["additionalSecretOutputs"]
+    assert p.named("prod-admin-key")["inputs"].get("algorithm") == "ECDSA"
     assert p.named("prod-master-0-kubeadm-files")["inputs"]["stdin"] == "[secret]"
     assert p.data["outputs"]["kubeconfig"] == "[secret]"
     assert "secret" in p.named("prod-etcd-backup")["options"]["additionalSecretOutputs"]
