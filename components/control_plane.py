@@ -26,6 +26,14 @@ from settings import Settings
 MASTER_TAINTS = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
 # keepalived's virtual router id: one per cluster network, any fixed value will do.
 VRRP_ROUTER_ID = 51
+# The Octavia provider behind `endpoint: octavia`.
+OCTAVIA_PROVIDER = "amphora"
+
+
+def api_listener_cidrs(settings: Settings) -> list[str]:
+    """Who may open a connection to the API load balancer: never the whole world by default."""
+    cidrs = [str(settings.network.cidr), *map(str, settings.api_allowed_cidrs)]
+    return list(dict.fromkeys(cidrs))
 
 
 class ControlPlane(pulumi.ComponentResource):
@@ -80,6 +88,10 @@ class ControlPlane(pulumi.ComponentResource):
                 f"{name}-lb",
                 name=f"{settings.name}-api",
                 vip_subnet_id=network.subnet_id,
+                # Amphorae, not the cloud's default: OVN load balancers know neither HTTPS
+                # health monitors nor allowed CIDRs, and without them init never runs and
+                # the API is open to every address.
+                loadbalancer_provider=OCTAVIA_PROVIDER,
                 opts=child,
             )
             vip = lb.vip_address
@@ -228,6 +240,10 @@ class ControlPlane(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         listener = openstack.loadbalancer.Listener(
             f"{name}-lb-listener", loadbalancer_id=lb.id, protocol="TCP", protocol_port=API_PORT,
+            # The amphora forwards from its own address, so the masters' security group
+            # cannot tell clients apart: the listener admits only the cluster's network
+            # (nodes reach the API through it) and apiAllowedCidrs.
+            allowed_cidrs=api_listener_cidrs(settings),
             # kubectl exec/logs streams live long: keep idle connections open.
             timeout_client_data=3_600_000, timeout_member_data=3_600_000, opts=child,
         )

@@ -38,10 +38,13 @@ def application_credential(
 ) -> CloudCredential:
     credential = openstack.identity.ApplicationCredential(
         name,
-        name=name,
+        # Keystone wants names unique per user: two stacks with one cluster name, run by one
+        # operator, must not collide.
+        name=f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}",
         description=description,
         access_rules=list(access_rules) if access_rules else None,
-        opts=pulumi.ResourceOptions(parent=parent),
+        # Every field is ForceNew and the name is kept: the old one must go first (409).
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
     )
     scope = openstack.identity.get_auth_scope_output(name="current")
     return CloudCredential(

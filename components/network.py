@@ -56,7 +56,10 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
 
     for role in ("master", "worker"):
         rules[role].append(Rule("ssh from the jump host", "tcp", (22, 22), group="discovery"))
-        rules[role].append(Rule("kubelet from masters", "tcp", (KUBELET_PORT, KUBELET_PORT), group="master"))
+        # metrics-server runs on workers, and flannel masquerades its scrapes with the
+        # worker's own address: kubelets answer masters and workers alike.
+        for peer in ("master", "worker"):
+            rules[role].append(Rule(f"kubelet from {peer}s", "tcp", (KUBELET_PORT, KUBELET_PORT), group=peer))
         for peer in ("master", "worker"):
             rules[role].append(Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer))
             rules[role].append(Rule(f"icmp from {peer}s", "icmp", None, group=peer))
@@ -81,7 +84,9 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
     if any(p.gateway for p in settings.worker_pools):
         for port in (80, 443):
             rules["worker"].append(Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0"))
-    return rules
+    # Two sources can be the same rule (an allowed CIDR that is the cluster's own network):
+    # one security group rule each, or the engine sees one name twice.
+    return {role: list({r.key: r for r in reversed(rs)}.values())[::-1] for role, rs in rules.items()}
 
 
 def endpoint_port(settings: Settings) -> int:

@@ -123,8 +123,9 @@ def test_security_groups_least_privilege(plan):
     assert by_port[("master", "tcp", (2379, 2380))] == {"master"}
     assert by_port[("discovery", "tcp", (2379, 2379))] == {"master", "worker"}
     assert by_port[("discovery", "tcp", (2379, 2380))] == {"discovery"}
-    assert by_port[("master", "tcp", (10250, 10250))] == {"master"}
-    assert by_port[("worker", "tcp", (10250, 10250))] == {"master"}
+    # metrics-server on a worker scrapes every kubelet
+    assert by_port[("master", "tcp", (10250, 10250))] == {"master", "worker"}
+    assert by_port[("worker", "tcp", (10250, 10250))] == {"master", "worker"}
     for role in ("master", "worker"):
         assert by_port[(role, "udp", (8472, 8472))] == {"master", "worker"}
         assert by_port[(role, "tcp", (22, 22))] == {"discovery"}
