@@ -72,6 +72,8 @@ class PlanBuilder:
                           f"kubeadm upgrade apply v{k8s}", deps=[init])
         self.outputs = {"kubeconfig": "[secret]", "apiEndpoint": "https://203.0.113.10:6443",
                         "masterCount": 1, "master": master}
+        self.settings = {"podCidr": "10.244.0.0/16", "serviceCidr": "10.96.0.0/12"}
+        self.control_plane = (cp, cp_t)
 
     def _add(self, rtype, name, parent, qualified, inputs, deps=(), options=None) -> str:
         urn = _urn(self.stack, qualified, name)
@@ -80,6 +82,13 @@ class PlanBuilder:
                                "dependencies": sorted(deps), "inputs": inputs,
                                "options": options or {}})
         return urn
+
+    def add_vip(self) -> None:
+        """The VIP port a multi-master endpoint puts in front of the masters."""
+        cp, cp_t = self.control_plane
+        self._add(PORT, f"{self.stack}-masters-vip", cp, f"{cp_t}${PORT}",
+                  {"networkId": "[unknown]", "fixedIps": [{"subnetId": "[unknown]"}]},
+                  deps=[self.network, self.subnet])
 
     def _by_name(self, name: str) -> str:
         return next(r["urn"] for r in self.resources if r["name"] == name)
@@ -129,7 +138,7 @@ class PlanBuilder:
         (directory / "user-data").mkdir(parents=True)
         (directory / "plan.json").write_text(json.dumps(
             {"stack": self.stack, "project": PROJECT, "resources": self.resources,
-             "outputs": self.outputs}, indent=2, sort_keys=True))
+             "outputs": self.outputs, "settings": self.settings}, indent=2, sort_keys=True))
         for name, text in self.user_data.items():
             (directory / "user-data" / f"{name}.yaml").write_text(text)
         return directory
@@ -157,6 +166,19 @@ def _changed(section: str, rtype: str, effect: str) -> list[str]:
     return names
 
 
+CALM = ("No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
+        "stays where it is.")
+
+
+def _boxes(text: str) -> list[str]:
+    """The warning boxes of a report, each as its lines without the '> ' prefix; asserts
+    they come before the counts line (what can break a cluster is read first)."""
+    boxes = re.findall(r"^> \[!WARNING\]\n((?:^> .*\n)+)", text, re.M)
+    if boxes:
+        assert text.index("[!WARNING]") < text.index(" to add, ")
+    return [re.sub(r"^> ", "", b, flags=re.M) for b in boxes]
+
+
 def _table_names(section: str) -> list[str]:
     return re.findall(r"^\| `[^`]+` \| `([^`]+)` \|", section, re.M)
 
@@ -180,7 +202,7 @@ def test_one_added_worker_is_exactly_its_resources_and_replaces_nothing(tmp_path
     assert sorted(added) == sorted(["dev-worker-2", "dev-worker-2-port",
                                     "dev-worker-2-ready", "dev-worker-2-join"])
     assert "**4 to add, 0 to remove, 0 to change (0 replaced)" in text
-    assert "No resource is replaced or rebuilt." in text
+    assert CALM in text
     for title in ("Removed", "Changed", "User-data", "Stack outputs changed"):
         assert _section(text, title) == "", title
     assert "where |" in text and "WorkerPool `dev-workers`" in text
@@ -195,17 +217,19 @@ def test_version_bump_with_ignored_user_data_replaces_nothing(tmp_path):
     new = PlanBuilder(workers=3, k8s="1.32.1", upgrade_commands=True)
     code, text = _diff(tmp_path, old, new)
     assert code == 1
-    assert "No resource is replaced or rebuilt." in text
+    assert CALM in text
     assert "[!WARNING]" not in text
     added = _table_names(_section(text, "Added"))
     assert sorted(added) == sorted(["dev-master-0-upgrade"] +
                                    [f"dev-worker-{i}-upgrade" for i in range(3)])
-    changed = _section(text, "Changed")
-    instances = _changed(changed, "Instance", "ignored")
-    assert "Values shown for `dev-master-0`" in changed  # one entry for all four
+    assert _section(text, "Changed") == ""  # nothing the engine applies to a VM
+    ignored = _section(text, "Ignored changes")
+    instances = _changed(ignored, "Instance", "ignored")
+    assert "Values shown for `dev-master-0`" in ignored  # one entry for all four
     assert sorted(instances) == ["dev-master-0", "dev-worker-0", "dev-worker-1",
                                  "dev-worker-2"]
     assert "0 to change (0 replaced), 4 with ignored changes" in text
+    assert "### Ignored changes (4)" in text
     ud = _section(text, "User-data")
     assert "(4 nodes)" in text
     assert "-  content: KUBERNETES_VERSION=1.31.4" in ud
@@ -268,7 +292,7 @@ def test_resize_is_reported_as_update_not_replacement(tmp_path):
             r["inputs"]["flavorName"] = "m1.xlarge"
     code, text = _diff(tmp_path, old, new)
     assert code == 1
-    assert "No resource is replaced or rebuilt." in text
+    assert CALM in text
     assert "| `flavorName` | `\"m1.medium\"` | `\"m1.xlarge\"` | resize |" in text
 
 
@@ -322,6 +346,103 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     (bad / "plan.json").write_text("not json")
     assert plandiff.main([str(bad), str(good)]) == 2
     assert plandiff.main([str(good)]) == 2  # usage
+
+
+def test_removed_instances_are_the_first_warning(tmp_path):
+    """Shrinking a pool (or renaming it, which removes every instance under the old name)
+    deletes VMs: the report must say so in a box before anything else, naming each."""
+    code, text = _diff(tmp_path, PlanBuilder(workers=3), PlanBuilder(workers=1))
+    assert code == 1
+    boxes = _boxes(text)
+    assert boxes == ["This change **deletes 2 instances**:\n"
+                     "- 2 × Instance in WorkerPool `dev-workers`: dev-worker-1, dev-worker-2\n"]
+    assert CALM not in text
+
+
+def test_a_moving_api_endpoint_is_warned_of(tmp_path):
+    """1 -> 3 masters with the endpoint unset moves the API from the master's :6443 to a
+    VIP's :8443; vip -> octavia removes the VIP every kubelet points at. Both are changes a
+    running cluster cannot take, whatever else the diff says."""
+    one = PlanBuilder()
+    three = PlanBuilder()
+    three.add_vip()
+    three.outputs["apiEndpoint"] = "https://203.0.113.10:8443"
+    code, text = _diff(tmp_path / "grow", one, three)
+    assert code == 1
+    [box] = _boxes(text)
+    assert box.startswith("This change **moves the API endpoint**:\n")
+    assert '- `apiEndpoint`: `"https://203.0.113.10:6443"` → `"https://203.0.113.10:8443"`' in box
+    assert "- adds Port `dev-masters-vip`" in box
+    assert CALM not in text
+
+    lb = PlanBuilder()
+    lb.outputs["apiEndpoint"] = three.outputs["apiEndpoint"]  # same address, VIP gone
+    code, text = _diff(tmp_path / "vip-to-lb", three, lb)
+    [box] = _boxes(text)
+    assert "- removes Port `dev-masters-vip`" in box and "apiEndpoint" not in box
+
+
+def test_settings_a_running_cluster_cannot_change_are_warned_of(tmp_path):
+    """A new pod or Service network shows in no resource input a reviewer would notice;
+    the plan's effective settings carry it and the report puts it first."""
+    new = PlanBuilder()
+    new.settings["podCidr"] = "10.200.0.0/16"
+    code, text = _diff(tmp_path, PlanBuilder(), new)
+    assert code == 1
+    [box] = _boxes(text)
+    assert box.startswith("This change **changes what a running cluster cannot change**:\n"
+                          '- `podCidr`: `"10.244.0.0/16"` → `"10.200.0.0/16"`: flannel')
+    assert "serviceCidr" not in box
+    # a plan written before the settings section existed is compared without it
+    old_style = PlanBuilder()
+    old_style.settings = {}
+    assert _boxes(_diff(tmp_path / "old-style", old_style, new)[1]) == []
+
+
+def test_the_header_counts_what_the_changed_section_lists(tmp_path):
+    """"N to change" in the header and "Changed (N)" below are one number; changes the
+    engine ignores are counted and listed on their own."""
+    old = PlanBuilder(k8s="1.31.4")
+    new = PlanBuilder(k8s="1.32.1")
+    for r in new.resources:
+        if r["name"] in ("dev-worker-0", "dev-worker-1"):
+            r["inputs"]["flavorName"] = "m1.xlarge"
+    code, text = _diff(tmp_path, old, new)
+    header = re.search(r"(\d+) to change \((\d+) replaced\), (\d+) with ignored changes", text)
+    assert header, text[:500]
+    assert re.search(r"^### Changed \((\d+)\)", text, re.M).group(1) == header.group(1) == "2"
+    assert re.search(r"^### Ignored changes \((\d+)\)", text, re.M).group(1) == header.group(3) == "1"
+
+
+def test_values_read_as_text_and_image_tags_stay_visible(tmp_path):
+    """A summarized value shows "…", not a JSON escape; an image reference longer than a
+    short cell keeps its tag (the change a reviewer is looking for)."""
+    image = "registry.k8s.io/provider-os/openstack-cloud-controller-manager:v{}"
+    old, new = PlanBuilder(), PlanBuilder()
+    for plan, tag in ((old, "1.33.1"), (new, "1.34.1")):
+        for r in plan.resources:
+            if r["name"] == "dev-worker-0-join":
+                r["inputs"]["image"] = image.format(tag)
+                r["inputs"]["create"] += f"# {'long comment line ' * 5} {tag}\n"
+    code, text = _diff(tmp_path, old, new)
+    assert "\\u2026" not in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| `image` |"))
+    assert image.format("1.33.1") in row and image.format("1.34.1") in row
+    create = next(ln for ln in text.splitlines() if ln.startswith("| `create` |"))
+    assert "…" in create and "lines" in create
+    assert plandiff._show("x" * 500).count("x") == 100  # a very long line: its ends
+
+
+def test_exit_status_is_in_the_help():
+    """The exit status (1 on any difference) is what a CI step branches on: --help says it."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    for args in (["tools.plandiff", "--help"], ["tools.plan", "--help"]):
+        out = subprocess.run([sys.executable, "-m", *args], cwd=root, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "0 if the plans are the same, 1 if they differ" in " ".join(out.stdout.split())
 
 
 def test_cli_module_runs(tmp_path):

@@ -1,11 +1,15 @@
-"""`python -m tools.plan --diff` on real offline plans of the dev stack (issue 7): one more
-worker, and a Kubernetes version bump."""
+"""`python -m tools.plan --diff` on real offline plans of the dev stack: one more worker and a
+Kubernetes version bump (calm), and the changes that can break a running cluster (loud,
+first): a moving API endpoint, a renamed pool, a new pod network."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
 from planning import ROOT
+
+CALM = ("No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
+        "stays where it is.")
 
 
 def diff(old, new) -> subprocess.CompletedProcess:
@@ -19,10 +23,12 @@ def test_one_more_worker(plan):
     assert result.returncode == 1, result.stderr
     out = result.stdout
     assert "0 to remove, 0 to change (0 replaced)" in out
-    assert "No resource is replaced or rebuilt." in out
+    assert CALM in out
     rows = [line for line in out.splitlines() if line.startswith("| `")]
-    assert len(rows) == 7 and all("dev-worker-general-2" in row for row in rows)
-    assert "**7 to add" in out
+    assert all("dev-worker-general-2" in row for row in rows)
+    names = {row.split("`")[3] for row in rows}
+    assert {"dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-join"} <= names
+    assert f"**{len(rows)} to add" in out
 
 
 def test_version_bump(plan):
@@ -31,7 +37,7 @@ def test_version_bump(plan):
     assert result.returncode == 1, result.stderr
     out = result.stdout
     assert "0 to add, 0 to remove" in out and "(0 replaced)" in out
-    assert "No resource is replaced or rebuilt." in out
+    assert CALM in out
     assert "3 with ignored changes" in out
     for node in ("dev-master-0-upgrade", "dev-worker-general-0-upgrade", "dev-worker-general-1-upgrade"):
         assert node in out
@@ -43,3 +49,49 @@ def test_identical_plans(plan):
     p = plan("dev")
     result = diff(p, p)
     assert result.returncode == 0 and "No changes" in result.stdout
+
+
+def first_box(out: str) -> str:
+    """The first warning box, which must come before the counts."""
+    assert "> [!WARNING]" in out, out[:2000]
+    assert out.index("> [!WARNING]") < out.index(" to add, ")
+    box = out.split("> [!WARNING]\n", 1)[1]
+    return "".join(line + "\n" for line in box.splitlines() if line.startswith("> ")) if box else ""
+
+
+def test_three_masters_without_an_endpoint_move_the_api(plan):
+    """1 -> 3 masters with controlPlane.endpoint unset: the API goes from the master's 6443
+    to the VIP's 8443, which a running cluster cannot follow."""
+    result = diff(plan("dev"), plan("dev", "masters.count=3"))
+    assert result.returncode == 1, result.stderr
+    box = first_box(result.stdout)
+    assert box.startswith("> This change **moves the API endpoint**")
+    assert ":6443\"` → `\"https://" in box and ":8443\"`" in box
+    assert "adds Port `dev-master-vip`" in box
+    assert CALM not in result.stdout
+
+
+def test_vip_to_octavia_removes_the_vip(plan):
+    three = ("masters.count=3",)
+    result = diff(plan("dev", *three, "controlPlane.endpoint=vip"),
+                  plan("dev", *three, "controlPlane.endpoint=octavia"))
+    assert result.returncode == 1, result.stderr
+    box = first_box(result.stdout)
+    assert "moves the API endpoint" in box
+    assert "removes Port `dev-master-vip`" in box and "adds LoadBalancer `dev-master-lb`" in box
+
+
+def test_a_renamed_pool_deletes_its_instances(plan):
+    result = diff(plan("dev"), plan("dev", "workerPools[0].name=web"))
+    assert result.returncode == 1, result.stderr
+    assert first_box(result.stdout) == (
+        "> This change **deletes 2 instances**:\n"
+        "> - 2 × Instance in WorkerPool `dev-worker-general`: dev-worker-general-0, dev-worker-general-1\n")
+
+
+def test_a_new_pod_network_is_warned_of(plan):
+    result = diff(plan("dev"), plan("dev", "podCidr=10.200.0.0/16"))
+    assert result.returncode == 1, result.stderr
+    box = first_box(result.stdout)
+    assert box.startswith("> This change **changes what a running cluster cannot change**")
+    assert '`podCidr`: `"10.244.0.0/16"` → `"10.200.0.0/16"`' in box

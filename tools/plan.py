@@ -5,7 +5,9 @@
 
 Evaluates the program for a stack under Pulumi's mock engine, with no credentials and no
 Pulumi CLI, and writes DIR/plan.json and DIR/user-data/<instance>.yaml. Invalid config exits
-with status 2 and one line naming the key, before anything is written.
+with status 2 and one line naming the key, before anything is written. `--diff` prints the
+markdown report of tools/plandiff and exits like diff(1): 0 if the plans are the same, 1 if
+they differ, 2 on bad input. Runs from the test environment (requirements-dev.txt).
 """
 from __future__ import annotations
 
@@ -215,23 +217,29 @@ def user_data_text(value: str) -> str:
     return blob.decode()
 
 
+def load_stack(stack: str, sets: list[tuple[str, Any]]):
+    """A stack's raw config with overrides, and its validated settings (ConfigError first)."""
+    raw = stack_config(stack)
+    for key, value in sets:
+        set_path(raw, key, value)
+    return raw, config.load(config.raw_from_pulumi(engine_config(raw)), stack)
+
+
 def evaluate_stack(stack: str, sets: list[tuple[str, Any]]):
     """A stack's config with overrides, validated (ConfigError first), then the program run
     under the mock engine: the Evaluation. Shared by the plan, the bench and the tests."""
     from tools.mockengine import evaluate
 
-    raw = stack_config(stack)
-    for key, value in sets:
-        set_path(raw, key, value)
-    settings = config.load(config.raw_from_pulumi(engine_config(raw)), stack)
+    raw, settings = load_stack(stack, sets)
     return evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
 
 
 def build(stack: str, sets: list[tuple[str, Any]]):
     """Validate, then evaluate: (plan dict, {instance: user-data}). Raises ConfigError first."""
-    from tools.mockengine import SECRET
+    from tools.mockengine import SECRET, evaluate
 
-    result = evaluate_stack(stack, sets)
+    raw, settings = load_stack(stack, sets)
+    result = evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
 
     resources, user_data = [], {}
     # Sorted by URN: registration order follows asyncio scheduling, the plan must not.
@@ -243,7 +251,11 @@ def build(stack: str, sets: list[tuple[str, Any]]):
         if r.type == INSTANCE and r.raw_inputs.get("userData"):
             user_data[r.name] = user_data_text(r.raw_inputs["userData"])
     outputs = {k: (SECRET if secret else value) for k, (value, secret) in result.outputs.items()}
-    plan = {"stack": stack, "project": config.PROJECT, "resources": resources, "outputs": outputs}
+    # The effective values of settings a running cluster cannot change (defaults applied):
+    # no resource input shows them, and `--diff` warns when they move.
+    fixed = {"podCidr": str(settings.pod_cidr), "serviceCidr": str(settings.service_cidr)}
+    plan = {"stack": stack, "project": config.PROJECT, "resources": resources, "outputs": outputs,
+            "settings": fixed}
     return plan, user_data
 
 
@@ -292,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a config key (pulumi config set --path syntax); VALUE is JSON or a string")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--diff", nargs=2, type=Path, metavar=("OLD_DIR", "NEW_DIR"),
-                        help="compare two plan directories instead")
+                        help="compare two plan directories instead: markdown on stdout, "
+                             "exit 0 if the plans are the same, 1 if they differ, 2 on bad input")
     args = parser.parse_args(argv)
 
     if args.diff:

@@ -110,7 +110,7 @@ EFFECTS: dict[str, dict[str, str]] = {
 # Whole providers whose every input is ForceNew.
 PROVIDER_EFFECTS = {"tls": REPLACE, "random": REPLACE}
 
-LONG = 60  # strings longer than this (or multi-line) are summarized in tables
+LONG_LINE = 160  # one-line strings longer than this are shortened in tables
 
 
 class PlanError(Exception):
@@ -124,6 +124,7 @@ class Plan:
     resources: dict[str, dict[str, Any]]  # by URN
     outputs: dict[str, Any]
     user_data: dict[str, str]  # instance resource name -> cloud-config text
+    settings: dict[str, Any] = field(default_factory=dict)  # effective values (tools/plan)
 
 
 @dataclass
@@ -184,8 +185,11 @@ def load_plan(directory: Path) -> Plan:
     outputs = data.get("outputs") or {}
     if not isinstance(outputs, dict):
         raise PlanError(f"{plan_file}: 'outputs' is not an object")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise PlanError(f"{plan_file}: 'settings' is not an object")
     return Plan(str(data.get("stack", "")), str(data.get("project", "")),
-                resources, outputs, user_data)
+                resources, outputs, user_data, settings)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -269,19 +273,24 @@ def _redact(text: str) -> str:
 
 
 def _show(value: Any) -> str:
-    """One table cell for a value: short values verbatim, long ones summarized."""
+    """One table cell for a value: short values verbatim, long ones summarized. A single
+    line (an image reference) is kept whole up to LONG_LINE, and past it keeps its end,
+    where the tag is."""
     if value is _MISSING:
         return "*(absent)*"
     if value == SECRET:
         return f"`{SECRET}`"
-    if isinstance(value, str) and (len(value) > LONG or "\n" in value):
-        first = value.strip().splitlines()[0] if value.strip() else ""
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10] if isinstance(value, str) else ""
+    if isinstance(value, str) and "\n" in value.strip():
+        first = value.strip().splitlines()[0]
         first = first[:40] + ("…" if len(first) > 40 else "")
-        digest = hashlib.sha256(value.encode()).hexdigest()[:10]
-        text = (f"{json.dumps(first)}… ({value.count(chr(10)) + 1} lines, "
+        text = (f"{json.dumps(first, ensure_ascii=False)}… ({value.count(chr(10)) + 1} lines, "
                 f"{len(value.encode())} B, sha256 {digest})")
+    elif isinstance(value, str) and len(value) > LONG_LINE:
+        shown = value[:60] + "…" + value[-40:]
+        text = f"{json.dumps(shown, ensure_ascii=False)} ({len(value.encode())} B, sha256 {digest})"
     else:
-        text = json.dumps(value, sort_keys=True)
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
     text = text.replace("|", "\\|")
     tick = "``" if "`" in text else "`"
     return f"{tick}{text}{tick}"
@@ -325,9 +334,109 @@ def _where(res: dict[str, Any]) -> str:
     return f" in {_short_type(_urn_type(parent))} `{_urn_name(parent)}`"
 
 
-def _user_data_blocks(old: Plan, new: Plan, ignored: set[str]) -> list[str]:
-    """One collapsible unified diff per distinct user-data change; nodes whose changed
-    lines are identical (a version bump on 30 workers) share one block."""
+# What a running cluster cannot take, besides losing or replacing nodes (README, "Offline
+# plan"). The API endpoint is what every kubelet, kubeconfig and join points at: it is the
+# stack output, the load balancer or the VIP port (named after its control plane).
+ENDPOINT_OUTPUT = "apiEndpoint"
+LOAD_BALANCER = "openstack:loadbalancer/loadBalancer:LoadBalancer"
+PORT = "openstack:networking/port:Port"
+# Settings fixed once a cluster runs, by the key tools/plan writes under "settings".
+FIXED_SETTINGS = {
+    "podCidr": "flannel's network is seeded once in the discovery etcd, which refuses to "
+               "change it, and every node holds a /24 of the old one",
+    "serviceCidr": "the API server's certificate and every Service's cluster IP come from "
+                   "the old range",
+}
+
+
+@dataclass
+class Alert:
+    """One warning box at the top of the report."""
+    title: str  # bold, after "This change"
+    lines: list[str]
+
+
+@dataclass
+class UserDataGroup:
+    """Nodes whose user-data changes by the same lines; the diff shown is the first's."""
+    names: list[str]
+    diff: list[str]
+    plus: int
+    minus: int
+    ignored: bool
+
+
+@dataclass
+class Comparison:
+    """Everything the report says, computed; `render` only formats it."""
+    old: Plan
+    new: Plan
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    changed: list[ResourceDiff]  # changes the engine applies
+    ignored: list[ResourceDiff]  # only changes ignoreChanges keeps from the resource
+    meta_only: list[ResourceDiff]
+    outputs: list[str]  # keys of changed stack outputs
+    alerts: list[Alert]
+    user_data: list[UserDataGroup]
+    user_data_nodes: int
+
+    @property
+    def different(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.ignored or self.meta_only
+                    or self.outputs or self.alerts or self.user_data_nodes
+                    or set(self.old.user_data) != set(self.new.user_data))
+
+
+def _by_kind(plan: Plan, rows: list[tuple[str, str]]) -> list[str]:
+    """'> - 3 × Instance in WorkerPool `x`: a, b, c' lines from (urn, name) pairs."""
+    groups: dict[str, list[str]] = {}
+    for urn, name in rows:
+        res = plan.resources[urn]
+        groups.setdefault(_short_type(res["type"]) + _where(res), []).append(name)
+    return [f"{len(names)} × {kind}: {', '.join(sorted(names, key=_natural))}"
+            for kind, names in groups.items()]
+
+
+def _is_endpoint(res: dict[str, Any]) -> bool:
+    return res["type"] == LOAD_BALANCER or (
+        res["type"] == PORT and res["name"] == f"{_urn_name(res.get('parent') or '')}-vip")
+
+
+def _alerts(old: Plan, new: Plan, added: list[dict], removed: list[dict],
+            changed: list[ResourceDiff]) -> list[Alert]:
+    alerts = []
+    gone = [r for r in removed if r["type"] == INSTANCE]
+    if gone:
+        alerts.append(Alert(
+            f"deletes {len(gone)} instance{'s' if len(gone) != 1 else ''}",
+            _by_kind(old, [(r["urn"], r["name"]) for r in gone])))
+    moves = []
+    before, after = old.outputs.get(ENDPOINT_OUTPUT, _MISSING), new.outputs.get(ENDPOINT_OUTPUT, _MISSING)
+    if before != after:
+        moves.append(f"`{ENDPOINT_OUTPUT}`: {_show(before)} → {_show(after)}")
+    moves += [f"removes {_short_type(r['type'])} `{r['name']}`" for r in removed if _is_endpoint(r)]
+    moves += [f"adds {_short_type(r['type'])} `{r['name']}`" for r in added if _is_endpoint(r)]
+    if moves:
+        alerts.append(Alert("moves the API endpoint", moves + [
+            "a running cluster's endpoint cannot move: every kubelet, kubeconfig and join "
+            "points at the old one"]))
+    fixed = [f"`{key}`: {_show(old.settings[key])} → {_show(new.settings[key])}: {why}"
+             for key, why in FIXED_SETTINGS.items()
+             if key in old.settings and key in new.settings and old.settings[key] != new.settings[key]]
+    if fixed:
+        alerts.append(Alert("changes what a running cluster cannot change", fixed))
+    for label, effect in (("replaces", REPLACE), ("rebuilds", REBUILD)):
+        group = [d for d in changed if d.effect == effect]
+        if group:
+            alerts.append(Alert(f"{label} {len(group)} resource{'s' if len(group) != 1 else ''}",
+                                _by_kind(new, [(d.urn, d.name) for d in group])))
+    return alerts
+
+
+def _user_data_groups(old: Plan, new: Plan, ignored: set[str]) -> list[UserDataGroup]:
+    """One group per distinct user-data change; nodes whose changed lines are identical (a
+    version bump on 30 workers) share one."""
     groups: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
     for name in sorted(set(old.user_data) | set(new.user_data), key=_natural):
         a, b = old.user_data.get(name), new.user_data.get(name)
@@ -338,143 +447,136 @@ def _user_data_blocks(old: Plan, new: Plan, ignored: set[str]) -> list[str]:
             f"a/user-data/{name}.yaml", f"b/user-data/{name}.yaml", n=3))
         key = tuple(ln for ln in lines[2:] if ln[:1] in "+-")
         groups.setdefault(key, []).append((name, lines))
-    blocks = []
+    out = []
     for key, members in groups.items():
         names = [n for n, _ in members]
         plus = sum(1 for ln in key if ln.startswith("+"))
-        minus = len(key) - plus
-        note = ""
-        if all(n in ignored for n in names):
-            note = " (ignored by the existing VMs: applies to newly created ones)"
-        body = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in members[0][1])
-        fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
-        shown = ", ".join(names) if len(names) <= 6 else (
-            ", ".join(names[:5]) + f" and {len(names) - 5} more")
-        same = (f"Shown for {names[0]}; the same lines change on all {len(names)}.\n\n"
-                if len(names) > 1 else "")
-        blocks.append(
-            f"<details><summary>user-data of {shown}: +{plus} −{minus}{note}</summary>\n\n"
-            f"{same}{fence}diff\n{body}{fence}\n</details>\n")
-    return blocks
+        out.append(UserDataGroup(names, members[0][1], plus, len(key) - plus,
+                                 all(n in ignored for n in names)))
+    return out
 
 
-def _compute(old: Plan, new: Plan) -> tuple[list[str], list[str], bool]:
-    """Head sections, user-data blocks, and whether anything differs."""
+def compare(old: Plan, new: Plan) -> Comparison:
+    """What differs from old to new, and what the engine will do about it."""
     added = [new.resources[u] for u in new.resources if u not in old.resources]
     removed = [old.resources[u] for u in old.resources if u not in new.resources]
     diffs = []
     for urn, res in new.resources.items():
         if urn not in old.resources:
             continue
-        before, name = old.resources[urn], res["name"]
+        name = res["name"]
         # user-data files are named after instances; only a resource that takes userData
         # (not a command or port that happens to share the name) is paired with one.
         takes_ud = res["type"] == INSTANCE or "userData" in (res.get("inputs") or {})
-        diffs.append(_diff_resource(before, res,
+        diffs.append(_diff_resource(old.resources[urn], res,
                                     old.user_data.get(name) if takes_ud else None,
                                     new.user_data.get(name) if takes_ud else None))
-    changed = [d for d in diffs if d.changes]
-    meta_only = [d for d in diffs if d.meta and not d.changes]
-    applied = [d for d in changed if d.effect != IGNORED]
-    replaced = [d for d in changed if d.effect == REPLACE]
-    rebuilt = [d for d in changed if d.effect == REBUILD]
-    out_keys = sorted(k for k in set(old.outputs) | set(new.outputs)
-                      if old.outputs.get(k, _MISSING) != new.outputs.get(k, _MISSING))
-    ud_names = {n for n in set(old.user_data) & set(new.user_data)
-                if old.user_data[n] != new.user_data[n]}
-    different = bool(added or removed or changed or meta_only or out_keys or ud_names
-                     or set(old.user_data) != set(new.user_data))
+    changed = [d for d in diffs if d.changes and d.effect != IGNORED]
+    ignored = [d for d in diffs if d.changes and d.effect == IGNORED]
+    outputs = sorted(k for k in set(old.outputs) | set(new.outputs)
+                     if old.outputs.get(k, _MISSING) != new.outputs.get(k, _MISSING))
+    ignored_ud = {d.name for d in changed + ignored for c in d.changes
+                  if c.path == "userData" and c.effect == IGNORED}
+    ud_nodes = sum(1 for n in set(old.user_data) & set(new.user_data)
+                   if old.user_data[n] != new.user_data[n])
+    return Comparison(
+        old, new, added, removed, changed, ignored,
+        meta_only=[d for d in diffs if d.meta and not d.changes], outputs=outputs,
+        alerts=_alerts(old, new, added, removed, changed),
+        user_data=_user_data_groups(old, new, ignored_ud), user_data_nodes=ud_nodes)
 
+
+def _resource_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| type | name | where |", "| --- | --- | --- |"]
+    lines += [f"| `{_short_type(r['type'])}` | `{r['name']}` | "
+              f"{_where(r).removeprefix(' in ') or '-'} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _changes(title: str, diffs: list[ResourceDiff], new: Plan) -> str:
+    # 300 workers bumped the same way make one entry, not 300 identical tables.
+    groups: dict[tuple, list[ResourceDiff]] = {}
+    for d in sorted(diffs, key=lambda d: (-EFFECT_RANK[d.effect], d.type, _natural(d.name))):
+        key = (d.type, d.effect, tuple((c.path, c.effect) for c in d.changes), tuple(d.meta))
+        groups.setdefault(key, []).append(d)
+    parts = [f"### {title} ({len(diffs)})\n"]
+    for (rtype, effect, _, meta), members in groups.items():
+        first = members[0]
+        names = ", ".join(f"`{d.name}`" for d in members)
+        count = f"{len(members)} × " if len(members) > 1 else ""
+        parts.append(f"#### {count}`{_short_type(rtype)}` {names}: {EFFECT_TEXT[effect]}\n")
+        if len(members) > 1:
+            parts.append(f"Values shown for `{first.name}`.\n")
+        parts.append("| input | old | new | effect |\n| --- | --- | --- | --- |\n" + "".join(
+            f"| `{c.path}` | {_show(c.old)} | {_show(c.new)} | {c.effect} |\n"
+            for c in first.changes))
+        if meta:
+            parts.append("".join(f"- {m}\n" for m in meta))
+        if effect == REPLACE and (new.resources[first.urn].get("options") or {}).get(
+                "deleteBeforeReplace"):
+            parts.append("- deleteBeforeReplace: the old one is deleted first.\n")
+    return "\n".join(parts)
+
+
+def _user_data_block(group: UserDataGroup) -> str:
+    names = group.names
+    note = " (ignored by the existing VMs: applies to newly created ones)" if group.ignored else ""
+    body = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in group.diff)
+    fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
+    shown = ", ".join(names) if len(names) <= 6 else (
+        ", ".join(names[:5]) + f" and {len(names) - 5} more")
+    same = (f"Shown for {names[0]}; the same lines change on all {len(names)}.\n\n"
+            if len(names) > 1 else "")
+    return (f"<details><summary>user-data of {shown}: +{group.plus} −{group.minus}{note}</summary>\n\n"
+            f"{same}{fence}diff\n{body}{fence}\n</details>\n")
+
+
+def render(c: Comparison, max_chars: int = 0) -> str:
+    """The markdown report. max_chars > 0 keeps it under that size (a GitHub comment holds
+    65536) by dropping whole user-data diffs from the end, saying how many were dropped."""
+    old, new = c.old, c.new
     title = f"## Offline plan diff: stack `{new.stack or '?'}`"
     if old.stack != new.stack:
         title += f" (old plan is stack `{old.stack}`)"
     head = [title + "\n"]
-    if not different:
+    if not c.different:
         head.append("**No changes.** Both plans register the same resources with the "
                     "same inputs, options and user-data.\n")
-        return head, [], False
+        return "\n".join(head)
+    # What can break a running cluster comes first, before any count or table.
+    for alert in c.alerts:
+        head.append(f"> [!WARNING]\n> This change **{alert.title}**:\n"
+                    + "".join(f"> - {line}\n" for line in alert.lines))
+    unchanged = len(new.resources) - len(c.added) - len(c.changed) - len(c.ignored)
+    replaced = sum(1 for d in c.changed if d.effect == REPLACE)
     head.append(
-        f"**{len(added)} to add, {len(removed)} to remove, {len(applied)} to change "
-        f"({len(replaced)} replaced), {len(changed) - len(applied)} with ignored changes, "
-        f"{len(new.resources) - len(added) - len(changed)} unchanged.**\n")
-    if replaced or rebuilt:
-        for label, group in (("replaces", replaced), ("rebuilds", rebuilt)):
-            if not group:
-                continue
-            by_kind: dict[str, list[str]] = {}
-            for d in group:
-                kind = _short_type(d.type) + _where(new.resources[d.urn])
-                by_kind.setdefault(kind, []).append(d.name)
-            head.append(f"> [!WARNING]\n> This change **{label} {len(group)} "
-                        f"resource{'s' if len(group) != 1 else ''}**:\n" + "".join(
-                            f"> - {len(names)} × {kind}: {', '.join(names)}\n"
-                            for kind, names in by_kind.items()))
-    else:
-        head.append("No resource is replaced or rebuilt.\n")
-
-    def table(rows: list[dict[str, Any]]) -> str:
-        lines = ["| type | name | where |", "| --- | --- | --- |"]
-        lines += [f"| `{_short_type(r['type'])}` | `{r['name']}` | "
-                  f"{_where(r).removeprefix(' in ') or '-'} |" for r in rows]
-        return "\n".join(lines) + "\n"
-
-    if added:
-        head.append(f"### Added ({len(added)})\n\n" + table(added))
-    if removed:
-        head.append(f"### Removed ({len(removed)})\n\n" + table(removed))
-    if changed:
-        # 300 workers bumped the same way make one entry, not 300 identical tables.
-        groups: dict[tuple, list[ResourceDiff]] = {}
-        for d in sorted(changed, key=lambda d: (-EFFECT_RANK[d.effect], d.type,
-                                                 _natural(d.name))):
-            key = (d.type, d.effect, tuple((c.path, c.effect) for c in d.changes),
-                   tuple(d.meta))
-            groups.setdefault(key, []).append(d)
-        parts = [f"### Changed ({len(changed)})\n"]
-        for (rtype, effect, _, meta), members in groups.items():
-            first = members[0]
-            names = ", ".join(f"`{d.name}`" for d in members)
-            count = f"{len(members)} × " if len(members) > 1 else ""
-            parts.append(f"#### {count}`{_short_type(rtype)}` {names}: {EFFECT_TEXT[effect]}\n")
-            if len(members) > 1:
-                parts.append(f"Values shown for `{first.name}`.\n")
-            parts.append("| input | old | new | effect |\n| --- | --- | --- | --- |\n" + "".join(
-                f"| `{c.path}` | {_show(c.old)} | {_show(c.new)} | {c.effect} |\n"
-                for c in first.changes))
-            if meta:
-                parts.append("".join(f"- {m}\n" for m in meta))
-            if effect == REPLACE and (new.resources[first.urn].get("options") or {}).get(
-                    "deleteBeforeReplace"):
-                parts.append("- deleteBeforeReplace: the old one is deleted first.\n")
-        head.append("\n".join(parts))
-    if meta_only:
-        head.append(f"### Options or ordering only ({len(meta_only)}): no cloud change\n\n"
+        f"**{len(c.added)} to add, {len(c.removed)} to remove, {len(c.changed)} to change "
+        f"({replaced} replaced), {len(c.ignored)} with ignored changes, {unchanged} unchanged.**\n")
+    if not c.alerts:
+        head.append("No resource is replaced or rebuilt, no instance is deleted, and the API "
+                    "endpoint stays where it is.\n")
+    if c.added:
+        head.append(f"### Added ({len(c.added)})\n\n" + _resource_table(c.added))
+    if c.removed:
+        head.append(f"### Removed ({len(c.removed)})\n\n" + _resource_table(c.removed))
+    if c.changed:
+        head.append(_changes("Changed", c.changed, new))
+    if c.ignored:
+        head.append(_changes("Ignored changes", c.ignored, new))
+    if c.meta_only:
+        head.append(f"### Options or ordering only ({len(c.meta_only)}): no cloud change\n\n"
                     + "".join(f"- `{_short_type(d.type)}` `{d.name}`: {'; '.join(d.meta)}\n"
-                              for d in meta_only))
-    if out_keys:
+                              for d in c.meta_only))
+    if c.outputs:
         head.append("### Stack outputs changed\n\n" + "".join(
             f"- `{k}`: {_show(old.outputs.get(k, _MISSING))} → "
-            f"{_show(new.outputs.get(k, _MISSING))}\n" for k in out_keys))
-    ignored_ud = {d.name for d in changed for c in d.changes
-                  if c.path == "userData" and c.effect == IGNORED}
-    blocks = _user_data_blocks(old, new, ignored_ud)
-    if blocks:
-        head.append(f"### User-data ({len(ud_names)} node{'s' if len(ud_names) != 1 else ''})\n")
-    return head, blocks, True
-
-
-def diff_plans(old_dir: Path, new_dir: Path, max_chars: int = 0) -> str:
-    """Markdown report of what changes from the plan in old_dir to the one in new_dir.
-
-    max_chars > 0 keeps the report under that size (a GitHub comment holds 65536) by
-    dropping whole user-data diffs from the end, saying how many were dropped."""
-    head, blocks, _ = _compute(load_plan(old_dir), load_plan(new_dir))
-    return _render(head, blocks, max_chars)
-
-
-def _render(head: list[str], blocks: list[str], max_chars: int) -> str:
+            f"{_show(new.outputs.get(k, _MISSING))}\n" for k in c.outputs))
+    if c.user_data:
+        n = c.user_data_nodes
+        head.append(f"### User-data ({n} node{'s' if n != 1 else ''})\n")
     text = "\n".join(head)
-    kept = []
+    blocks = [_user_data_block(g) for g in c.user_data]
+    kept: list[str] = []
     for i, block in enumerate(blocks):
         tail = (f"\n*{len(blocks) - i} more user-data diff(s) left out to fit; "
                 "the plan directories are attached as artifacts.*\n")
@@ -484,10 +586,19 @@ def _render(head: list[str], blocks: list[str], max_chars: int) -> str:
     return text + ("\n" + "\n".join(kept) if kept else "")
 
 
+def diff_plans(old_dir: Path, new_dir: Path, max_chars: int = 0) -> str:
+    """Markdown report of what changes from the plan in old_dir to the one in new_dir."""
+    return render(compare(load_plan(old_dir), load_plan(new_dir)), max_chars)
+
+
+EXIT_STATUS = "exit status, like diff(1): 0 if the plans are the same, 1 if they differ, 2 on bad input"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: print the diff; 0 no difference, 1 different, 2 bad input."""
     parser = argparse.ArgumentParser(prog="python -m tools.plandiff",
-                                     description="Diff two offline plan directories.")
+                                     description="Diff two offline plan directories.",
+                                     epilog=EXIT_STATUS[0].upper() + EXIT_STATUS[1:] + ".")
     parser.add_argument("old_dir", type=Path)
     parser.add_argument("new_dir", type=Path)
     parser.add_argument("--max-chars", type=int, default=0,
@@ -497,12 +608,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed usage
         return 0 if exc.code == 0 else 2
     try:
-        head, blocks, different = _compute(load_plan(args.old_dir), load_plan(args.new_dir))
+        comparison = compare(load_plan(args.old_dir), load_plan(args.new_dir))
     except PlanError as exc:
         print(f"plandiff: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(_render(head, blocks, args.max_chars))
-    return 1 if different else 0
+    sys.stdout.write(render(comparison, args.max_chars))
+    return 1 if comparison.different else 0
 
 
 if __name__ == "__main__":
