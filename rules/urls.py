@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-_MIRROR = re.compile(r"^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|file://)(/[A-Za-z0-9._~%+:@=,-]+)*$")
+# Path characters: what the nodes' environment files carry unquoted (no ~, no quoting needed).
+_MIRROR = re.compile(r"^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|file://)(/[A-Za-z0-9._%+:@=,-]+)*$")
 _SHELL = set("$`;&|<>()\\\"'*!{}[]^ \t\n")
 
 
