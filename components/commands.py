@@ -172,3 +172,33 @@ def delete_command(
             parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
         ),
     )
+
+
+def ready_gate(
+    node: str,
+    *,
+    access: Access,
+    address: pulumi.Output[str],
+    instance: pulumi.Resource,
+    timeout: int,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    through_jump_host: bool = True,
+) -> remote.Command:
+    """`<node>-ready`: wait for cloud-init on the node, bounded. A private node is first
+    waited for from the jump host (`<node>-sshd`, until its sshd sends a banner): an SSH
+    client retrying through a proxy keeps its failed connection, so dialling a node whose
+    sshd is not up yet would fail however many attempts it has left."""
+    waits = [instance, *depends_on]
+    if through_jump_host:
+        waits.append(node_command(
+            f"{node}-sshd", connection=access.to_jump_host(), script_name="discovery-wait-sshd.sh",
+            env={"TARGET_HOST": address, "SSH_WAIT_TIMEOUT": str(timeout)}, timeout=timeout,
+            parent=parent, depends_on=[instance], instance=instance,
+        ))
+    return node_command(
+        f"{node}-ready", connection=access.to_node(address) if through_jump_host else access.to_jump_host(),
+        script_name="node-ready.sh", env={"READY_TIMEOUT": str(timeout)}, timeout=timeout,
+        parent=parent, depends_on=waits, instance=instance,
+    )
+

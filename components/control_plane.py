@@ -12,7 +12,7 @@ from cloud_init import kubeadm
 from cloud_init.ha import Master, ha_cloud_config
 from cloud_init.kubeconfig import ca_cert_hash
 from components.backup import etcd_backup
-from components.commands import Access, node_command
+from components.commands import Access, node_command, ready_gate
 from cloud_init.userdata import tar_b64
 from components.kube_node import (
     KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data, upgrade_credential,
@@ -176,11 +176,8 @@ class ControlPlane(pulumi.ComponentResource):
                 user_data=user_data, network=network, parent=self, server_group=group,
             )
             connection = access.to_node(address)
-            ready = node_command(
-                f"{node}-ready", connection=connection, script_name="node-ready.sh",
-                env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
-                parent=self, depends_on=[instance], instance=instance,
-            )
+            ready = ready_gate(node, access=access, address=address, instance=instance,
+                               timeout=settings.timeouts.ready, parent=self)
             etcd_backup(settings, node=node, role="master", connection=connection, after=ready, instance=instance,
                         parent=self, openstack_rc=backup_rc)
             # The PKI travels with a command, not in user-data (readable from the metadata service).

@@ -8,7 +8,7 @@ import pulumi_openstack as openstack
 from cloud_init import userdata
 from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
 from components.backup import etcd_backup
-from components.commands import SSH_USER, Access, node_command
+from components.commands import SSH_USER, Access, ready_gate
 from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
 from components.network import PrivateNetwork
 from components.pki import Pem, signed_certificate
@@ -112,15 +112,11 @@ class DiscoveryNode(pulumi.ComponentResource):
                 server_group=group,
             )
             connection = self.access.to_jump_host() if i == 0 else self.access.to_node(address)
-            ready = node_command(
-                f"{node}-ready",
-                connection=connection,
-                script_name="node-ready.sh",
-                env={"READY_TIMEOUT": str(settings.timeouts.ready)},
-                timeout=settings.timeouts.ready,
-                parent=self,
-                depends_on=[instance, fip_association],
-                instance=instance,
+            ready = ready_gate(
+                node, access=self.access, address=address, instance=instance,
+                timeout=settings.timeouts.ready, parent=self,
+                # The first member is the jump host itself, reached over its floating IP.
+                depends_on=[fip_association], through_jump_host=i > 0,
             )
             self.ready.append(ready)
             etcd_backup(settings, node=node, role="discovery", connection=connection, after=ready, instance=instance,

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from addons.gateway import gateway_labels_taints
-from components.commands import Access, node_command
+from components.commands import Access, ready_gate
 from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts, upgrade_worker
 from components.machine import NodeImage, machine_instance, machine_port, port_address
 from components.network import PrivateNetwork
@@ -80,11 +80,8 @@ class WorkerPool(pulumi.ComponentResource):
                 network=network, parent=self,
             )
             connection = access.to_node(address)
-            ready = node_command(
-                f"{node}-ready", connection=connection, script_name="node-ready.sh",
-                env={"READY_TIMEOUT": str(settings.timeouts.ready)}, timeout=settings.timeouts.ready,
-                parent=self, depends_on=[instance], instance=instance,
-            )
+            ready = ready_gate(node, access=access, address=address, instance=instance,
+                               timeout=settings.timeouts.ready, parent=self)
             join = join_node(
                 settings, node=node, address=address, connection=connection, target=target,
                 ready=ready, parent=self, control_plane=False, labels=labels, taints=taints,

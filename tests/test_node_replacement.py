@@ -32,7 +32,7 @@ def test_worker_replacement_drains_then_rejoins(plan):
     p = plan("dev")
     vm = "dev-worker-general-0"
     assert p.named(vm)["options"].get("deleteBeforeReplace") is True
-    assert bound_to(p, vm) == {f"{vm}-{c}" for c in ("ready", "token", "join", "drain")}
+    assert bound_to(p, vm) == {f"{vm}-{c}" for c in ("sshd", "ready", "token", "join", "drain")}
     drain = f"{vm}-drain"
     # Deleted in reverse dependency order: the drain waits for the VM (through the join and
     # the ready gate), hence is deleted, and drains, before the VM.
@@ -50,9 +50,9 @@ def test_master_replacement_reinstalls_pki_and_rejoins(plan):
     p = plan("dev", "masters.count=3")
     assert "dev-master-1-etcd-backup" in p.by_name, "the dev stack backs etcd up"
     assert bound_to(p, "dev-master-1") == {
-        f"dev-master-1-{c}" for c in ("ready", "kubeadm-files", "etcd-backup", "token", "join", "drain")
+        f"dev-master-1-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup", "token", "join", "drain")
     }
-    assert bound_to(p, "dev-master-0") == {f"dev-master-0-{c}" for c in ("ready", "kubeadm-files", "etcd-backup")}
+    assert bound_to(p, "dev-master-0") == {f"dev-master-0-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup")}
     assert all(p.named(n)["options"].get("deleteBeforeReplace") for n in p.instances)
 
 
@@ -107,7 +107,7 @@ def test_run_once_commands_never_update(plan):
     the whole `pulumi up` on one that is gone)."""
     p = plan("dev", "masters.count=3")
     run_once = [r for r in p.of_type(COMMAND)
-                if r["name"].rsplit("-", 1)[-1] in ("init", "join", "token", "ready") or r["name"].endswith("kubeadm-files")]
+                if r["name"].rsplit("-", 1)[-1] in ("init", "join", "token", "ready", "sshd") or r["name"].endswith("kubeadm-files")]
     assert len(run_once) >= 12
     for r in run_once:
         assert set(r["options"].get("ignoreChanges", [])) == {"stdin", "connection"}, r["name"]
@@ -168,3 +168,21 @@ def test_upgrade_chain_of_a_big_pool_in_the_plan(plan):
         longest = max(longest, len(chain))
     assert 0 < longest < 50
     assert len([r for r in p.of_type(INSTANCE) if "worker" in r["name"]]) == 120
+
+
+def test_private_nodes_are_waited_for_from_the_jump_host(plan):
+    """Before a private node's ready gate dials through the jump host, the jump host itself
+    waits, bounded, for that node's sshd banner (the provider retries a proxied dial on the
+    connection that already failed). The jump host's own gate needs no such wait."""
+    p = plan("dev", "masters.count=3", "discovery.count=3")
+    private = [n for n in p.instances if n != "dev-discovery-0"]
+    raw = p.raw([f"{n}-sshd" for n in private])
+    for node in private:
+        sshd = p.named(f"{node}-sshd")
+        assert f"{node}-sshd" in p.waits_for(f"{node}-ready"), node
+        assert node in p.waits_for(f"{node}-sshd")
+        stdin, connection = raw[f"{node}-sshd"]["stdin"], raw[f"{node}-sshd"]["connection"]
+        assert "discovery-wait-sshd" in stdin and "export TARGET_HOST=10.10." in stdin
+        assert "proxy" not in connection, "the wait runs on the jump host itself"
+        assert sshd["options"]["ignoreChanges"] == ["connection", "stdin"] or set(sshd["options"]["ignoreChanges"]) == {"stdin", "connection"}
+    assert "dev-discovery-0-sshd" not in p.by_name
