@@ -7,8 +7,10 @@ DIR/user-data/<instance name>.yaml. The report says what is added, removed and c
 and for every change what the engine will do to the real thing: update in place, resize,
 rebuild, or REPLACE (delete + create). Which inputs force what is not in the plan (the
 engine only learns it from the provider at preview time), so it lives in `EFFECTS` below,
-taken from the pinned providers' own documentation. A reviewer should read "this PR
-replaces 3 instances" before anything runs.
+taken from the pinned providers' own documentation. What can break a running cluster
+comes first, in warning boxes: deleted instances, a moving API endpoint, a new pod or
+Service network, replacements and rebuilds. A reviewer should read "this PR replaces 3
+instances" before anything runs.
 
 Exit status, like diff(1): 0 no difference, 1 different, 2 bad input (one line on stderr).
 """
