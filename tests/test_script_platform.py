@@ -3,13 +3,17 @@ one format. The scripts are fed to `bash -s` (their text on stdin), so a command
 stdin would eat the rest of the script; the rules here are checked over every script, and
 the failure they prevent is shown on node-install-bundle.sh with a fake apt-get that reads
 its stdin the way dpkg's configuration prompts can."""
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from cloud_init import SCRIPTS, script, userdata
 from fakes import FakeBin, run_remote
 
+ROOT = Path(__file__).resolve().parent.parent
 ALL = sorted(SCRIPTS.glob("*.sh"))
 MAIN_CALL = 'main "$@" </dev/null'
 
@@ -61,3 +65,38 @@ def test_every_script_sources_the_one_library(path):
     assert not re.search(r"^\s*(die|log)\(\)", text, re.M), path.name
     shipped = script(path.name)
     assert "lib/common.sh\" #" not in shipped and "\ndie() {" in shipped
+
+
+# shfmt, pinned: tools/test.sh builds this version into the cache below.
+SHFMT_VERSION = "v3.12.0"
+SHFMT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openstack-k8s" / "bin" / f"shfmt-{SHFMT_VERSION}"
+
+
+def shfmt() -> str:
+    """The pinned shfmt; a missing one fails the test (it is never skipped)."""
+    assert SHFMT.is_file(), (
+        f"{SHFMT} is missing: run `bash tools/test.sh`, or `GOBIN=$(mktemp -d) go install "
+        f"mvdan.cc/sh/v3/cmd/shfmt@{SHFMT_VERSION}` and move the binary there")
+    version = subprocess.run([str(SHFMT), "--version"], capture_output=True, text=True).stdout.strip()
+    assert version == SHFMT_VERSION, f"{SHFMT} says {version!r}"
+    return str(SHFMT)
+
+
+def test_tools_build_the_pinned_shfmt():
+    """One version for the test and for tools/test.sh, which builds it."""
+    text = (ROOT / "tools" / "test.sh").read_text()
+    assert f"SHFMT_VERSION={SHFMT_VERSION}\n" in text and "mvdan.cc/sh/v3/cmd/shfmt@" in text
+
+
+def test_every_script_is_shfmt_formatted(tmp_path):
+    """One format (cloud_init/scripts/.editorconfig: two spaces, indented case branches) for
+    every script and library, and a copy indented otherwise is flagged: the check bites."""
+    tool = shfmt()
+    scripts = [str(p) for p in [*ALL, *sorted((SCRIPTS / "lib").glob("*.sh"))]]
+    res = subprocess.run([tool, "-d", *scripts], capture_output=True, text=True, cwd=SCRIPTS)
+    assert res.returncode == 0 and res.stdout == "", res.stdout[-4000:] + res.stderr
+    (tmp_path / ".editorconfig").write_text((SCRIPTS / ".editorconfig").read_text())
+    bad = tmp_path / "probe.sh"
+    bad.write_text("#!/usr/bin/env bash\nmain() {\n    echo four\n}\n")
+    res = subprocess.run([tool, "-d", str(bad)], capture_output=True, text=True)
+    assert res.returncode == 1 and "+  echo four" in res.stdout, res.stdout

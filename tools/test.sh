@@ -5,6 +5,7 @@
 # the VM test; kubectl when missing), creates .venv with requirements-dev.txt, and runs
 # pytest. Needs root or sudo for apt-get. Best run in a throwaway VM or container: it installs
 # cloud-init and an etcd server (their services are kept from starting during the install).
+# Builds shfmt (needs Go and the Go module proxy) into a cache outside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,19 @@ if (( ${#missing[@]} )); then
     "${sudo[@]}" apt-get update -q
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
     [[ -z "$blocker" ]] || "${sudo[@]}" rm -f "$blocker"
+fi
+
+# shfmt (a Go program) checks the node scripts' format: built once per version through the Go
+# module proxy into a cache outside the checkout. Keep the version in step with
+# tests/test_script_platform.py (SHFMT_VERSION).
+SHFMT_VERSION=v3.12.0
+shfmt_bin=${XDG_CACHE_HOME:-$HOME/.cache}/openstack-k8s/bin/shfmt-$SHFMT_VERSION
+if [[ ! -x $shfmt_bin ]]; then
+    build=$(mktemp -d)
+    GOBIN=$build go install "mvdan.cc/sh/v3/cmd/shfmt@$SHFMT_VERSION"
+    mkdir -p "$(dirname "$shfmt_bin")"
+    mv "$build/shfmt" "$shfmt_bin"
+    rm -rf "$build"
 fi
 
 python3 -m venv .venv

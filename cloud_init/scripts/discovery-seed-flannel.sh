@@ -35,92 +35,92 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.s
 
 main() {
 
-POD_CIDR=${POD_CIDR:-}
-SUBNET_LEN=${SUBNET_LEN:-24}
-VXLAN_VNI=${VXLAN_VNI:-1}
-VXLAN_PORT=${VXLAN_PORT:-8472}
-SEED_TIMEOUT=${SEED_TIMEOUT:-600}
-ETCD_ENDPOINTS=${ETCD_ENDPOINTS:-https://127.0.0.1:2379}
-ETCD_CA_FILE=${ETCD_CA_FILE:-/etc/etcd/pki/ca.crt}
-ETCD_CERT_FILE=${ETCD_CERT_FILE:-/etc/etcd/pki/server.crt}
-ETCD_KEY_FILE=${ETCD_KEY_FILE:-/etc/etcd/pki/server.key}
-FLANNEL_CONFIG_KEY=${FLANNEL_CONFIG_KEY:-/coreos.com/network/config}
-ETCDCTL=${ETCDCTL:-etcdctl}
-# Ubuntu 22.04's etcdctl (3.3) still defaults to the v2 API.
-export ETCDCTL_API=3
+  POD_CIDR=${POD_CIDR:-}
+  SUBNET_LEN=${SUBNET_LEN:-24}
+  VXLAN_VNI=${VXLAN_VNI:-1}
+  VXLAN_PORT=${VXLAN_PORT:-8472}
+  SEED_TIMEOUT=${SEED_TIMEOUT:-600}
+  ETCD_ENDPOINTS=${ETCD_ENDPOINTS:-https://127.0.0.1:2379}
+  ETCD_CA_FILE=${ETCD_CA_FILE:-/etc/etcd/pki/ca.crt}
+  ETCD_CERT_FILE=${ETCD_CERT_FILE:-/etc/etcd/pki/server.crt}
+  ETCD_KEY_FILE=${ETCD_KEY_FILE:-/etc/etcd/pki/server.key}
+  FLANNEL_CONFIG_KEY=${FLANNEL_CONFIG_KEY:-/coreos.com/network/config}
+  ETCDCTL=${ETCDCTL:-etcdctl}
+  # Ubuntu 22.04's etcdctl (3.3) still defaults to the v2 API.
+  export ETCDCTL_API=3
 
-[[ $POD_CIDR =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] ||
+  [[ $POD_CIDR =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] ||
     die 2 "POD_CIDR must be an IPv4 CIDR such as 10.244.0.0/16, got '${POD_CIDR}'"
-for name in SUBNET_LEN VXLAN_VNI VXLAN_PORT SEED_TIMEOUT; do
+  for name in SUBNET_LEN VXLAN_VNI VXLAN_PORT SEED_TIMEOUT; do
     [[ ${!name} =~ ^[0-9]+$ ]] || die 2 "${name} must be a non-negative integer, got '${!name}'"
-done
-for name in ETCD_CA_FILE ETCD_CERT_FILE ETCD_KEY_FILE; do
+  done
+  for name in ETCD_CA_FILE ETCD_CERT_FILE ETCD_KEY_FILE; do
     [[ -r ${!name} ]] || die 2 "${name}=${!name} is not a readable file"
-done
+  done
 
-# The exact bytes written; flannel parses it as JSON.
-config=$(printf '{"Network": "%s", "SubnetLen": %d, "Backend": {"Type": "vxlan", "VNI": %d, "Port": %d}}' \
+  # The exact bytes written; flannel parses it as JSON.
+  config=$(printf '{"Network": "%s", "SubnetLen": %d, "Backend": {"Type": "vxlan", "VNI": %d, "Port": %d}}' \
     "$POD_CIDR" "$SUBNET_LEN" "$VXLAN_VNI" "$VXLAN_PORT")
 
-deadline=$((SECONDS + SEED_TIMEOUT))
+  deadline=$((SECONDS + SEED_TIMEOUT))
 
-# One etcdctl call, killed when the overall deadline passes so that the script as a whole
-# never outlives SEED_TIMEOUT by more than a second.
-etcdctl_() {
+  # One etcdctl call, killed when the overall deadline passes so that the script as a whole
+  # never outlives SEED_TIMEOUT by more than a second.
+  etcdctl_() {
     local left=$((deadline - SECONDS))
     ((left > 0)) || left=1
     timeout --kill-after=1 "$left" "$ETCDCTL" \
-        --endpoints="$ETCD_ENDPOINTS" --cacert="$ETCD_CA_FILE" \
-        --cert="$ETCD_CERT_FILE" --key="$ETCD_KEY_FILE" \
-        --dial-timeout=3s --command-timeout=10s "$@"
-}
+      --endpoints="$ETCD_ENDPOINTS" --cacert="$ETCD_CA_FILE" \
+      --cert="$ETCD_CERT_FILE" --key="$ETCD_KEY_FILE" \
+      --dial-timeout=3s --command-timeout=10s "$@"
+  }
 
-# Creates the key when absent (compare create revision == 0); prints SUCCESS or FAILURE
-# first. etcdctl's txn parser takes a double-quoted Go string, hence the escaped quotes.
-create_if_absent() {
+  # Creates the key when absent (compare create revision == 0); prints SUCCESS or FAILURE
+  # first. etcdctl's txn parser takes a double-quoted Go string, hence the escaped quotes.
+  create_if_absent() {
     printf 'create("%s") = "0"\n\nput %s "%s"\n\n\n' \
-        "$FLANNEL_CONFIG_KEY" "$FLANNEL_CONFIG_KEY" "${config//\"/\\\"}" | etcdctl_ txn
-}
+      "$FLANNEL_CONFIG_KEY" "$FLANNEL_CONFIG_KEY" "${config//\"/\\\"}" | etcdctl_ txn
+  }
 
-same_json() {
+  same_json() {
     command -v python3 >/dev/null 2>&1 || return 1
     python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' \
-        "$1" "$2" 2>/dev/null
-}
+      "$1" "$2" 2>/dev/null
+  }
 
-last_error="no attempt made"
-while :; do
+  last_error="no attempt made"
+  while :; do
     if out=$(etcdctl_ endpoint health 2>&1) && out=$(create_if_absent 2>&1); then
-        case $out in
+      case $out in
         SUCCESS*)
-            echo "${PROG}: wrote ${FLANNEL_CONFIG_KEY} = ${config}"
-            exit 0
-            ;;
+          echo "${PROG}: wrote ${FLANNEL_CONFIG_KEY} = ${config}"
+          exit 0
+          ;;
         FAILURE*)
-            # The key exists and is never deleted, so reading it back cannot race.
-            if existing=$(etcdctl_ get --print-value-only "$FLANNEL_CONFIG_KEY" 2>&1); then
-                if [[ $existing == "$config" ]] || same_json "$existing" "$config"; then
-                    echo "${PROG}: ${FLANNEL_CONFIG_KEY} already holds this config, nothing written"
-                    exit 0
-                fi
-                die 3 "${FLANNEL_CONFIG_KEY} already holds a different config: ${existing}" \
-                    "(wanted: ${config}). Refusing to repoint a live pod network; if it is" \
-                    "really meant, change it by hand with etcdctl put and restart flanneld" \
-                    "on every node."
+          # The key exists and is never deleted, so reading it back cannot race.
+          if existing=$(etcdctl_ get --print-value-only "$FLANNEL_CONFIG_KEY" 2>&1); then
+            if [[ $existing == "$config" ]] || same_json "$existing" "$config"; then
+              echo "${PROG}: ${FLANNEL_CONFIG_KEY} already holds this config, nothing written"
+              exit 0
             fi
-            ;;
-        esac
+            die 3 "${FLANNEL_CONFIG_KEY} already holds a different config: ${existing}" \
+              "(wanted: ${config}). Refusing to repoint a live pod network; if it is" \
+              "really meant, change it by hand with etcdctl put and restart flanneld" \
+              "on every node."
+          fi
+          ;;
+      esac
     fi
     last_error=${out:-${existing:-}}
     if ((SECONDS >= deadline)); then
-        die 1 "etcd at ${ETCD_ENDPOINTS} did not become healthy within ${SEED_TIMEOUT}s," \
-            "flannel's config was not written. Last error: ${last_error}." \
-            "Check 'systemctl status etcd' and 'journalctl -u etcd' (a new cluster needs a" \
-            "quorum of its members up), then re-run $0."
+      die 1 "etcd at ${ETCD_ENDPOINTS} did not become healthy within ${SEED_TIMEOUT}s," \
+        "flannel's config was not written. Last error: ${last_error}." \
+        "Check 'systemctl status etcd' and 'journalctl -u etcd' (a new cluster needs a" \
+        "quorum of its members up), then re-run $0."
     fi
     left=$((deadline - SECONDS))
     sleep $((left < 2 ? left : 2))
-done
+  done
 }
 
 main "$@" </dev/null

@@ -29,99 +29,99 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.s
 
 main() {
 
-force=0
-args=()
-for a in "$@"; do
+  force=0
+  args=()
+  for a in "$@"; do
     case "$a" in
-    --force) force=1 ;;
-    -h | --help)
+      --force) force=1 ;;
+      -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
-    -*) die 2 "unknown option $a (see --help)" ;;
-    *) args+=("$a") ;;
+      -*) die 2 "unknown option $a (see --help)" ;;
+      *) args+=("$a") ;;
     esac
-done
-((${#args[@]} <= 1)) || die 2 "one snapshot file at most, got: ${args[*]}"
-SNAPSHOT="${args[0]:-${SNAPSHOT:-}}"
-DATA_DIR="${DATA_DIR:-/var/lib/etcd}"
-NAME="${NAME:-$(hostname -s)}"
-INITIAL_ADVERTISE_PEER_URLS="${INITIAL_ADVERTISE_PEER_URLS:-}"
-TOKEN="${TOKEN:-etcd-cluster}"
-DATA_OWNER="${DATA_OWNER:-}"
-TIMEOUT="${TIMEOUT:-600}"
-ETCDCTL="${ETCDCTL:-etcdctl}"
-ETCDUTL="${ETCDUTL:-$(command -v etcdutl || true)}"
-export ETCDCTL_API=3
+  done
+  ((${#args[@]} <= 1)) || die 2 "one snapshot file at most, got: ${args[*]}"
+  SNAPSHOT="${args[0]:-${SNAPSHOT:-}}"
+  DATA_DIR="${DATA_DIR:-/var/lib/etcd}"
+  NAME="${NAME:-$(hostname -s)}"
+  INITIAL_ADVERTISE_PEER_URLS="${INITIAL_ADVERTISE_PEER_URLS:-}"
+  TOKEN="${TOKEN:-etcd-cluster}"
+  DATA_OWNER="${DATA_OWNER:-}"
+  TIMEOUT="${TIMEOUT:-600}"
+  ETCDCTL="${ETCDCTL:-etcdctl}"
+  ETCDUTL="${ETCDUTL:-$(command -v etcdutl || true)}"
+  export ETCDCTL_API=3
 
-[[ -n "$SNAPSHOT" ]] || die 2 "no snapshot: pass the file as argument or SNAPSHOT=..."
-[[ -r "$SNAPSHOT" ]] || die 2 "cannot read snapshot $SNAPSHOT"
-[[ -n "$INITIAL_ADVERTISE_PEER_URLS" ]] ||
+  [[ -n "$SNAPSHOT" ]] || die 2 "no snapshot: pass the file as argument or SNAPSHOT=..."
+  [[ -r "$SNAPSHOT" ]] || die 2 "cannot read snapshot $SNAPSHOT"
+  [[ -n "$INITIAL_ADVERTISE_PEER_URLS" ]] ||
     die 2 "INITIAL_ADVERTISE_PEER_URLS must be this member's peer URL, e.g. https://10.0.0.11:2380"
-INITIAL_CLUSTER="${INITIAL_CLUSTER:-$NAME=$INITIAL_ADVERTISE_PEER_URLS}"
-[[ ",$INITIAL_CLUSTER," == *",$NAME=$INITIAL_ADVERTISE_PEER_URLS,"* ]] ||
+  INITIAL_CLUSTER="${INITIAL_CLUSTER:-$NAME=$INITIAL_ADVERTISE_PEER_URLS}"
+  [[ ",$INITIAL_CLUSTER," == *",$NAME=$INITIAL_ADVERTISE_PEER_URLS,"* ]] ||
     die 2 "INITIAL_CLUSTER=$INITIAL_CLUSTER does not contain $NAME=$INITIAL_ADVERTISE_PEER_URLS"
-[[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die 2 "TIMEOUT=$TIMEOUT: must be whole seconds"
-DATA_DIR="${DATA_DIR%/}"
-[[ -n "$DATA_DIR" && "$DATA_DIR" != / ]] || die 2 "DATA_DIR must not be /"
+  [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die 2 "TIMEOUT=$TIMEOUT: must be whole seconds"
+  DATA_DIR="${DATA_DIR%/}"
+  [[ -n "$DATA_DIR" && "$DATA_DIR" != / ]] || die 2 "DATA_DIR must not be /"
 
-# A running etcd holds a lock (fcntl/OFD, listed in /proc/locks) on its WAL files: never pull a
-# directory from under it.
-if [[ -d "$DATA_DIR/member/wal" ]]; then
+  # A running etcd holds a lock (fcntl/OFD, listed in /proc/locks) on its WAL files: never pull a
+  # directory from under it.
+  if [[ -d "$DATA_DIR/member/wal" ]]; then
     for wal in "$DATA_DIR"/member/wal/*.wal; do
-        [[ -e "$wal" ]] || continue
-        inode="$(stat -c %i "$wal")"
-        if awk -v ino="$inode" '{ n = split($6, f, ":"); if (f[n] == ino) found = 1 }
+      [[ -e "$wal" ]] || continue
+      inode="$(stat -c %i "$wal")"
+      if awk -v ino="$inode" '{ n = split($6, f, ":"); if (f[n] == ino) found = 1 }
             END { exit !found }' /proc/locks; then
-            die 3 "$wal is locked: etcd is still running on $DATA_DIR. Stop it first" \
-                "(master: move /etc/kubernetes/manifests/etcd.yaml away; discovery:" \
-                "systemctl stop etcd) and run this again."
-        fi
+        die 3 "$wal is locked: etcd is still running on $DATA_DIR. Stop it first" \
+          "(master: move /etc/kubernetes/manifests/etcd.yaml away; discovery:" \
+          "systemctl stop etcd) and run this again."
+      fi
     done
-fi
+  fi
 
-if [[ -d "$DATA_DIR" ]] && [[ -n "$(ls -A "$DATA_DIR")" ]]; then
+  if [[ -d "$DATA_DIR" ]] && [[ -n "$(ls -A "$DATA_DIR")" ]]; then
     ((force)) || die 3 "$DATA_DIR is not empty; it would be replaced. Re-run with --force to" \
-        "move it aside (it is kept, not deleted)."
-fi
+      "move it aside (it is kept, not deleted)."
+  fi
 
-if [[ -n "$ETCDUTL" ]]; then
+  if [[ -n "$ETCDUTL" ]]; then
     tool=("$ETCDUTL")
-else
+  else
     tool=("$ETCDCTL")
-fi
-command -v "${tool[0]}" >/dev/null || die 2 "${tool[0]} not found: install etcd-client (or etcdutl)"
+  fi
+  command -v "${tool[0]}" >/dev/null || die 2 "${tool[0]} not found: install etcd-client (or etcdutl)"
 
-# Restore next to DATA_DIR (same filesystem), then swap it in with renames.
-staging="$DATA_DIR.restoring"
-rm -rf "$staging"
-mkdir -p "$(dirname "$DATA_DIR")"
-echo "etcd-restore: checking $SNAPSHOT"
-timeout "$TIMEOUT" "${tool[@]}" snapshot status "$SNAPSHOT" -w table ||
+  # Restore next to DATA_DIR (same filesystem), then swap it in with renames.
+  staging="$DATA_DIR.restoring"
+  rm -rf "$staging"
+  mkdir -p "$(dirname "$DATA_DIR")"
+  echo "etcd-restore: checking $SNAPSHOT"
+  timeout "$TIMEOUT" "${tool[@]}" snapshot status "$SNAPSHOT" -w table ||
     die 1 "$SNAPSHOT is not a readable etcd snapshot"
-echo "etcd-restore: restoring as member $NAME ($INITIAL_ADVERTISE_PEER_URLS) of $INITIAL_CLUSTER"
-if ! timeout "$TIMEOUT" "${tool[@]}" snapshot restore "$SNAPSHOT" --data-dir "$staging" \
+  echo "etcd-restore: restoring as member $NAME ($INITIAL_ADVERTISE_PEER_URLS) of $INITIAL_CLUSTER"
+  if ! timeout "$TIMEOUT" "${tool[@]}" snapshot restore "$SNAPSHOT" --data-dir "$staging" \
     --name "$NAME" --initial-cluster "$INITIAL_CLUSTER" \
     --initial-advertise-peer-urls "$INITIAL_ADVERTISE_PEER_URLS" \
     --initial-cluster-token "$TOKEN"; then
     rm -rf "$staging"
     die 1 "restore of $SNAPSHOT failed or took over ${TIMEOUT}s; $DATA_DIR was not touched"
-fi
-chmod 0700 "$staging"
-[[ -z "$DATA_OWNER" ]] || chown -R "$DATA_OWNER" "$staging"
+  fi
+  chmod 0700 "$staging"
+  [[ -z "$DATA_OWNER" ]] || chown -R "$DATA_OWNER" "$staging"
 
-if [[ -d "$DATA_DIR" ]]; then
+  if [[ -d "$DATA_DIR" ]]; then
     if [[ -n "$(ls -A "$DATA_DIR")" ]]; then
-        aside="$DATA_DIR.before-restore-$(date -u +%Y%m%dT%H%M%SZ)"
-        mv "$DATA_DIR" "$aside"
-        echo "etcd-restore: moved the old data directory to $aside"
+      aside="$DATA_DIR.before-restore-$(date -u +%Y%m%dT%H%M%SZ)"
+      mv "$DATA_DIR" "$aside"
+      echo "etcd-restore: moved the old data directory to $aside"
     else
-        rmdir "$DATA_DIR"
+      rmdir "$DATA_DIR"
     fi
-fi
-mv "$staging" "$DATA_DIR"
+  fi
+  mv "$staging" "$DATA_DIR"
 
-cat <<EOF
+  cat <<EOF
 etcd-restore: restored $SNAPSHOT into $DATA_DIR as member $NAME.
 Next steps:
   1. Start etcd on $DATA_DIR with --name $NAME and peer URL $INITIAL_ADVERTISE_PEER_URLS

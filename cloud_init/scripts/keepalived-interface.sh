@@ -17,39 +17,39 @@ PROG=keepalived-interface
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-: "${INTERFACE_CIDR:?INTERFACE_CIDR must name the masters subnet, e.g. 10.0.0.0/24}"
-OUT="${OUT:-/etc/keepalived/interface.conf}"
-WAIT_SECONDS="${WAIT_SECONDS:-60}"
+  : "${INTERFACE_CIDR:?INTERFACE_CIDR must name the masters subnet, e.g. 10.0.0.0/24}"
+  OUT="${OUT:-/etc/keepalived/interface.conf}"
+  WAIT_SECONDS="${WAIT_SECONDS:-60}"
 
-if ! [[ "$INTERFACE_CIDR" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]]; then
+  if ! [[ "$INTERFACE_CIDR" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]]; then
     echo "keepalived-interface: INTERFACE_CIDR=$INTERFACE_CIDR is not an IPv4 CIDR" >&2
     exit 2
-fi
+  fi
 
-deadline=$((SECONDS + WAIT_SECONDS))
-iface=""
-while :; do
+  deadline=$((SECONDS + WAIT_SECONDS))
+  iface=""
+  while :; do
     # `ip -o addr show to PREFIX` lists only addresses inside PREFIX; field 2 is the interface.
     iface="$(ip -o -4 addr show to "$INTERFACE_CIDR" | awk 'NR == 1 { print $2 }')"
     [[ -n "$iface" ]] && break
     if ((SECONDS >= deadline)); then
-        echo "keepalived-interface: no interface has an address in $INTERFACE_CIDR after" \
-            "${WAIT_SECONDS}s; check the master's port is on that subnet (ip -4 addr)" >&2
-        exit 1
+      echo "keepalived-interface: no interface has an address in $INTERFACE_CIDR after" \
+        "${WAIT_SECONDS}s; check the master's port is on that subnet (ip -4 addr)" >&2
+      exit 1
     fi
     sleep 1
-done
+  done
 
-line="\$IFACE=$iface"
-if [[ -f "$OUT" ]] && [[ "$(cat "$OUT")" == "$line" ]]; then
+  line="\$IFACE=$iface"
+  if [[ -f "$OUT" ]] && [[ "$(cat "$OUT")" == "$line" ]]; then
     exit 0
-fi
-mkdir -p "$(dirname "$OUT")"
-tmp="$(mktemp "$OUT.XXXXXX")"
-printf '%s\n' "$line" >"$tmp"
-chmod 0644 "$tmp"
-mv -f "$tmp" "$OUT"
-echo "keepalived-interface: $OUT: $line"
+  fi
+  mkdir -p "$(dirname "$OUT")"
+  tmp="$(mktemp "$OUT.XXXXXX")"
+  printf '%s\n' "$line" >"$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$OUT"
+  echo "keepalived-interface: $OUT: $line"
 }
 
 main "$@" </dev/null

@@ -29,7 +29,10 @@ PROG=master-drain-node
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 say() { printf 'master-drain-node: %s\n' "$*"; }
 warn() { printf 'master-drain-node: warning: %s\n' "$*" >&2; }
-left_ms() { local l=$(($1 - $(now_ms))); echo $((l > 0 ? l : 0)); }
+left_ms() {
+  local l=$(($1 - $(now_ms)))
+  echo $((l > 0 ? l : 0))
+}
 pause() { sleep "$(ms_to_s "$DELAY_MS")"; }
 
 # Every API call is bounded on its own; callers bound their loops.
@@ -121,7 +124,10 @@ remove_etcd_member() {
         say "removed etcd member $NODE_NAME ($id)"
         return 0
       fi
-      [[ $out == *"member not found"* ]] && { say "etcd member $id already removed"; return 0; }
+      [[ $out == *"member not found"* ]] && {
+        say "etcd member $id already removed"
+        return 0
+      }
       list=$out
     fi
     (($(now_ms) + DELAY_MS < deadline)) || break

@@ -20,7 +20,7 @@ readonly NS=kube-system
 MANIFEST=""
 
 rbac() {
-    cat <<EOF_RBAC
+  cat <<EOF_RBAC
 apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -61,26 +61,26 @@ EOF_RBAC
 }
 
 main() {
-    local duration=${TOKEN_DURATION:-48h} deadline=$((SECONDS + ${CREDENTIAL_TIMEOUT:-300}))
-    local kubectl=(kubectl --kubeconfig "${KUBECONFIG:-/etc/kubernetes/admin.conf}")
-    local token=""
-    # A file, not a pipe: a retried apply must read the whole manifest every time.
-    MANIFEST=$(mktemp)
-    trap 'rm -f "${MANIFEST:-}"' EXIT
-    rbac >"$MANIFEST"
-    while :; do
-        if "${kubectl[@]}" apply -f "$MANIFEST" >&2 &&
-            token=$("${kubectl[@]}" -n "$NS" create token "$SA" --duration="$duration"); then
-            break
-        fi
-        if ((SECONDS >= deadline)); then
-            echo "master-upgrade-credential: the API did not give a token for $NS/$SA within ${CREDENTIAL_TIMEOUT:-300}s;" \
-                "check 'kubectl get --raw /readyz' on this master" >&2
-            exit 1
-        fi
-        sleep "${RETRY_DELAY:-5}"
-    done
-    printf '%s\n' "$token"
+  local duration=${TOKEN_DURATION:-48h} deadline=$((SECONDS + ${CREDENTIAL_TIMEOUT:-300}))
+  local kubectl=(kubectl --kubeconfig "${KUBECONFIG:-/etc/kubernetes/admin.conf}")
+  local token=""
+  # A file, not a pipe: a retried apply must read the whole manifest every time.
+  MANIFEST=$(mktemp)
+  trap 'rm -f "${MANIFEST:-}"' EXIT
+  rbac >"$MANIFEST"
+  while :; do
+    if "${kubectl[@]}" apply -f "$MANIFEST" >&2 &&
+      token=$("${kubectl[@]}" -n "$NS" create token "$SA" --duration="$duration"); then
+      break
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "master-upgrade-credential: the API did not give a token for $NS/$SA within ${CREDENTIAL_TIMEOUT:-300}s;" \
+        "check 'kubectl get --raw /readyz' on this master" >&2
+      exit 1
+    fi
+    sleep "${RETRY_DELAY:-5}"
+  done
+  printf '%s\n' "$token"
 }
 
 main "$@" </dev/null

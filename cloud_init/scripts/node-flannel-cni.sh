@@ -18,31 +18,30 @@ PROG=node-flannel-cni
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-SUBNET_ENV=${SUBNET_ENV:-/run/flannel/subnet.env}
-CNI_CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
-SUBNET_WAIT=${SUBNET_WAIT:-60}
-FLANNEL_CNI_MODE=${FLANNEL_CNI_MODE:-plugin}
+  SUBNET_ENV=${SUBNET_ENV:-/run/flannel/subnet.env}
+  CNI_CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
+  SUBNET_WAIT=${SUBNET_WAIT:-60}
+  FLANNEL_CNI_MODE=${FLANNEL_CNI_MODE:-plugin}
 
+  [[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 1 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
+  deadline=$((SECONDS + SUBNET_WAIT))
+  until [[ -s $SUBNET_ENV ]]; do
+    ((SECONDS < deadline)) || die 1 "flanneld wrote no ${SUBNET_ENV} within ${SUBNET_WAIT}s: see journalctl -u flanneld"
+    sleep 1
+  done
+  # shellcheck source=/dev/null
+  . "$SUBNET_ENV"
+  : "${FLANNEL_NETWORK:?missing in $SUBNET_ENV}" "${FLANNEL_SUBNET:?missing in $SUBNET_ENV}" "${FLANNEL_MTU:?missing in $SUBNET_ENV}"
 
-[[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 1 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
-deadline=$((SECONDS + SUBNET_WAIT))
-until [[ -s $SUBNET_ENV ]]; do
-  ((SECONDS < deadline)) || die 1 "flanneld wrote no ${SUBNET_ENV} within ${SUBNET_WAIT}s: see journalctl -u flanneld"
-  sleep 1
-done
-# shellcheck source=/dev/null
-. "$SUBNET_ENV"
-: "${FLANNEL_NETWORK:?missing in $SUBNET_ENV}" "${FLANNEL_SUBNET:?missing in $SUBNET_ENV}" "${FLANNEL_MTU:?missing in $SUBNET_ENV}"
+  want=$((NETWORK_MTU - 50))
+  if ((FLANNEL_MTU > want)); then
+    die 1 "flannel chose pod MTU ${FLANNEL_MTU}, above network MTU ${NETWORK_MTU} - 50 = ${want}: VXLAN packets would be dropped"
+  fi
 
-want=$((NETWORK_MTU - 50))
-if ((FLANNEL_MTU > want)); then
-  die 1 "flannel chose pod MTU ${FLANNEL_MTU}, above network MTU ${NETWORK_MTU} - 50 = ${want}: VXLAN packets would be dropped"
-fi
-
-if [[ $FLANNEL_CNI_MODE == bridge ]]; then
-  mkdir -p "$CNI_CONF_DIR"
-  FLANNEL_NETWORK=$FLANNEL_NETWORK FLANNEL_SUBNET=$FLANNEL_SUBNET FLANNEL_MTU=$FLANNEL_MTU \
-    FLANNEL_IPMASQ=${FLANNEL_IPMASQ:-false} python3 - "$CNI_CONF_DIR/10-flannel.conflist" <<'PY'
+  if [[ $FLANNEL_CNI_MODE == bridge ]]; then
+    mkdir -p "$CNI_CONF_DIR"
+    FLANNEL_NETWORK=$FLANNEL_NETWORK FLANNEL_SUBNET=$FLANNEL_SUBNET FLANNEL_MTU=$FLANNEL_MTU \
+      FLANNEL_IPMASQ=${FLANNEL_IPMASQ:-false} python3 - "$CNI_CONF_DIR/10-flannel.conflist" <<'PY'
 import ipaddress, json, os, sys
 
 # What the flannel CNI plugin hands to the bridge plugin: host-local IPAM on this node's lease
@@ -82,7 +81,7 @@ with open(path + ".tmp", "w") as f:
     f.write(text)
 os.replace(path + ".tmp", path)
 PY
-fi
+  fi
 }
 
 main "$@" </dev/null

@@ -18,53 +18,52 @@ PROG=node-flanneld
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-IFACE_WAIT=${IFACE_WAIT:-120}
-FLANNELD=${FLANNELD:-/usr/local/bin/flanneld}
+  IFACE_WAIT=${IFACE_WAIT:-120}
+  FLANNELD=${FLANNELD:-/usr/local/bin/flanneld}
 
+  ip_to_int() {
+    local a b c d
+    IFS=. read -r a b c d <<<"$1"
+    echo $(((a << 24) | (b << 16) | (c << 8) | d))
+  }
 
-ip_to_int() {
-  local a b c d
-  IFS=. read -r a b c d <<<"$1"
-  echo $(((a << 24) | (b << 16) | (c << 8) | d))
-}
+  [[ ${NETWORK_CIDR:-} =~ ^([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$ ]] ||
+    die 2 "NETWORK_CIDR must be an IPv4 CIDR, got '${NETWORK_CIDR:-}'"
+  net=$(ip_to_int "${BASH_REMATCH[1]}")
+  prefix=${BASH_REMATCH[2]}
+  mask=$(((0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
+  [[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 2 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
 
-[[ ${NETWORK_CIDR:-} =~ ^([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$ ]] ||
-  die 2 "NETWORK_CIDR must be an IPv4 CIDR, got '${NETWORK_CIDR:-}'"
-net=$(ip_to_int "${BASH_REMATCH[1]}")
-prefix=${BASH_REMATCH[2]}
-mask=$(((0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
-[[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 2 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
+  # Prints the interface holding an IPv4 address inside NETWORK_CIDR, if any.
+  find_iface() {
+    local _n dev _fam addr
+    while read -r _n dev _fam addr _; do
+      local a
+      a=$(ip_to_int "${addr%/*}")
+      if (((a & mask) == (net & mask))); then
+        echo "$dev"
+        return 0
+      fi
+    done < <(ip -o -4 addr show)
+    return 1
+  }
 
-# Prints the interface holding an IPv4 address inside NETWORK_CIDR, if any.
-find_iface() {
-  local _n dev _fam addr
-  while read -r _n dev _fam addr _; do
-    local a
-    a=$(ip_to_int "${addr%/*}")
-    if (((a & mask) == (net & mask))); then
-      echo "$dev"
-      return 0
-    fi
-  done < <(ip -o -4 addr show)
-  return 1
-}
+  deadline=$((SECONDS + IFACE_WAIT))
+  until iface=$(find_iface); do
+    ((SECONDS < deadline)) ||
+      die 1 "no interface has an address in ${NETWORK_CIDR} after ${IFACE_WAIT}s; check the port on the private network (ip -4 addr)"
+    sleep 2
+  done
 
-deadline=$((SECONDS + IFACE_WAIT))
-until iface=$(find_iface); do
-  ((SECONDS < deadline)) ||
-    die 1 "no interface has an address in ${NETWORK_CIDR} after ${IFACE_WAIT}s; check the port on the private network (ip -4 addr)"
-  sleep 2
-done
+  mtu=$(cat "/sys/class/net/${iface}/mtu" 2>/dev/null || ip -o link show dev "$iface" | sed -E 's/.* mtu ([0-9]+) .*/\1/')
+  if ((mtu > NETWORK_MTU)); then
+    echo "node-flanneld: lowering ${iface} MTU from ${mtu} to the network's ${NETWORK_MTU}" >&2
+    ip link set dev "$iface" mtu "$NETWORK_MTU"
+  elif ((mtu < NETWORK_MTU)); then
+    echo "node-flanneld: warning: ${iface} MTU ${mtu} is below the configured network MTU ${NETWORK_MTU}; pods get $((mtu - 50))" >&2
+  fi
 
-mtu=$(cat "/sys/class/net/${iface}/mtu" 2>/dev/null || ip -o link show dev "$iface" | sed -E 's/.* mtu ([0-9]+) .*/\1/')
-if ((mtu > NETWORK_MTU)); then
-  echo "node-flanneld: lowering ${iface} MTU from ${mtu} to the network's ${NETWORK_MTU}" >&2
-  ip link set dev "$iface" mtu "$NETWORK_MTU"
-elif ((mtu < NETWORK_MTU)); then
-  echo "node-flanneld: warning: ${iface} MTU ${mtu} is below the configured network MTU ${NETWORK_MTU}; pods get $((mtu - 50))" >&2
-fi
-
-exec "$FLANNELD" --iface="$iface" "$@"
+  exec "$FLANNELD" --iface="$iface" "$@"
 }
 
 main "$@" </dev/null

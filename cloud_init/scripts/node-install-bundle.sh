@@ -18,40 +18,40 @@ PROG=node-install-bundle
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-ROOT_DIR=${ROOT_DIR:-/}
-APT_TIMEOUT=${APT_TIMEOUT:-600}
-PACKAGES=${PACKAGES:-}
-ENABLE_UNITS=${ENABLE_UNITS:-}
-: "${BUNDLE_TAR_B64:?BUNDLE_TAR_B64 is required}"
+  ROOT_DIR=${ROOT_DIR:-/}
+  APT_TIMEOUT=${APT_TIMEOUT:-600}
+  PACKAGES=${PACKAGES:-}
+  ENABLE_UNITS=${ENABLE_UNITS:-}
+  : "${BUNDLE_TAR_B64:?BUNDLE_TAR_B64 is required}"
 
-if [[ -n "$PACKAGES" ]]; then
+  if [[ -n "$PACKAGES" ]]; then
     read -r -a wanted <<<"$PACKAGES"
     missing=()
     for pkg in "${wanted[@]}"; do
-        dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+      dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
-    if (( ${#missing[@]} )); then
-        export DEBIAN_FRONTEND=noninteractive
-        if ! timeout "$APT_TIMEOUT" apt-get -o DPkg::Lock::Timeout="$APT_TIMEOUT" update -q ||
-           ! timeout "$APT_TIMEOUT" apt-get -o DPkg::Lock::Timeout="$APT_TIMEOUT" install -y -q "${missing[@]}"; then
-            echo "node-install-bundle: could not install ${missing[*]} within ${APT_TIMEOUT}s;" \
-                 "check the node's package mirror (apt-get update) and retry pulumi up" >&2
-            exit 1
-        fi
+    if ((${#missing[@]})); then
+      export DEBIAN_FRONTEND=noninteractive
+      if ! timeout "$APT_TIMEOUT" apt-get -o DPkg::Lock::Timeout="$APT_TIMEOUT" update -q ||
+        ! timeout "$APT_TIMEOUT" apt-get -o DPkg::Lock::Timeout="$APT_TIMEOUT" install -y -q "${missing[@]}"; then
+        echo "node-install-bundle: could not install ${missing[*]} within ${APT_TIMEOUT}s;" \
+          "check the node's package mirror (apt-get update) and retry pulumi up" >&2
+        exit 1
+      fi
     fi
-fi
+  fi
 
-staging=$(mktemp -d)
-trap 'rm -rf "$staging"' EXIT
-printf '%s' "$BUNDLE_TAR_B64" | base64 -d | tar -xz -C "$staging" --no-same-owner
+  staging=$(mktemp -d)
+  trap 'rm -rf "$staging"' EXIT
+  printf '%s' "$BUNDLE_TAR_B64" | base64 -d | tar -xz -C "$staging" --no-same-owner
 
-changed=0
-while IFS= read -r -d '' file; do
+  changed=0
+  while IFS= read -r -d '' file; do
     rel=${file#"$staging"/}
     target="${ROOT_DIR%/}/$rel"
     mode=$(stat -c '%a' "$file")
     if [[ -f "$target" ]] && cmp -s "$file" "$target" && [[ "$(stat -c '%a' "$target")" == "$mode" ]]; then
-        continue
+      continue
     fi
     mkdir -p "$(dirname "$target")"
     # Same directory, then rename: a reader never sees half a file.
@@ -59,19 +59,19 @@ while IFS= read -r -d '' file; do
     install -m "$mode" "$file" "$tmp"
     mv -f "$tmp" "$target"
     changed=$((changed + 1))
-done < <(find "$staging" -type f -print0 | sort -z)
+  done < <(find "$staging" -type f -print0 | sort -z)
 
-if [[ -n "$ENABLE_UNITS" ]]; then
+  if [[ -n "$ENABLE_UNITS" ]]; then
     read -r -a units <<<"$ENABLE_UNITS"
     systemctl daemon-reload
     systemctl enable "${units[@]}"
-    if (( changed )); then
-        systemctl restart "${units[@]}"
+    if ((changed)); then
+      systemctl restart "${units[@]}"
     else
-        systemctl start "${units[@]}"
+      systemctl start "${units[@]}"
     fi
-fi
-echo "node-install-bundle: $changed file(s) changed"
+  fi
+  echo "node-install-bundle: $changed file(s) changed"
 }
 
 main "$@" </dev/null

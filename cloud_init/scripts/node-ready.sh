@@ -17,7 +17,6 @@ PROG=node-ready
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
-
 main() {
   local timeout=${READY_TIMEOUT:-900} log=${CLOUD_INIT_OUTPUT_LOG:-/var/log/cloud-init-output.log}
   local lines=${LOG_TAIL_LINES:-40}

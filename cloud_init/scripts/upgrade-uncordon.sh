@@ -23,7 +23,6 @@ LOG_FD=1
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
-
 main() {
   local target state="" deadline
   target=${TARGET_VERSION:-}

@@ -25,23 +25,29 @@ PROG=upgrade-worker
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-    local name
-    for name in NODE_NAME TARGET_VERSION KUBE_API KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64; do
-        [[ -n ${!name:-} ]] || { echo "upgrade-worker: $name is required" >&2; exit 2; }
-    done
-    local ca=${KUBE_CA:-/etc/kubernetes/pki/ca.crt}
-    [[ -r $ca ]] || { echo "upgrade-worker: cannot read the cluster CA at $ca: has this node joined?" >&2; exit 2; }
+  local name
+  for name in NODE_NAME TARGET_VERSION KUBE_API KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64; do
+    [[ -n ${!name:-} ]] || {
+      echo "upgrade-worker: $name is required" >&2
+      exit 2
+    }
+  done
+  local ca=${KUBE_CA:-/etc/kubernetes/pki/ca.crt}
+  [[ -r $ca ]] || {
+    echo "upgrade-worker: cannot read the cluster CA at $ca: has this node joined?" >&2
+    exit 2
+  }
 
-    umask 077
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
-    local step
-    for step in cordon node uncordon; do
-        local var="UPGRADE_${step^^}_B64"
-        printf '%s' "${!var}" | base64 -d >"$work/$step.sh"
-    done
-    # The token stays in a 0600 file for the length of this run, never on a command line.
-    cat >"$work/kubeconfig" <<KUBECONFIG
+  umask 077
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  local step
+  for step in cordon node uncordon; do
+    local var="UPGRADE_${step^^}_B64"
+    printf '%s' "${!var}" | base64 -d >"$work/$step.sh"
+  done
+  # The token stays in a 0600 file for the length of this run, never on a command line.
+  cat >"$work/kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters:
@@ -60,15 +66,15 @@ contexts:
     user: node-upgrader
 current-context: node-upgrader
 KUBECONFIG
-    unset KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64
+  unset KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64
 
-    echo "upgrade-worker: $NODE_NAME -> $TARGET_VERSION: cordon and drain"
-    KUBECONFIG="$work/kubeconfig" bash "$work/cordon.sh"
-    echo "upgrade-worker: $NODE_NAME: packages, kubeadm upgrade node, kubelet"
-    # The node step reads its own Node with the kubelet's credentials, as any node may.
-    env -u KUBECONFIG ROLE=worker bash "$work/node.sh"
-    echo "upgrade-worker: $NODE_NAME: wait for Ready at $TARGET_VERSION, then uncordon"
-    KUBECONFIG="$work/kubeconfig" bash "$work/uncordon.sh"
+  echo "upgrade-worker: $NODE_NAME -> $TARGET_VERSION: cordon and drain"
+  KUBECONFIG="$work/kubeconfig" bash "$work/cordon.sh"
+  echo "upgrade-worker: $NODE_NAME: packages, kubeadm upgrade node, kubelet"
+  # The node step reads its own Node with the kubelet's credentials, as any node may.
+  env -u KUBECONFIG ROLE=worker bash "$work/node.sh"
+  echo "upgrade-worker: $NODE_NAME: wait for Ready at $TARGET_VERSION, then uncordon"
+  KUBECONFIG="$work/kubeconfig" bash "$work/uncordon.sh"
 }
 
 main "$@" </dev/null

@@ -3,7 +3,10 @@
 # to a node (cloud_init.script), the `source` line is replaced by this text.
 # shellcheck shell=bash
 
-now_ms() { local t=${EPOCHREALTIME//[!0-9]/}; echo $((t / 1000)); }
+now_ms() {
+  local t=${EPOCHREALTIME//[!0-9]/}
+  echo $((t / 1000))
+}
 # Seconds (decimals allowed) -> milliseconds, and back: deadlines are kept in milliseconds.
 to_ms() {
   [[ $1 =~ ^([0-9]+)(\.([0-9]{1,3})[0-9]*)?$ ]] || return 1
@@ -11,7 +14,12 @@ to_ms() {
   echo $((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
 }
 ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-die() { local rc=$1; shift; printf '%s: %s\n' "${PROG:?}" "$*" >&2; exit "$rc"; }
+die() {
+  local rc=$1
+  shift
+  printf '%s: %s\n' "${PROG:?}" "$*" >&2
+  exit "$rc"
+}
 seconds_env() {
   local name=$1 default=$2 ms
   ms=$(to_ms "${!name:-$default}") || die 2 "$name must be a number of seconds, got '${!name}'"
