@@ -195,7 +195,7 @@ class ControlPlaneSettings(_Model):
 
 
 class BackupSettings(_Model):
-    # systemd OnCalendar expression (checked against systemd's grammar, no systemd needed).
+    # systemd OnCalendar expression: systemd's grammar, and it must fire again (no systemd needed).
     schedule: Annotated[str, AfterValidator(schedules.on_calendar)] = "hourly"
     keep: Annotated[Count, Field(ge=1, le=1000)] = 24
     # Swift container for off-node copies; None keeps snapshots on the node only.

@@ -72,6 +72,9 @@ REFUSED = [
     ("taint-twice", {"workerPools": [{"name": "a", "count": 1, "taints": [
         {"key": "gpu", "effect": "NoSchedule"}, {"key": "gpu", "value": "x", "effect": "NoSchedule"}]},
         {"name": "b", "count": 1}]}, "workerPools[0].taints", "twice"),
+    ("taint-gateway-twice", {"workerPools": [{"name": "edge", "count": 1, "gateway": True, "taints": [
+        {"key": "openstack-k8s.io/gateway", "value": "true", "effect": "NoSchedule"}]}, {"name": "b", "count": 1}]},
+        "workerPools[0]", "added by gateway: true"),
     ("taint-bad-key", {"workerPools": [{"name": "a", "count": 1, "taints": [{"key": "-x", "effect": "NoSchedule"}]}]}, "workerPools[0].taints[0].key", "taint key"),
     # ssh keys that are not keys
     ("ssh-short", {"sshPublicKeys": ["ssh-ed25519 AAAA"]}, "sshPublicKeys[0]", "cut short"),
@@ -183,6 +186,8 @@ def test_cluster_name_is_required_and_says_what_to_write():
     """The cluster name no longer follows the stack name (a rename would rebuild everything,
     and a stack named My_Stack was refused for a key never set): the error says the line."""
     raw = {k: v for k, v in BASE.items() if k != "clusterName"}
+    assert settings.names.suggest_dns_label("My_Stack") == "my-stack"
+    assert settings.names.suggest_dns_label("2024 Prod!") == "prod"
     with pytest.raises(settings.ConfigError, match=r"add `openstack-k8s:clusterName: my-stack` to Pulumi\.My_Stack\.yaml"):
         settings.load(raw, "My_Stack")
     with pytest.raises(settings.ConfigError, match="clusterName: is required"):
