@@ -98,6 +98,8 @@ def node_env(spec: KubeNodeSpec) -> dict[str, str]:
         "KUBERNETES_VERSION": spec.kubernetes_version,
         "SANDBOX_IMAGE": versions.pause_image(spec.kubernetes_version, spec.image_repository),
         "CONTAINERD_MIN_VERSION": versions.CONTAINERD_MIN_VERSION,
+        # The key node-install-kubernetes.sh (lib/apt.sh) accepts for the apt repository.
+        "K8S_APT_KEY_FINGERPRINT": versions.KUBERNETES_APT_KEY_FINGERPRINT,
         "NETWORK_CIDR": str(ipaddress.ip_network(spec.network_cidr)),
         "NETWORK_MTU": str(spec.network_mtu),
         "FLANNEL_CNI_MODE": cni_mode(),

@@ -526,18 +526,26 @@ def test_install_kubernetes_refuses_foreign_key_and_bad_version(tmp_path, node_s
 
 
 def test_install_kubernetes_default_repository(tmp_path, node_scripts):
-    """Without a mirror the source is pkgs.k8s.io's per-minor repository (no download needed:
-    the keyring is already there)."""
+    """Without a mirror the key and the source come from pkgs.k8s.io's per-minor repository.
+    The fake curl downloads nothing: the key check fails and nothing is written."""
     fakes = Fakes(tmp_path, ["apt-get", "apt-mark", "dpkg-query", "systemctl", "curl"])
     root = tmp_path / "root"
-    (root / "etc/apt/keyrings").mkdir(parents=True)
-    (root / "etc/apt/keyrings/kubernetes-apt-keyring.gpg").write_bytes(b"\x99key")
     res = run(node_scripts / "node-install-kubernetes.sh",
               fakes.env(NODE_ROOT=root, KUBERNETES_VERSION="1.34.1"))
-    assert res.returncode == 0, res.stderr
-    assert (root / "etc/apt/sources.list.d/kubernetes.list").read_text().split()[2] == \
-        "https://pkgs.k8s.io/core:/stable:/v1.34/deb/"
-    assert not fakes.calls("curl")
+    assert res.returncode == 1
+    (curl,) = fakes.calls("curl")
+    assert curl.split()[-1] == "https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key"
+    assert "is not the Kubernetes release key" in res.stderr
+    assert not (root / "etc/apt/sources.list.d/kubernetes.list").exists()
+    assert not fakes.calls("apt-get")
+
+
+def test_apt_library_and_program_pin_one_key():
+    """lib/apt.sh's fallback fingerprint is the program's, which node.env passes anyway."""
+    text = (SCRIPTS / "lib" / "apt.sh").read_text()
+    assert f"K8S_APT_KEY_FINGERPRINT:-{versions.KUBERNETES_APT_KEY_FINGERPRINT}}}" in text
+    env = dict(line.split("=", 1) for line in delivered(node_cloud_config(spec()))[node.ENV_FILE].splitlines())
+    assert env["K8S_APT_KEY_FINGERPRINT"] == versions.KUBERNETES_APT_KEY_FINGERPRINT
 
 
 # --------------------------------------------------------------------------- node-install-flannel.sh

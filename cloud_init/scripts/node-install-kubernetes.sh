@@ -21,14 +21,13 @@ set -euo pipefail
 PROG=node-install-kubernetes
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+# shellcheck source-path=SCRIPTDIR source=lib/apt.sh
+source "${BASH_SOURCE[0]%/*}/lib/apt.sh" # inlined when shipped (cloud_init.script)
 
 main() {
   NODE_ROOT=${NODE_ROOT:-}
-  K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
   DOWNLOAD_TIMEOUT=${DOWNLOAD_TIMEOUT:-120}
   APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-300}
-  KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
-  SOURCES=/etc/apt/sources.list.d/kubernetes.list
   PACKAGES=(kubeadm kubelet kubectl)
   # Not pinned to a version: the minor's repository carries the cri-tools of that minor.
   TOOLS=(cri-tools)
@@ -36,10 +35,7 @@ main() {
   version=${KUBERNETES_VERSION:-}
   [[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
     die 2 "KUBERNETES_VERSION must be MAJOR.MINOR.PATCH (e.g. 1.33.5), got '${version}'"
-  minor="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
-  repo="${PACKAGE_MIRROR:-https://pkgs.k8s.io}"
-  repo="${repo%/}/core:/stable:/v${minor}/deb/"
-  source_line="deb [signed-by=${KEYRING}] ${repo} /"
+  repo=$(k8s_apt_channel "${PACKAGE_MIRROR:-}" "$version")
 
   installed_version() {
     dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true
@@ -53,31 +49,13 @@ main() {
   for pkg in "${TOOLS[@]}"; do
     [[ -n "$(installed_version "$pkg")" ]] || all_installed=no
   done
-  if [[ $all_installed == yes ]] && [[ -f "$NODE_ROOT$SOURCES" ]] &&
-    [[ "$(cat "$NODE_ROOT$SOURCES")" == "$source_line" ]]; then
-    echo "node-install-kubernetes: kubeadm, kubelet, kubectl already at ${version}" >&2
+  if [[ $all_installed == yes ]] && [[ -f "$NODE_ROOT$K8S_APT_SOURCE" ]] &&
+    [[ "$(<"$NODE_ROOT$K8S_APT_SOURCE")" == "$(k8s_apt_line "$repo" "$K8S_APT_KEYRING")" ]]; then
+    log "kubeadm, kubelet, kubectl already at ${version}"
     exit 0
   fi
 
-  if [[ ! -s "$NODE_ROOT$KEYRING" ]]; then
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
-    curl -fsSL --retry 5 --retry-delay 3 --retry-all-errors --connect-timeout 10 \
-      --max-time "$DOWNLOAD_TIMEOUT" -o "$tmp/Release.key" "${repo}Release.key" ||
-      die 1 "could not download ${repo}Release.key within ${DOWNLOAD_TIMEOUT}s: check the node's egress or packageMirror"
-    # The key is trusted only if it is the one we expect: a mirror must serve pkgs.k8s.io's key.
-    fingerprints=$(GNUPGHOME="$tmp" gpg --batch --with-colons --show-keys "$tmp/Release.key" |
-      awk -F: '$1 == "fpr" { print $10 }')
-    grep -qx "$K8S_APT_KEY_FINGERPRINT" <<<"$fingerprints" ||
-      die 1 "${repo}Release.key is not the Kubernetes release key (want ${K8S_APT_KEY_FINGERPRINT}, got: ${fingerprints//$'\n'/ })"
-    mkdir -p "$(dirname "$NODE_ROOT$KEYRING")"
-    GNUPGHOME="$tmp" gpg --batch --yes --dearmor -o "$NODE_ROOT$KEYRING.tmp" "$tmp/Release.key"
-    chmod 0644 "$NODE_ROOT$KEYRING.tmp"
-    mv "$NODE_ROOT$KEYRING.tmp" "$NODE_ROOT$KEYRING"
-  fi
-
-  mkdir -p "$(dirname "$NODE_ROOT$SOURCES")"
-  printf '%s\n' "$source_line" >"$NODE_ROOT$SOURCES"
+  k8s_apt_use "$repo" "$K8S_APT_KEYRING" "$K8S_APT_SOURCE" "$DOWNLOAD_TIMEOUT" "$NODE_ROOT"
 
   apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" "$@"
@@ -96,7 +74,7 @@ main() {
       die 1 "${pkg} is at '$(installed_version "$pkg")' after install, wanted ${version}"
   done
   systemctl enable kubelet >/dev/null
-  echo "node-install-kubernetes: kubeadm, kubelet, kubectl ${version} installed and held" >&2
+  log "kubeadm, kubelet, kubectl ${version} installed and held"
 }
 
 main "$@" </dev/null

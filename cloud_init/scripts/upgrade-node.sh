@@ -46,6 +46,8 @@ PROG=upgrade-node
 LOG_FD=1
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+# shellcheck source-path=SCRIPTDIR source=lib/apt.sh
+source "${BASH_SOURCE[0]%/*}/lib/apt.sh" # inlined when shipped (cloud_init.script)
 
 # 1: a step failed or timed out (re-run after fixing the cause); 2: refused before any change.
 fail() { die 1 "$@"; }
@@ -156,30 +158,9 @@ preflight() {
 }
 
 apt_source() {
-  local channel line fingerprints
-  channel="${PACKAGE_MIRROR%/}/core:/stable:/v${TARGET%.*}/deb/"
-  line="deb [signed-by=$APT_KEYRING] $channel /"
-  if [[ -f $APT_SOURCE_FILE && $(<"$APT_SOURCE_FILE") == "$line" && -s $APT_KEYRING ]]; then
-    log "apt source already at $channel"
-    return 0
-  fi
-  # Key first, source last: the source line is what says this minor's key is in place.
-  mkdir -p "$(dirname "$APT_KEYRING")" "$(dirname "$APT_SOURCE_FILE")"
-  KEY_TMP=$(mktemp -d)
-  trap 'rm -rf "$KEY_TMP"' EXIT
-  export GNUPGHOME=$KEY_TMP
-  run curl -fsSL --retry 3 --max-time 60 -o "$KEY_TMP/Release.key" "${channel}Release.key"
-  # Trusted only if it is the Kubernetes release key: a mirror must serve pkgs.k8s.io's key.
-  fingerprints=$(query gpg --batch --with-colons --show-keys "$KEY_TMP/Release.key" |
-    sed -n 's/^fpr:\([^:]*:\)\{8\}\([^:]*\):.*/\2/p' || true)
-  grep -qx "$K8S_APT_KEY_FINGERPRINT" <<<"$fingerprints" ||
-    fail "${channel}Release.key is not the Kubernetes release key (want $K8S_APT_KEY_FINGERPRINT, got: ${fingerprints//$'\n'/ }); check PACKAGE_MIRROR"
-  run gpg --batch --yes --dearmor -o "$KEY_TMP/keyring.gpg" "$KEY_TMP/Release.key"
-  chmod 0644 "$KEY_TMP/keyring.gpg"
-  mv -f "$KEY_TMP/keyring.gpg" "$APT_KEYRING"
-  printf '%s\n' "$line" >"$APT_SOURCE_FILE.new"
-  mv -f "$APT_SOURCE_FILE.new" "$APT_SOURCE_FILE"
-  log "apt source switched to $channel"
+  local left=$((DEADLINE - SECONDS))
+  ((left > 0)) || fail "out of time (UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT}s) before the apt source; re-run to continue"
+  k8s_apt_use "$(k8s_apt_channel "$PACKAGE_MIRROR" "$TARGET")" "$APT_KEYRING" "$APT_SOURCE_FILE" "$((left < 120 ? left : 120))"
 }
 
 kubeadm_package() {
@@ -296,12 +277,11 @@ main() {
   else
     KUBECONFIG=${KUBECONFIG:-/etc/kubernetes/kubelet.conf}
   fi
-  APT_SOURCE_FILE=${APT_SOURCE_FILE:-/etc/apt/sources.list.d/kubernetes.list}
-  APT_KEYRING=${APT_KEYRING:-/etc/apt/keyrings/kubernetes-apt-keyring.gpg}
+  APT_SOURCE_FILE=${APT_SOURCE_FILE:-$K8S_APT_SOURCE}
+  APT_KEYRING=${APT_KEYRING:-$K8S_APT_KEYRING}
   MANIFEST_DIR=${MANIFEST_DIR:-/etc/kubernetes/manifests}
   CONTAINERD_CONFIG=${CONTAINERD_CONFIG:-/etc/containerd/config.toml}
   POLL_INTERVAL=${POLL_INTERVAL:-5}
-  K8S_APT_KEY_FINGERPRINT=${K8S_APT_KEY_FINGERPRINT:-DE15B14486CD377B9E876E1A234654DA9A296436}
 
   log "$ROLE $NODE_NAME -> $TARGET"
   preflight
