@@ -1,7 +1,8 @@
 """Scheduled etcd snapshots on the masters (kubeadm's stacked etcd) and the discovery node.
 
-backup_cloud_config() is the role part the lead merges into a node's cloud-config: the backup
-and restore scripts, an environment file, a oneshot service and its timer. The snapshot files
+backup_cloud_config() is the role part installed on a running node as a bundle
+(components/backup.py, userdata.bundle_env): the backup and restore scripts, an environment
+file, a oneshot service and its timer. The snapshot files
 are named at run time on the node (NAME-<UTC time>.db); nothing rendered here carries a time.
 
 Swift uploads use a dedicated application credential (openstack_rc_file()), not the cloud

@@ -1,7 +1,7 @@
 """The role part of a master's or worker's cloud-config: what the node installs on first boot.
 
-`node_cloud_config(spec)` returns plain data (packages, write_files, runcmd) that the lead merges
-with the common part (users, ssh keys, sshd hardening, hostname). The node then:
+`node_cloud_config(spec)` returns plain data (packages, write_files, runcmd) that the components
+merge with the common part (users, ssh keys, sshd hardening, hostname). The node then:
 
 1. `node-prepare.sh`: kernel modules, sysctls, swap off, containerd (systemd cgroups).
 2. `node-install-kubernetes.sh`: kubeadm, kubelet, kubectl at the pinned version, held.
@@ -168,7 +168,7 @@ def delivered_script(name: str) -> str:
 
 
 def node_cloud_config(spec: KubeNodeSpec) -> dict:
-    """Role part of the cloud-config: packages, write_files, runcmd (lists). The lead merges
+    """Role part of the cloud-config: packages, write_files, runcmd (lists). The components merge
     it with the common part (users, ssh keys, sshd hardening, hostname)."""
     _validate(spec)
     env = node_env(spec)

@@ -124,7 +124,7 @@ def test_single_master_has_no_peer_block(tmp_path):
 
 
 def test_cloud_config_part_passes_strict_schema(tmp_path):
-    """The part the lead merges must be valid cloud-config on its own (Debian's cloud-init,
+    """The part the control plane merges must be valid cloud-config on its own (Debian's cloud-init,
     strict), and carry the sysctl that lets haproxy bind a VIP it does not hold."""
     part = ha_cloud_config(me=MASTERS[0], masters=MASTERS, vip=VIP, port=6443,
                            interface_cidr=CIDR, router_id=51, auth_pass="s3cret42")

@@ -640,7 +640,7 @@ def test_wait_sshd_returns_once_the_banner_arrives():
         result = wait_sshd(server.port)
         assert result.returncode == 0, result.stderr
         assert result.stdout == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\n"
-        assert 1.0 <= result.elapsed < 4
+        assert 1.0 <= result.elapsed < 5, result.stderr
         assert server.connections == 1
         assert "answered after" in result.stderr
     finally:
@@ -654,8 +654,9 @@ def test_wait_sshd_fails_bounded_when_nothing_listens():
         result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="1.5")
     finally:
         server.close()
-    assert result.returncode == 1
-    assert 1.0 <= result.elapsed < 4
+    assert result.returncode == 1, result.stderr
+    # Bounded: the deadline plus one pause, with room for a loaded machine.
+    assert 1.0 <= result.elapsed < 6, result.stderr
     assert result.stdout == ""
     assert f"sshd on 127.0.0.1:{server.port} did not answer within SSH_WAIT_TIMEOUT=1.5s" in result.stderr
     assert "connection refused" in result.stderr and "security group" in result.stderr
@@ -673,7 +674,7 @@ def test_wait_sshd_wants_an_ssh_banner_not_just_a_port(greeting, seen):
     finally:
         server.close()
     assert result.returncode == 1, result.stdout
-    assert result.elapsed < 5
+    assert result.elapsed < 6, result.stderr
     assert server.connections >= 2
     assert seen in result.stderr
 

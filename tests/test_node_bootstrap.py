@@ -65,7 +65,7 @@ def spec(role="worker", mirror=None, repo=None, files=()):
 
 
 def master_files():
-    """What the lead writes on a master: the kubeadm init config and the shared PKI."""
+    """What the program writes on a master: the kubeadm init config and the shared PKI."""
     init = kubeadm.init_config(
         cluster_name="dev", node_name="dev-master-0", node_ip="10.0.0.5",
         kubernetes_version="1.33.5", endpoint="10.0.0.100:6443",
@@ -81,7 +81,7 @@ def master_files():
 
 
 def user_data(role_part: dict) -> str:
-    """The role part wrapped the way the lead delivers it (common part kept minimal)."""
+    """The role part wrapped the way the program delivers it (common part kept minimal)."""
     cfg = {"users": [{"name": "ops", "sudo": "ALL=(ALL) NOPASSWD:ALL",
                       "ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ops"]}],
            **role_part}

@@ -1,12 +1,10 @@
 """The rolling-upgrade node scripts, run the way the remote commands run them, against fakes.
 
 Each script is fed to `bash -s` as `export KEY='value'` lines plus its text (what
-cloud_init.upgrade.script_stdin renders and the lead's remote.Command sends). PATH holds only
-the fakes (tests/upgrade_fakes/fake.py, sharing one state file, so installing a package really
-changes what kubeadm and dpkg-query report) and a short list of real coreutils: a tool a script
-calls without a fake fails loudly instead of touching this machine's apt or systemd.
+cloud_init.upgrade.script_stdin renders and the remote.Command sends). PATH holds only
+the node fake (tests/fakes/node.sh, its tools sharing one state directory, so installing a
+package really changes what kubeadm and dpkg-query report) and a short list of real coreutils.
 """
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from cloud_init import SCRIPTS
+from fakes import node_bin
 from cloud_init.upgrade import (UPGRADE_SCRIPTS, apt_channel, check_step, parse_version,
                                 script_stdin)
 
-FAKE = Path(__file__).parent / "upgrade_fakes" / "fake.sh"
 FAKED = ("kubeadm", "kubectl", "apt-get", "apt-mark", "dpkg-query", "systemctl", "curl", "gpg")
 REAL = ("bash", "timeout", "sleep", "sed", "tr", "grep", "head", "mktemp", "mkdir", "mv", "rm",
         "chmod", "dirname", "cat")
@@ -32,19 +30,14 @@ MUTATING = ("apt-get", "apt-mark hold", "apt-mark unhold", "curl", "gpg", "kubea
 class Machine:
     """A fake node (plus the cluster it sees): state dir, tools on PATH, recorded calls.
 
-    The state layout is described at the top of tests/upgrade_fakes/fake.sh.
+    The state layout is described at the top of tests/fakes/node.sh.
     """
 
     def __init__(self, root: Path, *, version="1.33.2", cluster=None, control_plane=False,
                  node="n1", nodes=None, fail=None, kubelet_broken=False,
                  sandbox="registry.example.org/k8s/pause:3.10"):
         self.root = root
-        self.bin = root / "bin"
-        self.bin.mkdir()
-        for tool in FAKED:  # the fake dispatches on the name it is called by
-            (self.bin / tool).symlink_to(FAKE)
-        for tool in REAL:
-            (self.bin / tool).symlink_to(shutil.which(tool))
+        self.bin = node_bin(root / "bin", FAKED, REAL)
         self.source = root / "etc/apt/sources.list.d/kubernetes.list"
         self.keyring = root / "etc/apt/keyrings/kubernetes-apt-keyring.gpg"
         self.manifests = root / "etc/kubernetes/manifests"

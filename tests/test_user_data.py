@@ -1,4 +1,4 @@
-"""What every VM receives (issue 3), as the offline plan renders it for whole stacks: strict
+"""What every VM receives, as the offline plan renders it for whole stacks: strict
 cloud-init schema validity, size as delivered, no private key but the node's own, and the
 kubeadm configuration the first master gets, read back out of its command."""
 from __future__ import annotations

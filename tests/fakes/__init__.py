@@ -1,12 +1,20 @@
-"""Fake node binaries for tests: record every call, fail on demand.
+"""Fake node binaries for the script tests: record every call, fail on demand.
+
+Two kinds, one place, one way in (a bin directory put first on PATH):
+
+- rule fakes (`fake.py`), for scripts whose tools answer from a script of results:
 
     bin = FakeBin(tmp_path, ["kubeadm", "kubectl", "systemctl"])
     bin.rule("kubeadm", "join *", {"rc": 1, "stderr": "timeout"}, {"rc": 0})
     subprocess.run(["bash", script], env=bin.env(JOIN_TIMEOUT="5"))
     assert bin.calls("kubeadm") == [["join", "--config", ...], ...]
 
-`fake.py` documents the rules; a command with no matching rule exits 0 and prints nothing.
-Names not faked resolve to the real binaries on PATH (coreutils, timeout, base64, ...).
+  `fake.py` documents the rules; a command with no matching rule exits 0 and prints nothing.
+  Names not faked resolve to the real binaries on PATH (coreutils, timeout, base64, ...).
+
+- the node fake (`node.sh`), for the upgrade scripts, whose tools must agree with each other
+  (installing a package changes what kubeadm and dpkg-query report): `node_bin()` links the
+  tools to it; its state directory is described at the top of node.sh.
 """
 import json
 import os
@@ -16,6 +24,7 @@ import sys
 from pathlib import Path
 
 FAKE = Path(__file__).with_name("fake.py")
+NODE_FAKE = Path(__file__).with_name("node.sh")
 
 
 class FakeBin:
@@ -62,6 +71,22 @@ class FakeBin:
         if cmd is None:
             return [[r["cmd"], *r["args"]] for r in records]
         return [r["args"] for r in records if r["cmd"] == cmd]
+
+
+def node_bin(bin_dir: Path, faked: list[str], real: list[str]) -> Path:
+    """A bin directory holding only the node fake (as each of `faked`) and the `real` tools,
+    linked from this machine: a tool a script calls without a fake fails loudly instead of
+    touching this machine's apt or systemd."""
+    import shutil
+
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in faked:  # node.sh dispatches on the name it is called by
+        (bin_dir / tool).symlink_to(NODE_FAKE)
+    for tool in real:
+        found = shutil.which(tool)
+        assert found, f"{tool} is not installed on this machine"
+        (bin_dir / tool).symlink_to(found)
+    return bin_dir
 
 
 def run_remote(script: Path, env_lines: dict[str, str], env: dict[str, str],
