@@ -1,24 +1,27 @@
 """ControlPlane: the masters, the one API endpoint in front of them, kubeadm init on the
-first, control-plane joins on the rest (one after another), and the admin kubeconfig."""
+first, control-plane joins on the rest (one after another)."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
+from pulumi_command import remote
 
 from cloud_init import kubeadm
 from cloud_init.ha import Master, ha_cloud_config
 from cloud_init.kubeconfig import ca_cert_hash
 from components.backup import etcd_backup
-from components.commands import Access, node_command, ready_gate
 from cloud_init.userdata import tar_b64
+from components.commands import Access, node_command
 from components.kube_node import (
     KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data, upgrade_credential,
     upgrade_master,
 )
-from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
+from components.machine import BootedNode, NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import API_PORT, VIP_PORT, PrivateNetwork, endpoint_kind, endpoint_port
 from components.pki import KubernetesPki
 from settings import Settings
@@ -34,6 +37,30 @@ def api_listener_cidrs(settings: Settings) -> list[str]:
     """Who may open a connection to the API load balancer: never the whole world by default."""
     cidrs = [str(settings.network.cidr), *map(str, settings.api_allowed_cidrs)]
     return list(dict.fromkeys(cidrs))
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """What stands in front of the masters: its kind, its private address, and what the
+    masters' user-data and the floating IP need of it."""
+
+    kind: str  # vip / octavia / master
+    address: Optional[pulumi.Output[str]]  # None: the first master's own
+    vip_port: Optional[openstack.networking.Port] = None
+    vrrp_password: Optional[pulumi.Output[str]] = None
+    lb: Optional[openstack.loadbalancer.LoadBalancer] = None
+
+
+@dataclass(frozen=True)
+class MasterInputs:
+    """What every master is built from, once the endpoint and all master ports exist."""
+
+    names: list[str]
+    ports: list[openstack.networking.Port]
+    addresses: list[pulumi.Output[str]]
+    endpoint: pulumi.Output[str]  # host:port every node joins through
+    sans: pulumi.Output[list[str]]
+    group: openstack.compute.ServerGroup
 
 
 class ControlPlane(pulumi.ComponentResource):
@@ -61,12 +88,37 @@ class ControlPlane(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:ControlPlane", name, None, opts)
+        self._name, self._settings, self._network, self._pki = name, settings, network, pki
+        self._flannel, self._access, self._ssh_keys, self._image, self._backup_rc = flannel, access, ssh_keys, image, backup_rc
+        # The endpoint's own address comes first: every master's port must allow it.
+        api = self._endpoint()
+        m = self._masters(api)
+        endpoint_ready = self._octavia(name, settings, api.lb, network, m.addresses) if api.lb is not None else []
+
+        init, first = self._first_master(api, m, [*discovery_ready, *endpoint_ready])
+        previous = init
+        upgraded = upgrade_master(settings, node=m.names[0], first=True, connection=first.connection,
+                                  parent=self, after=[init])
+        for i in range(1, len(m.names)):
+            previous, upgraded = self._join_master(i, api, m, previous, upgraded)
+        # Made as soon as the API answers (off the path to a ready cluster); workers still
+        # upgrade only after the last master, which they wait for themselves.
+        credential = upgrade_credential(settings, connection=self.join_target.first_master, node=m.names[0],
+                                        parent=self, after=[init])
+        self.join_target = dataclasses.replace(
+            self.join_target, upgrade_credential=credential, control_plane_upgraded=upgraded)
+        self.initialized = init
+        self.register_outputs({
+            "endpoint": self.endpoint_address,
+            "publicEndpoint": self.public_address,
+            "masterAddresses": self.master_addresses,
+        })
+
+    def _endpoint(self) -> ApiEndpoint:
+        """The VIP's port (and its VRRP password), or the Octavia load balancer."""
+        name, settings, network = self._name, self._settings, self._network
         child = pulumi.ResourceOptions(parent=self)
         kind = endpoint_kind(settings)
-        names = [f"{name}-{i}" for i in range(settings.masters.count)]
-
-        # The endpoint's own address comes first: every master's port must allow it.
-        lb = vip_port = None
         if kind == "vip":
             vip_port = openstack.networking.Port(
                 f"{name}-vip",
@@ -77,13 +129,13 @@ class ControlPlane(pulumi.ComponentResource):
                 admin_state_up=True,
                 opts=child,
             )
-            vip = port_address(vip_port)
             # VRRP's PASS authentication is a plain-text word on the wire (only masters may
             # speak VRRP at all, by security group); it still should not be guessable.
             vrrp_password = random.RandomPassword(
                 f"{name}-vrrp-password", length=8, special=False, opts=child
             ).result
-        elif kind == "octavia":
+            return ApiEndpoint(kind, port_address(vip_port), vip_port=vip_port, vrrp_password=vrrp_password)
+        if kind == "octavia":
             lb = openstack.loadbalancer.LoadBalancer(
                 f"{name}-lb",
                 name=f"{settings.name}-api",
@@ -94,25 +146,28 @@ class ControlPlane(pulumi.ComponentResource):
                 loadbalancer_provider=OCTAVIA_PROVIDER,
                 opts=child,
             )
-            vip = lb.vip_address
+            return ApiEndpoint(kind, lb.vip_address, lb=lb)
+        return ApiEndpoint(kind, None)
 
+    def _masters(self, api: ApiEndpoint) -> MasterInputs:
+        """Every master's port, the endpoint's floating IP, and what init and joins share."""
+        name, settings, network = self._name, self._settings, self._network
+        names = [f"{name}-{i}" for i in range(settings.masters.count)]
         ports = [
-            machine_port(
-                n, network=network, role="master", parent=self,
-                allowed_addresses=[vip] if kind == "vip" else (),
-            )
+            machine_port(n, network=network, role="master", parent=self,
+                         allowed_addresses=[api.address] if api.kind == "vip" else ())
             for n in names
         ]
         addresses = [port_address(p) for p in ports]
         self.master_addresses = pulumi.Output.all(*addresses)
-        self.endpoint_address = addresses[0] if kind == "master" else vip
+        self.endpoint_address = api.address if api.address is not None else addresses[0]
         # The port the endpoint's address lives on: where the floating IP goes.
-        fip_port = vip_port.id if vip_port else lb.vip_port_id if lb else ports[0].id
-
+        fip_port = api.vip_port.id if api.vip_port else api.lb.vip_port_id if api.lb else ports[0].id
         public = self.endpoint_address
         if settings.control_plane.floating_ip:
             fip = openstack.networking.FloatingIp(
-                f"{name}-fip", pool=settings.external_network, description=f"{settings.name} API", opts=child
+                f"{name}-fip", pool=settings.external_network, description=f"{settings.name} API",
+                opts=pulumi.ResourceOptions(parent=self),
             )
             openstack.networking.FloatingIpAssociate(
                 f"{name}-fip-association",
@@ -121,116 +176,107 @@ class ControlPlane(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
             )
             public = fip.address
-        self.public_address = pulumi.Output.from_input(settings.control_plane.dns_name) if settings.control_plane.dns_name else public
-
-        endpoint_ready: list[pulumi.Resource] = []
-        if lb is not None:
-            endpoint_ready = self._octavia(name, settings, lb, network, addresses)
-
+        dns = settings.control_plane.dns_name
+        self.public_address = pulumi.Output.from_input(dns) if dns else public
         sans = pulumi.Output.all(self.endpoint_address, public, *addresses).apply(
-            lambda a: sorted(set(a) | ({settings.control_plane.dns_name} if settings.control_plane.dns_name else set()))
+            lambda a: sorted(set(a) | ({dns} if dns else set()))
         )
         api_port = endpoint_port(settings)
         endpoint = self.endpoint_address.apply(lambda a: f"{a}:{api_port}")
-        masters = pulumi.Output.all(*addresses).apply(lambda a: [Master(name=n, address=x) for n, x in zip(names, a)])
         # Always made, even for one master: adding a scheduler hint later would replace the VM.
         group = anti_affinity_group(name, self)
+        return MasterInputs(names=names, ports=ports, addresses=addresses, endpoint=endpoint, sans=sans, group=group)
 
-        previous = None
-        init = None
-        for i, (node, port, address) in enumerate(zip(names, ports, addresses)):
-            files = list(pki.files())
-            if i == 0:
-                files.append((KUBEADM_INIT_FILE, pulumi.Output.all(address=address, endpoint=endpoint, sans=sans).apply(
-                    lambda v, node=node: kubeadm.init_config(
-                        cluster_name=settings.name,
-                        node_name=node,
-                        node_ip=v["address"],
-                        kubernetes_version=settings.kubernetes_version,
-                        endpoint=v["endpoint"],
-                        cert_sans=v["sans"],
-                        pod_cidr=str(settings.pod_cidr),
-                        service_cidr=str(settings.service_cidr),
-                        image_repository=settings.image_repository,
-                        labels={},
-                        taints=MASTER_TAINTS,
-                        external_cloud=settings.cloud_controller.enabled,
-                    )
-                )))
-            extra = []
-            if kind == "vip":
-                extra.append(pulumi.Output.all(masters=masters, vip=vip, password=vrrp_password).apply(
-                    lambda v, i=i: ha_cloud_config(
-                        me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=VIP_PORT, backend_port=API_PORT,
-                        interface_cidr=str(settings.network.cidr), router_id=VRRP_ROUTER_ID,
-                        auth_pass=v["password"],
-                    )
-                ))
-            user_data = kube_user_data(
-                settings, role="master", node=node, flannel=flannel, ssh_keys=ssh_keys,
-                extra=pulumi.Output.all(*extra),
-            )
-            instance = machine_instance(
-                node, cluster=settings.name, role="master", flavor=settings.masters.flavor,
-                volume_size=settings.masters.volume_size, image=image, port=port,
-                user_data=user_data, network=network, parent=self, server_group=group,
-            )
-            connection = access.to_node(address)
-            ready = ready_gate(node, access=access, address=address, instance=instance,
-                               timeout=settings.timeouts.ready, parent=self)
-            etcd_backup(settings, node=node, role="master", connection=connection, after=ready, instance=instance,
-                        parent=self, openstack_rc=backup_rc)
-            # The PKI travels with a command, not in user-data (readable from the metadata service).
-            kubeadm_files = node_command(
-                f"{node}-kubeadm-files", connection=connection, script_name="master-kubeadm-files.sh",
-                env={"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(
-                    pulumi.Output.all(*[c for _, c in files]).apply(
-                        lambda contents, paths=[p for p, _ in files]: tar_b64(zip(paths, contents))))},
-                # Only the VM, not its bootstrap: the files go in while cloud-init still runs,
-                # off the path to kubeadm init. The bound covers the VM's boot.
-                timeout=settings.timeouts.ready, parent=self, depends_on=[instance], instance=instance,
-            )
-            if i == 0:
-                init = node_command(
-                    f"{node}-init", connection=connection, script_name="master-init.sh",
-                    # The CA is ours (installed by kubeadm-files): a retry's `kubeadm reset` must
-                    # not throw it away.
-                    env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init),
-                         "PRESERVE_PKI": "true"},
-                    timeout=settings.timeouts.init, parent=self,
-                    depends_on=[ready, kubeadm_files, *discovery_ready, *endpoint_ready],
+    def _boot_master(self, i: int, api: ApiEndpoint, m: MasterInputs,
+                     files: list[tuple[str, pulumi.Output[str]]]) -> tuple[BootedNode, remote.Command]:
+        """One master's VM, its ready gate and backups, and its PKI (and, on the first, the
+        init config) delivered by a command, not in user-data (readable from the metadata
+        service)."""
+        settings, node, address = self._settings, m.names[i], m.addresses[i]
+        extra = []
+        if api.kind == "vip":
+            masters = pulumi.Output.all(*m.addresses).apply(
+                lambda a: [Master(name=n, address=x) for n, x in zip(m.names, a)])
+            extra.append(pulumi.Output.all(masters=masters, vip=api.address, password=api.vrrp_password).apply(
+                lambda v: ha_cloud_config(
+                    me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=VIP_PORT, backend_port=API_PORT,
+                    interface_cidr=str(settings.network.cidr), router_id=VRRP_ROUTER_ID,
+                    auth_pass=v["password"],
                 )
-                self.join_target = JoinTarget(
-                    endpoint=endpoint,
-                    ca_cert_hash=pki.ca.public_key.apply(ca_cert_hash),
-                    first_master=connection,
-                    initialized=init,
-                )
-                previous = init
-                upgraded = upgrade_master(settings, node=node, first=True, connection=connection,
-                                          parent=self, after=[init])
-            else:
-                # stacked etcd grows one member at a time: concurrent member adds race.
-                previous = join_node(
-                    settings, node=node, address=address, connection=connection, target=self.join_target,
-                    ready=ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
-                    instance=instance, after=[previous, kubeadm_files],
-                )
-                # Masters upgrade one after another, after the first has upgraded the cluster.
-                upgraded = upgrade_master(settings, node=node, first=False, connection=connection,
-                                          parent=self, after=[upgraded, previous])
-        # Made as soon as the API answers (off the path to a ready cluster); workers still
-        # upgrade only after the last master, which they wait for themselves.
-        credential = upgrade_credential(settings, connection=self.join_target.first_master, node=names[0],
-                                        parent=self, after=[init])
-        self.join_target = dataclasses.replace(
-            self.join_target, upgrade_credential=credential, control_plane_upgraded=upgraded)
-        self.initialized = init
-        self.register_outputs({
-            "endpoint": self.endpoint_address,
-            "publicEndpoint": self.public_address,
-            "masterAddresses": self.master_addresses,
-        })
+            ))
+        user_data = kube_user_data(
+            settings, role="master", node=node, flannel=self._flannel, ssh_keys=self._ssh_keys,
+            extra=pulumi.Output.all(*extra),
+        )
+        vm = boot_node(
+            node, settings, settings.masters, role="master", image=self._image, port=m.ports[i], address=address,
+            user_data=user_data, network=self._network, access=self._access, parent=self, server_group=m.group,
+        )
+        etcd_backup(settings, node=node, role="master", connection=vm.connection, after=vm.ready,
+                    instance=vm.instance, parent=self, openstack_rc=self._backup_rc)
+        kubeadm_files = node_command(
+            f"{node}-kubeadm-files", connection=vm.connection, script_name="master-kubeadm-files.sh",
+            env={"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(
+                pulumi.Output.all(*[c for _, c in files]).apply(
+                    lambda contents, paths=[p for p, _ in files]: tar_b64(zip(paths, contents))))},
+            # Only the VM, not its bootstrap: the files go in while cloud-init still runs,
+            # off the path to kubeadm init. The bound covers the VM's boot.
+            timeout=settings.timeouts.ready, parent=self, depends_on=[vm.instance], instance=vm.instance,
+        )
+        return vm, kubeadm_files
+
+    def _first_master(self, api: ApiEndpoint, m: MasterInputs,
+                      after: list[pulumi.Resource]) -> tuple[remote.Command, BootedNode]:
+        """kubeadm init on the first master, with the program's PKI and init config."""
+        settings, node = self._settings, m.names[0]
+        init_config = pulumi.Output.all(address=m.addresses[0], endpoint=m.endpoint, sans=m.sans).apply(
+            lambda v: kubeadm.init_config(
+                cluster_name=settings.name,
+                node_name=node,
+                node_ip=v["address"],
+                kubernetes_version=settings.kubernetes_version,
+                endpoint=v["endpoint"],
+                cert_sans=v["sans"],
+                pod_cidr=str(settings.pod_cidr),
+                service_cidr=str(settings.service_cidr),
+                image_repository=settings.image_repository,
+                labels={},
+                taints=MASTER_TAINTS,
+                external_cloud=settings.cloud_controller.enabled,
+            )
+        )
+        vm, kubeadm_files = self._boot_master(0, api, m, [*self._pki.files(), (KUBEADM_INIT_FILE, init_config)])
+        init = node_command(
+            f"{node}-init", connection=vm.connection, script_name="master-init.sh",
+            # The CA is ours (installed by kubeadm-files): a retry's `kubeadm reset` must
+            # not throw it away.
+            env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init),
+                 "PRESERVE_PKI": "true"},
+            timeout=settings.timeouts.init, parent=self,
+            depends_on=[vm.ready, kubeadm_files, *after],
+        )
+        self.join_target = JoinTarget(
+            endpoint=m.endpoint,
+            ca_cert_hash=self._pki.ca.public_key.apply(ca_cert_hash),
+            first_master=vm.connection,
+            initialized=init,
+        )
+        return init, vm
+
+    def _join_master(self, i: int, api: ApiEndpoint, m: MasterInputs, previous: pulumi.Resource,
+                     upgraded: pulumi.Resource) -> tuple[remote.Command, remote.Command]:
+        """A control-plane join after the previous master's (stacked etcd grows one member at
+        a time: concurrent member adds race), and its upgrade after the previous master's."""
+        settings, node = self._settings, m.names[i]
+        vm, kubeadm_files = self._boot_master(i, api, m, list(self._pki.files()))
+        join = join_node(
+            settings, node=node, address=m.addresses[i], connection=vm.connection, target=self.join_target,
+            ready=vm.ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
+            instance=vm.instance, after=[previous, kubeadm_files],
+        )
+        upgraded = upgrade_master(settings, node=node, first=False, connection=vm.connection,
+                                  parent=self, after=[upgraded, join])
+        return join, upgraded
 
     def _octavia(self, name, settings, lb, network, addresses) -> list[pulumi.Resource]:
         """TCP listener on the API port, an HTTPS /readyz monitor, one member per master."""

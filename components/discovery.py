@@ -8,8 +8,8 @@ import pulumi_openstack as openstack
 from cloud_init import userdata
 from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
 from components.backup import etcd_backup
-from components.commands import SSH_USER, Access, ready_gate
-from components.machine import NodeImage, anti_affinity_group, machine_instance, machine_port, port_address
+from components.commands import SSH_USER, Access
+from components.machine import NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from components.pki import Pem, signed_certificate
 from settings import Settings
@@ -63,66 +63,65 @@ class DiscoveryNode(pulumi.ComponentResource):
         members = pulumi.Output.all(*self.addresses).apply(
             lambda addrs: tuple(DiscoveryMember(name=n, address=a) for n, a in zip(names, addrs))
         )
-        self.ready = []
-        for i, (node, port, address) in enumerate(zip(names, ports, self.addresses)):
-            # Serving, peer and local etcdctl certificate in one: this member's identity.
-            cert = signed_certificate(
-                f"{node}-etcd",
-                ca=etcd_ca,
-                common_name=node,
-                uses=["server_auth", "client_auth"],
-                dns_names=[node, "localhost"],
-                ip_addresses=address.apply(lambda a: [a, "127.0.0.1"]),
-                parent=self,
-            )
-            spec = pulumi.Output.all(
-                address=address, members=members, ca=etcd_ca.cert, cert=cert.cert, key=cert.key
-            ).apply(
-                lambda v, node=node: DiscoverySpec(
-                    name=node,
-                    address=v["address"],
-                    members=v["members"],
-                    ca_cert_pem=v["ca"],
-                    cert_pem=v["cert"],
-                    key_pem=v["key"],
-                    pod_cidr=str(settings.pod_cidr),
-                    seed_timeout=settings.timeouts.ready // 2,
-                )
-            )
-            user_data = pulumi.Output.all(spec=spec, keys=ssh_keys).apply(
-                lambda v, node=node: userdata.render(
-                    userdata.merge(
-                        userdata.common(hostname=node, user=SSH_USER, ssh_keys=v["keys"], jump_host=True),
-                        discovery_cloud_config(v["spec"]),
-                    ),
-                    node=node,
-                )
-            )
-            instance = machine_instance(
-                node,
-                cluster=settings.name,
-                role="discovery",
-                flavor=settings.discovery.flavor,
-                volume_size=settings.discovery.volume_size,
-                image=image,
-                port=port,
-                user_data=pulumi.Output.secret(user_data),
-                network=network,
-                parent=self,
-                server_group=group,
-            )
-            connection = self.access.to_jump_host() if i == 0 else self.access.to_node(address)
-            ready = ready_gate(
-                node, access=self.access, address=address, instance=instance,
-                timeout=settings.timeouts.ready, parent=self,
-                # The first member is the jump host itself, reached over its floating IP.
-                depends_on=[fip_association], through_jump_host=i > 0,
-            )
-            self.ready.append(ready)
-            etcd_backup(settings, node=node, role="discovery", connection=connection, after=ready, instance=instance,
-                        parent=self, openstack_rc=backup_rc)
+        self.ready = [
+            self._member(i, settings, node=node, port=port, address=address, members=members, etcd_ca=etcd_ca,
+                         ssh_keys=ssh_keys, image=image, network=network, group=group,
+                         after=[fip_association], backup_rc=backup_rc)
+            for i, (node, port, address) in enumerate(zip(names, ports, self.addresses))
+        ]
 
         self.endpoints = pulumi.Output.all(*self.addresses).apply(
             lambda addrs: [f"https://{a}:{ETCD_CLIENT_PORT}" for a in addrs]
         )
         self.register_outputs({"jumpHost": self.jump_host, "endpoints": self.endpoints})
+
+    def _member(self, i: int, settings: Settings, *, node: str, port: openstack.networking.Port,
+                address: pulumi.Output[str], members: pulumi.Output[tuple], etcd_ca: Pem,
+                ssh_keys: pulumi.Output[list[str]], image: NodeImage, network: PrivateNetwork,
+                group: openstack.compute.ServerGroup, after: list[pulumi.Resource],
+                backup_rc: pulumi.Output[str] | None) -> pulumi.Resource:
+        """One etcd member: its certificate, its user-data, its VM and ready gate, its backups."""
+        # Serving, peer and local etcdctl certificate in one: this member's identity.
+        cert = signed_certificate(
+            f"{node}-etcd",
+            ca=etcd_ca,
+            common_name=node,
+            uses=["server_auth", "client_auth"],
+            dns_names=[node, "localhost"],
+            ip_addresses=address.apply(lambda a: [a, "127.0.0.1"]),
+            parent=self,
+        )
+        spec = pulumi.Output.all(
+            address=address, members=members, ca=etcd_ca.cert, cert=cert.cert, key=cert.key
+        ).apply(
+            lambda v, node=node: DiscoverySpec(
+                name=node,
+                address=v["address"],
+                members=v["members"],
+                ca_cert_pem=v["ca"],
+                cert_pem=v["cert"],
+                key_pem=v["key"],
+                pod_cidr=str(settings.pod_cidr),
+                seed_timeout=settings.timeouts.ready // 2,
+            )
+        )
+        user_data = pulumi.Output.all(spec=spec, keys=ssh_keys).apply(
+            lambda v, node=node: userdata.render(
+                userdata.merge(
+                    userdata.common(hostname=node, user=SSH_USER, ssh_keys=v["keys"], jump_host=True),
+                    discovery_cloud_config(v["spec"]),
+                ),
+                node=node,
+            )
+        )
+        node_vm = boot_node(
+            node, settings, settings.discovery, role="discovery", image=image, port=port, address=address,
+            user_data=pulumi.Output.secret(user_data), network=network, access=self.access, parent=self,
+            server_group=group,
+            # The first member is the jump host itself, reached over its floating IP.
+            jump_host=i == 0, depends_on=after,
+        )
+        ready = node_vm.ready
+        etcd_backup(settings, node=node, role="discovery", connection=node_vm.connection, after=ready,
+                    instance=node_vm.instance, parent=self, openstack_rc=backup_rc)
+        return ready

@@ -7,13 +7,16 @@ waits for another instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Protocol, Sequence
 
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
+from pulumi_command import remote
 
+from components.commands import Access, ready_gate
 from components.network import PrivateNetwork
+from settings import Settings
 
 
 # Inputs that only matter when a node is created (see machine_instance). The image is not
@@ -145,3 +148,51 @@ def anti_affinity_group(name: str, parent: pulumi.Resource) -> openstack.compute
         policies="soft-anti-affinity",
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+class NodeGroup(Protocol):
+    """What discovery, masters and every worker pool say about their VMs."""
+
+    flavor: str
+    volume_size: Optional[int]
+
+
+@dataclass(frozen=True)
+class BootedNode:
+    """A node's VM, how remote commands reach it, and the gate that says it has booted."""
+
+    instance: openstack.compute.Instance
+    connection: remote.ConnectionArgs
+    ready: remote.Command
+
+
+def boot_node(
+    name: str,
+    settings: Settings,
+    group: NodeGroup,
+    *,
+    role: str,
+    image: NodeImage,
+    port: openstack.networking.Port,
+    address: pulumi.Output[str],
+    user_data: pulumi.Output[str],
+    network: PrivateNetwork,
+    access: Access,
+    parent: pulumi.Resource,
+    server_group: Optional[openstack.compute.ServerGroup] = None,
+    jump_host: bool = False,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> BootedNode:
+    """The one way every node boots: instance on its port, then the ready gate (reached
+    through the jump host, or the jump host itself)."""
+    instance = machine_instance(
+        name, cluster=settings.name, role=role, flavor=group.flavor, volume_size=group.volume_size,
+        image=image, port=port, user_data=user_data, network=network, parent=parent, server_group=server_group,
+    )
+    ready = ready_gate(
+        name, access=access, address=address, instance=instance, timeout=settings.timeouts.ready,
+        parent=parent, depends_on=depends_on, through_jump_host=not jump_host,
+    )
+    connection = access.to_jump_host() if jump_host else access.to_node(address)
+    return BootedNode(instance=instance, connection=connection, ready=ready)
+

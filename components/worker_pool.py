@@ -8,9 +8,9 @@ import pulumi
 import pulumi_openstack as openstack
 
 from addons.gateway import gateway_labels_taints
-from components.commands import Access, ready_gate
+from components.commands import Access
 from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts, upgrade_worker
-from components.machine import NodeImage, machine_instance, machine_port, port_address
+from components.machine import NodeImage, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from settings import Settings, WorkerPoolSettings
 
@@ -73,19 +73,16 @@ class WorkerPool(pulumi.ComponentResource):
                     f"{node}-fip-association", floating_ip=fip.address, port_id=port.id,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
                 )
-            instance = machine_instance(
-                node, cluster=settings.name, role="worker", flavor=pool.flavor,
-                volume_size=pool.volume_size, image=image, port=port,
+            node_vm = boot_node(
+                node, settings, pool, role="worker", image=image, port=port, address=address,
                 user_data=kube_user_data(settings, role="worker", node=node, flannel=flannel, ssh_keys=ssh_keys),
-                network=network, parent=self,
+                network=network, access=access, parent=self,
             )
-            connection = access.to_node(address)
-            ready = ready_gate(node, access=access, address=address, instance=instance,
-                               timeout=settings.timeouts.ready, parent=self)
+            connection = node_vm.connection
             join = join_node(
                 settings, node=node, address=address, connection=connection, target=target,
-                ready=ready, parent=self, control_plane=False, labels=labels, taints=taints,
-                instance=instance,
+                ready=node_vm.ready, parent=self, control_plane=False, labels=labels, taints=taints,
+                instance=node_vm.instance,
             )
             self.joins.append(join)
             # Upgrade lanes: worker i follows worker i - lanes of its pool, so adding or
