@@ -63,16 +63,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-flannel", ca=discovery_ca, common_name="flannel", uses=["client_auth"], parent=self
         )
         pki = kubernetes_pki(name, self)
-        backup_rc = None
-        if settings.etcd.backup.container:
-            backup = application_credential(
-                f"{name}-etcd-backup", parent=self,
-                description=f"openstack-k8s {name}: etcd snapshots into Swift container {settings.etcd.backup.container}",
-                access_rules=swift_writer_rules(settings.etcd.backup.container),
-            )
-            backup_rc = pulumi.Output.secret(pulumi.Output.all(backup.auth_url, backup.id, backup.secret, backup.region).apply(
-                lambda v: openstack_rc_file(auth_url=v[0], credential_id=v[1], credential_secret=v[2], region=v[3] or None)
-            ))
+        backup_rc = self._backup_rc(name, settings)
 
         discovery = DiscoveryNode(
             f"{name}-discovery", settings, network=network, etcd_ca=discovery_ca,
@@ -93,20 +84,8 @@ class Cluster(pulumi.ComponentResource):
         }
 
         port = endpoint_port(settings)
-        server = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
-        self.api_endpoint = server
-        # Issued here, not read from the first master: kubeadm's admin.conf expires after a
-        # year and nothing renews it; this one is renewed by any `pulumi up` in the last
-        # ADMIN_RENEWAL_HOURS of its life.
-        admin = signed_certificate(
-            f"{name}-admin", ca=pki.ca, common_name=ADMIN_USER, organization=ADMIN_GROUP, uses=["client_auth"],
-            parent=self, validity_hours=ADMIN_HOURS, early_renewal_hours=ADMIN_RENEWAL_HOURS,
-        )
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(server, pki.ca.cert, admin.cert, admin.key).apply(
-                lambda v: admin_kubeconfig(server=v[0], name=settings.name, ca_pem=v[1], cert_pem=v[2], key_pem=v[3])
-            )
-        )
+        self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
+        self.kubeconfig = self._kubeconfig(name, settings, pki)
         if any(settings.addon_features.values()):
             ClusterAddons(
                 f"{name}-addons", settings, kubeconfig=self.kubeconfig, network=network,
@@ -133,6 +112,38 @@ class Cluster(pulumi.ComponentResource):
             "apiEndpoint": self.api_endpoint,
             "discoveryAddress": self.discovery_address,
         })
+
+    def _backup_rc(self, name: str, settings: Settings) -> pulumi.Output[str] | None:
+        """An openrc for etcd snapshot uploads: an application credential that may put
+        objects into the one Swift container, nothing else."""
+        container = settings.etcd.backup.container
+        if not container:
+            return None
+        backup = application_credential(
+            f"{name}-etcd-backup", parent=self,
+            description=f"openstack-k8s {name}: etcd snapshots into Swift container {container}",
+            access_rules=swift_writer_rules(container),
+        )
+        return pulumi.Output.secret(pulumi.Output.all(backup.auth_url, backup.id, backup.secret, backup.region).apply(
+            lambda v: openstack_rc_file(auth_url=v[0], credential_id=v[1], credential_secret=v[2], region=v[3] or None)
+        ))
+
+    def _kubeconfig(self, name: str, settings: Settings, pki) -> pulumi.Output[str]:
+        """The admin kubeconfig, from the program's CA and a client certificate it issues.
+
+        Issued here, not read from the first master: kubeadm's admin.conf expires after a
+        year and nothing renews it; this one is renewed by any `pulumi up` in the last
+        ADMIN_RENEWAL_HOURS of its life.
+        """
+        admin = signed_certificate(
+            f"{name}-admin", ca=pki.ca, common_name=ADMIN_USER, organization=ADMIN_GROUP, uses=["client_auth"],
+            parent=self, validity_hours=ADMIN_HOURS, early_renewal_hours=ADMIN_RENEWAL_HOURS,
+        )
+        return pulumi.Output.secret(
+            pulumi.Output.all(self.api_endpoint, pki.ca.cert, admin.cert, admin.key).apply(
+                lambda v: admin_kubeconfig(server=v[0], name=settings.name, ca_pem=v[1], cert_pem=v[2], key_pem=v[3])
+            )
+        )
 
 
 def _flatten(parts: list) -> list[str]:
