@@ -41,6 +41,8 @@ ETCD_BIN = "/usr/bin/etcd"
 SEED_SCRIPT = "discovery-seed-flannel.sh"
 SEED_SCRIPT_PATH = f"/usr/local/sbin/{SEED_SCRIPT}"
 FLANNEL_CONFIG_KEY = "/coreos.com/network/config"
+# Run on a member that stays, once per leaving member, before its VM goes (shrinking 3 to 1).
+REMOVE_MEMBER_SCRIPT = "discovery-remove-member.sh"
 PACKAGES = ("etcd-server", "etcd-client")
 
 
@@ -94,6 +96,17 @@ def _check(spec: DiscoverySpec) -> None:
     for field in ("seed_timeout", "vxlan_vni", "vxlan_port", "client_port", "peer_port"):
         if getattr(spec, field) <= 0:
             raise ValueError(f"{field}: must be positive")
+
+
+def remove_member_env(member: DiscoveryMember, *, timeout: int = 60) -> dict[str, str]:
+    """The environment of discovery-remove-member.sh for a leaving member (default paths)."""
+    ipaddress.IPv4Address(member.address)
+    if not member.name or any(c in member.name for c in "=,\n "):
+        raise ValueError(f"member: invalid etcd member name {member.name!r}")
+    if timeout <= 0:
+        raise ValueError(f"timeout: {timeout} must be a positive number of seconds")
+    return {"MEMBER_NAME": member.name, "MEMBER_ADDRESS": member.address,
+            "REMOVE_TIMEOUT": str(timeout)}
 
 
 def etcd_environment(spec: DiscoverySpec) -> dict[str, str]:

@@ -502,8 +502,7 @@ def etcd_pair(tmp_path):
     processes are killed by the PIDs started here, whatever happens."""
     import shutil
     import subprocess
-    if shutil.which("etcd") is None:
-        pytest.skip("needs etcd-server (Debian package)")
+    assert shutil.which("etcd"), "needs etcd-server (Debian package; tools/test.sh installs it)"
     pki = tmp_path / "etc-kubernetes" / "pki" / "etcd"
     pki.mkdir(parents=True)
     _etcd_pki(pki)
@@ -584,6 +583,44 @@ def test_master_drain_removes_member_from_real_etcd(node, etcd_pair):
     again = run_remote(SCRIPTS / "master-drain-node.sh", exports, env)
     assert again.returncode == 0, again.stderr
     assert "already removed" in again.stdout
+
+
+@pytest.mark.etcd
+def test_discovery_member_removed_by_name_from_real_etcd(etcd_pair):
+    """Shrinking discovery: the leaving member is removed by name from a real etcd (TLS), a
+    second run finds it gone and succeeds, and the last member is refused (exit 2), the
+    member list left as it was."""
+    from cloud_init.discovery import DiscoveryMember, remove_member_env
+
+    k8s, client_port, members = etcd_pair
+    pki = k8s / "pki" / "etcd"
+    exports = {**remove_member_env(DiscoveryMember("master-1", "127.0.0.2"), timeout=10),
+               "RETRY_DELAY": "0.05", "ETCD_ENDPOINTS": f"https://127.0.0.1:{client_port}",
+               "ETCD_CACERT": str(pki / "ca.crt"), "ETCD_CERT": str(pki / "healthcheck-client.crt"),
+               "ETCD_KEY": str(pki / "healthcheck-client.key")}
+    env = {"PATH": "/usr/bin:/bin"}
+    assert ", master-1, " in members()
+    result = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, env)
+    assert result.returncode == 0, result.stderr
+    assert "removed etcd member master-1" in result.stderr
+    assert "master-1" not in members() and ", master-0, " in members()
+    again = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, env)
+    assert again.returncode == 0 and "already removed" in again.stderr, again.stderr
+    last = run_remote(SCRIPTS / "discovery-remove-member.sh", {**exports, "MEMBER_NAME": "master-0"}, env)
+    assert last.returncode == 2 and "only member" in last.stderr, last.stderr
+    assert ", master-0, " in members()
+
+
+def test_discovery_member_removal_is_bounded_when_etcd_is_gone(tmp_path):
+    """No etcd answering: exit 1 within REMOVE_TIMEOUT, with etcd's last answer."""
+    exports = {"MEMBER_NAME": "dev-discovery-2", "REMOVE_TIMEOUT": "1", "RETRY_DELAY": "0.1",
+               "ETCD_ENDPOINTS": "https://127.0.0.1:1", "ETCD_CACERT": "/nonexistent",
+               "ETCD_CERT": "/nonexistent", "ETCD_KEY": "/nonexistent"}
+    started = time.monotonic()
+    result = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, {"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started < 8
+    assert "could not remove etcd member dev-discovery-2" in result.stderr
 
 
 # --- discovery-wait-sshd.sh: the jump host waits for a node's sshd ---------------------------

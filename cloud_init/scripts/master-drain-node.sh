@@ -25,9 +25,12 @@
 set -euo pipefail
 
 PROG=master-drain-node
+# Status lines on stdout, where callers and tests have always read them.
+LOG_FD=1
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
-say() { printf 'master-drain-node: %s\n' "$*"; }
+# shellcheck source-path=SCRIPTDIR source=lib/etcd.sh
+source "${BASH_SOURCE[0]%/*}/lib/etcd.sh" # inlined when shipped (cloud_init.script)
 warn() { printf 'master-drain-node: warning: %s\n' "$*" >&2; }
 left_ms() {
   local l=$(($1 - $(now_ms)))
@@ -49,7 +52,7 @@ wait_api() {
 
 # Pods on a node whose kubelet is gone never confirm termination: delete their objects.
 delete_pods_outright() {
-  say "deleting the pods left on $NODE_NAME (--force --grace-period=0)"
+  log "deleting the pods left on $NODE_NAME (--force --grace-period=0)"
   k delete pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
     --force --grace-period=0 --wait=false >/dev/null 2>&1 || warn "could not delete every pod on $NODE_NAME"
 }
@@ -70,7 +73,7 @@ take_node_out() {
     return 1
   fi
   if [[ -z $present ]]; then
-    say "Node $NODE_NAME is already absent"
+    log "Node $NODE_NAME is already absent"
     return 0
   fi
   k cordon "$NODE_NAME" || warn "could not cordon $NODE_NAME"
@@ -80,61 +83,25 @@ take_node_out() {
     left=$(left_ms "$deadline")
     reserve=$((left / 3 < 60000 ? left / 3 : 60000))
     if drain $((left - reserve)); then
-      say "drained $NODE_NAME"
+      log "drained $NODE_NAME"
     else
       warn "drain of $NODE_NAME did not finish (a PodDisruptionBudget, or pods that will not stop): forcing"
       drain $(($(left_ms "$deadline") - 2000)) --disable-eviction --force --grace-period=10 ||
         delete_pods_outright
     fi
   else
-    say "Node $NODE_NAME is not Ready (${ready:-Unknown}): its host is gone, skipping eviction"
+    log "Node $NODE_NAME is not Ready (${ready:-Unknown}): its host is gone, skipping eviction"
     delete_pods_outright
   fi
   while :; do
     if k delete node "$NODE_NAME" --ignore-not-found --wait=false; then
-      say "deleted Node $NODE_NAME"
+      log "deleted Node $NODE_NAME"
       return 0
     fi
     (($(now_ms) + DELAY_MS < deadline)) || break
     pause
   done
   return 2
-}
-
-# The member whose name is NODE_NAME or whose peer URL is NODE_IP's, from `member list`.
-etcd_member_id() {
-  local peer=""
-  [[ -n ${NODE_IP:-} ]] && peer="https://$NODE_IP:2380"
-  awk -F', ' -v name="$NODE_NAME" -v peer="$peer" \
-    '$3 == name || (peer != "" && index($4, peer)) { print $1 }' <<<"$1"
-}
-
-remove_etcd_member() {
-  local deadline=$1 list id out
-  local e=(etcdctl --endpoints="$ETCD_ENDPOINTS" --cacert="$ETCD_CACERT" --cert="$ETCD_CERT"
-    --key="$ETCD_KEY" --dial-timeout=5s --command-timeout=10s)
-  while :; do
-    if list=$(ETCDCTL_API=3 timeout 20 "${e[@]}" member list -w simple 2>&1); then
-      id=$(etcd_member_id "$list")
-      if [[ -z $id ]]; then
-        say "no etcd member named $NODE_NAME: already removed"
-        return 0
-      fi
-      if out=$(ETCDCTL_API=3 timeout 20 "${e[@]}" member remove "$id" 2>&1); then
-        say "removed etcd member $NODE_NAME ($id)"
-        return 0
-      fi
-      [[ $out == *"member not found"* ]] && {
-        say "etcd member $id already removed"
-        return 0
-      }
-      list=$out
-    fi
-    (($(now_ms) + DELAY_MS < deadline)) || break
-    pause
-  done
-  ETCD_ERROR=$list
-  return 1
 }
 
 main() {
@@ -174,7 +141,9 @@ main() {
     # With the API gone etcd is likely gone too: try briefly, never fail the destroy.
     local bound=$etcd_ms
     [[ $api_up == true ]] || bound=$((api_ms < etcd_ms ? api_ms : etcd_ms))
-    if ! remove_etcd_member $(($(now_ms) + bound)); then
+    local peer=""
+    [[ -z ${NODE_IP:-} ]] || peer="https://$NODE_IP:2380"
+    if ! etcd_remove_member "$NODE_NAME" "$peer" $(($(now_ms) + bound)) "$DELAY_MS"; then
       if [[ $api_up == true ]]; then
         die 1 "could not remove etcd member $NODE_NAME via $ETCD_ENDPOINTS: ${ETCD_ERROR}." \
           "The cluster keeps a dead member and tolerates one failure less; remove it by hand:" \
@@ -183,7 +152,7 @@ main() {
       warn "etcd did not answer either: leaving its member list as it is"
     fi
   fi
-  say "done with $NODE_NAME"
+  log "done with $NODE_NAME"
 }
 
 main "$@" </dev/null
