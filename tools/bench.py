@@ -1,6 +1,6 @@
 """Benchmark: bring-up critical path, program cost, user-data size.
 
-    python -m tools.bench [--workers 3,30,300] [--masters 1,3] [--readme README.md]
+    python -m tools.bench [--workers 3,30,300,1000] [--masters 1,3] [--readme README.md]
 
 Bring-up: the dependency graph is the one the program hands the engine (recorded under the
 mock engine, exactly as `tools.plan` does), each resource costs what DURATIONS says its kind
@@ -41,6 +41,7 @@ DURATIONS = {
     "ready-discovery": 150.0,  # cloud-init: etcd from the distro, TLS, flannel config seeded
     "ready-master": 300.0,     # cloud-init: containerd, kubeadm/kubelet, flannel, haproxy+keepalived
     "ready-worker": 270.0,     # cloud-init: containerd, kubeadm/kubelet, flannel
+    "sshd-wait": 2.0,       # the jump host sees the node's sshd (booting to it is in vm-boot)
     "kubeadm-files": 5.0,   # PKI and init config to the first master
     "init": 120.0,          # kubeadm init until the API answers
     "token": 5.0,           # kubeadm token create
@@ -62,6 +63,7 @@ def kind_of(type_: str, name: str, inputs: dict) -> str:
         if "create" not in inputs:
             return "engine-only"
         for suffix, kind in (("-kubeadm-files", "kubeadm-files"), ("-init", "init"), ("-token", "token"),
+                             ("-sshd", "sshd-wait"),
                              ("-upgrade-credential", "token"),
                              ("-kubeconfig", "kubeconfig"), ("-etcd-backup", "bundle")):
             if name.endswith(suffix):
@@ -197,8 +199,9 @@ def scenario(masters: int, workers: int) -> dict:
     sets = [
         ["masters", {"count": masters}],
         ["workerPools", [{"name": "general", "count": workers}]],
-        # room for 300+ nodes' /24s
+        # room for 1000 nodes: their /24s of pod network, and their ports
         ["podCidr", "10.64.0.0/14"],
+        ["network.cidr", "10.10.0.0/20"],
     ]
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(sets)], cwd=ROOT,
                          capture_output=True, text=True, timeout=1200)
@@ -255,7 +258,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", default="3,30,300")
+    parser.add_argument("--workers", default="3,30,300,1000")
     parser.add_argument("--masters", default="1,3")
     parser.add_argument("--readme", type=Path, help="replace the table between the bench markers in this file")
     args = parser.parse_args(argv)
