@@ -58,8 +58,9 @@ def test_a_self_caused_error_is_reported_not_looped_on(tmp_path):
 
 
 def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
-    """End to end through the SDK: a resource the (mock) cloud refuses makes the plan exit 1
-    with the cloud's error, where the re-raised, self-caused exception made it spin forever."""
+    """End to end through the SDK: a resource the (mock) cloud refuses with a RuntimeError
+    (what the mock raised when out of addresses) makes the plan exit 1 with the cloud's
+    error; the SDK re-raises it from itself, and the plan used to spin on that forever."""
     out = run_python("""
         import sys
         from tools import mockengine, plan
