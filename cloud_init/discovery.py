@@ -109,6 +109,17 @@ def remove_member_env(member: DiscoveryMember, *, timeout: int = 60) -> dict[str
             "REMOVE_TIMEOUT": str(timeout)}
 
 
+def etcd_cert_env(*, cert_pem: str, key_pem: str, ca_pem: str) -> dict[str, str]:
+    """node-install-cert.sh's inputs for a discovery member's renewed etcd certificate (server,
+    peer and client in one). Restart one member at a time: the others keep the quorum."""
+    for label, pem in (("cert_pem", cert_pem), ("key_pem", key_pem), ("ca_pem", ca_pem)):
+        if "-----BEGIN " not in pem:
+            raise ValueError(f"{label} is not PEM")
+    return {"CERT_PEM": cert_pem, "KEY_PEM": key_pem, "CA_PEM": ca_pem, "CERT_PATH": CERT_PATH,
+            "KEY_PATH": KEY_PATH, "CA_PATH": CA_PATH, "KEY_OWNER": "etcd:etcd",
+            "RESTART_UNITS": "etcd.service"}
+
+
 def etcd_environment(spec: DiscoverySpec) -> dict[str, str]:
     """etcd's whole configuration, as the ETCD_* variables etcd reads from its environment.
 

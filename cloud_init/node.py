@@ -87,6 +87,21 @@ def _validate(spec: KubeNodeSpec) -> None:
             raise ValueError(f"kubeadm_files path {path!r} must be absolute")
 
 
+# Installs a renewed certificate on a running node and restarts what reads it.
+CERT_SCRIPT = "node-install-cert.sh"
+
+
+def flannel_cert_env(*, cert_pem: str, key_pem: str, ca_pem: str) -> dict[str, str]:
+    """node-install-cert.sh's inputs for flanneld's client certificate on a master or worker
+    (a secret: the key is one of them)."""
+    for label, pem in (("cert_pem", cert_pem), ("key_pem", key_pem), ("ca_pem", ca_pem)):
+        if "-----BEGIN " not in pem:
+            raise ValueError(f"{label} is not PEM")
+    return {"CERT_PEM": cert_pem, "KEY_PEM": key_pem, "CA_PEM": ca_pem,
+            "CERT_PATH": f"{FLANNEL_PKI}/client.crt", "KEY_PATH": f"{FLANNEL_PKI}/client.key",
+            "CA_PATH": f"{FLANNEL_PKI}/ca.crt", "RESTART_UNITS": "flanneld.service"}
+
+
 def cni_mode() -> str:
     """"plugin" when the flannel CNI plugin can be verified, else "bridge" (see versions.py)."""
     return "plugin" if versions.FLANNEL_CNI_PLUGIN.sha256 else "bridge"

@@ -3,6 +3,7 @@ resources feed them (`bash -s`, exports then the script on stdin), with fake kub
 etcdctl, cloud-init, systemctl and journalctl on PATH that record their calls and fail on
 demand. Deadlines and pauses are shrunk through the scripts' own env knobs."""
 import base64
+import os
 import socket
 import threading
 import time
@@ -733,3 +734,131 @@ def test_wait_sshd_env_builder():
         jump.wait_sshd_env("10.0.0.7; reboot")
     with pytest.raises(ValueError, match="port"):
         jump.wait_sshd_env("10.0.0.7", port=0)
+
+
+# --- node-install-cert.sh: renewed certificates reach running nodes -------------------------
+
+def _cert_pair(ca_key, ca_cert, cn, days=365):
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=2))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .sign(ca_key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """A CA and two flannel client certificates it signed (the old and the renewed one), plus
+    one from another CA and one already expired."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def ca(cn):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(1)
+                .not_valid_before(now - datetime.timedelta(days=3))
+                .not_valid_after(now + datetime.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        return key, cert
+
+    ca_key, ca_cert = ca("discovery-etcd-ca")
+    other_key, other_cert = ca("another-ca")
+    return {"ca": ca_cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "old": _cert_pair(ca_key, ca_cert, "flannel"), "new": _cert_pair(ca_key, ca_cert, "flannel"),
+            "foreign": _cert_pair(other_key, other_cert, "flannel"),
+            "expired": _cert_pair(ca_key, ca_cert, "flannel", days=-1)}
+
+
+def install_cert(node, pair, pki, **env):
+    from cloud_init.node import flannel_cert_env
+
+    d = node.root / "etc-flannel-pki"
+    exports = flannel_cert_env(cert_pem=pair[0], key_pem=pair[1], ca_pem=pki["ca"])
+    import grp
+    import pwd
+    owner = f"{pwd.getpwuid(os.getuid()).pw_name}:{grp.getgrgid(os.getgid()).gr_name}"
+    exports.update(CERT_PATH=str(d / "client.crt"), KEY_PATH=str(d / "client.key"),
+                   CA_PATH=str(d / "ca.crt"), KEY_OWNER=owner, **env)
+    return run_remote(SCRIPTS / "node-install-cert.sh", exports, node.env()), d
+
+
+def test_renewed_flannel_certificate_reaches_the_node(node, pki):
+    """First the old pair, then the renewed one: each time the files land with their modes and
+    flanneld is restarted; installing the same pair again restarts nothing."""
+    result, d = install_cert(node, pki["old"], pki)
+    assert result.returncode == 0, result.stderr
+    assert (d / "client.crt").read_text() == pki["old"][0] + "\n"
+    assert oct((d / "client.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((d / "client.crt").stat().st_mode & 0o777) == "0o644"
+    assert node.calls("systemctl") == [["restart", "flanneld.service"]]
+
+    result, _ = install_cert(node, pki["new"], pki)
+    assert result.returncode == 0, result.stderr
+    assert (d / "client.crt").read_text() == pki["new"][0] + "\n"
+    assert (d / "client.key").read_text() == pki["new"][1] + "\n"
+    assert node.calls("systemctl") == [["restart", "flanneld.service"]] * 2
+
+    result, _ = install_cert(node, pki["new"], pki)
+    assert result.returncode == 0 and "already in place" in result.stdout, result.stderr
+    assert len(node.calls("systemctl")) == 2
+
+
+@pytest.mark.parametrize("case, message", [
+    ("mismatched", "is not the key of CERT_PEM"),
+    ("foreign", "does not verify against CA_PEM"),
+    ("expired", "expired"),
+])
+def test_a_bad_certificate_replaces_nothing(node, pki, case, message):
+    """A key that is not the certificate's, a certificate from another CA, or an expired one:
+    refused (exit 2) before anything is written, the working pair and flanneld left alone."""
+    assert install_cert(node, pki["old"], pki)[0].returncode == 0
+    before = {p.name: p.read_bytes() for p in (node.root / "etc-flannel-pki").iterdir()}
+    pair = {"mismatched": (pki["new"][0], pki["old"][1])}.get(case) or pki[case]
+    result, d = install_cert(node, pair, pki)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    assert len(node.calls("systemctl")) == 1
+
+
+def test_a_failed_restart_is_retried_by_the_rerun(node, pki):
+    """flanneld does not restart: exit 1, the new files in place; the re-run restarts it."""
+    node.rule("systemctl", "restart *", {"rc": 1, "stderr": "Job failed"}, {"rc": 0})
+    result, _ = install_cert(node, pki["new"], pki)
+    assert result.returncode == 1 and "restarting flanneld.service failed" in result.stderr
+    again, _ = install_cert(node, pki["new"], pki)
+    assert again.returncode == 0, again.stderr
+    assert node.calls("systemctl") == [["restart", "flanneld.service"]] * 2
+    assert not list((node.root / "etc-flannel-pki").glob("*.restart-pending"))
+
+
+def test_etcd_certificate_inputs():
+    """A discovery member's renewed certificate: etcd's paths, its key owned by etcd, etcd
+    restarted."""
+    from cloud_init import discovery
+
+    env = discovery.etcd_cert_env(cert_pem="-----BEGIN C", key_pem="-----BEGIN K", ca_pem="-----BEGIN A")
+    assert (env["CERT_PATH"], env["KEY_PATH"], env["CA_PATH"]) == (
+        discovery.CERT_PATH, discovery.KEY_PATH, discovery.CA_PATH)
+    assert env["KEY_OWNER"] == "etcd:etcd" and env["RESTART_UNITS"] == "etcd.service"
+    with pytest.raises(ValueError, match="key_pem"):
+        discovery.etcd_cert_env(cert_pem="-----BEGIN C", key_pem="nope", ca_pem="-----BEGIN A")
