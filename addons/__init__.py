@@ -4,7 +4,7 @@ Rendering only (data, no Pulumi resources) lives in versions, cloud_conf, manife
 gateway; resources turns the rendered objects into pulumi_kubernetes resources.
 """
 
-from addons.cloud_conf import cloud_conf, credential_mode, read_cloud_conf
+from addons.cloud_conf import cloud_conf, read_cloud_conf
 from addons.gateway import gateway_labels_taints, gateway_pod_scheduling
 from addons.manifests import addon_objects, cloud_conf_secret, needs_cloud_conf
 from addons.versions import SUPPORTED_MINORS, image_list, images, tags_for
@@ -14,7 +14,6 @@ __all__ = [
     "addon_objects",
     "cloud_conf",
     "cloud_conf_secret",
-    "credential_mode",
     "gateway_labels_taints",
     "gateway_pod_scheduling",
     "image_list",

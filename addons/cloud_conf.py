@@ -4,21 +4,17 @@ Both programs parse it with gcfg (git-config syntax). It is built here as data w
 configparser, never templated, and travels only inside a Kubernetes Secret (see
 addons.manifests.cloud_conf_secret): the caller wraps the result in a secret Output.
 
-Two credential modes (`openstack.applicationCredential`):
-- `create`: the program creates an `openstack.identity.ApplicationCredential` for this
-  cluster and passes its id and secret: auth = {auth_url, application_credential_id,
-  application_credential_secret}.
-- `given`: credentials come from stack secrets, either the same application credential
-  keys, or a user: auth = {auth_url, username, password, project_id | project_name,
-  user_domain_name (default "Default"), project_domain_name | project_domain_id (optional)}.
+Credentials are always an application credential (`openstack.applicationCredential`:
+`create` makes one for this cluster, `given` takes its id and secret from stack secrets):
+auth = {auth_url, application_credential_id, application_credential_secret}. A user's
+password never reaches the cluster.
 """
 
 import configparser
 import io
 import re
 
-APPLICATION_CREDENTIAL = "applicationCredential"
-PASSWORD = "password"
+AUTH_KEYS = ("auth_url", "application_credential_id", "application_credential_secret")
 
 # gcfg ends a value at ';' or '#', trims blanks and interprets backslashes, so any value
 # outside this plain alphabet is written double-quoted with '\\' and '"' escaped.
@@ -42,53 +38,17 @@ def _unquote(text: str) -> str:
     return text
 
 
-def credential_mode(auth: dict) -> str:
-    """Which of the two auth shapes `auth` is; an error names what is missing or mixed."""
-    has_ac = any(k in auth for k in ("application_credential_id", "application_credential_secret"))
-    has_user = any(k in auth for k in ("username", "password"))
-    if has_ac and has_user:
-        raise ValueError(
-            "auth: give either application_credential_id/secret or username/password, not both"
-        )
-    if not auth.get("auth_url"):
-        raise ValueError("auth: auth_url is required")
-    if has_ac:
-        required = ("application_credential_id", "application_credential_secret")
-        mode = APPLICATION_CREDENTIAL
-    elif has_user:
-        required = ("username", "password")
-        mode = PASSWORD
-        if not (auth.get("project_id") or auth.get("project_name")):
-            raise ValueError("auth: project_id or project_name is required with username/password")
-    else:
-        raise ValueError(
-            "auth: no credentials: give application_credential_id/secret or username/password"
-        )
-    for key in required:
+def _global(auth: dict, region: str | None, ca_file: str | None) -> dict:
+    for key in AUTH_KEYS:
         if not auth.get(key):
             raise ValueError(f"auth: {key} is required")
-    return mode
-
-
-def _global(auth: dict, region: str | None, ca_file: str | None) -> dict:
-    mode = credential_mode(auth)
-    section = {"auth-url": auth["auth_url"]}
-    if mode == APPLICATION_CREDENTIAL:
-        section["application-credential-id"] = auth["application_credential_id"]
-        section["application-credential-secret"] = auth["application_credential_secret"]
-    else:
-        section["username"] = auth["username"]
-        section["password"] = auth["password"]
-        section["user-domain-name"] = auth.get("user_domain_name") or "Default"
-        # gophercloud's historical names: a "tenant" is a project.
-        if auth.get("project_id"):
-            section["tenant-id"] = auth["project_id"]
-        else:
-            section["tenant-name"] = auth["project_name"]
-        if auth.get("project_domain_id"):
-            section["tenant-domain-id"] = auth["project_domain_id"]
-        elif auth.get("project_domain_name"):
-            section["tenant-domain-name"] = auth["project_domain_name"]
+    if set(auth) - set(AUTH_KEYS):
+        raise ValueError(f"auth: only {', '.join(AUTH_KEYS)} (an application credential)")
+    section = {
+        "auth-url": auth["auth_url"],
+        "application-credential-id": auth["application_credential_id"],
+        "application-credential-secret": auth["application_credential_secret"],
+    }
     if region:
         section["region"] = region
     if ca_file:

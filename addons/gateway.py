@@ -36,7 +36,3 @@ def gateway_pod_scheduling() -> dict:
         ],
     }
 
-
-def node_labels_flag(labels: dict) -> str:
-    """The kubelet's --node-labels value (sorted: deterministic)."""
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

@@ -59,11 +59,10 @@ def kube_user_data(
     node: str,
     flannel: FlannelClient,
     ssh_keys: pulumi.Output[list[str]],
-    files: Sequence[tuple[str, pulumi.Input[str]]] = (),
     extra: Optional[pulumi.Output[list[dict]]] = None,
 ) -> pulumi.Output[str]:
-    """The cloud-config a master or worker boots with, as a secret (it carries keys)."""
-    paths = [p for p, _ in files]
+    """The cloud-config a master or worker boots with, as a secret (it carries keys). The
+    masters' PKI is not in it: it travels by command (kubeadm-files)."""
     extra = extra if extra is not None else pulumi.Output.from_input([])
 
     def build(v: dict) -> str:
@@ -80,7 +79,6 @@ def kube_user_data(
             etcd_ca_pem=v["ca"],
             flannel_cert_pem=v["cert"],
             flannel_key_pem=v["key"],
-            kubeadm_files=tuple(zip(paths, v["files"])),
         )
         return userdata.render(
             userdata.merge(
@@ -97,7 +95,6 @@ def kube_user_data(
         cert=flannel.cert.cert,
         key=flannel.cert.key,
         keys=ssh_keys,
-        files=pulumi.Output.all(*[c for _, c in files]),
         extra=extra,
     ).apply(build)
     return pulumi.Output.secret(data)

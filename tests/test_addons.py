@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 
 from addons import versions
-from addons.cloud_conf import cloud_conf, cloud_conf_sections, credential_mode, read_cloud_conf
-from addons.gateway import gateway_labels_taints, gateway_pod_scheduling, node_labels_flag
+from addons.cloud_conf import cloud_conf, cloud_conf_sections, read_cloud_conf
+from addons.gateway import gateway_labels_taints, gateway_pod_scheduling
 from addons.manifests import (
     ADDON_LABEL,
     FEATURES,
@@ -37,9 +37,6 @@ FEATURE_SETS = [
 APP_CRED = {"auth_url": "https://keystone.example:5000/v3",
             "application_credential_id": "0123abcd",
             "application_credential_secret": "s3cr;et#with\"quote\\and %percent"}
-USER = {"auth_url": "https://keystone.example:5000/v3", "username": "k8s",
-        "password": "p@ss word;#", "project_name": "research", "user_domain_name": "Default",
-        "project_domain_name": "Default"}
 
 
 def objects(minor="1.33", features=None, image_repository=None, storage_class=None):
@@ -254,27 +251,18 @@ def render(auth, **kw):
     return cloud_conf(**args)
 
 
-@pytest.mark.parametrize("auth,mode", [(APP_CRED, "applicationCredential"), (USER, "password")])
-def test_cloud_conf_is_valid_ini_with_the_right_sections(auth, mode):
+def test_cloud_conf_is_valid_ini_with_the_right_sections():
     """configparser reads it back (strict: no duplicate keys or sections) with [Global],
     [LoadBalancer] and [BlockStorage], and awkward secrets survive the round trip."""
+    auth = APP_CRED
     text = render(auth)
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     parser.read_string(text)
     assert {"Global", "LoadBalancer", "BlockStorage"} <= set(parser.sections())
     conf = read_cloud_conf(text)
     g = conf["Global"]
-    assert credential_mode(auth) == mode
-    assert g["auth-url"] == auth["auth_url"] and g["region"] == "RegionOne"
-    if mode == "applicationCredential":
-        assert g["application-credential-id"] == "0123abcd"
-        assert g["application-credential-secret"] == APP_CRED["application_credential_secret"]
-        assert not {"username", "password"} & set(g)
-    else:
-        assert g["username"] == "k8s" and g["password"] == USER["password"]
-        assert g["tenant-name"] == "research" and g["user-domain-name"] == "Default"
-        assert g["tenant-domain-name"] == "Default"
-        assert not any(k.startswith("application-credential") for k in g)
+    assert g == {"auth-url": auth["auth_url"], "region": "RegionOne", "application-credential-id": "0123abcd",
+                 "application-credential-secret": APP_CRED["application_credential_secret"]}
     lb = conf["LoadBalancer"]
     assert lb == {"enabled": "true", "floating-network-id": "ext-net-1", "subnet-id": "subnet-1",
                   "lb-provider": "amphora", "create-monitor": "true"}
@@ -283,15 +271,12 @@ def test_cloud_conf_is_valid_ini_with_the_right_sections(auth, mode):
 
 def test_cloud_conf_values_are_gcfg_safe():
     """The CCM parses with gcfg, where ';' and '#' start a comment: a secret holding them
-    must be quoted, or the CCM would authenticate with a truncated password."""
-    text = render(USER)
-    line = next(ln for ln in text.splitlines() if ln.startswith("password"))
-    assert line == 'password = "p@ss word;#"'
+    must be quoted, or the CCM would authenticate with a truncated secret."""
     secret = next(ln for ln in render(APP_CRED).splitlines()
                   if ln.startswith("application-credential-secret"))
     assert secret == 'application-credential-secret = "s3cr;et#with\\"quote\\\\and %percent"'
     with pytest.raises(ValueError, match="single line"):
-        render({**USER, "password": "a\n[Global]"})
+        render({**APP_CRED, "application_credential_secret": "a\n[Global]"})
 
 
 def test_cloud_conf_without_octavia_disables_load_balancers():
@@ -301,11 +286,10 @@ def test_cloud_conf_without_octavia_disables_load_balancers():
 
 
 @pytest.mark.parametrize("auth,message", [
-    ({"auth_url": "x"}, "no credentials"),
-    ({**APP_CRED, "username": "u"}, "not both"),
+    ({"auth_url": "x"}, "application_credential_id is required"),
+    ({**APP_CRED, "username": "u", "password": "p"}, "only auth_url, application_credential_id"),
     ({k: v for k, v in APP_CRED.items() if k != "auth_url"}, "auth_url"),
     ({**APP_CRED, "application_credential_secret": ""}, "application_credential_secret"),
-    ({k: v for k, v in USER.items() if k != "project_name"}, "project_id or project_name"),
 ])
 def test_bad_credentials_name_the_problem(auth, message):
     """A half-given credential is a config error that says what is missing."""
@@ -322,7 +306,7 @@ def test_cloud_conf_is_deterministic_and_secret_is_a_valid_object():
                                   "labels": {ADDON_LABEL: "cloud-config"}}
     assert set(secret["stringData"]) == {"cloud.conf", "ca.crt"}
     kubernetes_validate.validate(secret, "1.34.0", strict=True)
-    sections = cloud_conf_sections(auth=USER, region=None, subnet_id="s",
+    sections = cloud_conf_sections(auth=APP_CRED, region=None, subnet_id="s",
                                    floating_network_id="f", lb_enabled=True)
     assert "region" not in sections["Global"]
 
@@ -340,7 +324,6 @@ def test_gateway_label_and_taint():
         domain = key.split("/")[0]
         for restricted in ("kubernetes.io", "k8s.io"):
             assert domain != restricted and not domain.endswith("." + restricted)
-    assert node_labels_flag(labels) == "openstack-k8s.io/gateway=true"
     # A pod spec fragment using them is a valid pod for the API.
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ingress"},
            "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}],
