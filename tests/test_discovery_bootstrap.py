@@ -38,10 +38,18 @@ SEED = SCRIPTS / "discovery-seed-flannel.sh"
 POD_CIDR = "10.244.0.0/16"
 EXPECTED = {"Network": POD_CIDR, "SubnetLen": 24, "Backend": {"Type": "vxlan", "VNI": 1, "Port": 8472}}
 
-needs_etcd = pytest.mark.skipif(
-    not (os.access(ETCD, os.X_OK) and os.access(ETCDCTL, os.X_OK)),
-    reason="Debian's etcd-server and etcd-client are not installed",
-)
+# A missing tool fails the tests that need it (tools/test.sh installs them); never a skip.
+def require(*paths: str, package: str):
+    missing = [p for p in paths if not os.access(p, os.X_OK)]
+    assert not missing, f"{', '.join(missing)} missing: install Debian's {package} (tools/test.sh does)"
+
+
+@pytest.fixture
+def etcd_installed():
+    require(ETCD, ETCDCTL, package="etcd-server and etcd-client")
+
+
+needs_etcd = pytest.mark.usefixtures("etcd_installed")
 
 
 # --- PKI -------------------------------------------------------------------------------------
@@ -274,14 +282,15 @@ def validate(text: str) -> str:
 @pytest.mark.parametrize("count", [1, 3])
 def test_user_data_passes_cloud_init_strict_schema(ca, count):
     """Debian 12's cloud-init (22.4) must accept the discovery user-data as it will be delivered."""
+    require("/usr/bin/cloud-init", package="cloud-init")
     for spec in make_specs(ca, count):
         r = validate(user_data(discovery_cloud_config(spec)))
         assert r == "valid", r
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed")
 def test_strict_schema_check_can_fail(ca):
     """The validator above really rejects a bad cloud-config (else the test proves nothing)."""
+    require("/usr/bin/cloud-init", package="cloud-init")
     part = discovery_cloud_config(make_specs(ca, 1)[0])
     part["write_files"][0]["mode"] = "0644"  # not a write_files key
     r = validate(user_data(part))
@@ -493,10 +502,10 @@ def test_three_members_bootstrap_and_seed_exactly_once(ca, members):
     assert sorted(x["name"] for x in json.loads(members_list)["members"]) == [m.spec.name for m in ms]
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/systemd-analyze"), reason="systemd-analyze not installed")
 def test_etcd_unit_passes_systemd_analyze_verify(ca, tmp_path):
     """systemd ignores (with a warning only) keys and values it does not understand: make sure
     every line of the rendered unit means something to Debian 12's systemd."""
+    require("/usr/bin/systemd-analyze", package="systemd")
     cfg = discovery_cloud_config(make_specs(ca, 1)[0])
     unit = tmp_path / "etcd.service"
     unit.write_text(write_files(cfg)[discovery.UNIT_PATH]["content"])
@@ -506,10 +515,10 @@ def test_etcd_unit_passes_systemd_analyze_verify(ca, tmp_path):
     assert "ExecStart=/usr/bin/etcd" in unit.read_text()
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed")
 def test_runcmd_as_cloud_init_writes_it_stops_at_the_first_failure(ca, tmp_path):
     """cloud-init joins runcmd into one sh script whose status is its last command's: a failing
     step must fail the script (so `cloud-init status` says error), whatever the caller appends."""
+    require("/usr/bin/cloud-init", package="cloud-init")
     cfg = discovery_cloud_config(make_specs(ca, 1)[0])
     shellify = "import json, sys; from cloudinit.util import shellify; print(shellify(json.load(sys.stdin)), end='')"
     text = subprocess.run(["/usr/bin/python3", "-c", shellify], input=json.dumps(cfg["runcmd"] + ["true"]),
