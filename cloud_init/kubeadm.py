@@ -11,11 +11,13 @@ import re
 
 import yaml
 
+from cloud_init import constants
+
 API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 API_SERVER_PORT = 6443
-CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+CONTROL_PLANE_TAINT = constants.CONTROL_PLANE_TAINT
 
 # The kubelet may only set labels on its own Node outside the kubernetes.io / k8s.io namespaces,
 # except these (NodeRestriction admission). node-role.kubernetes.io/* in particular is refused:

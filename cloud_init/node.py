@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from cloud_init import kit, script, versions
+from cloud_init import constants, kit, script, versions
 
 SCRIPT_DIR = "/usr/local/lib/openstack-k8s"
 ENV_FILE = "/etc/openstack-k8s/node.env"
@@ -27,8 +27,6 @@ FLANNEL_PKI = "/etc/flannel/pki"
 FLANNEL_UNIT = "/etc/systemd/system/flanneld.service"
 CNI_CONFLIST = "/etc/cni/net.d/10-flannel.conflist"
 ETCD_PREFIX = "/coreos.com/network"
-# flannel's VXLAN header overhead: the pod MTU is the network MTU minus this.
-VXLAN_OVERHEAD = 50
 
 SCRIPTS = ("node-prepare.sh", "node-install-kubernetes.sh", "node-install-flannel.sh",
            "node-flanneld.sh", "node-flannel-cni.sh")
@@ -117,6 +115,7 @@ def node_env(spec: KubeNodeSpec) -> dict[str, str]:
         "K8S_APT_KEY_FINGERPRINT": versions.KUBERNETES_APT_KEY_FINGERPRINT,
         "NETWORK_CIDR": str(ipaddress.ip_network(spec.network_cidr)),
         "NETWORK_MTU": str(spec.network_mtu),
+        "VXLAN_OVERHEAD": str(constants.VXLAN_OVERHEAD),
         "FLANNEL_CNI_MODE": cni_mode(),
     }
     if spec.package_mirror:

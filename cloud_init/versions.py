@@ -18,6 +18,8 @@ standard CNI plugins from the distro.
 """
 from dataclasses import dataclass, field
 
+from cloud_init import constants
+
 
 @dataclass(frozen=True)
 class Download:
@@ -51,9 +53,7 @@ FLANNEL_CNI_PLUGIN = Download(
     sha256={},
 )
 
-# Fingerprint of the pkgs.k8s.io (isv:kubernetes) repository signing key, the same for every
-# minor's repository.
-KUBERNETES_APT_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
+KUBERNETES_APT_KEY_FINGERPRINT = constants.KUBERNETES_APT_KEY_FINGERPRINT
 
 # The oldest containerd the supported Kubernetes minors (1.31 to 1.34) run on: the 1.6 line from
 # 1.6.36 on, any 1.7 or 2.x. Nodes use the distribution's containerd and node-prepare.sh fails

@@ -456,6 +456,9 @@ def test_node_packages_name_what_kubeadm_needs():
     assert {"iptables", "containerd"} <= set(cfg["packages"])
     env = dict(line.split("=", 1) for line in delivered(cfg)[node.ENV_FILE].splitlines())
     assert env["CONTAINERD_MIN_VERSION"] == versions.CONTAINERD_MIN_VERSION == "1.6.36"
+    # node-flannel-cni.sh checks flannel's MTU against the program's one VXLAN overhead.
+    from cloud_init import constants
+    assert env["VXLAN_OVERHEAD"] == str(constants.VXLAN_OVERHEAD) == "50"
 
 
 # --------------------------------------------------------------------------- node-install-kubernetes.sh

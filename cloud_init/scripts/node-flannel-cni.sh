@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # flanneld's ExecStartPost: runs once flanneld has its subnet lease (/run/flannel/subnet.env).
-# Checks that the pod MTU flannel chose is not above the network MTU - 50, and, when the flannel
-# CNI plugin is not installed (FLANNEL_CNI_MODE=bridge), writes the conflist the plugin would
-# have generated: the bridge plugin with this node's subnet, hairpin mode, and portmap.
+# Checks that the pod MTU flannel chose is not above the network MTU - VXLAN_OVERHEAD, and,
+# when the flannel CNI plugin is not installed (FLANNEL_CNI_MODE=bridge), writes the conflist
+# the plugin would have generated: the bridge plugin with this node's subnet, hairpin mode,
+# and portmap.
 #
 # Inputs (environment, from /etc/openstack-k8s/node.env):
 #   NETWORK_MTU      the tenant network's MTU (required)
+#   VXLAN_OVERHEAD   bytes VXLAN adds to a packet (default 50; cloud_init.constants)
 #   FLANNEL_CNI_MODE "plugin" (conflist shipped by cloud-init) or "bridge" (written here)
 #   SUBNET_ENV       flanneld's subnet file (default /run/flannel/subnet.env)
 #   CNI_CONF_DIR     default /etc/cni/net.d
@@ -22,6 +24,7 @@ main() {
   CNI_CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
   SUBNET_WAIT=${SUBNET_WAIT:-60}
   FLANNEL_CNI_MODE=${FLANNEL_CNI_MODE:-plugin}
+  VXLAN_OVERHEAD=${VXLAN_OVERHEAD:-50}
 
   [[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 1 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
   deadline=$((SECONDS + SUBNET_WAIT))
@@ -33,9 +36,9 @@ main() {
   . "$SUBNET_ENV"
   : "${FLANNEL_NETWORK:?missing in $SUBNET_ENV}" "${FLANNEL_SUBNET:?missing in $SUBNET_ENV}" "${FLANNEL_MTU:?missing in $SUBNET_ENV}"
 
-  want=$((NETWORK_MTU - 50))
+  want=$((NETWORK_MTU - VXLAN_OVERHEAD))
   if ((FLANNEL_MTU > want)); then
-    die 1 "flannel chose pod MTU ${FLANNEL_MTU}, above network MTU ${NETWORK_MTU} - 50 = ${want}: VXLAN packets would be dropped"
+    die 1 "flannel chose pod MTU ${FLANNEL_MTU}, above network MTU ${NETWORK_MTU} - ${VXLAN_OVERHEAD} = ${want}: VXLAN packets would be dropped"
   fi
 
   if [[ $FLANNEL_CNI_MODE == bridge ]]; then
