@@ -19,23 +19,21 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.s
 main() {
   : "${INTERFACE_CIDR:?INTERFACE_CIDR must name the masters subnet, e.g. 10.0.0.0/24}"
   OUT="${OUT:-/etc/keepalived/interface.conf}"
-  WAIT_SECONDS="${WAIT_SECONDS:-60}"
+  local deadline
+  deadline=$(deadline_in "$(seconds_env WAIT_SECONDS 60)")
 
   if ! [[ "$INTERFACE_CIDR" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]]; then
-    echo "keepalived-interface: INTERFACE_CIDR=$INTERFACE_CIDR is not an IPv4 CIDR" >&2
-    exit 2
+    die 2 "INTERFACE_CIDR=$INTERFACE_CIDR is not an IPv4 CIDR"
   fi
 
-  deadline=$((SECONDS + WAIT_SECONDS))
   iface=""
   while :; do
     # `ip -o addr show to PREFIX` lists only addresses inside PREFIX; field 2 is the interface.
     iface="$(ip -o -4 addr show to "$INTERFACE_CIDR" | awk 'NR == 1 { print $2 }')"
     [[ -n "$iface" ]] && break
-    if ((SECONDS >= deadline)); then
-      echo "keepalived-interface: no interface has an address in $INTERFACE_CIDR after" \
-        "${WAIT_SECONDS}s; check the master's port is on that subnet (ip -4 addr)" >&2
-      exit 1
+    if passed "$deadline"; then
+      die 1 "no interface has an address in $INTERFACE_CIDR after" \
+        "${WAIT_SECONDS:-60}s; check the master's port is on that subnet (ip -4 addr)"
     fi
     sleep 1
   done
@@ -49,7 +47,7 @@ main() {
   printf '%s\n' "$line" >"$tmp"
   chmod 0644 "$tmp"
   mv -f "$tmp" "$OUT"
-  echo "keepalived-interface: $OUT: $line"
+  log "$OUT: $line"
 }
 
 main "$@" </dev/null

@@ -32,10 +32,6 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.s
 # shellcheck source-path=SCRIPTDIR source=lib/etcd.sh
 source "${BASH_SOURCE[0]%/*}/lib/etcd.sh" # inlined when shipped (cloud_init.script)
 warn() { printf 'master-drain-node: warning: %s\n' "$*" >&2; }
-left_ms() {
-  local l=$(($1 - $(now_ms)))
-  echo $((l > 0 ? l : 0))
-}
 pause() { sleep "$(ms_to_s "$DELAY_MS")"; }
 
 # Every API call is bounded on its own; callers bound their loops.
@@ -80,13 +76,13 @@ take_node_out() {
   ready=$(k get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) || ready=""
   if [[ $ready == True ]]; then
     local left reserve
-    left=$(left_ms "$deadline")
+    left=$(ms_left "$deadline")
     reserve=$((left / 3 < 60000 ? left / 3 : 60000))
     if drain $((left - reserve)); then
       log "drained $NODE_NAME"
     else
       warn "drain of $NODE_NAME did not finish (a PodDisruptionBudget, or pods that will not stop): forcing"
-      drain $(($(left_ms "$deadline") - 2000)) --disable-eviction --force --grace-period=10 ||
+      drain $(($(ms_left "$deadline") - 2000)) --disable-eviction --force --grace-period=10 ||
         delete_pods_outright
     fi
   else

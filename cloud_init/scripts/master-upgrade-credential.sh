@@ -61,7 +61,8 @@ EOF_RBAC
 }
 
 main() {
-  local duration=${TOKEN_DURATION:-48h} deadline=$((SECONDS + ${CREDENTIAL_TIMEOUT:-300}))
+  local duration=${TOKEN_DURATION:-48h} deadline
+  deadline=$(deadline_in "$(seconds_env CREDENTIAL_TIMEOUT 300)")
   local kubectl=(kubectl --kubeconfig "${KUBECONFIG:-/etc/kubernetes/admin.conf}")
   local token=""
   # A file, not a pipe: a retried apply must read the whole manifest every time.
@@ -73,10 +74,9 @@ main() {
       token=$("${kubectl[@]}" -n "$NS" create token "$SA" --duration="$duration"); then
       break
     fi
-    if ((SECONDS >= deadline)); then
-      echo "master-upgrade-credential: the API did not give a token for $NS/$SA within ${CREDENTIAL_TIMEOUT:-300}s;" \
-        "check 'kubectl get --raw /readyz' on this master" >&2
-      exit 1
+    if passed "$deadline"; then
+      die 1 "the API did not give a token for $NS/$SA within ${CREDENTIAL_TIMEOUT:-300}s;" \
+        "check 'kubectl get --raw /readyz' on this master"
     fi
     sleep "${RETRY_DELAY:-5}"
   done

@@ -22,14 +22,14 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.s
 main() {
   SUBNET_ENV=${SUBNET_ENV:-/run/flannel/subnet.env}
   CNI_CONF_DIR=${CNI_CONF_DIR:-/etc/cni/net.d}
-  SUBNET_WAIT=${SUBNET_WAIT:-60}
   FLANNEL_CNI_MODE=${FLANNEL_CNI_MODE:-plugin}
   VXLAN_OVERHEAD=${VXLAN_OVERHEAD:-50}
 
   [[ ${NETWORK_MTU:-} =~ ^[0-9]+$ ]] || die 1 "NETWORK_MTU must be a number, got '${NETWORK_MTU:-}'"
-  deadline=$((SECONDS + SUBNET_WAIT))
+  local deadline
+  deadline=$(deadline_in "$(seconds_env SUBNET_WAIT 60)")
   until [[ -s $SUBNET_ENV ]]; do
-    ((SECONDS < deadline)) || die 1 "flanneld wrote no ${SUBNET_ENV} within ${SUBNET_WAIT}s: see journalctl -u flanneld"
+    ! passed "$deadline" || die 1 "flanneld wrote no ${SUBNET_ENV} within ${SUBNET_WAIT:-60}s: see journalctl -u flanneld"
     sleep 1
   done
   # shellcheck source=/dev/null

@@ -18,7 +18,8 @@ PROG=node-flanneld
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 main() {
-  IFACE_WAIT=${IFACE_WAIT:-120}
+  local deadline
+  deadline=$(deadline_in "$(seconds_env IFACE_WAIT 120)")
   FLANNELD=${FLANNELD:-/usr/local/bin/flanneld}
 
   ip_to_int() {
@@ -48,10 +49,9 @@ main() {
     return 1
   }
 
-  deadline=$((SECONDS + IFACE_WAIT))
   until iface=$(find_iface); do
-    ((SECONDS < deadline)) ||
-      die 1 "no interface has an address in ${NETWORK_CIDR} after ${IFACE_WAIT}s; check the port on the private network (ip -4 addr)"
+    ! passed "$deadline" ||
+      die 1 "no interface has an address in ${NETWORK_CIDR} after ${IFACE_WAIT:-120}s; check the port on the private network (ip -4 addr)"
     sleep 2
   done
 

@@ -30,19 +30,18 @@ main() {
   [[ $target =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die 2 "TARGET_VERSION='${TARGET_VERSION:-}' is not a version like 1.34.1"
   [[ -n ${NODE_NAME:-} ]] || die 2 "NODE_NAME is required"
   READY_TIMEOUT=${READY_TIMEOUT:-300}
-  [[ $READY_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die 2 "READY_TIMEOUT='$READY_TIMEOUT' must be a number of seconds"
+  deadline=$(deadline_in "$(seconds_env READY_TIMEOUT 300)")
   KUBECONFIG=${KUBECONFIG:-/etc/kubernetes/admin.conf}
   POLL_INTERVAL=${POLL_INTERVAL:-5}
   local kubectl=(kubectl --kubeconfig "$KUBECONFIG")
 
-  deadline=$((SECONDS + READY_TIMEOUT))
   log "waiting up to ${READY_TIMEOUT}s for $NODE_NAME to be Ready at v$target"
   while :; do
     state=$(timeout 30 "${kubectl[@]}" get node "$NODE_NAME" -o \
       jsonpath='{.status.nodeInfo.kubeletVersion}{" "}{.status.conditions[?(@.type=="Ready")].status}' \
       2>/dev/null) || state="unreadable"
     [[ $state == "v$target True" ]] && break
-    if ((SECONDS >= deadline)); then
+    if passed "$deadline"; then
       die 1 "$NODE_NAME not Ready at v$target within ${READY_TIMEOUT}s (version and Ready: '$state'); it stays cordoned. Check 'kubectl describe node $NODE_NAME' and 'journalctl -u kubelet' on it, then re-run 'pulumi up'."
     fi
     sleep "$POLL_INTERVAL"

@@ -14,6 +14,14 @@ to_ms() {
   echo $((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
 }
 ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+# Deadlines are now_ms instants: deadline_in MS sets one, passed tells whether it has come,
+# ms_left how long is left (0 once passed).
+deadline_in() { echo $(($(now_ms) + $1)); }
+passed() { (($(now_ms) >= $1)); }
+ms_left() {
+  local l=$(($1 - $(now_ms)))
+  echo $((l > 0 ? l : 0))
+}
 die() {
   local rc=$1
   shift
