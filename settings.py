@@ -14,12 +14,12 @@ import json
 import os
 import re
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationInfo, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from rules import addresses, names, ssh, urls, versions
+from rules import addresses, names, rollout, ssh, urls, versions
 from rules import labels as label_rules
 from rules import schedule as schedules
 
@@ -122,16 +122,50 @@ class NetworkSettings(_Model):
         return self.mtu or DEFAULT_TENANT_MTU
 
 
-class DiscoverySettings(_Model):
-    count: Annotated[Count, _one_of((1, 3), "must be 1 or 3")] = 1
-    flavor: CloudName = "m1.small"
-    volume_size: VolumeSize = None
+ServerGroupPolicy = Literal["soft-anti-affinity", "anti-affinity"]
+Zones = Annotated[list[CloudName], AfterValidator(addresses.no_repeats)]
 
 
-class MasterSettings(_Model):
-    count: Annotated[Count, _one_of((1, 3, 5, 7), "must be odd: 1, 3, 5 or 7 (etcd keeps quorum with a majority)")] = 1
+class NodeGroupSettings(_Model):
+    """What discovery, masters and every worker pool say about their VMs."""
+
     flavor: CloudName = "m1.medium"
     volume_size: VolumeSize = None
+    # The boot volume's Cinder type (the cloud's default when unset).
+    volume_type: Optional[CloudName] = None
+
+    @field_validator("volume_type")
+    @classmethod
+    def _type_needs_a_volume(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if v is not None and info.data.get("volume_size") is None:
+            raise ValueError("is given without volumeSize: the node would boot from the image, with no volume to type")
+        return v
+
+    def zone(self, index: int) -> Optional[str]:
+        """The availability zone of the group's index-th node (None: the cloud picks)."""
+        return None
+
+
+class SpreadGroupSettings(NodeGroupSettings):
+    """Discovery members and masters: spread round-robin over availabilityZones, so three
+    members over three zones survive the loss of one."""
+
+    availability_zones: Zones = []
+
+    def zone(self, index: int) -> Optional[str]:
+        zones = self.availability_zones
+        return zones[index % len(zones)] if zones else None
+
+
+class DiscoverySettings(SpreadGroupSettings):
+    count: Annotated[Count, _one_of((1, 3), "must be 1 or 3")] = 1
+    flavor: CloudName = "m1.small"
+
+
+class MasterSettings(SpreadGroupSettings):
+    count: Annotated[Count, _one_of((1, 3, 5, 7), "must be odd: 1, 3, 5 or 7 (etcd keeps quorum with a majority)")] = 1
+    # Strict spreading (anti-affinity) fails a boot when there are fewer hypervisors than masters.
+    server_group_policy: ServerGroupPolicy = "soft-anti-affinity"
 
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
@@ -148,11 +182,15 @@ class Taint(_Model):
         return self
 
 
-class WorkerPoolSettings(_Model):
+class WorkerPoolSettings(NodeGroupSettings):
     name: DnsLabel
     count: Annotated[Count, Field(ge=0, le=1000)]
-    flavor: CloudName = "m1.medium"
-    volume_size: VolumeSize = None
+    availability_zone: Optional[CloudName] = None
+    # None: no server group (a group added to a running pool would replace its VMs).
+    server_group_policy: Optional[ServerGroupPolicy] = None
+
+    def zone(self, index: int) -> Optional[str]:
+        return self.availability_zone
     labels: Annotated[dict[str, str], AfterValidator(label_rules.node_labels)] = {}
     taints: list[Taint] = []
     # A floating IP on every node of the pool (gateway pools serve traffic from outside).
@@ -209,8 +247,13 @@ class EtcdSettings(_Model):
 
 
 class UpgradeSettings(_Model):
-    # Workers of one pool upgraded at the same time.
-    max_unavailable: Annotated[Count, Field(ge=1, le=100)] = 1
+    # Workers of one pool upgraded at the same time: a count, or a percentage of the pool
+    # (rounded up, at least one), as kubespray's rolling upgrades take it.
+    max_unavailable: Annotated[Union[int, str], BeforeValidator(rollout.max_unavailable)] = "20%"
+
+    def lanes(self, pool_size: int) -> int:
+        """How many workers of a pool of pool_size upgrade at once."""
+        return rollout.lanes(self.max_unavailable, pool_size)
 
 
 def _seconds(default: int, low: int, high: int):

@@ -184,7 +184,7 @@ class ControlPlane(pulumi.ComponentResource):
         api_port = endpoint_port(settings)
         endpoint = self.endpoint_address.apply(lambda a: f"{a}:{api_port}")
         # Always made, even for one master: adding a scheduler hint later would replace the VM.
-        group = anti_affinity_group(name, self)
+        group = anti_affinity_group(name, self, settings.masters.server_group_policy)
         return MasterInputs(names=names, ports=ports, addresses=addresses, endpoint=endpoint, sans=sans, group=group)
 
     def _boot_master(self, i: int, api: ApiEndpoint, m: MasterInputs,
@@ -209,7 +209,7 @@ class ControlPlane(pulumi.ComponentResource):
             extra=pulumi.Output.all(*extra),
         )
         vm = boot_node(
-            node, settings, settings.masters, role="master", image=self._image, port=m.ports[i], address=address,
+            node, settings, settings.masters, role="master", index=i, image=self._image, port=m.ports[i], address=address,
             user_data=user_data, network=self._network, access=self._access, parent=self, server_group=m.group,
         )
         etcd_backup(settings, node=node, role="master", connection=vm.connection, after=vm.ready,

@@ -115,7 +115,7 @@ class DiscoveryNode(pulumi.ComponentResource):
             )
         )
         node_vm = boot_node(
-            node, settings, settings.discovery, role="discovery", image=image, port=port, address=address,
+            node, settings, settings.discovery, role="discovery", index=i, image=image, port=port, address=address,
             user_data=pulumi.Output.secret(user_data), network=network, access=self.access, parent=self,
             server_group=group,
             # The first member is the jump host itself, reached over its floating IP.

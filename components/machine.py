@@ -22,7 +22,7 @@ from settings import Settings
 # Inputs that only matter when a node is created (see machine_instance). The image is not
 # among them: it is pinned per node instead (node_image), so no ignored path can be missing
 # on one side when a node gains or loses its boot volume.
-IGNORED_AFTER_CREATE = ["userData", "flavorName"]
+IGNORED_AFTER_CREATE = ["userData", "flavorName", "schedulerHints"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,8 @@ def machine_instance(
     network: PrivateNetwork,
     parent: pulumi.Resource,
     server_group: Optional[openstack.compute.ServerGroup] = None,
+    volume_type: Optional[str] = None,
+    zone: Optional[str] = None,
 ) -> openstack.compute.Instance:
     """A VM booted from the image, or from a fresh Cinder volume when a size is given.
 
@@ -102,6 +104,10 @@ def machine_instance(
     A flavor change is ignored too: Nova resizes in place with a reboot, and all masters
     (or discovery members) rebooting together lose etcd quorum; existing nodes take a new
     flavor one at a time, by replacement (docs/lifecycle.md).
+
+    Placement (the server group's hint) is a creation-time choice too: a new policy makes a
+    new group for new nodes and never moves a running one. The zone is not: a node moved to
+    another zone is replaced, and its boot volume is made in its zone.
 
     The image is always passed by id (a name may match several images, or none when the
     stack gives a UUID). Replacement is delete-before-replace: the new server is handed the
@@ -116,6 +122,7 @@ def machine_instance(
                 source_type="image",
                 destination_type="volume",
                 volume_size=volume_size,
+                volume_type=volume_type,
                 boot_index=0,
                 delete_on_termination=True,
             )
@@ -127,6 +134,7 @@ def machine_instance(
         image_id=None if volume_size else image_id,
         block_devices=block_devices,
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
+        availability_zone=zone,
         user_data=user_data,
         metadata={"openstack-k8s-cluster": cluster, "openstack-k8s-role": role},
         scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)] if server_group else None,
@@ -140,21 +148,26 @@ def machine_instance(
     )
 
 
-def anti_affinity_group(name: str, parent: pulumi.Resource) -> openstack.compute.ServerGroup:
-    """Spread replicas (masters, discovery members) over hypervisors when the cloud can."""
+def anti_affinity_group(name: str, parent: pulumi.Resource, policy: str = "soft-anti-affinity") -> openstack.compute.ServerGroup:
+    """Spread replicas (masters, discovery members, a pool that asks) over hypervisors:
+    soft-anti-affinity when the cloud can, anti-affinity to refuse a boot rather than share."""
     return openstack.compute.ServerGroup(
         f"{name}-spread",
         name=name,
-        policies="soft-anti-affinity",
+        policies=policy,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
 
 class NodeGroup(Protocol):
-    """What discovery, masters and every worker pool say about their VMs."""
+    """What discovery, masters and every worker pool say about their VMs
+    (settings.NodeGroupSettings)."""
 
     flavor: str
     volume_size: Optional[int]
+    volume_type: Optional[str]
+
+    def zone(self, index: int) -> Optional[str]: ...
 
 
 @dataclass(frozen=True)
@@ -172,6 +185,7 @@ def boot_node(
     group: NodeGroup,
     *,
     role: str,
+    index: int,
     image: NodeImage,
     port: openstack.networking.Port,
     address: pulumi.Output[str],
@@ -187,6 +201,7 @@ def boot_node(
     through the jump host, or the jump host itself)."""
     instance = machine_instance(
         name, cluster=settings.name, role=role, flavor=group.flavor, volume_size=group.volume_size,
+        volume_type=group.volume_type, zone=group.zone(index),
         image=image, port=port, user_data=user_data, network=network, parent=parent, server_group=server_group,
     )
     ready = ready_gate(

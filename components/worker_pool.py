@@ -10,7 +10,7 @@ import pulumi_openstack as openstack
 from addons.gateway import gateway_labels_taints
 from components.commands import Access
 from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts, upgrade_worker
-from components.machine import NodeImage, boot_node, machine_port, port_address
+from components.machine import NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from settings import Settings, WorkerPoolSettings
 
@@ -22,8 +22,9 @@ MAX_LANE_LENGTH = 50
 
 
 def upgrade_lanes(count: int, max_unavailable: int) -> int:
-    """How many workers of a pool upgrade at once: maxUnavailable, or more when the pool is
-    so big that maxUnavailable lanes would be longer than MAX_LANE_LENGTH."""
+    """How many workers of a pool upgrade at once: maxUnavailable (as a count for this pool),
+    or more when the pool is so big that maxUnavailable lanes would be longer than
+    MAX_LANE_LENGTH."""
     return max(max_unavailable, math.ceil(count / MAX_LANE_LENGTH), 1)
 
 
@@ -55,7 +56,8 @@ class WorkerPool(pulumi.ComponentResource):
             labels.update(gateway_labels)
             taints += gateway_taints
 
-        lanes = upgrade_lanes(pool.count, settings.upgrade.max_unavailable)
+        lanes = upgrade_lanes(pool.count, settings.upgrade.lanes(pool.count))
+        group = anti_affinity_group(name, self, pool.server_group_policy) if pool.server_group_policy else None
         addresses = []
         upgrades = []
         self.joins = []
@@ -74,9 +76,9 @@ class WorkerPool(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
                 )
             node_vm = boot_node(
-                node, settings, pool, role="worker", image=image, port=port, address=address,
+                node, settings, pool, role="worker", index=i, image=image, port=port, address=address,
                 user_data=kube_user_data(settings, role="worker", node=node, flannel=flannel, ssh_keys=ssh_keys),
-                network=network, access=access, parent=self,
+                network=network, access=access, parent=self, server_group=group,
             )
             connection = node_vm.connection
             join = join_node(

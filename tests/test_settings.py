@@ -120,6 +120,20 @@ REFUSED = [
     ("snake-top", {"pod_cidr": "10.200.0.0/16"}, "pod_cidr", "did you mean podCidr"),
     ("yaml-empty-top", {"image": "null"}, "image", "has no value"),
     ("yaml-empty-nested", {"masters": {"flavor": None}}, "masters.flavor", "has no value"),
+    # node groups: volumes, zones, placement
+    ("volume-type-no-volume", {"masters": {"volumeType": "ssd"}}, "masters.volumeType", "without volumeSize"),
+    ("volume-type-blank", {"workerPools": [{"name": "a", "count": 1, "volumeSize": 20, "volumeType": " "}]},
+     "workerPools[0].volumeType", "blank"),
+    ("zone-twice", {"masters": {"count": 3, "availabilityZones": ["az1", "az1"]}}, "masters.availabilityZones", "listed twice"),
+    ("zone-blank", {"discovery": {"availabilityZones": [""]}}, "discovery.availabilityZones[0]", "blank"),
+    ("pool-zone-blank", {"workerPools": [{"name": "a", "count": 1, "availabilityZone": ""}]},
+     "workerPools[0].availabilityZone", "blank"),
+    ("group-policy", {"masters": {"serverGroupPolicy": "affinity"}}, "masters.serverGroupPolicy", "anti-affinity"),
+    # rollouts
+    ("max-unavailable-bool", {"upgrade": {"maxUnavailable": True}}, "upgrade.maxUnavailable", "count or a percentage"),
+    ("max-unavailable-zero", {"upgrade": {"maxUnavailable": 0}}, "upgrade.maxUnavailable", "at least 1"),
+    ("max-unavailable-150", {"upgrade": {"maxUnavailable": "150%"}}, "upgrade.maxUnavailable", "1% to 100%"),
+    ("max-unavailable-word", {"upgrade": {"maxUnavailable": "half"}}, "upgrade.maxUnavailable", "1% to 100%"),
 ]
 
 
@@ -151,6 +165,10 @@ ACCEPTED = [
     ("resolver", {"network": {"dnsNameservers": ["10.10.0.2", "192.0.2.53"]}}),
     ("given-credential", {"openstack": {"applicationCredential": "given", "applicationCredentialId": "abc",
                                         "applicationCredentialSecret": "s3cret"}}),
+    ("node-groups", {"masters": {"count": 3, "volumeSize": 40, "volumeType": "ssd", "availabilityZones": ["a", "b", "c"],
+                                 "serverGroupPolicy": "anti-affinity"},
+                     "workerPools": [{"name": "a", "count": 1, "availabilityZone": "b", "serverGroupPolicy": "soft-anti-affinity"}]}),
+    ("max-unavailable-percent", {"upgrade": {"maxUnavailable": "100%"}}),
 ]
 
 
@@ -278,3 +296,18 @@ def test_plain_text_secret_through_the_cli():
     assert out.returncode != 0
     assert "openstack-k8s:openstack.applicationCredentialSecret: is a secret in plain text" in out.stderr
     assert _run_cli_env(config, ["openstack-k8s:openstack"]).returncode == 0
+
+
+def test_zones_round_robin_and_rollout_lanes():
+    """Members spread over the zones in order (3 masters over 3 zones survive one's loss);
+    a percentage of a pool is rounded up, at least one; the default is 20%."""
+    s = load(masters={"count": 5, "availabilityZones": ["a", "b", "c"]}, discovery={"count": 3, "availabilityZones": ["x"]},
+             workerPools=[{"name": "p", "count": 2, "availabilityZone": "b"}])
+    assert [s.masters.zone(i) for i in range(5)] == ["a", "b", "c", "a", "b"]
+    assert [s.discovery.zone(i) for i in range(3)] == ["x", "x", "x"]
+    assert s.worker_pools[0].zone(7) == "b"
+    assert load().masters.zone(0) is None
+    assert load().upgrade.max_unavailable == "20%"
+    lanes = {n: load().upgrade.lanes(n) for n in (1, 4, 5, 6, 10, 300)}
+    assert lanes == {1: 1, 4: 1, 5: 1, 6: 2, 10: 2, 300: 60}
+    assert load(upgrade={"maxUnavailable": 3}).upgrade.lanes(300) == 3
