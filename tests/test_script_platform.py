@@ -100,3 +100,10 @@ def test_every_script_is_shfmt_formatted(tmp_path):
     bad.write_text("#!/usr/bin/env bash\nmain() {\n    echo four\n}\n")
     res = subprocess.run([tool, "-d", str(bad)], capture_output=True, text=True)
     assert res.returncode == 1 and "+  echo four" in res.stdout, res.stdout
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_deadline_is_a_common_one(path):
+    """Deadlines come from lib/common.sh (now_ms instants set from seconds_env inputs), not
+    from bash's whole-second $SECONDS: one rule, decimals allowed everywhere."""
+    assert "SECONDS" not in path.read_text().replace("WAIT_SECONDS", ""), path.name

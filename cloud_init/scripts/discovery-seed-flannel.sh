@@ -62,14 +62,15 @@ main() {
   config=$(printf '{"Network": "%s", "SubnetLen": %d, "Backend": {"Type": "vxlan", "VNI": %d, "Port": %d}}' \
     "$POD_CIDR" "$SUBNET_LEN" "$VXLAN_VNI" "$VXLAN_PORT")
 
-  deadline=$((SECONDS + SEED_TIMEOUT))
+  deadline=$(deadline_in "$(seconds_env SEED_TIMEOUT 600)")
 
   # One etcdctl call, killed when the overall deadline passes so that the script as a whole
   # never outlives SEED_TIMEOUT by more than a second.
   etcdctl_() {
-    local left=$((deadline - SECONDS))
-    ((left > 0)) || left=1
-    timeout --kill-after=1 "$left" "$ETCDCTL" \
+    local left
+    left=$(ms_left "$deadline")
+    ((left > 1000)) || left=1000
+    timeout --kill-after=1 "$(ms_to_s "$left")" "$ETCDCTL" \
       --endpoints="$ETCD_ENDPOINTS" --cacert="$ETCD_CA_FILE" \
       --cert="$ETCD_CERT_FILE" --key="$ETCD_KEY_FILE" \
       --dial-timeout=3s --command-timeout=10s "$@"
@@ -112,14 +113,14 @@ main() {
       esac
     fi
     last_error=${out:-${existing:-}}
-    if ((SECONDS >= deadline)); then
+    if passed "$deadline"; then
       die 1 "etcd at ${ETCD_ENDPOINTS} did not become healthy within ${SEED_TIMEOUT}s," \
         "flannel's config was not written. Last error: ${last_error}." \
         "Check 'systemctl status etcd' and 'journalctl -u etcd' (a new cluster needs a" \
         "quorum of its members up), then re-run $0."
     fi
-    left=$((deadline - SECONDS))
-    sleep $((left < 2 ? left : 2))
+    left=$(ms_left "$deadline")
+    sleep "$(ms_to_s $((left < 2000 ? left : 2000)))"
   done
 }
 

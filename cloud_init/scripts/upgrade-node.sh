@@ -55,10 +55,11 @@ refuse() { die 2 "refused: $*"; }
 
 # Run a command within what is left of UPGRADE_TIMEOUT; name the step when it fails.
 run() {
-  local left=$((DEADLINE - SECONDS)) rc=0
+  local left rc=0
+  left=$(ms_left "$DEADLINE")
   ((left > 0)) || fail "out of time (UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT}s) before: $*; re-run to continue"
   log "+ $*"
-  timeout --kill-after=10 "$left" "$@" || rc=$?
+  timeout --kill-after=10 "$(ms_to_s "$left")" "$@" || rc=$?
   if ((rc == 124 || rc == 137)); then
     fail "timed out (UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT}s) in: $*; re-run to continue"
   elif ((rc != 0)); then
@@ -68,9 +69,10 @@ run() {
 
 # Read-only query, bounded; prints nothing and returns non-zero when it cannot answer.
 query() {
-  local left=$((DEADLINE - SECONDS))
-  ((left > 0)) || left=1
-  timeout --kill-after=5 "$((left < 60 ? left : 60))" "$@" 2>/dev/null
+  local left
+  left=$(ms_left "$DEADLINE")
+  ((left > 1000)) || left=1000
+  timeout --kill-after=5 "$(ms_to_s $((left < 60000 ? left : 60000)))" "$@" 2>/dev/null
 }
 
 # "v1.33.2", "1.33.2-1.1" -> "1.33.2"; empty when it is not a version.
@@ -158,8 +160,10 @@ preflight() {
 }
 
 apt_source() {
-  local left=$((DEADLINE - SECONDS))
+  local left
+  left=$(ms_left "$DEADLINE")
   ((left > 0)) || fail "out of time (UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT}s) before the apt source; re-run to continue"
+  left=$(((left + 999) / 1000))
   k8s_apt_use "$(k8s_apt_channel "$PACKAGE_MIRROR" "$TARGET")" "$APT_KEYRING" "$APT_SOURCE_FILE" "$((left < 120 ? left : 120))"
 }
 
@@ -242,7 +246,7 @@ kubelet_restart() {
   run systemctl restart kubelet
   log "waiting for the kubelet to be active and to report $TARGET"
   until query systemctl is-active --quiet kubelet && [[ $(reported_kubelet_version) == "$TARGET" ]]; do
-    if ((SECONDS >= DEADLINE)); then
+    if passed "$DEADLINE"; then
       fail "kubelet on $NODE_NAME not active at $TARGET within UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT}s (Node reports '$(reported_kubelet_version)'); check 'journalctl -u kubelet' on the node, then re-run"
     fi
     sleep "$POLL_INTERVAL"
@@ -269,8 +273,7 @@ main() {
   PACKAGE_MIRROR=${PACKAGE_MIRROR:-https://pkgs.k8s.io}
   export DEBIAN_FRONTEND=noninteractive
   UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT:-1800}
-  [[ $UPGRADE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || refuse "UPGRADE_TIMEOUT='$UPGRADE_TIMEOUT' must be a number of seconds"
-  DEADLINE=$((SECONDS + UPGRADE_TIMEOUT))
+  DEADLINE=$(deadline_in "$(seconds_env UPGRADE_TIMEOUT 1800)")
   NODE_NAME=${NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}
   if [[ $ROLE == first-master ]]; then
     KUBECONFIG=${KUBECONFIG:-/etc/kubernetes/admin.conf}
