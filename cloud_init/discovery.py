@@ -211,15 +211,6 @@ def seed_environment(spec: DiscoverySpec) -> dict[str, str]:
     }
 
 
-def flannel_network_config(spec: DiscoverySpec) -> dict:
-    """The value the seed script writes at /coreos.com/network/config, as data."""
-    return {
-        "Network": str(ipaddress.IPv4Network(spec.pod_cidr)),
-        "SubnetLen": spec.subnet_len,
-        "Backend": {"Type": "vxlan", "VNI": spec.vxlan_vni, "Port": spec.vxlan_port},
-    }
-
-
 def discovery_cloud_config(spec: DiscoverySpec) -> dict:
     """Role part of the cloud-config: keys packages, write_files and runcmd (lists).
 
