@@ -99,12 +99,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
 
 
+class ExistingNetwork(_Model):
+    """The operator's own network and subnet (ids or names): nothing of it is created."""
+
+    network_id: CloudName
+    subnet_id: CloudName
+
+
 class NetworkSettings(_Model):
     cidr: Annotated[IPv4Network, AfterValidator(addresses.private_range)] = IPv4Network("10.10.0.0/22")
     # Empty: the subnet hands out the cloud's own resolvers (what air-gapped clouds want).
     dns_nameservers: Annotated[list[Resolver], AfterValidator(addresses.no_repeats)] = []
     # None: keep the cloud's tenant-network MTU (flannel derives its own from the interface).
     mtu: Optional[Annotated[Count, Field(le=9000)]] = None
+    # Nodes get ports on this subnet; no network, subnet or router is made.
+    existing: Optional[ExistingNetwork] = None
+
+    @model_validator(mode="after")
+    def _existing_is_whole(self) -> "NetworkSettings":
+        if self.existing is not None:
+            for field, key in (("cidr", "cidr"), ("dns_nameservers", "dnsNameservers")):
+                if field in self.model_fields_set:
+                    raise ConfigError(f"network.{key}", "is the existing subnet's own with network.existing: remove it")
+        return self
 
     @field_validator("mtu")
     @classmethod
@@ -438,7 +455,12 @@ class Settings(_Model):
 
     @model_validator(mode="after")
     def _ranges_apart(self) -> "Settings":
-        ranges = {"network.cidr": self.network.cidr, "podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
+        # An existing subnet's range is only known to the cloud: checked when it is read
+        # (check_subnet), at plan time.
+        existing = self.network.existing is not None
+        ranges = {"podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
+        if not existing:
+            ranges = {"network.cidr": self.network.cidr, **ranges}
         names_ = list(ranges)
         for i, a in enumerate(names_):
             for b in names_[i + 1:]:
@@ -452,7 +474,7 @@ class Settings(_Model):
                            f"(flannel never leases the first /24); use a wider podCidr")
         ports = self.subnet_ports
         hosts = self.network.cidr.num_addresses - NEUTRON_RESERVED - DHCP_PORTS
-        if sum(ports.values()) > hosts:
+        if not existing and sum(ports.values()) > hosts:
             need = sum(ports.values()) + NEUTRON_RESERVED + DHCP_PORTS
             wide = 32 - max(0, need - 1).bit_length()
             used = ", ".join(f"{n} {what}" for what, n in ports.items() if n)
@@ -462,6 +484,15 @@ class Settings(_Model):
                 f"Neutron keeps {NEUTRON_RESERVED + DHCP_PORTS} for network, gateway, broadcast and "
                 f"DHCP); use /{wide} or wider")
         return self
+
+    def check_subnet(self, cidr: str) -> str:
+        """An existing subnet's range, read from the cloud: pods and Services must not share it."""
+        net = IPv4Network(cidr)
+        for key, other in (("podCidr", self.pod_cidr), ("serviceCidr", self.service_cidr)):
+            if net.overlaps(other):
+                raise ConfigError(key, f"{other} overlaps the existing subnet {self.network.existing.subnet_id} ({net}); "
+                                       f"choose another {key}")
+        return cidr
 
     @property
     def name(self) -> str:

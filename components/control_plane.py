@@ -33,10 +33,9 @@ VRRP_ROUTER_ID = 51
 OCTAVIA_PROVIDER = "amphora"
 
 
-def api_listener_cidrs(settings: Settings) -> list[str]:
+def api_listener_cidrs(settings: Settings, subnet: pulumi.Output[str]) -> pulumi.Output[list[str]]:
     """Who may open a connection to the API load balancer: never the whole world by default."""
-    cidrs = [str(settings.network.cidr), *map(str, settings.api_allowed_cidrs)]
-    return list(dict.fromkeys(cidrs))
+    return subnet.apply(lambda net: list(dict.fromkeys([net, *map(str, settings.api_allowed_cidrs)])))
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ class ControlPlane(pulumi.ComponentResource):
                 f"{name}-fip-association",
                 floating_ip=fip.address,
                 port_id=fip_port,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
             )
             public = fip.address
         dns = settings.control_plane.dns_name
@@ -197,15 +196,17 @@ class ControlPlane(pulumi.ComponentResource):
         if api.kind == "vip":
             masters = pulumi.Output.all(*m.addresses).apply(
                 lambda a: [Master(name=n, address=x) for n, x in zip(m.names, a)])
-            extra.append(pulumi.Output.all(masters=masters, vip=api.address, password=api.vrrp_password).apply(
+            extra.append(pulumi.Output.all(masters=masters, vip=api.address, password=api.vrrp_password,
+                                           cidr=self._network.cidr).apply(
                 lambda v: ha_cloud_config(
                     me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=VIP_PORT, backend_port=API_PORT,
-                    interface_cidr=str(settings.network.cidr), router_id=VRRP_ROUTER_ID,
+                    interface_cidr=v["cidr"], router_id=VRRP_ROUTER_ID,
                     auth_pass=v["password"],
                 )
             ))
         user_data = kube_user_data(
             settings, role="master", node=node, flannel=self._flannel, ssh_keys=self._ssh_keys,
+            network_cidr=self._network.cidr,
             extra=pulumi.Output.all(*extra),
         )
         vm = boot_node(
@@ -286,7 +287,7 @@ class ControlPlane(pulumi.ComponentResource):
             # The amphora forwards from its own address, so the masters' security group
             # cannot tell clients apart: the listener admits only the cluster's network
             # (nodes reach the API through it) and apiAllowedCidrs.
-            allowed_cidrs=api_listener_cidrs(settings),
+            allowed_cidrs=api_listener_cidrs(settings, network.cidr),
             # kubectl exec/logs streams live long: keep idle connections open.
             timeout_client_data=3_600_000, timeout_member_data=3_600_000, opts=child,
         )

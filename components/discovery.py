@@ -53,7 +53,7 @@ class DiscoveryNode(pulumi.ComponentResource):
             f"{name}-fip-association",
             floating_ip=floating_ip.address,
             port_id=ports[0].id,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
         )
         self.jump_host = floating_ip.address
         self.access = Access(private_key=deploy_key, jump_host=floating_ip.address)

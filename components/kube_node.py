@@ -59,6 +59,7 @@ def kube_user_data(
     node: str,
     flannel: FlannelClient,
     ssh_keys: pulumi.Output[list[str]],
+    network_cidr: pulumi.Output[str],
     extra: Optional[pulumi.Output[list[dict]]] = None,
 ) -> pulumi.Output[str]:
     """The cloud-config a master or worker boots with, as a secret (it carries keys). The
@@ -72,7 +73,7 @@ def kube_user_data(
             kubernetes_version=settings.kubernetes_version,
             package_mirror=settings.package_mirror,
             image_repository=settings.image_repository,
-            network_cidr=str(settings.network.cidr),
+            network_cidr=v["cidr"],
             network_mtu=settings.network.node_mtu,
             pod_cidr=str(settings.pod_cidr),
             discovery_endpoints=tuple(v["endpoints"]),
@@ -95,6 +96,7 @@ def kube_user_data(
         cert=flannel.cert.cert,
         key=flannel.cert.key,
         keys=ssh_keys,
+        cidr=network_cidr,
         extra=extra,
     ).apply(build)
     return pulumi.Output.secret(data)

@@ -141,7 +141,7 @@ def machine_instance(
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Bootstrap installs packages: it needs the way out before the VM starts.
-            depends_on=[network.router_interface],
+            depends_on=network.way_out,
             ignore_changes=IGNORED_AFTER_CREATE,
             delete_before_replace=True,
         ),

@@ -1,6 +1,7 @@
 """PrivateNetwork: the cluster's network, its way out, and one security group per role."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
@@ -19,6 +20,7 @@ VXLAN_PORT = 8472
 NODE_PORTS = (30000, 32767)
 # VRRP is IP protocol 112: keepalived's adverts between masters.
 VRRP_PROTOCOL = "112"
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
     Roles: discovery (etcd for discovery and flannel, SSH jump host), master, worker.
     Egress stays open (the cloud's default rules): nodes install packages at first boot.
     """
-    net = str(settings.network.cidr)
+    net = SUBNET if settings.network.existing is not None else str(settings.network.cidr)
     rules: dict[str, list[Rule]] = {"discovery": [], "master": [], "worker": []}
 
     for cidr in settings.ssh_allowed_cidrs:
@@ -101,23 +103,63 @@ def endpoint_kind(settings: Settings) -> str:
     return "vip" if settings.masters.count > 1 else "master"
 
 
+# A rule's source that is the cluster's subnet, whose range an existing subnet only tells at
+# plan time (a resource name cannot wait for it).
+SUBNET = "subnet"
+
+
 class PrivateNetwork(pulumi.ComponentResource):
-    """Network, subnet, router to the external network, and per-role security groups."""
+    """Network, subnet, router to the external network (or the operator's existing network
+    and subnet), and per-role security groups."""
 
     network_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
+    cidr: pulumi.Output[str]
     external_network_id: pulumi.Output[str]
     security_groups: dict[str, openstack.networking.SecGroup]
-    router_interface: openstack.networking.RouterInterface
+    # What a VM waits for before it boots: the way out its bootstrap downloads through.
+    way_out: list[pulumi.Resource]
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("openstack-k8s:index:PrivateNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        cidr: IPv4Network = settings.network.cidr
-
         external = openstack.networking.get_network_output(name=settings.external_network, external=True)
         self.external_network_id = external.id
+        if settings.network.existing is None:
+            self._create(name, settings, external)
+        else:
+            self._existing(settings)
 
+        # Groups first, then rules: rules name other roles' groups as their source.
+        self.security_groups = {
+            role: openstack.networking.SecGroup(
+                f"{name}-sg-{role}",
+                name=f"{settings.name}-{role}",
+                description=f"openstack-k8s {settings.name}: {role} nodes",
+                opts=child,
+            )
+            for role in ("discovery", "master", "worker")
+        }
+        for role, rules in role_rules(settings).items():
+            for rule in rules:
+                openstack.networking.SecGroupRule(
+                    f"{name}-sg-{role}-{rule.key}",
+                    description=rule.description,
+                    direction="ingress",
+                    ethertype="IPv4",
+                    protocol=rule.protocol,
+                    port_range_min=rule.ports[0] if rule.ports else None,
+                    port_range_max=rule.ports[1] if rule.ports else None,
+                    remote_ip_prefix=self.cidr if rule.cidr == SUBNET else rule.cidr,
+                    remote_group_id=self.security_groups[rule.group].id if rule.group else None,
+                    security_group_id=self.security_groups[role].id,
+                    opts=child,
+                )
+        self.register_outputs({"networkId": self.network_id, "subnetId": self.subnet_id})
+
+    def _create(self, name: str, settings: Settings, external) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        cidr: IPv4Network = settings.network.cidr
         network = openstack.networking.Network(
             f"{name}-net",
             name=f"{settings.name}-net",
@@ -140,36 +182,20 @@ class PrivateNetwork(pulumi.ComponentResource):
             external_network_id=external.id,
             opts=child,
         )
-        self.router_interface = openstack.networking.RouterInterface(
+        self.way_out = [openstack.networking.RouterInterface(
             f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id, opts=child
-        )
+        )]
+        self.network_id, self.subnet_id = network.id, subnet.id
+        self.cidr = pulumi.Output.from_input(str(cidr))
 
-        # Groups first, then rules: rules name other roles' groups as their source.
-        self.security_groups = {
-            role: openstack.networking.SecGroup(
-                f"{name}-sg-{role}",
-                name=f"{settings.name}-{role}",
-                description=f"openstack-k8s {settings.name}: {role} nodes",
-                opts=child,
-            )
-            for role in ("discovery", "master", "worker")
-        }
-        for role, rules in role_rules(settings).items():
-            for rule in rules:
-                openstack.networking.SecGroupRule(
-                    f"{name}-sg-{role}-{rule.key}",
-                    description=rule.description,
-                    direction="ingress",
-                    ethertype="IPv4",
-                    protocol=rule.protocol,
-                    port_range_min=rule.ports[0] if rule.ports else None,
-                    port_range_max=rule.ports[1] if rule.ports else None,
-                    remote_ip_prefix=rule.cidr,
-                    remote_group_id=self.security_groups[rule.group].id if rule.group else None,
-                    security_group_id=self.security_groups[role].id,
-                    opts=child,
-                )
-
-        self.network_id = network.id
-        self.subnet_id = subnet.id
-        self.register_outputs({"networkId": network.id, "subnetId": subnet.id})
+    def _existing(self, settings: Settings) -> None:
+        """The operator's network and subnet, read from the cloud. Its way out (a router, or
+        a package mirror inside the network) is the operator's: nothing is waited for."""
+        given = settings.network.existing
+        subnet = openstack.networking.get_subnet_output(subnet_id=given.subnet_id) if _UUID.match(given.subnet_id) \
+            else openstack.networking.get_subnet_output(name=given.subnet_id)
+        network = openstack.networking.get_network_output(network_id=given.network_id) if _UUID.match(given.network_id) \
+            else openstack.networking.get_network_output(name=given.network_id)
+        self.way_out = []
+        self.network_id, self.subnet_id = network.id, subnet.id
+        self.cidr = subnet.cidr.apply(settings.check_subnet)

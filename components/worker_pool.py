@@ -73,11 +73,12 @@ class WorkerPool(pulumi.ComponentResource):
                 )
                 openstack.networking.FloatingIpAssociate(
                     f"{node}-fip-association", floating_ip=fip.address, port_id=port.id,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[network.router_interface]),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
                 )
             node_vm = boot_node(
                 node, settings, pool, role="worker", index=i, image=image, port=port, address=address,
-                user_data=kube_user_data(settings, role="worker", node=node, flannel=flannel, ssh_keys=ssh_keys),
+                user_data=kube_user_data(settings, role="worker", node=node, flannel=flannel, ssh_keys=ssh_keys,
+                                         network_cidr=network.cidr),
                 network=network, access=access, parent=self, server_group=group,
             )
             connection = node_vm.connection

@@ -282,7 +282,12 @@ class CloudMocks(mocks.Mocks):
 
     def call(self, args: mocks.MockCallArgs):
         if args.token == "openstack:networking/getNetwork:getNetwork":
-            return {"id": _id("network", args.args.get("name", "")), "name": args.args.get("name"), "external": True}, []
+            given = args.args.get("networkId") or _id("network", args.args.get("name", ""))
+            return {"id": given, "name": args.args.get("name"), "external": bool(args.args.get("external"))}, []
+        if args.token == "openstack:networking/getSubnet:getSubnet":
+            # An existing subnet: the range the mock hands addresses out of.
+            given = args.args.get("subnetId") or _id("subnet", args.args.get("name", ""))
+            return {"id": given, "name": args.args.get("name"), "cidr": str(self.subnet), "ipVersion": 4}, []
         if args.token == "openstack:images/getImage:getImage":
             return {"id": _id("image", args.args.get("name", "")), "name": args.args.get("name")}, []
         if args.token == "openstack:identity/getAuthScope:getAuthScope":
