@@ -177,6 +177,57 @@ class SpreadGroupSettings(NodeGroupSettings):
 class DiscoverySettings(SpreadGroupSettings):
     count: Annotated[Count, _one_of((1, 3), "must be 1 or 3")] = 1
     flavor: CloudName = "m1.small"
+    # The jump host's floating IP; without one, `access` says how commands reach the nodes.
+    floating_ip: Flag = True
+
+
+class BastionSettings(_Model):
+    """The operator's own SSH bastion, through which remote commands reach every node."""
+
+    host: Annotated[str, _matches(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$",
+                                  "must be a host name or an IPv4 address")]
+    user: Annotated[str, _matches(r"^[a-z_][a-z0-9_-]{0,31}$", "must be a user name like ops")]
+    port: Annotated[Count, Field(ge=1, le=65535)] = 22
+    # The key the bastion accepts (a Pulumi secret); without it, the operator's ssh-agent.
+    private_key: Optional[Annotated[str, Field(min_length=1)]] = Field(default=None, json_schema_extra=SECRET)
+
+    @field_validator("host")
+    @classmethod
+    def _reachable(cls, v: str) -> str:
+        try:
+            address = IPv4Address(v)
+        except ValueError:
+            return v
+        if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified:
+            raise ValueError(f"{v} is not an address a bastion can have (loopback, link-local, multicast or 0.0.0.0)")
+        return v
+
+    @property
+    def address(self) -> Optional[IPv4Address]:
+        """The bastion's address when it is given as one: SSH from it is then allowed."""
+        try:
+            return IPv4Address(self.host)
+        except ValueError:
+            return None
+
+
+class AccessSettings(_Model):
+    """How remote commands reach the nodes when the discovery node has no floating IP."""
+
+    bastion: Optional[BastionSettings] = None
+    # Pulumi runs inside the cluster's network: nodes are dialled at their own addresses.
+    direct: Flag = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "AccessSettings":
+        if self.bastion is not None and self.direct:
+            raise ConfigError("access.direct", "and access.bastion are two ways in: give one")
+        return self
+
+    @property
+    def through(self) -> str:
+        """jump-host (the discovery node's floating IP), bastion or direct."""
+        return "bastion" if self.bastion is not None else "direct" if self.direct else "jump-host"
 
 
 class MasterSettings(SpreadGroupSettings):
@@ -354,6 +405,7 @@ class Settings(_Model):
     pod_cidr: ClusterRange = IPv4Network("10.244.0.0/16")
     service_cidr: ClusterRange = IPv4Network("10.96.0.0/12")
     discovery: DiscoverySettings = DiscoverySettings()
+    access: AccessSettings = AccessSettings()
     masters: MasterSettings = MasterSettings()
     worker_pools: list[WorkerPoolSettings] = [WorkerPoolSettings(name="general", count=2)]
     # Each CIDR is one security-group rule per port: a repeat would register one rule twice.
@@ -452,6 +504,17 @@ class Settings(_Model):
         elif self.endpoint_kind == "octavia":
             ports["load balancer"] = OCTAVIA_PORTS
         return ports
+
+    @model_validator(mode="after")
+    def _a_way_in(self) -> "Settings":
+        through = self.access.through
+        if not self.discovery.floating_ip and through == "jump-host":
+            raise ConfigError("discovery.floatingIp", "false needs another way in for the remote commands: "
+                                                      "access.bastion {host, user} or access.direct: true")
+        if self.discovery.floating_ip and through != "jump-host":
+            raise ConfigError(f"access.{through}", "is for a discovery node without a floating IP: "
+                                                   "set discovery.floatingIp: false too")
+        return self
 
     @model_validator(mode="after")
     def _ranges_apart(self) -> "Settings":

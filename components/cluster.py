@@ -25,11 +25,18 @@ from settings import Settings
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def ssh_config(cluster: str, jump: str, nodes: list[tuple[str, str]]) -> str:
-    """A ~/.ssh/config snippet: every node by name, through the jump host."""
-    lines = [f"Host {cluster}-jump", f"  HostName {jump}", f"  User {SSH_USER}", ""]
+def ssh_config(cluster: str, jump: str, nodes: list[tuple[str, str]], settings: Settings) -> str:
+    """A ~/.ssh/config snippet: every node by name, the way remote commands reach it."""
+    b = settings.access.bastion
+    lines = []
+    if b is not None:
+        lines = [f"Host {cluster}-jump", f"  HostName {b.host}", f"  User {b.user}", f"  Port {b.port}", ""]
+    elif not settings.access.direct:
+        lines = [f"Host {cluster}-jump", f"  HostName {jump}", f"  User {SSH_USER}", ""]
+    proxied = bool(lines)
     for name, address in nodes:
-        lines += [f"Host {name}", f"  HostName {address}", f"  User {SSH_USER}", f"  ProxyJump {cluster}-jump", ""]
+        lines += [f"Host {name}", f"  HostName {address}", f"  User {SSH_USER}"]
+        lines += [f"  ProxyJump {cluster}-jump", ""] if proxied else [""]
     return "\n".join(lines)
 
 
@@ -105,7 +112,7 @@ class Cluster(pulumi.ComponentResource):
             *discovery.addresses, *[control_plane.master_addresses], *[p.addresses for p in pools.values()]
         ).apply(lambda parts: _flatten(parts))
         self.ssh_config = pulumi.Output.all(discovery.jump_host, node_addresses).apply(
-            lambda v: ssh_config(name, v[0], list(zip(node_names, v[1])))
+            lambda v: ssh_config(name, v[0], list(zip(node_names, v[1])), settings)
         )
         self.register_outputs({
             "kubeconfig": self.kubeconfig,

@@ -31,35 +31,64 @@ RUN_ONCE_IGNORED = ["stdin", "connection"]
 
 
 @dataclass(frozen=True)
+class Bastion:
+    """The operator's SSH bastion: every command goes through it (one proxy hop, the only
+    kind pulumi-command has). Without a key, the operator's ssh-agent answers for it."""
+
+    host: str
+    user: str
+    port: int
+    private_key: Optional[pulumi.Output[str]]
+
+
+@dataclass(frozen=True)
 class Access:
-    """The deploy key and the jump host every remote command goes through."""
+    """The deploy key, and the way every remote command goes: through the jump host (the
+    discovery node's floating IP), through the operator's bastion, or straight to the node
+    when Pulumi runs inside the network."""
 
     private_key: pulumi.Output[str]
-    jump_host: pulumi.Output[str]
+    jump_host: pulumi.Output[str]  # the discovery node: its floating IP, else its own address
+    bastion: Optional[Bastion] = None
+    direct: bool = False
+
+    def _proxy(self) -> Optional[remote.ProxyConnectionArgs]:
+        if self.bastion is not None:
+            b = self.bastion
+            return remote.ProxyConnectionArgs(
+                host=b.host, port=b.port, user=b.user, private_key=b.private_key,
+                dial_error_limit=DIAL_ATTEMPTS, per_dial_timeout=DIAL_TIMEOUT,
+            )
+        return None
 
     def to_jump_host(self) -> remote.ConnectionArgs:
+        """The discovery node itself (its first member)."""
         return remote.ConnectionArgs(
             host=self.jump_host,
             user=SSH_USER,
             private_key=self.private_key,
             dial_error_limit=DIAL_ATTEMPTS,
             per_dial_timeout=DIAL_TIMEOUT,
+            proxy=self._proxy(),
         )
 
     def to_node(self, host: pulumi.Input[str]) -> remote.ConnectionArgs:
+        proxy = self._proxy()
+        if proxy is None and not self.direct:
+            proxy = remote.ProxyConnectionArgs(
+                host=self.jump_host,
+                user=SSH_USER,
+                private_key=self.private_key,
+                dial_error_limit=DIAL_ATTEMPTS,
+                per_dial_timeout=DIAL_TIMEOUT,
+            )
         return remote.ConnectionArgs(
             host=host,
             user=SSH_USER,
             private_key=self.private_key,
             dial_error_limit=DIAL_ATTEMPTS,
             per_dial_timeout=DIAL_TIMEOUT,
-            proxy=remote.ProxyConnectionArgs(
-                host=self.jump_host,
-                user=SSH_USER,
-                private_key=self.private_key,
-                dial_error_limit=DIAL_ATTEMPTS,
-                per_dial_timeout=DIAL_TIMEOUT,
-            ),
+            proxy=proxy,
         )
 
 

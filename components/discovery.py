@@ -8,13 +8,23 @@ import pulumi_openstack as openstack
 from cloud_init import userdata
 from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
 from components.backup import etcd_backup
-from components.commands import SSH_USER, Access
+from components.commands import SSH_USER, Access, Bastion
 from components.machine import NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from components.pki import Pem, signed_certificate
 from settings import Settings
 
 ETCD_CLIENT_PORT = 2379
+
+
+def access(settings: Settings, deploy_key: pulumi.Output[str], jump_host: pulumi.Output[str]) -> Access:
+    """How remote commands reach the nodes: settings.access, with the deploy key."""
+    b = settings.access.bastion
+    bastion = None if b is None else Bastion(
+        host=b.host, user=b.user, port=b.port,
+        private_key=pulumi.Output.secret(b.private_key) if b.private_key else None,
+    )
+    return Access(private_key=deploy_key, jump_host=jump_host, bastion=bastion, direct=settings.access.direct)
 
 
 class DiscoveryNode(pulumi.ComponentResource):
@@ -45,18 +55,22 @@ class DiscoveryNode(pulumi.ComponentResource):
         ports = [machine_port(n, network=network, role="discovery", parent=self) for n in names]
         self.addresses = [port_address(p) for p in ports]
 
-        floating_ip = openstack.networking.FloatingIp(
-            f"{name}-fip", pool=settings.external_network, description=f"{settings.name} jump host",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        fip_association = openstack.networking.FloatingIpAssociate(
-            f"{name}-fip-association",
-            floating_ip=floating_ip.address,
-            port_id=ports[0].id,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
-        )
-        self.jump_host = floating_ip.address
-        self.access = Access(private_key=deploy_key, jump_host=floating_ip.address)
+        reachable: list[pulumi.Resource] = []
+        if settings.discovery.floating_ip:
+            floating_ip = openstack.networking.FloatingIp(
+                f"{name}-fip", pool=settings.external_network, description=f"{settings.name} jump host",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            reachable = [openstack.networking.FloatingIpAssociate(
+                f"{name}-fip-association",
+                floating_ip=floating_ip.address,
+                port_id=ports[0].id,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
+            )]
+            self.jump_host = floating_ip.address
+        else:
+            self.jump_host = self.addresses[0]
+        self.access = access(settings, deploy_key, self.jump_host)
         # Always made, even for one member: adding a scheduler hint later would replace the VM.
         group = anti_affinity_group(name, self)
 
@@ -66,7 +80,7 @@ class DiscoveryNode(pulumi.ComponentResource):
         self.ready = [
             self._member(i, settings, node=node, port=port, address=address, members=members, etcd_ca=etcd_ca,
                          ssh_keys=ssh_keys, image=image, network=network, group=group,
-                         after=[fip_association], backup_rc=backup_rc)
+                         after=reachable, backup_rc=backup_rc)
             for i, (node, port, address) in enumerate(zip(names, ports, self.addresses))
         ]
 

@@ -56,8 +56,17 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
         rules["discovery"].append(Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role))
     rules["discovery"].append(Rule("discovery etcd peers", "tcp", ETCD_PORTS, group="discovery"))
 
+    # Without the jump host's floating IP, commands come from the operator's bastion or from
+    # where Pulumi runs (sshAllowedCidrs) straight to every node.
+    bastion = settings.access.bastion
+    commands_from = [] if settings.access.through == "jump-host" else [str(c) for c in settings.ssh_allowed_cidrs]
+    if bastion is not None and bastion.address is not None:
+        commands_from.append(f"{bastion.address}/32")
+        rules["discovery"].append(Rule("ssh from the bastion", "tcp", (22, 22), cidr=f"{bastion.address}/32"))
     for role in ("master", "worker"):
         rules[role].append(Rule("ssh from the jump host", "tcp", (22, 22), group="discovery"))
+        for cidr in commands_from:
+            rules[role].append(Rule("ssh for remote commands", "tcp", (22, 22), cidr=cidr))
         # metrics-server runs on workers, and flannel masquerades its scrapes with the
         # worker's own address: kubelets answer masters and workers alike.
         for peer in ("master", "worker"):
