@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (pulumi config set --path syntax); VALUE is JSON or a string")
+                        help="override a config key in pulumi config set --path syntax "
+                             "(workerPools[0].count, workerPools[0].labels[\"a.b/c\"]); VALUE is JSON or a string")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--diff", nargs=2, type=Path, metavar=("OLD_DIR", "NEW_DIR"),
                         help="compare two plan directories instead: markdown on stdout, "
