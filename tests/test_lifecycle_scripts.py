@@ -274,7 +274,7 @@ def test_init_keeps_shipped_ca_across_reset(node):
     assert (node.k8s / "pki" / "ca.key").read_text() == "CA KEY"
 
 
-# --- master-join-token.sh, master-admin-kubeconfig.sh -------------------------------------
+# --- master-join-token.sh -----------------------------------------------------------------
 
 def test_token_is_the_only_output_and_retried_until_api_answers(node):
     """The API is not answering at first: retried; stdout is exactly the token (a secret the
@@ -302,18 +302,6 @@ def test_token_gives_up_with_kubeadm_error(node):
     assert result.returncode == 1
     assert result.stdout == ""
     assert "connection refused" in result.stderr and "TOKEN_TIMEOUT=0.3s" in result.stderr
-
-
-def test_admin_kubeconfig_prints_only_the_file(node):
-    """stdout is admin.conf byte for byte; without it, exit 1 and say why."""
-    missing = run_remote(SCRIPTS / "master-admin-kubeconfig.sh",
-                         dict(KUBERNETES_DIR=str(node.k8s)), node.env())
-    assert missing.returncode == 1 and "master-init.sh" in missing.stderr
-    (node.k8s / "admin.conf").write_text("apiVersion: v1\nkind: Config\n")
-    result = run_remote(SCRIPTS / "master-admin-kubeconfig.sh",
-                        dict(KUBERNETES_DIR=str(node.k8s)), node.env())
-    assert result.returncode == 0
-    assert result.stdout == "apiVersion: v1\nkind: Config\n"
 
 
 # --- master-drain-node.sh -----------------------------------------------------------------

@@ -52,7 +52,6 @@ api_up() {
 }
 
 main() {
-  exec </dev/null # stdin carried this script: nothing started from here may read it
   local deadline api_ms services volumes svc
   deadline=$(($(now_ms) + $(seconds_env CLEANUP_TIMEOUT 600)))
   api_ms=$(seconds_env API_TIMEOUT 30)
@@ -88,8 +87,14 @@ main() {
   done
   {
     echo "master-cleanup-cloud: still there after CLEANUP_TIMEOUT:"
-    [[ -z $services ]] || { echo "  LoadBalancer Services (their Octavia load balancers):"; indent <<<"$services"; }
-    [[ -z $volumes ]] || { echo "  PersistentVolumes (their Cinder volumes):"; indent <<<"$volumes"; }
+    [[ -z $services ]] || {
+      echo "  LoadBalancer Services (their Octavia load balancers):"
+      indent <<<"$services"
+    }
+    [[ -z $volumes ]] || {
+      echo "  PersistentVolumes (their Cinder volumes):"
+      indent <<<"$volumes"
+    }
     echo "  the cloud controller manager and Cinder CSI logs (kube-system) say why."
   } >&2
   exit 1
