@@ -2,8 +2,8 @@
 """One fake for every node binary the scripts call (kubeadm, kubectl, etcdctl, cloud-init,
 systemctl, journalctl, ...), so scripts run for real in tests with no cluster.
 
-Invoked as `fake.py NAME ARGS...` (the wrappers `FakeBin` writes) or through a symlink named
-after the binary. Every call appends one JSON line to $FAKE_LOG:
+Invoked as `fake.py NAME ARGS...` (the wrappers `FakeBin` writes) or through a link named after
+the binary. Every call appends one JSON line to $FAKE_LOG:
     {"cmd": "kubeadm", "args": ["join", "--config", "/run/x.yaml"]}
 What a call does comes from the JSON rules file $FAKE_RULES (absent: succeed silently):
     [{"cmd": "kubeadm", "match": "join *",            # fnmatch over the args joined by spaces
