@@ -300,6 +300,38 @@ class ControlPlaneSettings(_Model):
         "must be a fully qualified DNS name like api.example.com")]] = None
 
 
+class EncryptionSettings(_Model):
+    # Secrets encrypted in etcd with a key the program generates (a Pulumi secret).
+    enabled: Flag = True
+    provider: Literal["secretbox", "aescbc"] = "secretbox"
+
+
+class AuditSettings(_Model):
+    enabled: Flag = True
+    max_age_days: Annotated[Count, Field(ge=1, le=3650)] = 30
+    max_backups: Annotated[Count, Field(ge=1, le=1000)] = 10
+    max_size_mb: Annotated[Count, Field(ge=1, le=10000)] = 100
+    # "default": metadata for most, no bodies of Secrets; or a path to your own policy file.
+    policy: Annotated[str, _matches(r"^(default|[^\x00\n]+\.ya?ml)$", "must be default or a path to a .yaml policy file")] = "default"
+
+
+class OidcSettings(_Model):
+    issuer_url: Annotated[str, _matches(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?$",
+                                        "must be an https:// URL without query or fragment")]
+    client_id: CloudName
+    username_claim: CloudName = "sub"
+    groups_claim: Optional[CloudName] = None
+    # A CA bundle on the masters for an issuer whose certificate the system does not trust.
+    ca_file: Optional[Annotated[str, _matches(r"^/[^\s]*$", "must be an absolute path on the masters")]] = None
+
+
+class ApiServerSettings(_Model):
+    encryption: EncryptionSettings = EncryptionSettings()
+    audit: AuditSettings = AuditSettings()
+    # Off unless set.
+    oidc: Optional[OidcSettings] = None
+
+
 class BackupSettings(_Model):
     # systemd OnCalendar expression: systemd's grammar, and it must fire again (no systemd needed).
     schedule: Annotated[str, AfterValidator(schedules.on_calendar)] = "hourly"
@@ -406,6 +438,7 @@ class Settings(_Model):
     service_cidr: ClusterRange = IPv4Network("10.96.0.0/12")
     discovery: DiscoverySettings = DiscoverySettings()
     access: AccessSettings = AccessSettings()
+    api_server: ApiServerSettings = ApiServerSettings()
     masters: MasterSettings = MasterSettings()
     worker_pools: list[WorkerPoolSettings] = [WorkerPoolSettings(name="general", count=2)]
     # Each CIDR is one security-group rule per port: a repeat would register one rule twice.

@@ -89,10 +89,14 @@ def _dump(docs: list[dict]) -> str:
 def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_version: str,
                 endpoint: str, cert_sans: list[str], pod_cidr: str, service_cidr: str,
                 image_repository: str | None, labels: dict, taints: list[dict],
-                external_cloud: bool = True) -> str:
+                external_cloud: bool = True, api_server_args: list[dict] = (),
+                api_server_volumes: list[dict] = ()) -> str:
     """`kubeadm init --config` for the first master: Init-, Cluster- and KubeletConfiguration.
 
     endpoint is host:port of the API endpoint every node uses (VIP or load balancer).
+    api_server_args and api_server_volumes (cloud_init.apiserver: encryption at rest, audit,
+    OIDC) go into the ClusterConfiguration, which kubeadm keeps in the cluster: joining
+    masters and upgrades take them from there.
     """
     init = {
         "apiVersion": API,
@@ -113,7 +117,8 @@ def init_config(*, cluster_name: str, node_name: str, node_ip: str, kubernetes_v
                        "dnsDomain": "cluster.local"},
         "apiServer": {
             "certSANs": sans,
-            "extraArgs": [{"name": "profiling", "value": "false"}],
+            "extraArgs": [{"name": "profiling", "value": "false"}, *api_server_args],
+            **({"extraVolumes": list(api_server_volumes)} if api_server_volumes else {}),
         },
         "controllerManager": {
             "extraArgs": [

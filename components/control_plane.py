@@ -14,6 +14,7 @@ from pulumi_command import remote
 from cloud_init import kubeadm
 from cloud_init.ha import Master, ha_cloud_config
 from cloud_init.kubeconfig import ca_cert_hash
+from components.apiserver import api_server_config, reconfigure_master
 from components.backup import etcd_backup
 from cloud_init.userdata import tar_b64
 from components.commands import Access, node_command
@@ -89,6 +90,7 @@ class ControlPlane(pulumi.ComponentResource):
         super().__init__("openstack-k8s:index:ControlPlane", name, None, opts)
         self._name, self._settings, self._network, self._pki = name, settings, network, pki
         self._flannel, self._access, self._ssh_keys, self._image, self._backup_rc = flannel, access, ssh_keys, image, backup_rc
+        self._apiserver = api_server_config(name, settings, self)
         # The endpoint's own address comes first: every master's port must allow it.
         api = self._endpoint()
         m = self._masters(api)
@@ -98,8 +100,12 @@ class ControlPlane(pulumi.ComponentResource):
         previous = init
         upgraded = upgrade_master(settings, node=m.names[0], first=True, connection=first.connection,
                                   parent=self, after=[init])
+        # API server changes reach running masters one at a time, the first one first.
+        reconfigured = reconfigure_master(
+            settings, node=m.names[0], first=True, connection=first.connection, config=self._apiserver,
+            kubeadm_config=self._init_config(0, m), parent=self, after=[init])
         for i in range(1, len(m.names)):
-            previous, upgraded = self._join_master(i, api, m, previous, upgraded)
+            previous, upgraded, reconfigured = self._join_master(i, api, m, previous, upgraded, reconfigured)
         # Made as soon as the API answers (off the path to a ready cluster); workers still
         # upgrade only after the last master, which they wait for themselves.
         credential = upgrade_credential(settings, connection=self.join_target.first_master, node=m.names[0],
@@ -226,11 +232,12 @@ class ControlPlane(pulumi.ComponentResource):
         )
         return vm, kubeadm_files
 
-    def _first_master(self, api: ApiEndpoint, m: MasterInputs,
-                      after: list[pulumi.Resource]) -> tuple[remote.Command, BootedNode]:
-        """kubeadm init on the first master, with the program's PKI and init config."""
-        settings, node = self._settings, m.names[0]
-        init_config = pulumi.Output.all(address=m.addresses[0], endpoint=m.endpoint, sans=m.sans).apply(
+    def _init_config(self, i: int, m: MasterInputs) -> pulumi.Output[str]:
+        """kubeadm's Init- and ClusterConfiguration as the i-th master would be initialised
+        with: what `kubeadm init` runs on the first, and what regenerates any master's API
+        server when its flags change."""
+        settings, node = self._settings, m.names[i]
+        return pulumi.Output.all(address=m.addresses[i], endpoint=m.endpoint, sans=m.sans).apply(
             lambda v: kubeadm.init_config(
                 cluster_name=settings.name,
                 node_name=node,
@@ -244,9 +251,18 @@ class ControlPlane(pulumi.ComponentResource):
                 labels={},
                 taints=MASTER_TAINTS,
                 external_cloud=settings.cloud_controller.enabled,
+                api_server_args=self._apiserver.args,
+                api_server_volumes=self._apiserver.volumes,
             )
         )
-        vm, kubeadm_files = self._boot_master(0, api, m, [*self._pki.files(), (KUBEADM_INIT_FILE, init_config)])
+
+    def _first_master(self, api: ApiEndpoint, m: MasterInputs,
+                      after: list[pulumi.Resource]) -> tuple[remote.Command, BootedNode]:
+        """kubeadm init on the first master, with the program's PKI and init config."""
+        settings, node = self._settings, m.names[0]
+        init_config = self._init_config(0, m)
+        vm, kubeadm_files = self._boot_master(
+            0, api, m, [*self._pki.files(), *self._apiserver.files, (KUBEADM_INIT_FILE, init_config)])
         init = node_command(
             f"{node}-init", connection=vm.connection, script_name="master-init.sh",
             # The CA is ours (installed by kubeadm-files): a retry's `kubeadm reset` must
@@ -265,11 +281,11 @@ class ControlPlane(pulumi.ComponentResource):
         return init, vm
 
     def _join_master(self, i: int, api: ApiEndpoint, m: MasterInputs, previous: pulumi.Resource,
-                     upgraded: pulumi.Resource) -> tuple[remote.Command, remote.Command]:
+                     upgraded: pulumi.Resource, reconfigured: pulumi.Resource) -> tuple[remote.Command, ...]:
         """A control-plane join after the previous master's (stacked etcd grows one member at
         a time: concurrent member adds race), and its upgrade after the previous master's."""
         settings, node = self._settings, m.names[i]
-        vm, kubeadm_files = self._boot_master(i, api, m, list(self._pki.files()))
+        vm, kubeadm_files = self._boot_master(i, api, m, [*self._pki.files(), *self._apiserver.files])
         join = join_node(
             settings, node=node, address=m.addresses[i], connection=vm.connection, target=self.join_target,
             ready=vm.ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
@@ -277,7 +293,10 @@ class ControlPlane(pulumi.ComponentResource):
         )
         upgraded = upgrade_master(settings, node=node, first=False, connection=vm.connection,
                                   parent=self, after=[upgraded, join])
-        return join, upgraded
+        reconfigured = reconfigure_master(
+            settings, node=node, first=False, connection=vm.connection, config=self._apiserver,
+            kubeadm_config=self._init_config(i, m), parent=self, after=[join, reconfigured])
+        return join, upgraded, reconfigured
 
     def _octavia(self, name, settings, lb, network, addresses) -> list[pulumi.Resource]:
         """TCP listener on the API port, an HTTPS /readyz monitor, one member per master."""

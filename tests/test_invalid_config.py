@@ -39,7 +39,7 @@ CASES = [
     (("etcd.backup.schedule=every tuesday",), "etcd.backup.schedule", "OnCalendar"),
     (('workerPools=[{"name":"a","count":300}]',), "podCidr", "node subnets"),
     (("network.cidr=10.10.0.0/28", 'workerPools=[{"name":"a","count":30}]'), "network.cidr", "addresses for"),
-    (("upgrade.maxUnavailable=0",), "upgrade.maxUnavailable", "greater than or equal to 1"),
+    (("upgrade.maxUnavailable=0",), "upgrade.maxUnavailable", "must be at least 1"),
     # booleans are not counts, loopback is not a network, each field has its own hint
     (("masters.count=true",), "masters.count", "valid integer"),
     (("network.cidr=169.254.0.0/16",), "network.cidr", "link-local"),

@@ -266,6 +266,9 @@ class CloudMocks(mocks.Mocks):
             alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
             seed = _digest("password", name)
             out["result"] = "".join(alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))])
+        elif t == "random:index/randomBytes:RandomBytes":
+            data = (_digest("bytes", name) * 8)[: int(inputs.get("length", 32))]
+            out.update(base64=base64.b64encode(data).decode(), hex=data.hex())
         elif t == "openstack:identity/applicationCredential:ApplicationCredential":
             out["secret"] = _digest("app-credential-secret", name).hex()
         elif t == "command:remote:Command":
