@@ -80,12 +80,14 @@ def test_only_the_node_own_secrets_are_in_user_data(plan):
 
 def test_first_master_kubeadm_config(plan):
     """The init configuration the first master gets carries the stack's endpoint, SANs and
-    subnets, as kubeadm.k8s.io/v1beta4 documents, next to the shared PKI."""
+    subnets, as kubeadm.k8s.io/v1beta4 documents, next to the shared PKI and the API server's
+    encryption configuration and audit policy."""
     p = plan("prod")
     files = p.kubeadm_files("prod-master-0")
     assert sorted(files) == sorted([
         "kubeadm/init.yaml", "pki/ca.crt", "pki/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key",
         "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/sa.key", "pki/sa.pub",
+        "encryption/config.yaml", "audit/policy.yaml",
     ])
     docs = list(yaml.safe_load_all(files["kubeadm/init.yaml"]))
     kinds = {(d["apiVersion"], d["kind"]) for d in docs}

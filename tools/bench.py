@@ -47,7 +47,7 @@ DURATIONS = {
     "token": 5.0,           # kubeadm token create
     "cp-join": 90.0,        # kubeadm join --control-plane (etcd member, static pods)
     "worker-join": 45.0,    # kubeadm join
-    "kubeconfig": 3.0,      # read admin.conf
+    "apiserver-check": 3.0, # the API server's flags and files already as asked (bring-up)
     "bundle": 40.0,         # etcd backup timer and scripts installed (apt)
     "engine-only": 0.05,    # a command with nothing to run at creation (drain, upgrades)
     "k8s-object": 2.0,      # a Kubernetes object applied
@@ -65,7 +65,7 @@ def kind_of(type_: str, name: str, inputs: dict) -> str:
         for suffix, kind in (("-kubeadm-files", "kubeadm-files"), ("-init", "init"), ("-token", "token"),
                              ("-sshd", "sshd-wait"),
                              ("-upgrade-credential", "token"),
-                             ("-kubeconfig", "kubeconfig"), ("-etcd-backup", "bundle")):
+                             ("-apiserver", "apiserver-check"), ("-etcd-backup", "bundle")):
             if name.endswith(suffix):
                 return kind
         if name.endswith("-ready"):
