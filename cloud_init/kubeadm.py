@@ -12,6 +12,7 @@ import re
 import yaml
 
 from cloud_init import constants
+from rules import labels as label_rules
 
 API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
@@ -19,33 +20,9 @@ CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 API_SERVER_PORT = 6443
 CONTROL_PLANE_TAINT = constants.CONTROL_PLANE_TAINT
 
-# The kubelet may only set labels on its own Node outside the kubernetes.io / k8s.io namespaces,
-# except these (NodeRestriction admission). node-role.kubernetes.io/* in particular is refused:
-# the kubelet exits at start. Role labels must be set by an admin (kubectl label) instead.
-_KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
-_KUBELET_LABELS = {
-    "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
-    "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
-    "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
-    "topology.kubernetes.io/region", "topology.kubernetes.io/zone",
-}
 _TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 _CA_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAINT_EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
-
-
-def _check_label(key: str) -> None:
-    prefix = key.rsplit("/", 1)[0] if "/" in key else ""
-    restricted = prefix == "kubernetes.io" or prefix == "k8s.io" or prefix.endswith(
-        (".kubernetes.io", ".k8s.io"))
-    if not restricted or key in _KUBELET_LABELS:
-        return
-    if any(prefix == ns or prefix.endswith("." + ns) for ns in _KUBELET_LABEL_NAMESPACES):
-        return
-    raise ValueError(
-        f"node label {key!r}: the kubelet may not set labels in the {prefix} namespace on its "
-        "own Node (node-role.kubernetes.io/* included); use another prefix, or label the Node "
-        "with kubectl after the join")
 
 
 def _check_taints(taints: list[dict]) -> list[dict]:
@@ -59,8 +36,9 @@ def _check_taints(taints: list[dict]) -> list[dict]:
 
 def _node_registration(node_name: str, node_ip: str, labels: dict, taints: list[dict],
                        external_cloud: bool) -> dict:
-    for key in labels:
-        _check_label(key)
+    # The one label rule settings applies too: the kubelet exits at start on a label it may
+    # not set on its own Node.
+    label_rules.node_labels(labels)
     extra = [
         # Pin the Node's InternalIP to the private address, not whatever the kubelet picks.
         {"name": "node-ip", "value": node_ip},

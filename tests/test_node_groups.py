@@ -52,3 +52,15 @@ def test_percentage_rollout_lanes(plan):
         assert previous == ({f"dev-worker-general-{n - 2}-upgrade"} if n >= 2 else set()), n
     assert json.loads((p.dir / "plan.json").read_text())["stack"] == "dev"
     assert len(p.of_type(INSTANCE)) == 12
+
+
+def test_settings_and_kubeadm_agree_on_labels(plan):
+    """A label settings accepts (the kubelet may set beta.kubernetes.io/os) reaches the join
+    config instead of failing deep in the program: one label rule serves both."""
+    p = plan("dev", 'workerPools=[{"name":"general","count":1,"labels":{"beta.kubernetes.io/os":"linux","topology.kubernetes.io/zone":"az1"}}]')
+    stdin = p.raw(["dev-worker-general-0-join"])["dev-worker-general-0-join"]["stdin"]
+    import base64
+    import re
+
+    config = base64.b64decode(re.search(r"KUBEADM_JOIN_CONFIG_B64=(\S+)", stdin).group(1).strip("'")).decode()
+    assert "beta.kubernetes.io/os=linux" in config and "topology.kubernetes.io/zone=az1" in config
