@@ -219,3 +219,45 @@ def test_without_cryptography_the_plan_names_the_environment_it_needs(tmp_path):
     line = one_line(out.stderr)
     assert "pip install -r requirements-dev.txt" in line and "cryptography" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def stack_file():
+    """A throwaway Pulumi.<stack>.yaml next to the real ones: the dev stack plus `extra`."""
+    made = []
+
+    def make(name: str, extra: str) -> str:
+        path = ROOT / f"Pulumi.{name}.yaml"
+        # Under config:, two spaces in, whatever the caller's indentation.
+        path.write_text((ROOT / "Pulumi.dev.yaml").read_text() + textwrap.indent(textwrap.dedent(extra), "  "))
+        made.append(path)
+        return name
+
+    yield make
+    for path in made:
+        path.unlink()
+
+
+def test_a_near_miss_namespace_in_the_stack_file_is_refused(tmp_path, stack_file):
+    """The offline plan reads the stack file itself: a typo of the project's namespace must be
+    named there too, not dropped with the providers' keys."""
+    stack = stack_file("zz-typo", "openstack-k8:masters:\n  count: 3\n")
+    result = run_plan(tmp_path / "plan", stack)
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith("error: openstack-k8:masters: namespace 'openstack-k8' is not this project's")
+
+
+def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, stack_file):
+    given = """\
+      openstack-k8s:openstack:
+        applicationCredential: given
+        applicationCredentialId: abc
+        applicationCredentialSecret: {secret}
+    """
+    plain = stack_file("zz-plain", given.format(secret="plain-text"))
+    result = run_plan(tmp_path / "plain", plain)
+    assert result.returncode == 2
+    assert "openstack.applicationCredentialSecret: is a secret in plain text" in one_line(result.stderr)
+    secure = stack_file("zz-secure", given.format(secret="\n          secure: AAABAGZha2U="))
+    result = run_plan(tmp_path / "secure", secure)
+    assert result.returncode == 0, result.stderr[-2000:]

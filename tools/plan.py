@@ -45,11 +45,31 @@ def stack_config(stack: str) -> dict[str, Any]:
     data = read_stack_file(path)
     raw = {}
     for key, value in (data.get("config") or {}).items():
+        # A near-miss of the project's namespace is a typo, not a provider's key.
+        config.check_namespace(key)
         project, _, name = key.partition(":")
         if project != config.PROJECT:
             continue
         raw[name] = _mask_secure(value)
     return raw
+
+
+_TOP_KEY = re.compile(r"^[^.\[]*")
+
+
+def secure_keys(stack: str) -> set[str]:
+    """`project:key` of every top-level key whose value holds a `secure:` value: what the
+    CLI would mark secret (PULUMI_CONFIG_SECRET_KEYS)."""
+    data = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    return {key for key, value in (data.get("config") or {}).items() if _has_secure(value)}
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
@@ -222,7 +242,10 @@ def load_stack(stack: str, sets: list[tuple[str, Any]]):
     raw = stack_config(stack)
     for key, value in sets:
         set_path(raw, key, value)
-    return raw, config.load(config.raw_from_pulumi(engine_config(raw)), stack)
+    # A secret in plain text in the stack file is refused, as under the CLI; --set values are
+    # the caller's own, never written to a stack file.
+    secrets = secure_keys(stack) | {f"{config.PROJECT}:{_TOP_KEY.match(key).group(0)}" for key, _ in sets}
+    return raw, config.load(config.raw_from_pulumi(engine_config(raw)), stack, secrets)
 
 
 def evaluate_stack(stack: str, sets: list[tuple[str, Any]]):
