@@ -14,7 +14,7 @@ stack_file="Pulumi.${stack##*/}.yaml"
 
 die() { echo "tools/up.sh: $*" >&2; exit 1; }
 command -v pulumi >/dev/null || die "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/)"
-[[ -f "$stack_file" ]] || die "no $stack_file for stack $stack: copy Pulumi.dev.yaml and edit it"
+[[ -f "$stack_file" ]] || die "no $stack_file for stack $stack: copy Pulumi.dev.yaml, change its clusterName and edit it"
 [[ -n "${OS_CLOUD:-}${OS_AUTH_URL:-}" ]] || die "set OS_CLOUD (clouds.yaml) or source your openrc (OS_AUTH_URL, ...)"
 
 backend=${PULUMI_BACKEND_URL:-file://$PWD/.pulumi-state}
