@@ -9,7 +9,7 @@ Swift uploads use a dedicated application credential (openstack_rc_file()), not 
 credentials Pulumi runs with: a node only needs to write objects, and a leaked node credential
 must not be able to delete the cluster.
 
-validate_schedule() checks a systemd OnCalendar value in pure Python (the machine running
+validate_schedule() checks a systemd OnCalendar value in pure Python (rules.schedule; the machine running
 `pulumi up` may have no systemd) against a documented subset of systemd's grammar: every value
 it accepts, `systemd-analyze calendar` accepts too (tests/test_etcd_backup.py checks this).
 """
@@ -19,6 +19,7 @@ import re
 from typing import Literal
 
 from cloud_init import kit, script
+from rules.schedule import SHORTHANDS, on_calendar  # noqa: F401  (SHORTHANDS: the accepted words, for callers)
 
 BACKUP_SCRIPT = "/usr/local/sbin/etcd-backup.sh"
 RESTORE_SCRIPT = "/usr/local/sbin/etcd-restore.sh"
@@ -44,89 +45,11 @@ ROLE_DEFAULTS = {
     },
 }
 
-# ---- OnCalendar ------------------------------------------------------------------------------
-
-SHORTHANDS = ("minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "semiannually",
-              "yearly", "annually")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_NAMES = {d: i for i, d in enumerate(_DAYS)} | {
-    full: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
-                                      "saturday", "sunday"))}
-_ITEM = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:/(\d+))?$")
-SCHEDULE_HELP = (
-    "use a systemd OnCalendar value: one of " + ", ".join(SHORTHANDS) +
-    ", or '[WEEKDAYS] [[YYYY-]MM-DD] HH:MM[:SS]' where each number may be '*', a list "
-    "'a,b', a range 'a..b' or a step 'a/n' (e.g. '*:00/15', 'Mon..Fri 02:30', '*-*-* 03:00'); "
-    "times are in the node's timezone (UTC on cloud images), no timezone suffix"
-)
-
-
-def _component(text: str, low: int, high: int, what: str) -> None:
-    if text == "*":
-        return
-    for item in text.split(","):
-        m = _ITEM.match(item)
-        if not m:
-            raise ValueError(f"{what} {item!r} is not a number, range a..b or step a/n")
-        first, last, step = int(m[1]), m[2], m[3]
-        if not low <= first <= high:
-            raise ValueError(f"{what} {first} is outside {low}..{high}")
-        if last is not None and not first < int(last) <= high:
-            raise ValueError(f"{what} range {item!r} must run upwards within {low}..{high}")
-        if step is not None and int(step) < 1:
-            raise ValueError(f"{what} step in {item!r} must be at least 1")
-        if step is not None and last is None and first + int(step) > high:
-            # systemd refuses a repetition that can never repeat
-            raise ValueError(f"{what} {item!r} never repeats within {low}..{high}")
-
-
-def _weekdays(text: str) -> None:
-    for item in text.split(","):
-        ends = item.lower().split("..")
-        if len(ends) > 2 or not all(e in _DAY_NAMES for e in ends):
-            raise ValueError(f"weekday {item!r} is not Mon..Sun (or a range like Mon..Fri)")
-        if len(ends) == 2 and _DAY_NAMES[ends[0]] > _DAY_NAMES[ends[1]]:
-            raise ValueError(f"weekday range {item!r} must run forwards (Mon..Sun)")
-
-
 def validate_schedule(schedule: str) -> str:
-    """Return `schedule` if it is an OnCalendar value this project supports, else raise
-    ValueError saying what is wrong and what is accepted (for the settings validation)."""
-    if not isinstance(schedule, str) or not schedule:
-        raise ValueError(f"schedule {schedule!r} is empty; {SCHEDULE_HELP}")
-    if schedule.lower() in SHORTHANDS:
-        return schedule
-    try:
-        tokens = schedule.split(" ")
-        if "" in tokens:
-            raise ValueError("stray spaces")
-        if tokens and re.match(r"^[A-Za-z]", tokens[0]):
-            _weekdays(tokens.pop(0))
-        if tokens and "-" in tokens[0]:
-            parts = tokens.pop(0).split("-")
-            if len(parts) == 3:
-                if parts[0] != "*" and not re.fullmatch(r"\d{4}", parts[0]):
-                    raise ValueError(f"year {parts[0]!r} must be '*' or four digits")
-                _component(parts[0], 1970, 2199, "year")
-                parts = parts[1:]
-            if len(parts) != 2:
-                raise ValueError("a date is [YYYY-]MM-DD")
-            _component(parts[0], 1, 12, "month")
-            _component(parts[1], 1, 31, "day")
-        if tokens and ":" in tokens[0]:
-            parts = tokens.pop(0).split(":")
-            if len(parts) not in (2, 3):
-                raise ValueError("a time is HH:MM or HH:MM:SS")
-            for part, high, what in zip(parts, (23, 59, 59), ("hour", "minute", "second")):
-                _component(part, 0, high, what)
-        if tokens:
-            raise ValueError(f"unexpected {' '.join(tokens)!r} (no timezones, one date, one time)")
-    except ValueError as e:
-        raise ValueError(f"schedule {schedule!r}: {e}; {SCHEDULE_HELP}") from None
-    return schedule
+    """The OnCalendar rule settings applies (rules.schedule): systemd's grammar, and it must
+    fire again."""
+    return on_calendar(schedule)
 
-
-# ---- files -------------------------------------------------------------------------------------
 
 def openstack_rc_file(*, auth_url: str, credential_id: str, credential_secret: str,
                  region: str | None = None, interface: str = "public") -> str:
