@@ -279,8 +279,6 @@ class CloudMocks(mocks.Mocks):
         if name.endswith("-token"):
             d = _digest("token", name).hex()
             return f"{d[:6]}.{d[6:22]}\n"
-        if name.endswith("-kubeconfig"):
-            return sample_admin_conf(self.stack)
         return ""
 
     def call(self, args: mocks.MockCallArgs):
@@ -304,21 +302,6 @@ class CloudMocks(mocks.Mocks):
                 }],
             }, []
         return {}, []
-
-
-def sample_admin_conf(cluster: str) -> str:
-    """The shape kubeadm writes to /etc/kubernetes/admin.conf (data is placeholder base64)."""
-    import yaml
-
-    blob = base64.b64encode(b"mock").decode()
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": {"certificate-authority-data": blob, "server": "https://10.0.0.10:6443"}}],
-        "contexts": [{"name": f"kubernetes-admin@{cluster}", "context": {"cluster": cluster, "user": "kubernetes-admin"}}],
-        "current-context": f"kubernetes-admin@{cluster}",
-        "preferences": {},
-        "users": [{"name": "kubernetes-admin", "user": {"client-certificate-data": blob, "client-key-data": blob}}],
-    }, sort_keys=False)
 
 
 _OPTION_DEFAULTS = {
