@@ -1,7 +1,8 @@
 """Masters and workers: the role cloud-config, the kubeadm configs and the node scripts.
 
 The scripts run for real, as nodes receive them (the delivered, comment-stripped text), with
-fake apt-get/dpkg-query/systemctl/modprobe/sysctl/ip on PATH, real curl against an HTTP server
+fake apt-get/dpkg-query/systemctl/modprobe/sysctl/ip/containerd on PATH (the shared rule fakes
+of tests/fakes), real curl against an HTTP server
 on 127.0.0.1 started by the test, real sha256sum and real gpg.
 """
 import gzip
@@ -16,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from fakes import FakeBin
 from validators import shellcheck, strict_schema
 import yaml
 
@@ -113,60 +115,33 @@ def node_scripts(tmp_path):
     return d
 
 
-FAKE = r"""#!/usr/bin/env bash
-# Records "name args" and plays a tiny dpkg/apt state machine in $FAKE_STATE.
-name=$(basename "$0")
-echo "$name $*" >>"$FAKE_LOG"
-case "$name" in
-  dpkg-query)
-    pkg=${!#}; [[ -f $FAKE_STATE/$pkg ]] || exit 1
-    if [[ $* == *Status* ]]; then echo "install ok installed"; else cat "$FAKE_STATE/$pkg"; fi ;;
-  apt-get)
-    [[ -n ${FAKE_APT_FAIL:-} ]] && exit 100
-    if [[ $* == *" install "* ]]; then
-      for a in "$@"; do
-        case $a in
-          *=*-\*) v=${a#*=}; echo "${v%-\*}-1.1" >"$FAKE_STATE/${a%%=*}" ;;
-          -*|install) ;;
-          *) echo "1.0" >"$FAKE_STATE/$a" ;;
-        esac
-      done
-    fi ;;
-  ip)
-    if [[ $1 == -o && $2 == -4 ]]; then printf '%s\n' "$FAKE_IP_ADDRS"
-    elif [[ $1 == -o && $2 == link ]]; then echo "2: ens3: <UP> mtu ${FAKE_IFACE_MTU:-1500} qdisc x"
-    fi ;;
-  flanneld) echo "flanneld $*" >"$FAKE_STATE/flanneld.args" ;;
-  containerd) echo "containerd github.com/containerd/containerd ${FAKE_CONTAINERD_VERSION:-1.7.24} 1.7.24-0ubuntu1" ;;
-  dpkg) echo amd64 ;;
-esac
-exit 0
-"""
+class Fakes(FakeBin):
+    """The shared rule fakes (tests/fakes), read the way these tests read them: each `ran()`
+    returns the calls made since the previous one, as "name args" lines (one script run per
+    read). containerd answers `--version` like a supported one unless a test says otherwise."""
 
-
-class Fakes:
     def __init__(self, root: Path, names):
-        self.root = root
-        self.bin = root / "fakebin"
-        self.state = root / "state"
-        self.log = root / "calls.log"
-        self.bin.mkdir()
-        self.state.mkdir()
-        for n in names:
-            p = self.bin / n
-            p.write_text(FAKE)
-            p.chmod(0o755)
+        super().__init__(root, names)
+        self.seen = 0
+        if "containerd" in names:
+            self.containerd("1.7.24")
 
-    def env(self, **extra):
-        env = {"PATH": f"{self.bin}:/usr/bin:/bin", "HOME": str(self.root),
-               "FAKE_LOG": str(self.log), "FAKE_STATE": str(self.state)}
-        env.update({k: str(v) for k, v in extra.items()})
-        return env
+    def containerd(self, version: str) -> None:
+        self.rules = [r for r in self.rules if r["cmd"] != "containerd"]  # the first match wins
+        self.rule("containerd", "--version",
+                  {"stdout": f"containerd github.com/containerd/containerd {version} 1.7.24-0ubuntu1\n"})
 
-    def calls(self, name=None):
-        lines = self.log.read_text().splitlines() if self.log.exists() else []
-        self.log.write_text("")
-        return [line for line in lines if name is None or line.split()[0] == name]
+    def installed_after_first_check(self, versions: dict[str, str]) -> None:
+        """dpkg-query finds each package missing the first time it is asked, then installed at
+        its version (what the script's own apt-get install would leave)."""
+        for pkg, version in versions.items():
+            self.rule("dpkg-query", f"* {pkg}", {"rc": 1},
+                      {"stdout": "install ok installed" if version == "status" else version})
+
+    def ran(self, name=None) -> list[str]:
+        calls = self.calls()
+        new, self.seen = calls[self.seen:], len(calls)
+        return [" ".join(c) for c in new if name is None or c[0] == name]
 
 
 def run(script: Path, env: dict, timeout=60):
@@ -397,10 +372,11 @@ def test_prepare_configures_and_is_idempotent(tmp_path, node_scripts):
     (root / "etc").mkdir(parents=True)
     fstab = root / "etc/fstab"
     fstab.write_text("UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n")
+    fakes.installed_after_first_check({"containerd": "status"})
     env = fakes.env(NODE_ROOT=root, SANDBOX_IMAGE="registry.example.org/k8s/pause:3.10")
     res = run(node_scripts / "node-prepare.sh", env)
     assert res.returncode == 0, res.stderr
-    calls = fakes.calls()
+    calls = fakes.ran()
     assert "modprobe overlay" in calls and "modprobe br_netfilter" in calls
     assert "apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends containerd" in calls
     assert "systemctl restart containerd" in calls
@@ -420,7 +396,7 @@ def test_prepare_configures_and_is_idempotent(tmp_path, node_scripts):
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     res = run(node_scripts / "node-prepare.sh", env)
     assert res.returncode == 0, res.stderr
-    calls = fakes.calls()
+    calls = fakes.ran()
     assert not [c for c in calls if c.startswith(("systemctl restart", "apt-get", "sysctl"))], calls
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
 
@@ -435,10 +411,11 @@ def test_prepare_refuses_a_containerd_kubernetes_does_not_support(tmp_path, node
                              "containerd"])
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
+    fakes.containerd(version)
     env = fakes.env(NODE_ROOT=root, SANDBOX_IMAGE="registry.k8s.io/pause:3.10",
-                    FAKE_CONTAINERD_VERSION=version, CONTAINERD_MIN_VERSION="1.6.36")
+                    CONTAINERD_MIN_VERSION="1.6.36")
     res = run(node_scripts / "node-prepare.sh", env)
-    assert "containerd --version" in fakes.calls()
+    assert "containerd --version" in fakes.ran()
     if ok:
         assert res.returncode == 0, res.stderr
         assert (root / "etc/containerd/config.toml").exists()
@@ -483,6 +460,8 @@ def test_install_kubernetes_from_mirror(tmp_path, node_scripts, release_key):
     """Mirror URL used for key and source, exact version pinned and held; re-run is a no-op."""
     armored, fpr = release_key
     fakes = Fakes(tmp_path, ["apt-get", "apt-mark", "dpkg-query", "systemctl"])
+    fakes.installed_after_first_check({"kubeadm": "1.33.5-1.1", "kubelet": "1.33.5-1.1",
+                                       "kubectl": "1.33.5-1.1", "cri-tools": "1.33.0-1.1"})
     root = tmp_path / "root"
     with Server({"/mirror/core:/stable:/v1.33/deb/Release.key": armored}) as srv:
         env = fakes.env(NODE_ROOT=root, KUBERNETES_VERSION="1.33.5",
@@ -495,7 +474,7 @@ def test_install_kubernetes_from_mirror(tmp_path, node_scripts, release_key):
                           f"{srv.url}/mirror/core:/stable:/v1.33/deb/ /\n")
         keyring = root / "etc/apt/keyrings/kubernetes-apt-keyring.gpg"
         assert keyring.read_bytes()[:1] != b"-"  # dearmored (binary), as apt's signed-by wants
-        calls = fakes.calls()
+        calls = fakes.ran()
         install = [c for c in calls if c.startswith("apt-get") and " install " in c]
         # cri-tools by name: kubeadm >= 1.32 no longer depends on it, and kubeadm's preflight
         # and every operator need crictl. From the same per-minor repository.
@@ -508,7 +487,7 @@ def test_install_kubernetes_from_mirror(tmp_path, node_scripts, release_key):
         res = run(node_scripts / "node-install-kubernetes.sh", env)
         assert res.returncode == 0, res.stderr
         assert "already at 1.33.5" in res.stderr
-        assert not [c for c in fakes.calls() if not c.startswith("dpkg-query")]
+        assert not [c for c in fakes.ran() if not c.startswith("dpkg-query")]
         assert len(srv.paths) == 1
 
 
@@ -523,7 +502,7 @@ def test_install_kubernetes_refuses_foreign_key_and_bad_version(tmp_path, node_s
         assert res.returncode == 1
         assert f"want {versions.KUBERNETES_APT_KEY_FINGERPRINT}" in res.stderr
         assert not (root / "etc/apt/keyrings/kubernetes-apt-keyring.gpg").exists()
-        assert not [c for c in fakes.calls() if c.startswith("apt-get")]
+        assert not [c for c in fakes.ran() if c.startswith("apt-get")]
     res = run(node_scripts / "node-install-kubernetes.sh", fakes.env(KUBERNETES_VERSION="1.33"))
     assert res.returncode == 2 and "MAJOR.MINOR.PATCH" in res.stderr
 
@@ -536,11 +515,11 @@ def test_install_kubernetes_default_repository(tmp_path, node_scripts):
     res = run(node_scripts / "node-install-kubernetes.sh",
               fakes.env(NODE_ROOT=root, KUBERNETES_VERSION="1.34.1"))
     assert res.returncode == 1
-    (curl,) = fakes.calls("curl")
+    (curl,) = fakes.ran("curl")
     assert curl.split()[-1] == "https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key"
     assert "is not the Kubernetes release key" in res.stderr
     assert not (root / "etc/apt/sources.list.d/kubernetes.list").exists()
-    assert not fakes.calls("apt-get")
+    assert not fakes.ran("apt-get")
 
 
 def test_apt_library_and_program_pin_one_key():
@@ -588,7 +567,7 @@ def test_install_flannel_verifies_and_uses_mirror(tmp_path, node_scripts):
         assert os.access(tmp_path / "bin/flanneld", os.X_OK)
         assert (tmp_path / "cni/flannel").read_bytes() == plugin
         assert os.readlink(tmp_path / "cni/portmap") == str(tmp_path / "distro-cni/portmap")
-        assert fakes.calls("systemctl") == ["systemctl daemon-reload", "systemctl enable flanneld.service",
+        assert fakes.ran("systemctl") == ["systemctl daemon-reload", "systemctl enable flanneld.service",
                                             "systemctl start --no-block flanneld.service"]
         before = {p: p.stat().st_mtime_ns for p in (tmp_path / "bin").iterdir()}
         res = run(node_scripts / "node-install-flannel.sh", env)
@@ -608,7 +587,7 @@ def test_install_flannel_checksum_mismatch_aborts(tmp_path, node_scripts):
     assert "checksum mismatch for flanneld v0.27.4" in res.stderr
     assert not (tmp_path / "bin/flanneld").exists()
     assert list((tmp_path / "bin").iterdir()) == []  # no temp file left behind
-    assert not fakes.calls("systemctl")
+    assert not fakes.ran("systemctl")
 
 
 def test_install_flannel_bridge_mode_skips_plugin(tmp_path, node_scripts):
@@ -632,28 +611,36 @@ IP_ADDRS = ("1: lo    inet 127.0.0.1/8 scope host lo\n"
             "3: ens4    inet 10.0.0.7/24 brd 10.0.0.255 scope global ens4")
 
 
+def ip_fakes(tmp_path):
+    """`ip` listing IP_ADDRS, each interface at MTU 1500; flanneld recording how it was run."""
+    fakes = Fakes(tmp_path, ["ip", "flanneld"])
+    fakes.rule("ip", "-o -4 addr show", {"stdout": IP_ADDRS + "\n"})
+    fakes.rule("ip", "-o link show dev *", {"stdout": "2: ens3: <UP> mtu 1500 qdisc x\n"})
+    return fakes
+
+
 def test_flanneld_wrapper_pins_iface_and_mtu(tmp_path, node_scripts):
     """--iface is the interface holding the NETWORK_CIDR address; a too large MTU is lowered."""
-    fakes = Fakes(tmp_path, ["ip", "flanneld"])
-    env = fakes.env(NETWORK_CIDR="10.0.0.0/24", NETWORK_MTU=1450, FLANNELD=fakes.bin / "flanneld",
-                    FAKE_IP_ADDRS=IP_ADDRS, FAKE_IFACE_MTU=1500)
+    fakes = ip_fakes(tmp_path)
+    env = fakes.env(NETWORK_CIDR="10.0.0.0/24", NETWORK_MTU="1450", FLANNELD=str(fakes.bin / "flanneld"))
     # Arguments after the script name go to flanneld.
     res = subprocess.run(["bash", str(node_scripts / "node-flanneld.sh"), "--ip-masq"], env=env,
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
-    assert (fakes.state / "flanneld.args").read_text().strip() == "flanneld --iface=ens4 --ip-masq"
-    assert "ip link set dev ens4 mtu 1450" in fakes.calls("ip")
+    calls = fakes.ran()
+    assert "flanneld --iface=ens4 --ip-masq" in calls
+    assert "ip link set dev ens4 mtu 1450" in calls
 
 
 def test_flanneld_wrapper_gives_up_without_address(tmp_path, node_scripts):
     """No address in NETWORK_CIDR: a clear message within IFACE_WAIT, flanneld not started."""
-    fakes = Fakes(tmp_path, ["ip", "flanneld"])
-    env = fakes.env(NETWORK_CIDR="172.16.0.0/16", NETWORK_MTU=1450, IFACE_WAIT=1,
-                    FLANNELD=fakes.bin / "flanneld", FAKE_IP_ADDRS=IP_ADDRS)
+    fakes = ip_fakes(tmp_path)
+    env = fakes.env(NETWORK_CIDR="172.16.0.0/16", NETWORK_MTU="1450", IFACE_WAIT="1",
+                    FLANNELD=str(fakes.bin / "flanneld"))
     res = run(node_scripts / "node-flanneld.sh", env, timeout=20)
     assert res.returncode == 1
     assert "no interface has an address in 172.16.0.0/16 after 1s" in res.stderr
-    assert not (fakes.state / "flanneld.args").exists()
+    assert fakes.ran("flanneld") == [] and fakes.calls("ip")
 
 
 def test_flannel_cni_bridge_conflist_and_mtu_check(tmp_path, node_scripts):

@@ -55,12 +55,12 @@ class FakeBin:
     def _save(self) -> None:
         self.rules_file.write_text(json.dumps(self.rules, indent=1))
 
-    def env(self, **extra: str) -> dict[str, str]:
+    def env(self, **extra) -> dict[str, str]:
         """A process environment with the fakes first on PATH."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
         env.update(PATH=f"{self.bin}:{env.get('PATH', '/usr/bin:/bin')}",
                    FAKE_LOG=str(self.log), FAKE_RULES=str(self.rules_file))
-        env.update(extra)
+        env.update({k: str(v) for k, v in extra.items()})
         return env
 
     def calls(self, cmd: str | None = None) -> list[list[str]]:
