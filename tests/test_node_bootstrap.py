@@ -2,8 +2,8 @@
 
 The scripts run for real, as nodes receive them (the delivered, comment-stripped text), with
 fake apt-get/dpkg-query/systemctl/modprobe/sysctl/ip/containerd on PATH (the shared rule fakes
-of tests/fakes), real curl against an HTTP server
-on 127.0.0.1 started by the test, real sha256sum and real gpg.
+of tests/fakes), real curl against an HTTP server on 127.0.0.1 started by the test, real
+sha256sum and real gpg.
 """
 import gzip
 import base64
