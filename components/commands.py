@@ -178,7 +178,7 @@ def delete_command(
     *,
     connection: remote.ConnectionArgs,
     script_name: str,
-    env: Mapping[str, str],
+    env: Mapping[str, pulumi.Input[str]],
     timeout: int,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
@@ -229,5 +229,30 @@ def ready_gate(
         f"{node}-ready", connection=access.to_node(address) if through_jump_host else access.to_jump_host(),
         script_name="node-ready.sh", env={"READY_TIMEOUT": str(timeout)}, timeout=timeout,
         parent=parent, depends_on=waits, instance=instance,
+    )
+
+
+# node-install-cert.sh: a renewed certificate onto a running node.
+CERT_SCRIPT = "node-install-cert.sh"
+CERT_TIMEOUT = 180
+
+
+def certificate_command(
+    name: str,
+    *,
+    connection: remote.ConnectionArgs,
+    env: pulumi.Output[dict],
+    keys: Sequence[str],
+    what: str,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> remote.Command:
+    """A certificate renewed in state reaches the running node: nothing runs when the node
+    is created (its user-data has the certificate), the script runs when the certificate
+    (or the script) changes, and restarts what reads it. Its stdin is a secret (the key)."""
+    return day2_command(
+        name, connection=connection, script_name=CERT_SCRIPT,
+        env={k: pulumi.Output.secret(env.apply(lambda e, k=k: e[k])) for k in keys},
+        timeout=CERT_TIMEOUT, parent=parent, depends_on=depends_on, label=f"renewed {what}",
     )
 

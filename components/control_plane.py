@@ -19,8 +19,8 @@ from components.backup import etcd_backup
 from cloud_init.userdata import tar_b64
 from components.commands import Access, node_command
 from components.kube_node import (
-    KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, join_node, kube_user_data, upgrade_credential,
-    upgrade_master,
+    KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, flannel_certificate, join_node, kube_user_data,
+    upgrade_credential, upgrade_master,
 )
 from components.machine import BootedNode, NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import API_PORT, VIP_PORT, PrivateNetwork, endpoint_kind, endpoint_port
@@ -221,6 +221,7 @@ class ControlPlane(pulumi.ComponentResource):
         )
         etcd_backup(settings, node=node, role="master", connection=vm.connection, after=vm.ready,
                     instance=vm.instance, parent=self, openstack_rc=self._backup_rc)
+        flannel_certificate(node, flannel=self._flannel, connection=vm.connection, parent=self, after=[vm.ready])
         kubeadm_files = node_command(
             f"{node}-kubeadm-files", connection=vm.connection, script_name="master-kubeadm-files.sh",
             env={"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(

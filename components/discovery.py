@@ -6,15 +6,21 @@ import pulumi
 import pulumi_openstack as openstack
 
 from cloud_init import userdata
-from cloud_init.discovery import DiscoveryMember, DiscoverySpec, discovery_cloud_config
+from cloud_init.discovery import (
+    REMOVE_MEMBER_SCRIPT, DiscoveryMember, DiscoverySpec, discovery_cloud_config, etcd_cert_env, remove_member_env,
+)
 from components.backup import etcd_backup
-from components.commands import SSH_USER, Access, Bastion
-from components.machine import NodeImage, anti_affinity_group, boot_node, machine_port, port_address
+from components.commands import SSH_USER, Access, Bastion, certificate_command, delete_command
+from components.machine import BootedNode, NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from components.pki import Pem, signed_certificate
 from settings import Settings
 
 ETCD_CLIENT_PORT = 2379
+
+
+ETCD_CERT_KEYS = ("CERT_PEM", "KEY_PEM", "CA_PEM", "CERT_PATH", "KEY_PATH", "CA_PATH", "KEY_OWNER", "RESTART_UNITS")
+MEMBER_LEAVE_TIMEOUT = 90
 
 
 def access(settings: Settings, deploy_key: pulumi.Output[str], jump_host: pulumi.Output[str]) -> Access:
@@ -77,12 +83,22 @@ class DiscoveryNode(pulumi.ComponentResource):
         members = pulumi.Output.all(*self.addresses).apply(
             lambda addrs: tuple(DiscoveryMember(name=n, address=a) for n, a in zip(names, addrs))
         )
-        self.ready = [
-            self._member(i, settings, node=node, port=port, address=address, members=members, etcd_ca=etcd_ca,
-                         ssh_keys=ssh_keys, image=image, network=network, group=group,
-                         after=reachable, backup_rc=backup_rc)
-            for i, (node, port, address) in enumerate(zip(names, ports, self.addresses))
-        ]
+        self.ready, vms, renewed = [], [], []
+        for i, (node, port, address) in enumerate(zip(names, ports, self.addresses)):
+            vm, cert = self._member(i, settings, node=node, port=port, address=address, members=members,
+                                    etcd_ca=etcd_ca, ssh_keys=ssh_keys, image=image, network=network, group=group,
+                                    after=reachable, backup_rc=backup_rc)
+            self.ready.append(vm.ready)
+            vms.append(vm)
+            # A renewed certificate restarts etcd: one member at a time keeps the quorum.
+            renewed.append(certificate_command(
+                f"{node}-etcd-renewal", connection=vm.connection,
+                env=pulumi.Output.all(cert.cert, cert.key, etcd_ca.cert).apply(
+                    lambda v: etcd_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2])),
+                keys=ETCD_CERT_KEYS, what="etcd member certificate", parent=self,
+                depends_on=[vm.ready, *renewed[-1:]],
+            ))
+        self._leaving(names, vms)
 
         self.endpoints = pulumi.Output.all(*self.addresses).apply(
             lambda addrs: [f"https://{a}:{ETCD_CLIENT_PORT}" for a in addrs]
@@ -93,7 +109,7 @@ class DiscoveryNode(pulumi.ComponentResource):
                 address: pulumi.Output[str], members: pulumi.Output[tuple], etcd_ca: Pem,
                 ssh_keys: pulumi.Output[list[str]], image: NodeImage, network: PrivateNetwork,
                 group: openstack.compute.ServerGroup, after: list[pulumi.Resource],
-                backup_rc: pulumi.Output[str] | None) -> pulumi.Resource:
+                backup_rc: pulumi.Output[str] | None) -> tuple[BootedNode, Pem]:
         """One etcd member: its certificate, its user-data, its VM and ready gate, its backups."""
         # Serving, peer and local etcdctl certificate in one: this member's identity.
         cert = signed_certificate(
@@ -135,7 +151,21 @@ class DiscoveryNode(pulumi.ComponentResource):
             # The first member is the jump host itself, reached over its floating IP.
             jump_host=i == 0, depends_on=after,
         )
-        ready = node_vm.ready
-        etcd_backup(settings, node=node, role="discovery", connection=node_vm.connection, after=ready,
+        etcd_backup(settings, node=node, role="discovery", connection=node_vm.connection, after=node_vm.ready,
                     instance=node_vm.instance, parent=self, openstack_rc=backup_rc)
-        return ready
+        return node_vm, cert
+
+    def _leaving(self, names: list[str], vms: list[BootedNode]) -> None:
+        """`<member>-etcd-leave` for every member but the first: when discovery shrinks (3 to 1),
+        the leaving members are removed from etcd, from the first member, one at a time, before
+        their VMs go (and before the first member's, on destroy)."""
+        after: list[pulumi.Resource] = []
+        for i in reversed(range(1, len(names))):
+            env = self.addresses[i].apply(lambda a, n=names[i]: remove_member_env(
+                DiscoveryMember(name=n, address=a), timeout=MEMBER_LEAVE_TIMEOUT))
+            leave = delete_command(
+                f"{names[i]}-etcd-leave", connection=self.access.to_jump_host(), script_name=REMOVE_MEMBER_SCRIPT,
+                env={k: env.apply(lambda e, k=k: e[k]) for k in ("MEMBER_NAME", "MEMBER_ADDRESS", "REMOVE_TIMEOUT")},
+                timeout=MEMBER_LEAVE_TIMEOUT, parent=self, depends_on=[vms[i].instance, vms[0].ready, *after],
+            )
+            after = [leave]

@@ -11,8 +11,8 @@ import pulumi
 from pulumi_command import remote
 
 from cloud_init import kubeadm, script, userdata
-from cloud_init.node import KubeNodeSpec, node_cloud_config
-from components.commands import SSH_USER, day2_command, delete_command, node_command
+from cloud_init.node import KubeNodeSpec, flannel_cert_env, node_cloud_config
+from components.commands import SSH_USER, certificate_command, day2_command, delete_command, node_command
 from components.pki import Pem
 from settings import Settings
 
@@ -182,6 +182,19 @@ def join_node(
         instance=instance,
     )
     return join
+
+
+FLANNEL_CERT_KEYS = ("CERT_PEM", "KEY_PEM", "CA_PEM", "CERT_PATH", "KEY_PATH", "CA_PATH", "RESTART_UNITS")
+
+
+def flannel_certificate(node: str, *, flannel: FlannelClient, connection: remote.ConnectionArgs,
+                        parent: pulumi.Resource, after: Sequence[pulumi.Resource]) -> remote.Command:
+    """`<node>-flannel-renewal`: flanneld's client certificate, renewed by pulumi-tls before it
+    expires, installed on the running node."""
+    env = pulumi.Output.all(flannel.cert.cert, flannel.cert.key, flannel.etcd_ca).apply(
+        lambda v: flannel_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2]))
+    return certificate_command(f"{node}-flannel-renewal", connection=connection, env=env, keys=FLANNEL_CERT_KEYS,
+                               what="flannel client certificate", parent=parent, depends_on=after)
 
 
 def taint_dicts(taints) -> list[dict]:

@@ -9,7 +9,9 @@ import pulumi_openstack as openstack
 
 from addons.gateway import gateway_labels_taints
 from components.commands import Access
-from components.kube_node import FlannelClient, JoinTarget, join_node, kube_user_data, taint_dicts, upgrade_worker
+from components.kube_node import (
+    FlannelClient, JoinTarget, flannel_certificate, join_node, kube_user_data, taint_dicts, upgrade_worker,
+)
 from components.machine import NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from settings import Settings, WorkerPoolSettings
@@ -88,6 +90,7 @@ class WorkerPool(pulumi.ComponentResource):
                 instance=node_vm.instance,
             )
             self.joins.append(join)
+            flannel_certificate(node, flannel=flannel, connection=connection, parent=self, after=[join])
             # Upgrade lanes: worker i follows worker i - lanes of its pool, so adding or
             # removing the last workers never reorders the others.
             lane = i - lanes

@@ -182,7 +182,7 @@ def test_adding_a_worker_touches_only_that_worker(plan):
     added = set(after.by_name) - set(before.by_name)
     assert set(before.by_name) <= set(after.by_name)
     assert added == {
-        "dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-image", "dev-worker-general-2-sshd", "dev-worker-general-2-ready",
+        "dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-image", "dev-worker-general-2-sshd", "dev-worker-general-2-ready", "dev-worker-general-2-flannel-renewal",
         "dev-worker-general-2-token", "dev-worker-general-2-join", "dev-worker-general-2-drain",
     } | {n for n in added if n.startswith("dev-worker-general-2-upgrade")}
     changed = [
