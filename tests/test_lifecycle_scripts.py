@@ -85,6 +85,8 @@ def test_join_gives_up_at_deadline_with_actionable_message(node):
     assert "did not join within JOIN_TIMEOUT=1s" in result.stderr
     assert "API endpoint 127.0.0.1:1 is NOT reachable" in result.stderr
     assert "bootstrap token" in result.stderr and "not pinned" in result.stderr
+    # A later plain `pulumi up` reuses the token: the advice says how to mint a new one.
+    assert "pulumi up --replace" in result.stderr and "-token')" in result.stderr
     assert "failed to load kubelet config" in result.stderr
     assert "couldn't validate the identity" in result.stderr
     joins = verbs(node.calls("kubeadm")).count("join")

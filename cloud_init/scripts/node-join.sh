@@ -68,8 +68,9 @@ explain_failure() {
       echo "    the VIP or load balancer, kube-apiserver on the first master)."
     fi
     echo "  - the bootstrap token: it lives TOKEN_TTL; an expired one fails discovery with"
-    echo "    'token id ... is invalid' or 'could not find a JWS signature'. Run 'pulumi up'"
-    echo "    again to mint a fresh one (the join command is replaced with it)."
+    echo "    'token id ... is invalid' or 'could not find a JWS signature'. A plain 'pulumi up'"
+    echo "    retries with the same token; past its lifetime, mint a fresh one with"
+    echo "    pulumi up --replace \"\$(pulumi stack --show-urns | grep -o 'urn:[^ ]*::$(hostname)-token')\""
     echo "  - the CA pin: 'public key ... not pinned' means caCertHashes is not the cluster CA's."
     echo "  - kubelet on this node (journalctl -u kubelet, last lines):"
     timeout 10 journalctl -u kubelet --no-pager -n 20 2>&1 | redact | indent || true
