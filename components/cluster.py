@@ -2,8 +2,6 @@
 the deploy key and the join material; hands out the kubeconfig."""
 from __future__ import annotations
 
-import re
-
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_tls as tls
@@ -20,10 +18,8 @@ from components.machine import NodeImage
 from components.network import PrivateNetwork, endpoint_port
 from components.pki import ADMIN_HOURS, ADMIN_RENEWAL_HOURS, certificate_authority, kubernetes_pki, signed_certificate
 from components.worker_pool import WorkerPool
+from rules import names
 from settings import Settings
-
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
 
 def ssh_config(cluster: str, jump: str, nodes: list[tuple[str, str]], settings: Settings) -> str:
     """A ~/.ssh/config snippet: every node by name, the way remote commands reach it."""
@@ -57,7 +53,7 @@ class Cluster(pulumi.ComponentResource):
         network = PrivateNetwork(f"{name}-network", settings, opts=child)
         image = NodeImage(
             name=settings.image,
-            id=pulumi.Output.from_input(settings.image) if _UUID.match(settings.image)
+            id=pulumi.Output.from_input(settings.image) if names.is_id(settings.image)
             else openstack.images.get_image_output(name=settings.image, most_recent=True).id,
         )
 

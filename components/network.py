@@ -1,13 +1,13 @@
 """PrivateNetwork: the cluster's network, its way out, and one security group per role."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 import pulumi
 import pulumi_openstack as openstack
 
+from rules import names
 from settings import Settings
 
 API_PORT = 6443
@@ -20,7 +20,6 @@ VXLAN_PORT = 8472
 NODE_PORTS = (30000, 32767)
 # VRRP is IP protocol 112: keepalived's adverts between masters.
 VRRP_PROTOCOL = "112"
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -201,9 +200,9 @@ class PrivateNetwork(pulumi.ComponentResource):
         """The operator's network and subnet, read from the cloud. Its way out (a router, or
         a package mirror inside the network) is the operator's: nothing is waited for."""
         given = settings.network.existing
-        subnet = openstack.networking.get_subnet_output(subnet_id=given.subnet_id) if _UUID.match(given.subnet_id) \
+        subnet = openstack.networking.get_subnet_output(subnet_id=given.subnet_id) if names.is_id(given.subnet_id) \
             else openstack.networking.get_subnet_output(name=given.subnet_id)
-        network = openstack.networking.get_network_output(network_id=given.network_id) if _UUID.match(given.network_id) \
+        network = openstack.networking.get_network_output(network_id=given.network_id) if names.is_id(given.network_id) \
             else openstack.networking.get_network_output(name=given.network_id)
         self.way_out = []
         self.network_id, self.subnet_id = network.id, subnet.id

@@ -7,6 +7,7 @@ import re
 # 20 leaves room for the rest within 63.
 CLUSTER_NAME_MAX = 20
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def not_blank(value: str) -> str:
@@ -16,6 +17,12 @@ def not_blank(value: str) -> str:
     if value != value.strip():
         raise ValueError(f"{value!r} starts or ends with spaces (the cloud would look for them too)")
     return value
+
+
+def is_id(value: str) -> bool:
+    """Whether a name the stack gives for a cloud object (image, network, subnet) is its
+    OpenStack id, to be used as it is, rather than a name to look up."""
+    return bool(_UUID.match(value))
 
 
 def dns_label(value: str, most: int = CLUSTER_NAME_MAX) -> str:
