@@ -92,16 +92,22 @@ class Access:
         )
 
 
-def script_with_env(name: str, env: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
-    """`export K='v'` lines, then the script: what `bash -s` reads on the node."""
-    keys = sorted(env)
+Env = Mapping[str, pulumi.Input[str]] | pulumi.Output[dict]
+
+
+def script_with_env(name: str, env: Env) -> pulumi.Output[str]:
+    """`export K='v'` lines, then the script: what `bash -s` reads on the node. The
+    environment is a mapping of inputs, or one output that is the whole mapping (built by a
+    cloud_init env builder from values known only at deployment)."""
     text = script(name)
 
-    def render(values: list) -> str:
-        exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in zip(keys, values))
-        return exports + text
+    def render(values: dict) -> str:
+        return "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values)) + text
 
-    return pulumi.Output.all(*[env[k] for k in keys]).apply(render)
+    if isinstance(env, pulumi.Output):
+        return env.apply(render)
+    keys = sorted(env)
+    return pulumi.Output.all(*[env[k] for k in keys]).apply(lambda values: render(dict(zip(keys, values))))
 
 
 def _inline(stdin_text: str) -> str:
@@ -121,7 +127,7 @@ def node_command(
     *,
     connection: remote.ConnectionArgs,
     script_name: str,
-    env: Mapping[str, pulumi.Input[str]],
+    env: Env,
     timeout: int,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
@@ -178,7 +184,7 @@ def delete_command(
     *,
     connection: remote.ConnectionArgs,
     script_name: str,
-    env: Mapping[str, pulumi.Input[str]],
+    env: Env,
     timeout: int,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
@@ -242,7 +248,6 @@ def certificate_command(
     *,
     connection: remote.ConnectionArgs,
     env: pulumi.Output[dict],
-    keys: Sequence[str],
     what: str,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
@@ -252,7 +257,7 @@ def certificate_command(
     (or the script) changes, and restarts what reads it. Its stdin is a secret (the key)."""
     return day2_command(
         name, connection=connection, script_name=CERT_SCRIPT,
-        env={k: pulumi.Output.secret(env.apply(lambda e, k=k: e[k])) for k in keys},
+        env=pulumi.Output.secret(env),
         timeout=CERT_TIMEOUT, parent=parent, depends_on=depends_on, label=f"renewed {what}",
     )
 

@@ -19,7 +19,6 @@ from settings import Settings
 ETCD_CLIENT_PORT = 2379
 
 
-ETCD_CERT_KEYS = ("CERT_PEM", "KEY_PEM", "CA_PEM", "CERT_PATH", "KEY_PATH", "CA_PATH", "KEY_OWNER", "RESTART_UNITS")
 MEMBER_LEAVE_TIMEOUT = 90
 
 
@@ -95,7 +94,7 @@ class DiscoveryNode(pulumi.ComponentResource):
                 f"{node}-etcd-renewal", connection=vm.connection,
                 env=pulumi.Output.all(cert.cert, cert.key, etcd_ca.cert).apply(
                     lambda v: etcd_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2])),
-                keys=ETCD_CERT_KEYS, what="etcd member certificate", parent=self,
+                what="etcd member certificate", parent=self,
                 depends_on=[vm.ready, *renewed[-1:]],
             ))
         self._leaving(names, vms)
@@ -165,7 +164,7 @@ class DiscoveryNode(pulumi.ComponentResource):
                 DiscoveryMember(name=n, address=a), timeout=MEMBER_LEAVE_TIMEOUT))
             leave = delete_command(
                 f"{names[i]}-etcd-leave", connection=self.access.to_jump_host(), script_name=REMOVE_MEMBER_SCRIPT,
-                env={k: env.apply(lambda e, k=k: e[k]) for k in ("MEMBER_NAME", "MEMBER_ADDRESS", "REMOVE_TIMEOUT")},
+                env=env,
                 timeout=MEMBER_LEAVE_TIMEOUT, parent=self, depends_on=[vms[i].instance, vms[0].ready, *after],
             )
             after = [leave]

@@ -184,16 +184,13 @@ def join_node(
     return join
 
 
-FLANNEL_CERT_KEYS = ("CERT_PEM", "KEY_PEM", "CA_PEM", "CERT_PATH", "KEY_PATH", "CA_PATH", "RESTART_UNITS")
-
-
 def flannel_certificate(node: str, *, flannel: FlannelClient, connection: remote.ConnectionArgs,
                         parent: pulumi.Resource, after: Sequence[pulumi.Resource]) -> remote.Command:
     """`<node>-flannel-renewal`: flanneld's client certificate, renewed by pulumi-tls before it
     expires, installed on the running node."""
     env = pulumi.Output.all(flannel.cert.cert, flannel.cert.key, flannel.etcd_ca).apply(
         lambda v: flannel_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2]))
-    return certificate_command(f"{node}-flannel-renewal", connection=connection, env=env, keys=FLANNEL_CERT_KEYS,
+    return certificate_command(f"{node}-flannel-renewal", connection=connection, env=env,
                                what="flannel client certificate", parent=parent, depends_on=after)
 
 
