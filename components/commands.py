@@ -213,6 +213,7 @@ def ready_gate(
     node: str,
     *,
     access: Access,
+    connection: remote.ConnectionArgs,
     address: pulumi.Output[str],
     instance: pulumi.Resource,
     timeout: int,
@@ -232,7 +233,7 @@ def ready_gate(
             parent=parent, depends_on=[instance], instance=instance,
         ))
     return node_command(
-        f"{node}-ready", connection=access.to_node(address) if through_jump_host else access.to_jump_host(),
+        f"{node}-ready", connection=connection,
         script_name="node-ready.sh", env={"READY_TIMEOUT": str(timeout)}, timeout=timeout,
         parent=parent, depends_on=waits, instance=instance,
     )

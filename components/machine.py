@@ -204,10 +204,10 @@ def boot_node(
         volume_type=group.volume_type, zone=group.zone(index),
         image=image, port=port, user_data=user_data, network=network, parent=parent, server_group=server_group,
     )
-    ready = ready_gate(
-        name, access=access, address=address, instance=instance, timeout=settings.timeouts.ready,
-        parent=parent, depends_on=depends_on, through_jump_host=not jump_host,
-    )
     connection = access.to_jump_host() if jump_host else access.to_node(address)
+    ready = ready_gate(
+        name, access=access, connection=connection, address=address, instance=instance,
+        timeout=settings.timeouts.ready, parent=parent, depends_on=depends_on, through_jump_host=not jump_host,
+    )
     return BootedNode(instance=instance, connection=connection, ready=ready)
 

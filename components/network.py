@@ -94,9 +94,16 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
     if any(p.gateway for p in settings.worker_pools):
         for port in (80, 443):
             rules["worker"].append(Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0"))
-    # Two sources can be the same rule (an allowed CIDR that is the cluster's own network):
-    # one security group rule each, or the engine sees one name twice.
-    return {role: list({r.key: r for r in reversed(rs)}.values())[::-1] for role, rs in rules.items()}
+    return {role: _one_per_key(rs) for role, rs in rules.items()}
+
+
+def _one_per_key(rules: list[Rule]) -> list[Rule]:
+    """Two sources can be the same rule (an allowed CIDR that is the cluster's own network):
+    the first of them is kept, or the engine would see one resource name twice."""
+    kept: dict[str, Rule] = {}
+    for rule in rules:
+        kept.setdefault(rule.key, rule)
+    return list(kept.values())
 
 
 def endpoint_port(settings: Settings) -> int:
