@@ -61,6 +61,7 @@ class MasterInputs:
     endpoint: pulumi.Output[str]  # host:port every node joins through
     sans: pulumi.Output[list[str]]
     group: openstack.compute.ServerGroup
+    masters: pulumi.Output[list[Master]]  # every master's name and address, for keepalived
 
 
 class ControlPlane(pulumi.ComponentResource):
@@ -96,14 +97,14 @@ class ControlPlane(pulumi.ComponentResource):
         m = self._masters(api)
         endpoint_ready = self._octavia(name, settings, api.lb, network, m.addresses) if api.lb is not None else []
 
-        init, first = self._first_master(api, m, [*discovery_ready, *endpoint_ready])
+        init, first, init_config = self._first_master(api, m, [*discovery_ready, *endpoint_ready])
         previous = init
         upgraded = upgrade_master(settings, node=m.names[0], first=True, connection=first.connection,
                                   parent=self, after=[init])
         # API server changes reach running masters one at a time, the first one first.
         reconfigured = reconfigure_master(
             settings, node=m.names[0], first=True, connection=first.connection, config=self._apiserver,
-            kubeadm_config=self._init_config(0, m), parent=self, after=[init])
+            kubeadm_config=init_config, parent=self, after=[init])
         for i in range(1, len(m.names)):
             previous, upgraded, reconfigured = self._join_master(i, api, m, previous, upgraded, reconfigured)
         # Made as soon as the API answers (off the path to a ready cluster); workers still
@@ -190,7 +191,9 @@ class ControlPlane(pulumi.ComponentResource):
         endpoint = self.endpoint_address.apply(lambda a: f"{a}:{api_port}")
         # Always made, even for one master: adding a scheduler hint later would replace the VM.
         group = anti_affinity_group(name, self, settings.masters.server_group_policy)
-        return MasterInputs(names=names, ports=ports, addresses=addresses, endpoint=endpoint, sans=sans, group=group)
+        masters = pulumi.Output.all(*addresses).apply(lambda a: [Master(name=n, address=x) for n, x in zip(names, a)])
+        return MasterInputs(names=names, ports=ports, addresses=addresses, endpoint=endpoint, sans=sans, group=group,
+                            masters=masters)
 
     def _boot_master(self, i: int, api: ApiEndpoint, m: MasterInputs,
                      files: list[tuple[str, pulumi.Output[str]]]) -> tuple[BootedNode, remote.Command]:
@@ -200,9 +203,7 @@ class ControlPlane(pulumi.ComponentResource):
         settings, node, address = self._settings, m.names[i], m.addresses[i]
         extra = []
         if api.kind == "vip":
-            masters = pulumi.Output.all(*m.addresses).apply(
-                lambda a: [Master(name=n, address=x) for n, x in zip(m.names, a)])
-            extra.append(pulumi.Output.all(masters=masters, vip=api.address, password=api.vrrp_password,
+            extra.append(pulumi.Output.all(masters=m.masters, vip=api.address, password=api.vrrp_password,
                                            cidr=self._network.cidr).apply(
                 lambda v: ha_cloud_config(
                     me=v["masters"][i], masters=v["masters"], vip=v["vip"], port=VIP_PORT, backend_port=API_PORT,
@@ -258,7 +259,7 @@ class ControlPlane(pulumi.ComponentResource):
         )
 
     def _first_master(self, api: ApiEndpoint, m: MasterInputs,
-                      after: list[pulumi.Resource]) -> tuple[remote.Command, BootedNode]:
+                      after: list[pulumi.Resource]) -> tuple[remote.Command, BootedNode, pulumi.Output[str]]:
         """kubeadm init on the first master, with the program's PKI and init config."""
         settings, node = self._settings, m.names[0]
         init_config = self._init_config(0, m)
@@ -279,7 +280,7 @@ class ControlPlane(pulumi.ComponentResource):
             first_master=vm.connection,
             initialized=init,
         )
-        return init, vm
+        return init, vm, init_config
 
     def _join_master(self, i: int, api: ApiEndpoint, m: MasterInputs, previous: pulumi.Resource,
                      upgraded: pulumi.Resource, reconfigured: pulumi.Resource) -> tuple[remote.Command, ...]:
