@@ -39,12 +39,20 @@ class UsageError(Exception):
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The project's keys from Pulumi.<stack>.yaml (prefix stripped); secure values masked."""
+    return _project_keys(_stack_section(stack))
+
+
+def _stack_section(stack: str) -> dict[str, Any]:
+    """The `config:` section of Pulumi.<stack>.yaml, every namespace."""
     path = ROOT / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise UsageError(f"no stack config {path.name}")
-    data = read_stack_file(path)
+    return read_stack_file(path).get("config") or {}
+
+
+def _project_keys(section: dict[str, Any]) -> dict[str, Any]:
     raw = {}
-    for key, value in (data.get("config") or {}).items():
+    for key, value in section.items():
         # A near-miss of the project's namespace is a typo, not a provider's key.
         config.check_namespace(key)
         project, _, name = key.partition(":")
@@ -57,11 +65,10 @@ def stack_config(stack: str) -> dict[str, Any]:
 _TOP_KEY = re.compile(r"^[^.\[]*")
 
 
-def secure_keys(stack: str) -> set[str]:
+def _secure_keys(section: dict[str, Any]) -> set[str]:
     """`project:key` of every top-level key whose value holds a `secure:` value: what the
     CLI would mark secret (PULUMI_CONFIG_SECRET_KEYS)."""
-    data = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
-    return {key for key, value in (data.get("config") or {}).items() if _has_secure(value)}
+    return {key for key, value in section.items() if _has_secure(value)}
 
 
 def _has_secure(value: Any) -> bool:
@@ -239,12 +246,13 @@ def user_data_text(value: str) -> str:
 
 def load_stack(stack: str, sets: list[tuple[str, Any]]):
     """A stack's raw config with overrides, and its validated settings (ConfigError first)."""
-    raw = stack_config(stack)
+    section = _stack_section(stack)
+    raw = _project_keys(section)
     for key, value in sets:
         set_path(raw, key, value)
     # A secret in plain text in the stack file is refused, as under the CLI; --set values are
     # the caller's own, never written to a stack file.
-    secrets = secure_keys(stack) | {f"{config.PROJECT}:{_TOP_KEY.match(key).group(0)}" for key, _ in sets}
+    secrets = _secure_keys(section) | {f"{config.PROJECT}:{_TOP_KEY.match(key).group(0)}" for key, _ in sets}
     return raw, config.load(config.raw_from_pulumi(engine_config(raw)), stack, secrets)
 
 
