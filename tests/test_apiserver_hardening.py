@@ -18,7 +18,6 @@ import yaml
 
 from cloud_init import apiserver, script
 from components.apiserver import audit_policy
-from planning import COMMAND
 
 OIDC = 'apiServer.oidc={"issuerUrl":"https://id.example.org/realms/k8s","clientId":"k8s","groupsClaim":"groups"}'
 
@@ -184,6 +183,8 @@ def test_reconfigure_fails_loudly_when_the_api_does_not_come_back(master):
 
 
 def test_reconfigure_refuses_missing_input(master):
-    result, _, _ = master(FILES_TAR_B64="")
+    result, state, kdir = master(FILES_TAR_B64="")
     assert result.returncode == 2 and "FILES_TAR_B64" in result.stderr
-    assert len(COMMAND) > 0
+    # Refused before anything changed: no kubeadm call, no file written.
+    assert not [c for c in state["calls"] if c[0] == "init"]
+    assert not (kdir / "encryption").exists()
