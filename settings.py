@@ -304,6 +304,9 @@ class EncryptionSettings(_Model):
     # Secrets encrypted in etcd with a key the program generates (a Pulumi secret).
     enabled: Flag = True
     provider: Literal["secretbox", "aescbc"] = "secretbox"
+    # Raise by one to rotate the key: the next up adds the new key on every master, makes it
+    # the writing key, rewrites every Secret with it, then drops the old one (docs/lifecycle.md).
+    key_generation: Annotated[Count, Field(ge=1, le=1000)] = 1
 
 
 class AuditSettings(_Model):
@@ -401,6 +404,12 @@ class MetricsServerSettings(_Model):
     enabled: Flag = True
 
 
+class NetworkPolicySettings(_Model):
+    # Calico in policy-only mode next to flannel (canal): NetworkPolicy enforced, and pods kept
+    # off the metadata service.
+    enabled: Flag = True
+
+
 class OpenStackCredentialSettings(_Model):
     """What the in-cluster OpenStack integration authenticates with."""
 
@@ -457,6 +466,7 @@ class Settings(_Model):
     cloud_controller: CloudControllerSettings = CloudControllerSettings()
     csi: CsiSettings = CsiSettings()
     metrics_server: MetricsServerSettings = MetricsServerSettings()
+    network_policy: NetworkPolicySettings = NetworkPolicySettings()
     openstack: OpenStackCredentialSettings = OpenStackCredentialSettings()
 
     @field_validator("pod_cidr")
@@ -487,7 +497,7 @@ class Settings(_Model):
 
     @model_validator(mode="after")
     def _addons_pinned(self) -> "Settings":
-        if self.cloud_controller.enabled or self.csi.enabled or self.metrics_server.enabled:
+        if any(self.addon_features.values()):
             from addons.versions import tags_for
 
             try:
