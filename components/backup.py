@@ -11,6 +11,7 @@ from pulumi_command import remote
 from cloud_init.backup import backup_cloud_config
 from cloud_init.userdata import bundle_env
 from components.commands import node_command
+from components.roles import Role, command_name
 from settings import Settings
 
 
@@ -33,7 +34,7 @@ def etcd_backup(
         ))
     )
     return node_command(
-        f"{node}-etcd-backup",
+        command_name(node, Role.ETCD_BACKUP),
         connection=connection,
         script_name="node-install-bundle.sh",
         env={

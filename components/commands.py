@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
@@ -17,6 +18,7 @@ import pulumi
 from pulumi_command import remote
 
 from cloud_init import script
+from components.roles import Role, command_name
 
 # The account cloud-init creates on every node for operators and for these commands.
 SSH_USER = "k8s"
@@ -28,6 +30,7 @@ NO_OP = "true"
 # What a run-once command never updates for: a new script text or jump host address would
 # otherwise be an update, and even a no-op update connects (to a node that may be gone).
 RUN_ONCE_IGNORED = ["stdin", "connection"]
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -99,15 +102,20 @@ def script_with_env(name: str, env: Env) -> pulumi.Output[str]:
     """`export K='v'` lines, then the script: what `bash -s` reads on the node. The
     environment is a mapping of inputs, or one output that is the whole mapping (built by a
     cloud_init env builder from values known only at deployment)."""
-    text = script(name)
-
-    def render(values: dict) -> str:
-        return "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values)) + text
-
     if isinstance(env, pulumi.Output):
-        return env.apply(render)
+        return env.apply(lambda values: stdin_text(name, values))
     keys = sorted(env)
-    return pulumi.Output.all(*[env[k] for k in keys]).apply(lambda values: render(dict(zip(keys, values))))
+    return pulumi.Output.all(*[env[k] for k in keys]).apply(
+        lambda values: stdin_text(name, dict(zip(keys, values, strict=True))))
+
+
+def stdin_text(name: str, values: Mapping[str, object]) -> str:
+    """The text itself, for values already known. The scripts run `main "$@" </dev/null`, so
+    nothing they start can read the rest of it."""
+    for key in values:
+        if not _ENV_NAME.fullmatch(key):
+            raise ValueError(f"{key!r} is not a shell variable name")
+    return "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values)) + script(name)
 
 
 def _inline(stdin_text: str) -> str:
@@ -228,12 +236,12 @@ def ready_gate(
     waits = [instance, *depends_on]
     if through_jump_host:
         waits.append(node_command(
-            f"{node}-sshd", connection=access.to_jump_host(), script_name="discovery-wait-sshd.sh",
+            command_name(node, Role.SSHD), connection=access.to_jump_host(), script_name="discovery-wait-sshd.sh",
             env={"TARGET_HOST": address, "SSH_WAIT_TIMEOUT": str(timeout)}, timeout=timeout,
             parent=parent, depends_on=[instance], instance=instance,
         ))
     return node_command(
-        f"{node}-ready", connection=connection,
+        command_name(node, Role.READY), connection=connection,
         script_name="node-ready.sh", env={"READY_TIMEOUT": str(timeout)}, timeout=timeout,
         parent=parent, depends_on=waits, instance=instance,
     )

@@ -14,6 +14,7 @@ from components.commands import SSH_USER, Access, Bastion, certificate_command, 
 from components.machine import BootedNode, NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
 from components.pki import Pem, signed_certificate
+from components.roles import Role, command_name
 from settings import Settings
 
 ETCD_CLIENT_PORT = 2379
@@ -91,7 +92,7 @@ class DiscoveryNode(pulumi.ComponentResource):
             vms.append(vm)
             # A renewed certificate restarts etcd: one member at a time keeps the quorum.
             renewed.append(certificate_command(
-                f"{node}-etcd-renewal", connection=vm.connection,
+                command_name(node, Role.ETCD_RENEWAL), connection=vm.connection,
                 env=pulumi.Output.all(cert.cert, cert.key, etcd_ca.cert).apply(
                     lambda v: etcd_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2])),
                 what="etcd member certificate", parent=self,
@@ -163,7 +164,7 @@ class DiscoveryNode(pulumi.ComponentResource):
             env = self.addresses[i].apply(lambda a, n=names[i]: remove_member_env(
                 DiscoveryMember(name=n, address=a), timeout=MEMBER_LEAVE_TIMEOUT))
             leave = delete_command(
-                f"{names[i]}-etcd-leave", connection=self.access.to_jump_host(), script_name=REMOVE_MEMBER_SCRIPT,
+                command_name(names[i], Role.ETCD_LEAVE), connection=self.access.to_jump_host(), script_name=REMOVE_MEMBER_SCRIPT,
                 env=env,
                 timeout=MEMBER_LEAVE_TIMEOUT, parent=self, depends_on=[vms[i].instance, vms[0].ready, *after],
             )

@@ -14,6 +14,7 @@ from cloud_init import kubeadm, script, userdata
 from cloud_init.node import KubeNodeSpec, flannel_cert_env, node_cloud_config
 from components.commands import SSH_USER, certificate_command, day2_command, delete_command, node_command
 from components.pki import Pem
+from components.roles import Role, command_name
 from settings import Settings
 
 KUBEADM_INIT_FILE = "kubeadm/init.yaml"
@@ -126,7 +127,7 @@ def join_node(
     drained first, then the new one gets a fresh token and joins.
     """
     token = node_command(
-        f"{node}-token",
+        command_name(node, Role.TOKEN),
         connection=target.first_master,
         script_name="master-join-token.sh",
         env={"TOKEN_TTL": TOKEN_TTL, "TOKEN_TIMEOUT": str(settings.timeouts.join)},
@@ -152,7 +153,7 @@ def join_node(
         )
     )
     join = node_command(
-        f"{node}-join",
+        command_name(node, Role.JOIN),
         connection=connection,
         script_name="node-join.sh",
         env={
@@ -167,7 +168,7 @@ def join_node(
         instance=instance,
     )
     delete_command(
-        f"{node}-drain",
+        command_name(node, Role.DRAIN),
         connection=target.first_master,
         script_name="master-drain-node.sh",
         env={
@@ -190,7 +191,7 @@ def flannel_certificate(node: str, *, flannel: FlannelClient, connection: remote
     expires, installed on the running node."""
     env = pulumi.Output.all(flannel.cert.cert, flannel.cert.key, flannel.etcd_ca).apply(
         lambda v: flannel_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2]))
-    return certificate_command(f"{node}-flannel-renewal", connection=connection, env=env,
+    return certificate_command(command_name(node, Role.FLANNEL_RENEWAL), connection=connection, env=env,
                                what="flannel client certificate", parent=parent, depends_on=after)
 
 
@@ -217,7 +218,7 @@ def upgrade_master(
     """`kubeadm upgrade apply` on the first master, `kubeadm upgrade node` on the others,
     each when kubernetesVersion (or the package mirror) changes."""
     return day2_command(
-        f"{node}-upgrade",
+        command_name(node, Role.UPGRADE),
         connection=connection,
         script_name="upgrade-node.sh",
         env={
@@ -242,7 +243,7 @@ def upgrade_credential(
     script a worker upgrades itself with changes: each of those runs the workers' upgrade
     commands again, and a token made for an earlier run may have expired."""
     return node_command(
-        f"{node}-upgrade-credential",
+        command_name(node, Role.UPGRADE_CREDENTIAL),
         connection=connection,
         script_name="master-upgrade-credential.sh",
         env={
@@ -284,7 +285,7 @@ def upgrade_worker(
     steps = {f"UPGRADE_{step.upper()}_B64": base64.b64encode(script(f"upgrade-{step}.sh").encode()).decode()
              for step in WORKER_UPGRADE_STEPS}
     return day2_command(
-        f"{node}-upgrade",
+        command_name(node, Role.UPGRADE),
         connection=connection,
         script_name="upgrade-worker.sh",
         env={

@@ -7,8 +7,8 @@ mock engine, exactly as `tools.plan` does), each resource costs what DURATIONS s
 takes, and the earliest finish of every resource is computed under unbounded parallelism.
 The critical path is compared with the single-chain limit from the same table (network, one
 VM boot, a master's bootstrap, kubeadm init, then the joins that must be serialised), and with
-the same graph ordered the way the seed systems ordered their work (workers boot only once
-the first master is up; one machine configured at a time).
+the same graph ordered one machine at a time, as sequential tools configure it (workers boot
+only once the first master is up).
 
 Program cost: wall time and peak memory of evaluating the program under the mock engine (the
 Python side of `pulumi preview`), each scenario in a fresh process.
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from components.roles import Role, command_name, role_of
 
 ROOT = Path(__file__).resolve().parent.parent
 NOVA_LIMIT = 64 * 1024
@@ -55,41 +57,64 @@ DURATIONS = {
 }
 
 
-def kind_of(type_: str, name: str, inputs: dict) -> str:
-    """The DURATIONS key for one registered resource."""
+# The component a node's resources belong to says which group the node is in.
+_GROUPS = {"openstack-k8s:index:DiscoveryNode": "discovery", "openstack-k8s:index:ControlPlane": "master",
+           "openstack-k8s:index:WorkerPool": "worker"}
+# Commands whose creation does one thing whatever the node: their DURATIONS key.
+_ROLE_KINDS = {Role.KUBEADM_FILES: "kubeadm-files", Role.INIT: "init", Role.TOKEN: "token",
+               Role.SSHD: "sshd-wait", Role.UPGRADE_CREDENTIAL: "token", Role.APISERVER: "apiserver-check",
+               Role.ETCD_BACKUP: "bundle"}
+_FIXED_KINDS = {
+    "openstack:networking/router:Router": "router",
+    "openstack:loadbalancer/loadBalancer:LoadBalancer": "octavia-lb",
+}
+_PREFIX_KINDS = (
+    ("openstack:loadbalancer/", "octavia-child"),
+    ("openstack:", "api"),
+    ("kubernetes:apps/v1:Deployment", "k8s-workload"),
+    ("kubernetes:apps/v1:DaemonSet", "k8s-workload"),
+    ("kubernetes:", "k8s-object"),
+    ("tls:", "local"),
+    ("random:", "local"),
+    ("pulumi:providers:", "local"),
+)
+
+
+def node_group(urn: str) -> str | None:
+    """discovery, master or worker: the node group whose component the resource is under (its
+    URN names every parent type), None for anything else."""
+    return next((g for t, g in _GROUPS.items() if f"{t}$" in urn), None)
+
+
+def _command_kind(r: dict) -> str:
+    if "create" not in r["inputs"]:
+        return "engine-only"
+    role = role_of(r["name"])
+    if role in _ROLE_KINDS:
+        return _ROLE_KINDS[role]
+    group = node_group(r["urn"])
+    if role is Role.READY and group is not None:
+        return f"ready-{group}"
+    if role is Role.JOIN and group in ("master", "worker"):
+        return "cp-join" if group == "master" else "worker-join"
+    raise ValueError(f"no duration for command {r['name']}")
+
+
+def kind_of(r: dict) -> str:
+    """The DURATIONS key for one registered resource: {type, name, urn, inputs}."""
+    type_ = r["type"]
     if type_.startswith("openstack-k8s:index:"):
         return "component"
     if type_ == "command:remote:Command":
-        if "create" not in inputs:
-            return "engine-only"
-        for suffix, kind in (("-kubeadm-files", "kubeadm-files"), ("-init", "init"), ("-token", "token"),
-                             ("-sshd", "sshd-wait"),
-                             ("-upgrade-credential", "token"),
-                             ("-apiserver", "apiserver-check"), ("-etcd-backup", "bundle")):
-            if name.endswith(suffix):
-                return kind
-        if name.endswith("-ready"):
-            return "ready-" + ("discovery" if "-discovery-" in name else "master" if "-master-" in name else "worker")
-        if name.endswith("-join"):
-            return "cp-join" if "-master-" in name else "worker-join"
-        raise ValueError(f"no duration for command {name}")
+        return _command_kind(r)
     if type_ == "openstack:compute/instance:Instance":
-        return "vm-boot-volume" if inputs.get("blockDevices") else "vm-boot"
-    if type_ == "openstack:networking/router:Router":
-        return "router"
-    if type_ == "openstack:loadbalancer/loadBalancer:LoadBalancer":
-        return "octavia-lb"
-    if type_.startswith("openstack:loadbalancer/"):
-        return "octavia-child"
-    if type_.startswith("openstack:"):
-        return "api"
-    if type_.startswith(("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet")):
-        return "k8s-workload"
-    if type_.startswith("kubernetes:"):
-        return "k8s-object"
-    if type_.startswith(("tls:", "random:", "pulumi:providers:")):
-        return "local"
-    raise ValueError(f"no duration for {type_} {name}")
+        return "vm-boot-volume" if r["inputs"].get("blockDevices") else "vm-boot"
+    if type_ in _FIXED_KINDS:
+        return _FIXED_KINDS[type_]
+    for prefix, kind in _PREFIX_KINDS:
+        if type_.startswith(prefix):
+            return kind
+    raise ValueError(f"no duration for {type_} {r['name']}")
 
 
 def chain_limit(masters: int) -> float:
@@ -105,7 +130,7 @@ def finish_times(resources: list[dict], extra: dict[str, set[str]] | None = None
                  serial: list[str] | None = None) -> dict[str, float]:
     """Earliest finish of every resource, unbounded parallelism.
 
-    extra: more dependencies by name (the seed ordering); serial: names that must run one
+    extra: more dependencies by name (the sequential ordering); serial: names that must run one
     after another in that order, each also after its own dependencies.
     """
     by_urn = {r["urn"]: r for r in resources}
@@ -152,20 +177,19 @@ def _descendants(urn: str, children: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def seed_ordering(resources: list[dict]) -> tuple[dict[str, set[str]], list[str]]:
-    """The seed systems' order on the same graph: worker VMs are created only once the first
-    master is initialised, and machines are configured one at a time (each node's bootstrap
-    and join after the previous node's)."""
+def sequential_ordering(resources: list[dict]) -> tuple[dict[str, set[str]], list[str]]:
+    """The order tools that configure one machine at a time give the same graph: worker VMs
+    are created only once the first master is initialised, and each node's bootstrap and join
+    come after the previous node's."""
     names = {r["name"] for r in resources}
-    instances = sorted((r["name"] for r in resources if r["type"] == "openstack:compute/instance:Instance"),
-                       key=lambda n: (0 if "-discovery-" in n else 1 if "-master-" in n else 2, _index(n)))
-    first_init = next(n for n in names if n.endswith("-master-0-init"))
-    extra = {n: {first_init} for n in instances if "-worker-" in n}
-    serial: list[str] = []
-    for node in instances:
-        for step in ("ready", "init", "join"):
-            if f"{node}-{step}" in names:
-                serial.append(f"{node}-{step}")
+    order = {"discovery": 0, "master": 1, "worker": 2}
+    instances = sorted(((node_group(r["urn"]), r["name"]) for r in resources
+                        if r["type"] == "openstack:compute/instance:Instance"),
+                       key=lambda gn: (order[gn[0]], _index(gn[1])))
+    first_init = next(n for n in sorted(names, key=_index) if role_of(n) is Role.INIT)
+    extra = {n: {first_init} for g, n in instances if g == "worker"}
+    serial = [command_name(n, step) for _, n in instances for step in (Role.READY, Role.INIT, Role.JOIN)
+              if command_name(n, step) in names]
     return extra, serial
 
 
@@ -176,6 +200,7 @@ def _index(name: str) -> tuple:
 CHILD = """
 import json, resource, sys, time
 from tools import plan as P
+from tools.bench import node_group
 t0 = time.perf_counter()
 ev = P.evaluate_stack("dev", [tuple(item) for item in json.loads(sys.argv[1])])
 seconds = time.perf_counter() - t0
@@ -183,8 +208,8 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 sizes = {}
 for r in ev.registrations:
     if r.type == "openstack:compute/instance:Instance":
-        role = "discovery" if "-discovery-" in r.name else "master" if "-master-" in r.name else "worker"
-        sizes[role] = max(sizes.get(role, 0), len(r.raw_inputs["userData"].encode()))
+        group = node_group(r.urn)
+        sizes[group] = max(sizes.get(group, 0), len(r.raw_inputs["userData"].encode()))
 print(json.dumps({
     "seconds": seconds, "peak_mib": peak, "user_data": sizes,
     "resources": [{"urn": r.urn, "name": r.name, "type": r.type, "parent": r.parent,
@@ -209,15 +234,15 @@ def scenario(masters: int, workers: int) -> dict:
         raise SystemExit(out.stderr[-3000:])
     data = json.loads(out.stdout)
     for r in data["resources"]:
-        r["kind"] = kind_of(r["type"], r["name"], r["inputs"])
+        r["kind"] = kind_of(r)
     ours = finish_times(data["resources"])
-    extra, serial = seed_ordering(data["resources"])
-    seed = finish_times(data["resources"], extra, serial)
+    extra, serial = sequential_ordering(data["resources"])
+    sequential = finish_times(data["resources"], extra, serial)
     path, limit = max(ours.values()), chain_limit(masters)
     return {
         "masters": masters, "workers": workers, "resources": len(data["resources"]),
         "critical_path": path, "limit": limit, "ratio": path / limit,
-        "seed": max(seed.values()), "gain": max(seed.values()) / path,
+        "sequential": max(sequential.values()), "gain": max(sequential.values()) / path,
         "seconds": data["seconds"], "peak_mib": data["peak_mib"], "user_data": data["user_data"],
         "last": max(ours, key=ours.get),
     }
@@ -225,13 +250,13 @@ def scenario(masters: int, workers: int) -> dict:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| masters | workers | resources | critical path | chain limit | ratio | seed ordering | gain | evaluation | peak memory |",
+        "| masters | workers | resources | critical path | chain limit | ratio | sequential ordering | gain | evaluation | peak memory |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['masters']} | {r['workers']} | {r['resources']} | {r['critical_path'] / 60:.1f} min "
-            f"| {r['limit'] / 60:.1f} min | {r['ratio']:.3f} | {r['seed'] / 60:.1f} min | {r['gain']:.1f}x "
+            f"| {r['limit'] / 60:.1f} min | {r['ratio']:.3f} | {r['sequential'] / 60:.1f} min | {r['gain']:.1f}x "
             f"| {r['seconds']:.1f} s | {r['peak_mib']:.0f} MiB |"
         )
     sizes: dict[str, int] = {}
@@ -269,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             r = scenario(m, w)
             print(f"masters={m} workers={w}: critical path {r['critical_path']:.0f}s "
                   f"(limit {r['limit']:.0f}s, ratio {r['ratio']:.3f}, last {r['last']}), "
-                  f"seed {r['seed']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
+                  f"sequential {r['sequential']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
                   file=sys.stderr)
             results.append(r)
     text = table(results)

@@ -23,6 +23,8 @@ import pulumi
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.sync_await import _sync_await
 
+from components.roles import Role, role_of
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
 # Floating IPs come from TEST-NET-3, then (past its 252 addresses) the benchmarking range:
@@ -240,43 +242,50 @@ class CloudMocks(mocks.Mocks):
     def new_resource(self, args: mocks.MockResourceArgs):
         t, name, inputs = args.typ, args.name, _plain(args.inputs)
         out = dict(inputs)
-        rid = _id(t, name)
-        if t == "openstack:networking/port:Port":
-            address = self._fixed_ip(name)
-            out.update(allFixedIps=[address], fixedIps=[{"subnetId": inputs.get("fixedIps", [{}])[0].get("subnetId"),
-                                                          "ipAddress": address}],
-                       macAddress="fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3]))
-        elif t == "openstack:networking/floatingIp:FloatingIp":
-            out["address"] = self._floating_ip(name)
-        elif t == "openstack:loadbalancer/loadBalancer:LoadBalancer":
-            out.update(vipAddress=self._fixed_ip(name), vipPortId=_id("vip-port", name))
-        elif t == "openstack:networking/subnet:Subnet":
-            out["gatewayIp"] = str(self.subnet[1])
-        elif t == "openstack:compute/instance:Instance":
-            out.update(accessIpV4="", powerState="active")
-        elif t == "tls:index/privateKey:PrivateKey":
-            out.update(self.pki.key_outputs(self.pki.key(name, inputs.get("algorithm", "RSA"))))
-        elif t == "tls:index/selfSignedCert:SelfSignedCert":
-            out["certPem"] = self.pki.self_signed(name, inputs)
-        elif t == "tls:index/certRequest:CertRequest":
-            out["certRequestPem"] = self.pki.request(inputs)
-        elif t == "tls:index/locallySignedCert:LocallySignedCert":
-            out["certPem"] = self.pki.locally_signed(name, inputs)
-        elif t == "random:index/randomPassword:RandomPassword":
-            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-            seed = _digest("password", name)
-            out["result"] = "".join(alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))])
-        elif t == "random:index/randomBytes:RandomBytes":
-            data = (_digest("bytes", name) * 8)[: int(inputs.get("length", 32))]
-            out.update(base64=base64.b64encode(data).decode(), hex=data.hex())
-        elif t == "openstack:identity/applicationCredential:ApplicationCredential":
-            out["secret"] = _digest("app-credential-secret", name).hex()
-        elif t == "command:remote:Command":
-            out.update(stdout=self._stdout(name), stderr="")
-        return (rid if args.custom else None), out
+        made = self._outputs.get(t)
+        if made is not None:
+            out.update(made(self, name, inputs))
+        return (_id(t, name) if args.custom else None), out
+
+    # What the provider adds to a resource's inputs, by type: what the program reads back.
+    def _port(self, name: str, inputs: dict) -> dict:
+        address = self._fixed_ip(name)
+        subnet_id = inputs.get("fixedIps", [{}])[0].get("subnetId")
+        return {"allFixedIps": [address], "fixedIps": [{"subnetId": subnet_id, "ipAddress": address}],
+                "macAddress": "fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3])}
+
+    def _password(self, name: str, inputs: dict) -> dict:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        seed = _digest("password", name)
+        return {"result": "".join(alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))])}
+
+    def _bytes(self, name: str, inputs: dict) -> dict:
+        data = (_digest("bytes", name) * 8)[: int(inputs.get("length", 32))]
+        return {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
+
+    _outputs = {
+        "openstack:networking/port:Port": _port,
+        "openstack:networking/floatingIp:FloatingIp": lambda self, name, _: {"address": self._floating_ip(name)},
+        "openstack:loadbalancer/loadBalancer:LoadBalancer": lambda self, name, _: {
+            "vipAddress": self._fixed_ip(name), "vipPortId": _id("vip-port", name)},
+        "openstack:networking/subnet:Subnet": lambda self, name, _: {"gatewayIp": str(self.subnet[1])},
+        "openstack:compute/instance:Instance": lambda self, name, _: {"accessIpV4": "", "powerState": "active"},
+        "tls:index/privateKey:PrivateKey": lambda self, name, inputs: self.pki.key_outputs(
+            self.pki.key(name, inputs.get("algorithm", "RSA"))),
+        "tls:index/selfSignedCert:SelfSignedCert": lambda self, name, inputs: {
+            "certPem": self.pki.self_signed(name, inputs)},
+        "tls:index/certRequest:CertRequest": lambda self, name, inputs: {"certRequestPem": self.pki.request(inputs)},
+        "tls:index/locallySignedCert:LocallySignedCert": lambda self, name, inputs: {
+            "certPem": self.pki.locally_signed(name, inputs)},
+        "random:index/randomPassword:RandomPassword": _password,
+        "random:index/randomBytes:RandomBytes": _bytes,
+        "openstack:identity/applicationCredential:ApplicationCredential": lambda self, name, _: {
+            "secret": _digest("app-credential-secret", name).hex()},
+        "command:remote:Command": lambda self, name, _: {"stdout": self._stdout(name), "stderr": ""},
+    }
 
     def _stdout(self, name: str) -> str:
-        if name.endswith("-token"):
+        if role_of(name) is Role.TOKEN:
             d = _digest("token", name).hex()
             return f"{d[:6]}.{d[6:22]}\n"
         return ""
