@@ -1,7 +1,7 @@
 """The rolling-upgrade node scripts, run the way the remote commands run them, against fakes.
 
 Each script is fed to `bash -s` as `export KEY='value'` lines plus its text (what
-cloud_init.upgrade.script_stdin renders and the remote.Command sends). PATH holds only
+components.commands.stdin_text renders and the remote.Command sends). PATH holds only
 the node fake (tests/fakes/node.sh, its tools sharing one state directory, so installing a
 package really changes what kubeadm and dpkg-query report) and a short list of real coreutils.
 """
@@ -13,8 +13,10 @@ import pytest
 
 from cloud_init import SCRIPTS
 from fakes import node_bin
-from cloud_init.upgrade import (UPGRADE_SCRIPTS, apt_channel, check_step, parse_version,
-                                script_stdin)
+from components.commands import stdin_text
+
+# The scripts the upgrade commands run, in the order a worker sees them.
+UPGRADE_SCRIPTS = ("upgrade-cordon.sh", "upgrade-node.sh", "upgrade-uncordon.sh")
 
 FAKED = ("kubeadm", "kubectl", "apt-get", "apt-mark", "dpkg-query", "systemctl", "curl", "gpg")
 REAL = ("bash", "timeout", "sleep", "sed", "tr", "grep", "head", "mktemp", "mkdir", "mv", "rm",
@@ -50,7 +52,8 @@ class Machine:
         self.source.parent.mkdir(parents=True)
         self.keyring.parent.mkdir(parents=True)
         self.manifests.mkdir(parents=True)
-        channel = apt_channel(version)
+        minor = ".".join(version.split(".")[:2])
+        channel = f"https://pkgs.k8s.io/core:/stable:/v{minor}/deb/"
         self.source.write_text(f"deb [signed-by={self.keyring}] {channel} /\n")
         self.keyring.write_text("dearmored:boot key\n")
         if control_plane:
@@ -108,7 +111,7 @@ class Machine:
                             UPGRADE_TIMEOUT="60")
         defaults.update(env)
         proc = subprocess.run(
-            [str(self.bin / "bash"), "-s"], input=script_stdin(name, defaults), text=True,
+            [str(self.bin / "bash"), "-s"], input=stdin_text(name, defaults), text=True,
             capture_output=True, timeout=120,
             env={"PATH": str(self.bin), "FAKE_STATE": str(self.st), "LANG": "C.UTF-8"})
         proc.calls = self.calls()[before:]
@@ -307,15 +310,13 @@ def test_interrupted_after_unhold_restores_holds(tmp_path):
     ("1.34.0", "1.33.4", "downgrade"),
 ])
 def test_bad_step_refused_before_any_change(tmp_path, current, target, why):
-    """A skipped minor or a downgrade is refused with the rule's message before anything moves,
-    and the script agrees with check_step, which the program uses on config."""
+    """A skipped minor or a downgrade is refused with the rule's message before anything moves
+    (the node decides: only it knows the version it runs)."""
     m = Machine(tmp_path, version=current, control_plane=True)
     source = m.source.read_text()
     p = m.run("upgrade-node.sh", TARGET_VERSION=target, ROLE="first-master")
     assert p.returncode == 2
     assert why in p.stderr and f"from {current}" in p.stderr
-    with pytest.raises(ValueError, match=why):
-        check_step(current, target)
     assert p.calls and mutating(p.calls) == []
     assert m.source.read_text() == source
 
@@ -335,7 +336,7 @@ def test_patch_upgrade_keeps_the_apt_source(tmp_path):
 @pytest.mark.parametrize("mirror", [None, "", "https://mirror.example.org/k8s/"])
 def test_apt_source_switched_to_target_minor(tmp_path, mirror):
     """The source line names the target minor's repository, on the mirror when one is set, and
-    its key comes from that repository; apt_channel() gives the same URL. An empty mirror, as
+    its key comes from that repository. An empty mirror, as
     the program sends when none is configured, means pkgs.k8s.io."""
     m = Machine(tmp_path, cluster="1.34.1")
     env = {} if mirror is None else {"PACKAGE_MIRROR": mirror}  # the program sends "" for none
@@ -343,7 +344,6 @@ def test_apt_source_switched_to_target_minor(tmp_path, mirror):
     assert p.returncode == 0, p.stderr
     base = "https://mirror.example.org/k8s" if mirror else "https://pkgs.k8s.io"
     channel = f"{base}/core:/stable:/v1.34/deb/"
-    assert apt_channel("1.34.1", mirror) == channel
     assert m.source.read_text() == f"deb [signed-by={m.keyring}] {channel} /\n"
     assert called(p.calls, "curl", f"{channel}Release.key")
     assert m.keyring.read_text() == (
@@ -441,39 +441,12 @@ def test_shellcheck_clean(name):
     assert p.returncode == 0, p.stdout
 
 
-def test_parse_version():
-    """Config may say 1.34.1 or v1.34.1; anything looser is an error naming the value."""
-    assert parse_version("1.34.1") == parse_version("v1.34.1") == (1, 34, 1)
-    for bad in ("1.34", "1.34.1-rc.0", "latest", ""):
-        with pytest.raises(ValueError, match="not a Kubernetes version"):
-            parse_version(bad)
-
-
-@pytest.mark.parametrize("current,target", [
-    ("1.33.2", "1.33.2"), ("1.33.1", "1.33.4"), ("1.33.4", "1.34.0"), ("v1.33.9", "1.34.1")])
-def test_check_step_allows_one_step(current, target):
-    """Same version, a patch, or the next minor are fine."""
-    assert check_step(current, target) is None
-
-
-@pytest.mark.parametrize("current,target,match", [
-    ("1.32.5", "1.34.1", "upgrade to 1.33.x first"),
-    ("1.34.1", "1.34.0", "downgrade from 1.34.1"),
-    ("1.34.0", "1.33.9", "downgrade"),
-    ("1.34.0", "2.0.0", "major version"),
-])
-def test_check_step_refuses(current, target, match):
-    """Skips, downgrades and major changes are refused with a message saying what to do."""
-    with pytest.raises(ValueError, match=match):
-        check_step(current, target)
-
-
 def test_script_stdin_quotes_values():
     """Values reach the script verbatim, quotes and all; a bad key is refused."""
-    text = script_stdin("upgrade-cordon.sh", {"NODE_NAME": "it's", "TARGET_VERSION": "1.34.1"})
-    assert text.startswith("export NODE_NAME='it'\\''s'\nexport TARGET_VERSION='1.34.1'\n")
+    text = stdin_text("upgrade-cordon.sh", {"TARGET_VERSION": "1.34.1", "NODE_NAME": "it's"})
+    assert text.startswith("export NODE_NAME=") and "export TARGET_VERSION=1.34.1\n" in text
     p = subprocess.run(["bash", "-c", text.split("#!")[0] + 'printf %s "$NODE_NAME"'],
                        capture_output=True, text=True)
     assert p.stdout == "it's"
     with pytest.raises(ValueError):
-        script_stdin("upgrade-cordon.sh", {"A B": "x"})
+        stdin_text("upgrade-cordon.sh", {"A B": "x"})
