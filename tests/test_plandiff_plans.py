@@ -95,3 +95,24 @@ def test_a_new_pod_network_is_warned_of(plan):
     box = first_box(result.stdout)
     assert box.startswith("> This change **changes what a running cluster cannot change**")
     assert '`podCidr`: `"10.244.0.0/16"` → `"10.200.0.0/16"`' in box
+
+
+def test_api_server_settings_reconfigure_running_masters(plan):
+    """An API server setting (here OIDC sign-in and the audit log's age) changes no VM: the
+    diff says which masters are reconfigured, by which commands, from what to what, in the
+    clear although the files travel in a secret."""
+    oidc = 'apiServer.oidc={"issuerUrl":"https://id.example.org/k8s","clientId":"k8s"}'
+    result = diff(plan("dev", "masters.count=3"), plan("dev", "masters.count=3", oidc, "apiServer.audit.maxAgeDays=90"))
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "> [!NOTE]\n> This change **reconfigures 3 masters**:" in out
+    assert out.index("reconfigures 3 masters") < out.index(" to add, ")
+    note = out.split("> [!NOTE]\n", 1)[1].split("\n\n", 1)[0]
+    assert "audit" in note and "30d, oidc off` → `" in note and "90d, oidc https://id.example.org/k8s`" in note
+    assert "`dev-master-0-apiserver`, `dev-master-1-apiserver`, `dev-master-2-apiserver`" in note
+    assert CALM in out
+
+
+def test_a_new_worker_reconfigures_no_master(plan):
+    result = diff(plan("dev"), plan("dev", "workerPools[0].count=3"))
+    assert result.returncode == 1 and "[!NOTE]" not in result.stdout

@@ -9,8 +9,9 @@ rebuild, or REPLACE (delete + create). Which inputs force what is not in the pla
 engine only learns it from the provider at preview time), so it lives in `EFFECTS` below,
 taken from the pinned providers' own documentation. What can break a running cluster
 comes first, in warning boxes: deleted instances, a moving API endpoint, a new pod or
-Service network, replacements and rebuilds. A reviewer should read "this PR replaces 3
-instances" before anything runs.
+Service network, replacements and rebuilds; then a note for what changes on running nodes
+without showing in their VMs (the masters an API server setting reconfigures). A reviewer
+should read "this PR replaces 3 instances" before anything runs.
 
 Exit status, like diff(1): 0 no difference, 1 different, 2 bad input (one line on stderr).
 """
@@ -26,6 +27,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+from components.roles import Role, role_of
 
 SECRET = "[secret]"
 
@@ -67,6 +70,7 @@ EFFECT_TEXT = {
     IGNORED: "ignored (ignoreChanges): not applied to the existing resource",
 }
 INSTANCE = "openstack:compute/instance:Instance"
+COMMAND = "command:remote:Command"
 EFFECTS: dict[str, dict[str, str]] = {
     INSTANCE: {
         "userData": REPLACE,
@@ -156,42 +160,51 @@ class ResourceDiff:
 _MISSING = object()
 
 
-def load_plan(directory: Path) -> Plan:
-    """Read DIR/plan.json and DIR/user-data/*.yaml; raise PlanError on anything malformed."""
-    directory = Path(directory)
-    plan_file = directory / "plan.json"
-    if not plan_file.is_file():
-        raise PlanError(f"{plan_file}: no such file (is {directory} an offline plan dir?)")
+def _read_plan_file(plan_file: Path) -> dict[str, Any]:
     try:
         data = json.loads(plan_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"{plan_file}: not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
         raise PlanError(f"{plan_file}: expected an object with a 'resources' list")
+    for key in ("outputs", "settings"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise PlanError(f"{plan_file}: '{key}' is not an object")
+    return data
+
+
+def _resources_by_urn(plan_file: Path, listed: list[Any]) -> dict[str, dict[str, Any]]:
     resources: dict[str, dict[str, Any]] = {}
-    for i, res in enumerate(data["resources"]):
+    for i, res in enumerate(listed):
         if not isinstance(res, dict) or not all(
                 isinstance(res.get(k), str) for k in ("urn", "type", "name")):
             raise PlanError(f"{plan_file}: resources[{i}] lacks a string urn/type/name")
         if res["urn"] in resources:
             raise PlanError(f"{plan_file}: duplicate urn {res['urn']}")
         resources[res["urn"]] = res
+    return resources
+
+
+def _read_user_data(ud_dir: Path) -> dict[str, str]:
     user_data: dict[str, str] = {}
-    ud_dir = directory / "user-data"
-    if ud_dir.is_dir():
-        for path in sorted(ud_dir.glob("*.yaml")):
-            try:
-                user_data[path.stem] = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise PlanError(f"{path}: unreadable: {exc}") from None
-    outputs = data.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        raise PlanError(f"{plan_file}: 'outputs' is not an object")
-    settings = data.get("settings") or {}
-    if not isinstance(settings, dict):
-        raise PlanError(f"{plan_file}: 'settings' is not an object")
+    for path in sorted(ud_dir.glob("*.yaml")) if ud_dir.is_dir() else ():
+        try:
+            user_data[path.stem] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"{path}: unreadable: {exc}") from None
+    return user_data
+
+
+def load_plan(directory: Path) -> Plan:
+    """Read DIR/plan.json and DIR/user-data/*.yaml; raise PlanError on anything malformed."""
+    directory = Path(directory)
+    plan_file = directory / "plan.json"
+    if not plan_file.is_file():
+        raise PlanError(f"{plan_file}: no such file (is {directory} an offline plan dir?)")
+    data = _read_plan_file(plan_file)
     return Plan(str(data.get("stack", "")), str(data.get("project", "")),
-                resources, outputs, user_data, settings)
+                _resources_by_urn(plan_file, data["resources"]), data.get("outputs") or {},
+                _read_user_data(directory / "user-data"), data.get("settings") or {})
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -380,6 +393,7 @@ class Comparison:
     meta_only: list[ResourceDiff]
     outputs: list[str]  # keys of changed stack outputs
     alerts: list[Alert]
+    notes: list[Alert]  # what a change does to running nodes, when that is not obvious
     user_data: list[UserDataGroup]
     user_data_nodes: int
 
@@ -436,6 +450,28 @@ def _alerts(old: Plan, new: Plan, added: list[dict], removed: list[dict],
     return alerts
 
 
+def _command_label(res: dict[str, Any]) -> str:
+    """The clear-text label a day-2 command carries on its command line (`# ...`)."""
+    line = (res.get("inputs") or {}).get("update") or ""
+    return line.split("  # ", 1)[1] if isinstance(line, str) and "  # " in line else "?"
+
+
+def _notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
+    """Changes to running masters' API servers (encryption, audit, OIDC): they run again on
+    every master, one after another, and the stdin holding the files is a secret, so only the
+    label says what changes."""
+    reconfigured = [d for d in changed if d.type == COMMAND and role_of(d.name) is Role.APISERVER]
+    if not reconfigured:
+        return []
+    first = reconfigured[0]
+    before, after = _command_label(old.resources[first.urn]), _command_label(new.resources[first.urn])
+    lines = [f"`{before}` → `{after}`" if before != after else "the files the API server reads change",
+             "applied by " + ", ".join(f"`{d.name}`" for d in sorted(reconfigured, key=lambda d: _natural(d.name)))
+             + " (master-apiserver-config.sh), one master after another"]
+    count = len(reconfigured)
+    return [Alert(f"reconfigures {count} master{'s' if count != 1 else ''}", lines)]
+
+
 def _user_data_groups(old: Plan, new: Plan, ignored: set[str]) -> list[UserDataGroup]:
     """One group per distinct user-data change; nodes whose changed lines are identical (a
     version bump on 30 workers) share one."""
@@ -484,7 +520,7 @@ def compare(old: Plan, new: Plan) -> Comparison:
     return Comparison(
         old, new, added, removed, changed, ignored,
         meta_only=[d for d in diffs if d.meta and not d.changes], outputs=outputs,
-        alerts=_alerts(old, new, added, removed, changed),
+        alerts=_alerts(old, new, added, removed, changed), notes=_notes(old, new, changed),
         user_data=_user_data_groups(old, new, ignored_ud), user_data_nodes=ud_nodes)
 
 
@@ -533,51 +569,59 @@ def _user_data_block(group: UserDataGroup) -> str:
             f"{same}{fence}diff\n{body}{fence}\n</details>\n")
 
 
-def render(c: Comparison, max_chars: int = 0) -> str:
-    """The markdown report. max_chars > 0 keeps it under that size (a GitHub comment holds
-    65536) by dropping whole user-data diffs from the end, saying how many were dropped."""
-    old, new = c.old, c.new
-    title = f"## Offline plan diff: stack `{new.stack or '?'}`"
-    if old.stack != new.stack:
-        title += f" (old plan is stack `{old.stack}`)"
-    head = [title + "\n"]
-    if not c.different:
-        head.append("**No changes.** Both plans register the same resources with the "
-                    "same inputs, options and user-data.\n")
-        return "\n".join(head)
-    # What can break a running cluster comes first, before any count or table.
-    for alert in c.alerts:
-        head.append(f"> [!WARNING]\n> This change **{alert.title}**:\n"
-                    + "".join(f"> - {line}\n" for line in alert.lines))
-    unchanged = len(new.resources) - len(c.added) - len(c.changed) - len(c.ignored)
+def _title(c: Comparison) -> str:
+    title = f"## Offline plan diff: stack `{c.new.stack or '?'}`"
+    if c.old.stack != c.new.stack:
+        title += f" (old plan is stack `{c.old.stack}`)"
+    return title + "\n"
+
+
+def _box(kind: str, alert: Alert) -> str:
+    return (f"> [!{kind}]\n> This change **{alert.title}**:\n"
+            + "".join(f"> - {line}\n" for line in alert.lines))
+
+
+def _summary(c: Comparison) -> list[str]:
+    """What can break a running cluster first, before any count or table; then the counts."""
+    parts = [_box("WARNING", a) for a in c.alerts] + [_box("NOTE", n) for n in c.notes]
+    unchanged = len(c.new.resources) - len(c.added) - len(c.changed) - len(c.ignored)
     replaced = sum(1 for d in c.changed if d.effect == REPLACE)
-    head.append(
+    parts.append(
         f"**{len(c.added)} to add, {len(c.removed)} to remove, {len(c.changed)} to change "
         f"({replaced} replaced), {len(c.ignored)} with ignored changes, {unchanged} unchanged.**\n")
     if not c.alerts:
-        head.append("No resource is replaced or rebuilt, no instance is deleted, and the API "
-                    "endpoint stays where it is.\n")
+        parts.append("No resource is replaced or rebuilt, no instance is deleted, and the API "
+                     "endpoint stays where it is.\n")
+    return parts
+
+
+def _sections(c: Comparison) -> list[str]:
+    old, new = c.old, c.new
+    sections = []
     if c.added:
-        head.append(f"### Added ({len(c.added)})\n\n" + _resource_table(c.added))
+        sections.append(f"### Added ({len(c.added)})\n\n" + _resource_table(c.added))
     if c.removed:
-        head.append(f"### Removed ({len(c.removed)})\n\n" + _resource_table(c.removed))
+        sections.append(f"### Removed ({len(c.removed)})\n\n" + _resource_table(c.removed))
     if c.changed:
-        head.append(_changes("Changed", c.changed, new))
+        sections.append(_changes("Changed", c.changed, new))
     if c.ignored:
-        head.append(_changes("Ignored changes", c.ignored, new))
+        sections.append(_changes("Ignored changes", c.ignored, new))
     if c.meta_only:
-        head.append(f"### Options or ordering only ({len(c.meta_only)}): no cloud change\n\n"
-                    + "".join(f"- `{_short_type(d.type)}` `{d.name}`: {'; '.join(d.meta)}\n"
-                              for d in c.meta_only))
+        sections.append(f"### Options or ordering only ({len(c.meta_only)}): no cloud change\n\n"
+                        + "".join(f"- `{_short_type(d.type)}` `{d.name}`: {'; '.join(d.meta)}\n"
+                                  for d in c.meta_only))
     if c.outputs:
-        head.append("### Stack outputs changed\n\n" + "".join(
+        sections.append("### Stack outputs changed\n\n" + "".join(
             f"- `{k}`: {_show(old.outputs.get(k, _MISSING))} → "
             f"{_show(new.outputs.get(k, _MISSING))}\n" for k in c.outputs))
     if c.user_data:
         n = c.user_data_nodes
-        head.append(f"### User-data ({n} node{'s' if n != 1 else ''})\n")
-    text = "\n".join(head)
-    blocks = [_user_data_block(g) for g in c.user_data]
+        sections.append(f"### User-data ({n} node{'s' if n != 1 else ''})\n")
+    return sections
+
+
+def _fit(text: str, blocks: list[str], max_chars: int) -> str:
+    """text and as many whole user-data blocks as fit in max_chars (0: all of them)."""
     kept: list[str] = []
     for i, block in enumerate(blocks):
         tail = (f"\n*{len(blocks) - i} more user-data diff(s) left out to fit; "
@@ -586,6 +630,16 @@ def render(c: Comparison, max_chars: int = 0) -> str:
             return text + "\n" + "\n".join(kept) + tail
         kept.append(block)
     return text + ("\n" + "\n".join(kept) if kept else "")
+
+
+def render(c: Comparison, max_chars: int = 0) -> str:
+    """The markdown report. max_chars > 0 keeps it under that size (a GitHub comment holds
+    65536) by dropping whole user-data diffs from the end, saying how many were dropped."""
+    if not c.different:
+        return "\n".join([_title(c), "**No changes.** Both plans register the same resources with the "
+                          "same inputs, options and user-data.\n"])
+    text = "\n".join([_title(c), *_summary(c), *_sections(c)])
+    return _fit(text, [_user_data_block(g) for g in c.user_data], max_chars)
 
 
 def diff_plans(old_dir: Path, new_dir: Path, max_chars: int = 0) -> str:
