@@ -57,7 +57,6 @@ class KubeNodeSpec:
     etcd_ca_pem: str
     flannel_cert_pem: str
     flannel_key_pem: str
-    kubeadm_files: tuple[tuple[str, str], ...] = ()  # (path, content), written 0600
 
 
 def _validate(spec: KubeNodeSpec) -> None:
@@ -80,9 +79,6 @@ def _validate(spec: KubeNodeSpec) -> None:
                        ("flannel_key_pem", spec.flannel_key_pem)):
         if "-----BEGIN " not in pem:
             raise ValueError(f"{label} is not PEM")
-    for path, _ in spec.kubeadm_files:
-        if not path.startswith("/"):
-            raise ValueError(f"kubeadm_files path {path!r} must be absolute")
 
 
 # Installs a renewed certificate on a running node and restarts what reads it.
@@ -198,7 +194,6 @@ def node_cloud_config(spec: KubeNodeSpec) -> dict:
     ]
     if cni_mode() == "plugin":
         files.append(kit.file(CNI_CONFLIST, json.dumps(flannel_conflist(), indent=2) + "\n"))
-    files += [kit.file(path, content, "0600") for path, content in spec.kubeadm_files]
     steps = " && ".join(f"{SCRIPT_DIR}/{name}" for name in BOOTSTRAP)
     # One step: the scripts share node.env, read once by the subshell the step runs in.
     runcmd = [kit.step(f"set -a && . {ENV_FILE} && set +a && {steps} && "

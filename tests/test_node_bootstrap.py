@@ -56,30 +56,14 @@ def _pki():
 CERT, KEY = _pki()
 
 
-def spec(role="worker", mirror=None, repo=None, files=()):
+def spec(role="worker", mirror=None, repo=None):
     return KubeNodeSpec(
         role=role, name=f"dev-{role}-0", kubernetes_version="1.33.5", package_mirror=mirror,
         image_repository=repo, network_cidr="10.0.0.0/24", network_mtu=1450,
         pod_cidr="10.244.0.0/16",
         discovery_endpoints=("https://10.0.0.11:2379", "https://10.0.0.12:2379",
                              "https://10.0.0.13:2379"),
-        etcd_ca_pem=CERT, flannel_cert_pem=CERT, flannel_key_pem=KEY, kubeadm_files=files)
-
-
-def master_files():
-    """What the program writes on a master: the kubeadm init config and the shared PKI."""
-    init = kubeadm.init_config(
-        cluster_name="dev", node_name="dev-master-0", node_ip="10.0.0.5",
-        kubernetes_version="1.33.5", endpoint="10.0.0.100:6443",
-        cert_sans=["203.0.113.10", "10.0.0.5", "10.0.0.6", "10.0.0.7"],
-        pod_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12", image_repository=None,
-        labels={}, taints=[kubeadm.CONTROL_PLANE_TAINT])
-    pki = "/etc/kubernetes/pki"
-    return (("/etc/kubernetes/kubeadm-init.yaml", init),
-            (f"{pki}/ca.crt", CERT), (f"{pki}/ca.key", KEY),
-            (f"{pki}/front-proxy-ca.crt", CERT), (f"{pki}/front-proxy-ca.key", KEY),
-            (f"{pki}/etcd/ca.crt", CERT), (f"{pki}/etcd/ca.key", KEY),
-            (f"{pki}/sa.key", KEY), (f"{pki}/sa.pub", CERT))
+        etcd_ca_pem=CERT, flannel_cert_pem=CERT, flannel_key_pem=KEY)
 
 
 def user_data(role_part: dict) -> str:
@@ -208,9 +192,9 @@ CONFIGS = {
     "worker": spec(),
     "worker-mirror-repo": spec(mirror="https://mirror.example.org/k8s/",
                                repo="registry.example.org/k8s"),
-    "master": spec("master", files=master_files()),
+    "master": spec("master"),
     "master-mirror-repo": spec("master", mirror="https://mirror.example.org",
-                               repo="registry.example.org/k8s", files=master_files()),
+                               repo="registry.example.org/k8s"),
 }
 
 
@@ -237,7 +221,9 @@ def test_cloud_config_content():
     files = delivered(cfg)
     perms = {f["path"]: f["permissions"] for f in cfg["write_files"]}
     assert perms["/etc/flannel/pki/client.key"] == "0600"
-    assert perms["/etc/kubernetes/pki/ca.key"] == "0600"
+    # The cluster's CAs and kubeadm's config reach a master by command, never in user-data
+    # (anything on the node can read that from the metadata service).
+    assert not [p for p in perms if p.startswith("/etc/kubernetes/")]
     assert all(perms[f"{node.SCRIPT_DIR}/{s}"] == "0755" for s in node.SCRIPTS)
     env = dict(line.split("=", 1) for line in files[node.ENV_FILE].splitlines())
     assert env["PACKAGE_MIRROR"] == "https://mirror.example.org"
@@ -249,7 +235,7 @@ def test_cloud_config_content():
                  "--etcd-keyfile=/etc/flannel/pki/client.key", "--etcd-prefix=/coreos.com/network",
                  "--ip-masq"):
         assert flag in unit
-    assert "kubeadm" not in " ".join(cfg["runcmd"]).replace("kubeadm-init", "")
+    assert "kubeadm" not in " ".join(cfg["runcmd"])
     assert cfg["runcmd"][-1].endswith("|| exit 1")
     assert "containerd" in cfg["packages"]
 
