@@ -706,37 +706,49 @@ def load(raw: dict[str, Any], stack: Optional[str] = None, secret_keys: Optional
     for key, value in raw.items():
         _no_empty_values(value, key)
         _flat_key(key, value)
+    _required_name(raw, stack)
+    if secret_keys is not None:
+        _secrets_kept_secret(raw, secret_keys)
+    try:
+        return Settings.model_validate(raw)
+    except ConfigError:
+        raise
+    except ValidationError as e:
+        raise _config_error(e.errors()[0]) from None
+
+
+def _required_name(raw: dict[str, Any], stack: Optional[str]) -> None:
     if "clusterName" not in raw:
         suggested = names.suggest_dns_label(stack or "")
         where = f"Pulumi.{stack}.yaml" if stack else "the stack file"
         raise ConfigError(
             "clusterName", f"is required: add `{PROJECT}:clusterName: {suggested}` to {where} (every "
                            f"resource is named after it, so it must not change with the stack's name)")
-    if secret_keys is not None:
-        for path in _secret_paths():
-            top = path.split(".", 1)[0]
-            if _lookup(raw, path) is not None and f"{PROJECT}:{top}" not in secret_keys:
-                raise ConfigError(path, f"is a secret in plain text; set it with: pulumi config set --secret --path '{path}' <value>")
-    try:
-        return Settings.model_validate(raw)
-    except ConfigError:
-        raise
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = _key_of(err["loc"])
-        if err["type"] == "missing":
-            raise ConfigError(key, "is required") from None
-        if err["type"] == "extra_forbidden":
-            raise ConfigError(key, _unknown_key_hint(err["loc"])
-                              or "is not a known config key (see the README's config reference)") from None
-        inner = (err.get("ctx") or {}).get("error")
-        if isinstance(inner, ConfigError):
-            raise inner from None
-        if err["type"] == "value_error":
-            # Our own rules: the message is the field's rule, with the value where it helps.
-            raise ConfigError(key, err["msg"].removeprefix("Value error, ")) from None
-        given = json.dumps(err.get("input"), default=str)
-        raise ConfigError(key, f"{err['msg']} (got {given})") from None
+
+
+def _secrets_kept_secret(raw: dict[str, Any], secret_keys: set[str]) -> None:
+    for path in _secret_paths():
+        top = path.split(".", 1)[0]
+        if _lookup(raw, path) is not None and f"{PROJECT}:{top}" not in secret_keys:
+            raise ConfigError(path, f"is a secret in plain text; set it with: pulumi config set --secret --path '{path}' <value>")
+
+
+def _config_error(err: dict[str, Any]) -> ConfigError:
+    """pydantic's first error as one line naming the key."""
+    key = _key_of(err["loc"])
+    if err["type"] == "missing":
+        return ConfigError(key, "is required")
+    if err["type"] == "extra_forbidden":
+        return ConfigError(key, _unknown_key_hint(err["loc"])
+                           or "is not a known config key (see the README's config reference)")
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, ConfigError):
+        return inner
+    if err["type"] == "value_error":
+        # Our own rules: the message is the field's rule, with the value where it helps.
+        return ConfigError(key, err["msg"].removeprefix("Value error, "))
+    given = json.dumps(err.get("input"), default=str)
+    return ConfigError(key, f"{err['msg']} (got {given})")
 
 
 # Namespaces a stack file legitimately holds besides the project's: the providers' and Pulumi's.

@@ -71,18 +71,8 @@ def openstack_rc_file(*, auth_url: str, credential_id: str, credential_secret: s
     return "".join(f"export {k}='{v}'\n" for k, v in values.items())
 
 
-def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
-                        schedule: str = "hourly", keep: int = 24, container: str | None = None,
-                        openstack_rc: str | None = None, endpoints: str | None = None,
-                        cacert: str | None = None, cert: str | None = None,
-                        key: str | None = None) -> dict:
-    """The etcd backup part of a node's cloud-config (packages, write_files, runcmd).
-
-    role picks the default endpoint and TLS files (kubeadm's on masters, /etc/etcd/pki on the
-    discovery node); name is the etcd member name that prefixes the snapshot files. With
-    `container`, `openstack_rc` (the text of openstack_rc_file()) is required and each
-    snapshot is uploaded to that existing Swift container.
-    """
+def _check_inputs(*, role: str, name: str, schedule: str, keep: int, container: str | None,
+                  openstack_rc: str | None) -> None:
     if role not in ROLE_DEFAULTS:
         raise ValueError(f"role: {role!r} is not one of {sorted(ROLE_DEFAULTS)}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name or ""):
@@ -95,6 +85,22 @@ def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
             raise ValueError(f"container: {container!r} is not a Swift container name")
         if not openstack_rc:
             raise ValueError("container is set: openstack_rc (an application credential) is required")
+
+
+def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
+                        schedule: str = "hourly", keep: int = 24, container: str | None = None,
+                        openstack_rc: str | None = None, endpoints: str | None = None,
+                        cacert: str | None = None, cert: str | None = None,
+                        key: str | None = None) -> dict:
+    """The etcd backup part of a node's cloud-config (packages, write_files, runcmd).
+
+    role picks the default endpoint and TLS files (kubeadm's on masters, /etc/etcd/pki on the
+    discovery node); name is the etcd member name that prefixes the snapshot files. With
+    `container`, `openstack_rc` (the text of openstack_rc_file()) is required and each
+    snapshot is uploaded to that existing Swift container.
+    """
+    _check_inputs(role=role, name=name, schedule=schedule, keep=keep, container=container,
+                  openstack_rc=openstack_rc)
     defaults = ROLE_DEFAULTS[role]
     env = {
         "ETCDCTL_ENDPOINTS": endpoints or defaults["endpoints"],

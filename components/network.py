@@ -47,54 +47,72 @@ def role_rules(settings: Settings) -> dict[str, list[Rule]]:
     Egress stays open (the cloud's default rules): nodes install packages at first boot.
     """
     net = SUBNET if settings.network.existing is not None else str(settings.network.cidr)
-    rules: dict[str, list[Rule]] = {"discovery": [], "master": [], "worker": []}
+    rules = {
+        "discovery": _discovery_rules(settings),
+        "master": _kube_node_rules(settings) + _master_rules(settings, net),
+        "worker": _kube_node_rules(settings) + _worker_rules(settings, net),
+    }
+    return {role: _one_per_key(rs) for role, rs in rules.items()}
 
-    for cidr in settings.ssh_allowed_cidrs:
-        rules["discovery"].append(Rule("ssh to the jump host", "tcp", (22, 22), cidr=str(cidr)))
-    for role in ("master", "worker"):
-        rules["discovery"].append(Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role))
-    rules["discovery"].append(Rule("discovery etcd peers", "tcp", ETCD_PORTS, group="discovery"))
 
+def _bastion_cidr(settings: Settings) -> str | None:
+    bastion = settings.access.bastion
+    return f"{bastion.address}/32" if bastion is not None and bastion.address is not None else None
+
+
+def _discovery_rules(settings: Settings) -> list[Rule]:
+    rules = [Rule("ssh to the jump host", "tcp", (22, 22), cidr=str(c)) for c in settings.ssh_allowed_cidrs]
+    rules += [Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role) for role in ("master", "worker")]
+    rules.append(Rule("discovery etcd peers", "tcp", ETCD_PORTS, group="discovery"))
+    bastion = _bastion_cidr(settings)
+    if bastion is not None:
+        rules.append(Rule("ssh from the bastion", "tcp", (22, 22), cidr=bastion))
+    return rules
+
+
+def _kube_node_rules(settings: Settings) -> list[Rule]:
+    """What masters and workers alike accept: SSH for the commands, kubelet, flannel, ICMP."""
     # Without the jump host's floating IP, commands come from the operator's bastion or from
     # where Pulumi runs (sshAllowedCidrs) straight to every node.
-    bastion = settings.access.bastion
     commands_from = [] if settings.access.through == "jump-host" else [str(c) for c in settings.ssh_allowed_cidrs]
-    if bastion is not None and bastion.address is not None:
-        commands_from.append(f"{bastion.address}/32")
-        rules["discovery"].append(Rule("ssh from the bastion", "tcp", (22, 22), cidr=f"{bastion.address}/32"))
-    for role in ("master", "worker"):
-        rules[role].append(Rule("ssh from the jump host", "tcp", (22, 22), group="discovery"))
-        for cidr in commands_from:
-            rules[role].append(Rule("ssh for remote commands", "tcp", (22, 22), cidr=cidr))
-        # metrics-server runs on workers, and flannel masquerades its scrapes with the
-        # worker's own address: kubelets answer masters and workers alike.
-        for peer in ("master", "worker"):
-            rules[role].append(Rule(f"kubelet from {peer}s", "tcp", (KUBELET_PORT, KUBELET_PORT), group=peer))
-        for peer in ("master", "worker"):
-            rules[role].append(Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer))
-            rules[role].append(Rule(f"icmp from {peer}s", "icmp", None, group=peer))
+    bastion = _bastion_cidr(settings)
+    if bastion is not None:
+        commands_from.append(bastion)
+    rules = [Rule("ssh from the jump host", "tcp", (22, 22), group="discovery")]
+    rules += [Rule("ssh for remote commands", "tcp", (22, 22), cidr=cidr) for cidr in commands_from]
+    # metrics-server runs on workers, and flannel masquerades its scrapes with the
+    # worker's own address: kubelets answer masters and workers alike.
+    rules += [Rule(f"kubelet from {peer}s", "tcp", (KUBELET_PORT, KUBELET_PORT), group=peer)
+              for peer in ("master", "worker")]
+    for peer in ("master", "worker"):
+        rules.append(Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer))
+        rules.append(Rule(f"icmp from {peer}s", "icmp", None, group=peer))
+    return rules
 
+
+def _master_rules(settings: Settings, net: str) -> list[Rule]:
     port = endpoint_port(settings)
+    rules = []
     # 6443 itself: haproxy's backends, and pods reaching the `kubernetes` Service.
     for peer in ("master", "worker"):
-        rules["master"].append(Rule(f"api from {peer}s", "tcp", (API_PORT, API_PORT), group=peer))
+        rules.append(Rule(f"api from {peer}s", "tcp", (API_PORT, API_PORT), group=peer))
         if port != API_PORT:
-            rules["master"].append(Rule(f"api endpoint from {peer}s", "tcp", (port, port), group=peer))
-    for cidr in settings.api_allowed_cidrs:
-        rules["master"].append(Rule("api from allowed cidr", "tcp", (port, port), cidr=str(cidr)))
+            rules.append(Rule(f"api endpoint from {peer}s", "tcp", (port, port), group=peer))
+    rules += [Rule("api from allowed cidr", "tcp", (port, port), cidr=str(c)) for c in settings.api_allowed_cidrs]
     if settings.control_plane.endpoint == "octavia":
         # Octavia's amphorae health-check and forward from addresses in the cluster subnet.
-        rules["master"].append(Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=net))
-    rules["master"].append(Rule("stacked etcd between masters", "tcp", ETCD_PORTS, group="master"))
+        rules.append(Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=net))
+    rules.append(Rule("stacked etcd between masters", "tcp", ETCD_PORTS, group="master"))
     if settings.masters.count > 1 and endpoint_kind(settings) == "vip":
-        rules["master"].append(Rule("vrrp between masters", VRRP_PROTOCOL, None, group="master"))
+        rules.append(Rule("vrrp between masters", VRRP_PROTOCOL, None, group="master"))
+    return rules
 
-    for cidr in [net, *map(str, settings.node_port_allowed_cidrs)]:
-        rules["worker"].append(Rule("nodeports", "tcp", NODE_PORTS, cidr=cidr))
+
+def _worker_rules(settings: Settings, net: str) -> list[Rule]:
+    rules = [Rule("nodeports", "tcp", NODE_PORTS, cidr=cidr) for cidr in [net, *map(str, settings.node_port_allowed_cidrs)]]
     if any(p.gateway for p in settings.worker_pools):
-        for port in (80, 443):
-            rules["worker"].append(Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0"))
-    return {role: _one_per_key(rs) for role, rs in rules.items()}
+        rules += [Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0") for port in (80, 443)]
+    return rules
 
 
 def _one_per_key(rules: list[Rule]) -> list[Rule]:

@@ -67,6 +67,29 @@ def _weekdays(text: str) -> set[int]:
     return out
 
 
+def _date(text: str) -> dict[str, set[int]]:
+    parts = text.split("-")
+    spec = {}
+    if len(parts) == 3:
+        if parts[0] != "*" and not re.fullmatch(r"\d{4}", parts[0]):
+            raise ValueError(f"year {parts[0]!r} must be '*' or four digits")
+        spec["year"] = _values(parts[0], *YEARS, "year")
+        parts = parts[1:]
+    if len(parts) != 2:
+        raise ValueError("a date is [YYYY-]MM-DD")
+    spec["month"] = _values(parts[0], 1, 12, "month")
+    spec["day"] = _values(parts[1], 1, 31, "day")
+    return spec
+
+
+def _time(text: str) -> dict[str, set[int]]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError("a time is HH:MM or HH:MM:SS")
+    return {what: _values(part, 0, high, what)
+            for part, high, what in zip(parts, (23, 59, 59), ("hour", "minute", "second"))}
+
+
 def parse(schedule: str) -> dict[str, set[int]]:
     """The sets of weekdays, years, months, days, hours, minutes and seconds that match."""
     tokens = SHORTHANDS.get(schedule.lower(), schedule).split(" ")
@@ -78,22 +101,9 @@ def parse(schedule: str) -> dict[str, set[int]]:
     if tokens and re.match(r"^[A-Za-z]", tokens[0]):
         spec["weekday"] = _weekdays(tokens.pop(0))
     if tokens and "-" in tokens[0]:
-        parts = tokens.pop(0).split("-")
-        if len(parts) == 3:
-            if parts[0] != "*" and not re.fullmatch(r"\d{4}", parts[0]):
-                raise ValueError(f"year {parts[0]!r} must be '*' or four digits")
-            spec["year"] = _values(parts[0], *YEARS, "year")
-            parts = parts[1:]
-        if len(parts) != 2:
-            raise ValueError("a date is [YYYY-]MM-DD")
-        spec["month"] = _values(parts[0], 1, 12, "month")
-        spec["day"] = _values(parts[1], 1, 31, "day")
+        spec.update(_date(tokens.pop(0)))
     if tokens and ":" in tokens[0]:
-        parts = tokens.pop(0).split(":")
-        if len(parts) not in (2, 3):
-            raise ValueError("a time is HH:MM or HH:MM:SS")
-        for part, high, what in zip(parts, (23, 59, 59), ("hour", "minute", "second")):
-            spec[what] = _values(part, 0, high, what)
+        spec.update(_time(tokens.pop(0)))
     if tokens:
         raise ValueError(f"unexpected {' '.join(tokens)!r} (no timezones, one date, one time)")
     return spec

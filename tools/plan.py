@@ -145,7 +145,9 @@ def _mask_secure(value: Any) -> Any:
     return value
 
 
-_NAME = re.compile(r'[^.\[\]"]+')
+# One part of a config path: a double-quoted name in brackets (`\"` for a quote; a backslash
+# before anything else is itself), a list index, or a plain name (after a dot, but the first).
+_PART = re.compile(r'\["(?P<quoted>(?:\\"|\\(?!")|[^"\\])*)"\]|\[(?P<index>\d+)\]|(?P<dot>\.)?(?P<name>[^.\[\]"]+)')
 
 
 def parse_path(key: str) -> list[str | int]:
@@ -154,35 +156,20 @@ def parse_path(key: str) -> list[str | int]:
     index or a double-quoted name (for keys with dots or slashes, `\\"` for a quote)."""
     usage = f"--set {key}: not a config path like masters.count, workerPools[0].count or labels[\"a.b/c\"]"
     parts: list[str | int] = []
-    i, n = 0, len(key)
-    while i < n:
-        if key.startswith('["', i):
-            name, i = [], i + 2
-            while i < n and key[i] != '"':
-                if key.startswith('\\"', i):
-                    i += 1
-                name.append(key[i])
-                i += 1
-            if not key.startswith('"]', i):
-                raise UsageError(f"--set {key}: a quoted name needs its closing \"]")
-            parts.append("".join(name))
-            i += 2
-        elif key[i] == "[":
-            end = key.find("]", i)
-            if end < 0 or not key[i + 1:end].isdigit():
-                raise UsageError(usage)
-            parts.append(int(key[i + 1:end]))
-            i = end + 1
+    i = 0
+    while i < len(key):
+        m = _PART.match(key, i)
+        if m is None and key.startswith('["', i):
+            raise UsageError(f"--set {key}: a quoted name needs its closing \"]")
+        if m is None or (m["name"] is not None and bool(m["dot"]) != bool(parts)):
+            raise UsageError(usage)
+        if m["quoted"] is not None:
+            parts.append(m["quoted"].replace('\\"', '"'))
+        elif m["index"] is not None:
+            parts.append(int(m["index"]))
         else:
-            if parts:
-                if key[i] != ".":
-                    raise UsageError(usage)
-                i += 1
-            m = _NAME.match(key, i)
-            if not m:
-                raise UsageError(usage)
-            parts.append(m.group())
-            i = m.end()
+            parts.append(m["name"])
+        i = m.end()
     if not parts or not isinstance(parts[0], str):
         raise UsageError(usage)
     return parts
