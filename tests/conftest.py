@@ -29,3 +29,30 @@ def plan(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture
+def under_mocks():
+    """under_mocks(build, settings=None) -> Evaluation: `build()` registers resources (one
+    component on its own, say) under the mock engine in this process: milliseconds, where a
+    plan of the whole program is a subprocess of seconds. The registrations are what the
+    engine would receive, secrets redacted in `.inputs`, whole in `.raw_inputs`."""
+    from tools import mockengine
+
+    def run(build, *, stack: str = "dev", subnet: str = "10.0.0.0/24"):
+        return mockengine.run(build, stack=stack, subnet=subnet)
+
+    return run
+
+
+@pytest.fixture
+def stack_settings():
+    """stack_settings(**overrides) -> Settings: a small valid stack, validated the one way."""
+    import settings as config
+
+    def make(**overrides):
+        raw = {"clusterName": "t", "externalNetwork": "public", "image": "ubuntu-24.04",
+               "sshAllowedCidrs": ["192.0.2.0/24"], **overrides}
+        return config.load(raw)
+
+    return make

@@ -383,18 +383,28 @@ class Evaluation:
 
 def evaluate(config: dict[str, str], *, stack: str, subnet: str, project: str = "openstack-k8s") -> Evaluation:
     """Run the program (__main__.py) for one stack's config under the mock engine."""
+    return run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+               config, stack=stack, subnet=subnet, project=project)
+
+
+def run(program, config: dict[str, str] | None = None, *, stack: str = "dev", subnet: str = "10.0.0.0/24",
+        project: str = "openstack-k8s") -> Evaluation:
+    """Run `program` (a function that registers resources: the whole program, or one
+    component on its own) under the mock engine, in this process. Each run starts from a
+    fresh root stack and clears what an earlier run left in Pulumi's runtime, so runs can
+    follow one another in one process (not run side by side: the runtime is global)."""
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
 
-    runtime_config.set_all_config(dict(config), [])
+    runtime_config.set_all_config(dict(config or {}), [])
     # A fresh root stack per evaluation: outputs of an earlier run must not leak into this one.
     pulumi.runtime.settings.ROOT.set(None)
     recorder = Recorder(CloudMocks(subnet, stack))
     mocks.set_mocks(recorder.mocks, project=project, stack=stack, preview=False, monitor=recorder)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    _sync_await(run_pulumi_func(program))
 
     root = pulumi.runtime.settings.get_root_resource()
 
@@ -406,4 +416,3 @@ def evaluate(config: dict[str, str], *, stack: str, subnet: str, project: str = 
         return out
 
     return Evaluation(recorder.registrations, _sync_await(resolve()))
-
