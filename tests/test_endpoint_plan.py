@@ -1,4 +1,4 @@
-"""The API endpoint in front of the masters (issue 5), as the engine would receive it: a VIP
+"""The API endpoint in front of the masters, as the engine would receive it: a VIP
 with keepalived and haproxy on every master, or an Octavia load balancer; a floating IP on
 it; every address in the API certificate."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The order remote commands bring nodes into the cluster (issue 4), read from the dependency
+"""The order remote commands bring nodes into the cluster, read from the dependency
 graph the engine receives: ready gates, init, control-plane joins one after another, worker
 joins in parallel, drains on delete."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The resource graph the program hands the engine (issue 2), read from offline plans made
+"""The resource graph the program hands the engine, read from offline plans made
 under the mock engine by the real `python -m tools.plan`."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A Kubernetes version bump as the engine would see it (issue 6): no VM is replaced, only
+"""A Kubernetes version bump as the engine would see it: no VM is replaced, only
 the upgrade commands change, and they run in order: first master, the other masters one by
 one, then workers in lanes of upgrade.maxUnavailable per pool."""
 from __future__ import annotations
