@@ -25,7 +25,8 @@ KUBEADM_INIT_CONFIG = f"/etc/kubernetes/{KUBEADM_INIT_FILE}"
 TOKEN_TTL = "30m"
 # The step scripts a worker runs to upgrade itself: their text is part of what the upgrade
 # token is made for, so a new step script comes with a fresh token.
-WORKER_UPGRADE_STEPS = ("cordon", "node", "uncordon")
+# Step -> script, in the order upgrade-worker.sh runs them.
+WORKER_UPGRADE_STEPS = {"CORDON": "upgrade-cordon.sh", "NODE": "upgrade-node.sh", "UNCORDON": "upgrade-uncordon.sh"}
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def upgrade_credential(
 def worker_steps_digest() -> str:
     """One digest over every script a worker's upgrade command carries."""
     digest = hashlib.sha256()
-    for name in ("upgrade-worker.sh", *(f"upgrade-{step}.sh" for step in WORKER_UPGRADE_STEPS)):
+    for name in ("upgrade-worker.sh", *WORKER_UPGRADE_STEPS.values()):
         digest.update(script(name).encode())
     return digest.hexdigest()
 
@@ -282,8 +283,8 @@ def upgrade_worker(
     lane, run when the version (or the token made for it) changes."""
     credential = target.upgrade_credential
     assert credential is not None and target.control_plane_upgraded is not None, "the control plane comes first"
-    steps = {f"UPGRADE_{step.upper()}_B64": base64.b64encode(script(f"upgrade-{step}.sh").encode()).decode()
-             for step in WORKER_UPGRADE_STEPS}
+    steps = {f"UPGRADE_{step}_B64": base64.b64encode(script(name).encode()).decode()
+             for step, name in WORKER_UPGRADE_STEPS.items()}
     return day2_command(
         command_name(node, Role.UPGRADE),
         connection=connection,
