@@ -11,7 +11,7 @@ must not be able to delete the cluster.
 
 validate_schedule() checks a systemd OnCalendar value in pure Python (rules.schedule; the machine running
 `pulumi up` may have no systemd) against a documented subset of systemd's grammar: every value
-it accepts, `systemd-analyze calendar` accepts too (tests/test_etcd_backup.py checks this).
+it accepts, `systemd-analyze calendar` accepts too (tests/cloud_init/test_etcd_backup.py checks this).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The machine running `pulumi up` may have no systemd, so this is pure Python. A value must
 parse and must fire at least once from now on: `*-02-30` parses but never elapses, nor does a
 date in the past; systemd would take either and the timer would sit there doing nothing.
-Times are the node's (UTC on cloud images). tests/test_rules_schedule.py compares both the
+Times are the node's (UTC on cloud images). tests/rules/test_rules.py compares both the
 grammar and the next elapse with `systemd-analyze calendar`.
 """
 from __future__ import annotations

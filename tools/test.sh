@@ -45,7 +45,7 @@ fi
 
 # shfmt (a Go program) checks the node scripts' format: built once per version through the Go
 # module proxy into a cache outside the checkout. Keep the version in step with
-# tests/test_script_platform.py (SHFMT_VERSION).
+# tests/cloud_init/scripts/test_script_platform.py (SHFMT_VERSION).
 SHFMT_VERSION=v3.12.0
 shfmt_bin=${XDG_CACHE_HOME:-$HOME/.cache}/openstack-k8s/bin/shfmt-$SHFMT_VERSION
 if [[ ! -x $shfmt_bin ]]; then

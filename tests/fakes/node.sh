@@ -6,7 +6,7 @@
 # apply` changes the cluster version kubectl reads, restarting the kubelet changes the version
 # the Node reports. Bash, not Python: a script run makes dozens of calls and each must be cheap.
 #
-# State files (written by tests/test_upgrade_scripts.py):
+# State files (written by tests/cloud_init/scripts/test_upgrade_scripts.py):
 #   pkgs/<pkg>             installed deb version, e.g. 1.33.2-1.1
 #   held/<pkg>             exists while the package is held
 #   apt_source_file        path of the kubernetes.list the scripts write

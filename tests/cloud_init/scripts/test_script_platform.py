@@ -13,7 +13,7 @@ import pytest
 from cloud_init import SCRIPTS, script, userdata
 from fakes import FakeBin, run_remote
 
-ROOT = Path(__file__).resolve().parent.parent
+from planning import ROOT  # noqa: E402
 ALL = sorted(SCRIPTS.glob("*.sh"))
 MAIN_CALL = 'main "$@" </dev/null'
 

@@ -24,7 +24,7 @@ import yaml
 from cloud_init import kubeadm, node, versions
 from cloud_init.node import KubeNodeSpec, node_cloud_config
 
-ROOT = Path(__file__).resolve().parent.parent
+from planning import ROOT  # noqa: E402
 SCRIPTS = ROOT / "cloud_init" / "scripts"
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER_DATA_LIMIT = 16 * 1024

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
 from cloud_init import SCRIPTS
 from cloud_init.userdata import MAX_USER_DATA, deliver
+from planning import ROOT
 from validators import shellcheck, strict_schema
 
 CONFIGS = {
@@ -117,7 +117,7 @@ def test_every_script_passes_shellcheck():
 
 def test_every_script_is_used():
     """A script nothing ships is dead weight (or a missing wire)."""
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     code = "\n".join(p.read_text() for d in ("components", "cloud_init") for p in (root / d).glob("*.py"))
     unused = [s.name for s in SCRIPTS.glob("*.sh") if s.name not in code]
     assert unused == []

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from planning import ROOT
 from tools import plandiff
 
 PROJECT = "openstack-k8s"
@@ -437,7 +438,7 @@ def test_exit_status_is_in_the_help():
     """The exit status (1 on any difference) is what a CI step branches on: --help says it."""
     import subprocess
     import sys
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     for args in (["tools.plandiff", "--help"], ["tools.plan", "--help"]):
         out = subprocess.run([sys.executable, "-m", *args], cwd=root, capture_output=True,
                              text=True, timeout=60)
@@ -451,7 +452,7 @@ def test_cli_module_runs(tmp_path):
     import sys
     a = PlanBuilder().write(tmp_path / "a")
     b = PlanBuilder(workers=3).write(tmp_path / "b")
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     proc = subprocess.run([sys.executable, "-m", "tools.plandiff", str(a), str(b)],
                           cwd=root, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from planning import ROOT  # noqa: E402
 
 FAKE_PULUMI = """#!/usr/bin/env bash
 printf '%s\\n' "$*" >> "$FAKE_LOG"
