@@ -5,7 +5,9 @@ Each object mirrors the upstream manifests at the pinned release (see addons.ver
   manifests/controller-manager (DaemonSet on control-plane nodes + RBAC);
 - Cinder CSI: manifests/cinder-csi-plugin (controller Deployment with the CSI sidecars,
   node DaemonSet, RBAC, CSIDriver) plus the cluster's default StorageClass;
-- metrics-server: kubernetes-sigs/metrics-server components.yaml.
+- metrics-server: kubernetes-sigs/metrics-server components.yaml;
+- network policy: Calico policy-only next to flannel, projectcalico/calico manifests/canal.yaml
+  (addons.calico).
 
 Objects are plain dicts (camelCase, exactly what the API server receives), so the tests
 validate every one offline with kubernetes-validate against the stack's Kubernetes version,
@@ -24,13 +26,14 @@ CLOUD_CONFIG_SECRET = "cloud-config"
 CLOUD_CONFIG_DIR = "/etc/config"
 CINDER_DRIVER = "cinder.csi.openstack.org"
 
-FEATURES = ("cloud_controller", "cinder_csi", "metrics_server")
+FEATURES = ("cloud_controller", "cinder_csi", "metrics_server", "network_policy")
 # Label on every object: which feature owns it (`kubectl get -A -l openstack-k8s.io/addon`).
 ADDON_LABEL = "openstack-k8s.io/addon"
 _FEATURE_LABEL = {
     "cloud_controller": "cloud-controller",
     "cinder_csi": "cinder-csi",
     "metrics_server": "metrics-server",
+    "network_policy": "network-policy",
 }
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
@@ -623,8 +626,8 @@ def addon_objects(
 ) -> list[dict]:
     """Every add-on object for the enabled features, in apply order, cloud.conf excluded.
 
-    features: {cloud_controller, cinder_csi, metrics_server: bool}; a feature that is off
-    contributes no object at all. storage_class: {name, reclaim_policy, volume_type,
+    features: {cloud_controller, cinder_csi, metrics_server, network_policy: bool}; a feature
+    that is off (or absent) contributes no object at all. storage_class: {name, reclaim_policy, volume_type,
     default}. An unsupported kubernetes_version raises ValueError naming kubernetesVersion.
     """
     unknown = set(features) - set(FEATURES)
@@ -640,6 +643,12 @@ def addon_objects(
     if features.get("metrics_server"):
         objects += metrics_server_objects(images=images,
                                           kubelet_insecure_tls=metrics_kubelet_insecure_tls)
+    if features.get("network_policy"):
+        # Imported here: addons.calico builds on this module's helpers.
+        from addons.calico import network_policy_objects
+
+        objects += network_policy_objects(
+            images=images, calico_release=versions.tags_for(kubernetes_version)["calico_node"])
     return objects
 
 

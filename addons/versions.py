@@ -14,6 +14,13 @@ Sources (checked when the table was written):
   (attacher v4.10.0, provisioner v5.3.0, snapshotter v8.3.0, resizer v1.14.0,
   livenessprobe v2.17.0, node-driver-registrar v2.15.0).
 - metrics-server v0.8.1 (registry.k8s.io/metrics-server), which supports Kubernetes 1.31+.
+- Calico calico/node and calico/cni (quay.io/calico, where Calico's own manifests pull
+  from), policy only next to flannel (addons.calico). No one Calico line covers 1.32-1.36:
+  the per-release Kubernetes requirements of docs.tigera.io give v3.31 as tested on
+  1.32-1.35 and v3.32 on 1.34-1.36 (read as quoted by the kupre v0.5.0 release notes; the
+  maintainers confirm v3.31 on 1.35 in projectcalico discussion #11717). So 1.32 and 1.33
+  run v3.31.7, 1.34-1.36 run v3.32.1: the newest patch of each line, tags of
+  projectcalico/calico, from which both images are built.
 
 Air-gapped clouds set the stack's `imageRepository`: every add-on image is then pulled as
 `<imageRepository>/<last path element of the upstream name>:<tag>`, e.g.
@@ -35,6 +42,8 @@ UPSTREAM = {
     "livenessprobe": "registry.k8s.io/sig-storage/livenessprobe",
     "node_driver_registrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar",
     "metrics_server": "registry.k8s.io/metrics-server/metrics-server",
+    "calico_node": "quay.io/calico/node",
+    "calico_cni": "quay.io/calico/cni",
 }
 
 _SIDECARS = {
@@ -47,22 +56,25 @@ _SIDECARS = {
 }
 
 
-def _release(cpo: str, metrics_server: str = "v0.8.1") -> dict:
+def _release(cpo: str, calico: str, metrics_server: str = "v0.8.1") -> dict:
     return {
         "cloud_controller_manager": cpo,
         "cinder_csi_plugin": cpo,
         **_SIDECARS,
         "metrics_server": metrics_server,
+        # One release for both: the CNI plugin and felix share the datastore's layout.
+        "calico_node": calico,
+        "calico_cni": calico,
     }
 
 
 # Kubernetes minor -> image role -> tag.
 TAGS = {
-    "1.32": _release("v1.32.1"),
-    "1.33": _release("v1.33.1"),
-    "1.34": _release("v1.34.1"),
-    "1.35": _release("v1.35.0"),
-    "1.36": _release("v1.36.0"),
+    "1.32": _release("v1.32.1", "v3.31.7"),
+    "1.33": _release("v1.33.1", "v3.31.7"),
+    "1.34": _release("v1.34.1", "v3.32.1"),
+    "1.35": _release("v1.35.0", "v3.32.1"),
+    "1.36": _release("v1.36.0", "v3.32.1"),
 }
 
 SUPPORTED_MINORS = tuple(TAGS)
@@ -86,7 +98,7 @@ def tags_for(kubernetes_version: str) -> dict:
     if minor not in TAGS:
         raise ValueError(
             f"kubernetesVersion: {kubernetes_version} has no pinned add-on versions "
-            f"(cloud-provider-openstack, Cinder CSI, metrics-server); supported minors: "
+            f"(cloud-provider-openstack, Cinder CSI, metrics-server, Calico); supported minors: "
             f"{', '.join(SUPPORTED_MINORS)}"
         )
     return dict(TAGS[minor])

@@ -1,6 +1,7 @@
 """ClusterAddons: what makes the cluster an OpenStack cluster from the inside: the cloud
 controller manager (node metadata, LoadBalancer Services through Octavia), the Cinder CSI
-driver with its StorageClass, and metrics-server. Installed once the first master is up,
+driver with its StorageClass, metrics-server, and NetworkPolicy enforced by Calico next to
+flannel (with pods kept off the metadata service). Installed once the first master is up,
 through a Kubernetes provider built from the cluster's own kubeconfig."""
 from __future__ import annotations
 
@@ -9,16 +10,27 @@ import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
 from addons import addon_objects, cloud_conf, cloud_conf_secret, needs_cloud_conf
+from addons.versions import tags_for
 from addons.resources import create
 from components.commands import delete_command
 from components.credentials import application_credential
 from components.network import PrivateNetwork
-from settings import Settings
+from settings import ConfigError, Settings
 
 
 # Octavia deletes a load balancer in a minute or two, Cinder a volume in seconds; many of
 # them queue up behind each other.
 CLEANUP_TIMEOUT = 600
+
+
+def addon_features(settings: Settings) -> dict[str, bool]:
+    """Every add-on feature the stack turns on: Settings.addon_features, and network policy."""
+    return {**settings.addon_features, "network_policy": settings.network_policy.enabled}
+
+
+def wanted(settings: Settings) -> bool:
+    """Whether the cluster gets a ClusterAddons at all: any one feature is enough."""
+    return any(addon_features(settings).values())
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -36,7 +48,12 @@ class ClusterAddons(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:ClusterAddons", name, None, opts)
-        features = settings.addon_features
+        features = addon_features(settings)
+        try:
+            tags_for(settings.kubernetes_version)
+        except ValueError as e:
+            # Settings checks this for its own add-on features only, not for network policy.
+            raise pulumi.RunError(str(ConfigError("kubernetesVersion", str(e).split(": ", 1)[1]))) from None
         provider = k8s.Provider(
             f"{name}-provider", kubeconfig=kubeconfig,
             # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
@@ -64,7 +81,9 @@ class ClusterAddons(pulumi.ComponentResource):
         if features["cloud_controller"] or features["cinder_csi"]:
             # Depends on every add-on object, so it is deleted (and runs) before any of them:
             # the cloud controller and the CSI driver must still be there to delete their
-            # load balancers and volumes, or Neutron refuses to delete the subnet.
+            # load balancers and volumes, or Neutron refuses to delete the subnet. Calico's
+            # objects too: without its DaemonSet and the CNI plugin's RBAC, a CSI controller
+            # pod restarted during the cleanup could not get its network.
             delete_command(
                 f"{name}-cloud-cleanup", connection=first_master, script_name="master-cleanup-cloud.sh",
                 env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)}, timeout=CLEANUP_TIMEOUT, parent=self,

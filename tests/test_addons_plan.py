@@ -43,6 +43,7 @@ def test_cloud_conf_is_only_a_secret(plan):
     ("cloudController.enabled", "cloud-controller"),
     ("csi.enabled", "cinder-csi"),
     ("metricsServer.enabled", "metrics-server"),
+    ("networkPolicy.enabled", "network-policy"),
 ])
 def test_turning_a_feature_off_removes_exactly_its_resources(plan, feature, label):
     """Exactly the objects labelled with the feature go; nothing else in the cluster's
@@ -68,7 +69,8 @@ def test_turning_a_feature_off_removes_exactly_its_resources(plan, feature, labe
 
 
 def test_all_addons_off_leaves_no_kubernetes_resources(plan):
-    p = plan("dev", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false")
+    p = plan("dev", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false",
+             "networkPolicy.enabled=false")
     assert not [r for r in p.resources if r["type"].startswith(("kubernetes:", K8S_PROVIDER))]
     assert not p.of_type("openstack:identity/applicationCredential:ApplicationCredential")
     assert len(p.resources) > 50
