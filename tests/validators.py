@@ -72,27 +72,29 @@ def structural_problems(schema: dict, path: str = "openAPIV3Schema") -> list[str
     only on objects, the root is an object, and `metadata` at the root restricts nothing but
     its type.
     """
-    problems = []
-    kind = schema.get("type")
-    if not schema.get("x-kubernetes-int-or-string"):
-        if kind not in _TYPES:
-            problems.append(f"{path}: type {kind!r} is not one of {sorted(_TYPES)}")
-    if path == "openAPIV3Schema" and kind != "object":
-        problems.append(f"{path}: the root must be type object")
-    if "properties" in schema and kind != "object":
-        problems.append(f"{path}: properties on a {kind}")
-    if kind == "array":
-        if not isinstance(schema.get("items"), dict):
-            problems.append(f"{path}: an array without items")
-        else:
-            problems += structural_problems(schema["items"], f"{path}.items")
+    problems = _type_problems(schema, path)
     for name, sub in (schema.get("properties") or {}).items():
         if path == "openAPIV3Schema" and name == "metadata" and set(sub) - {"type"}:
             problems.append(f"{path}.properties.metadata: may only say type: object")
         problems += structural_problems(sub, f"{path}.properties.{name}")
-    extra = schema.get("additionalProperties")
-    if isinstance(extra, dict):
-        if "properties" in schema:
-            problems.append(f"{path}: properties and additionalProperties together")
-        problems += structural_problems(extra, f"{path}.additionalProperties")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            problems += structural_problems(schema[key], f"{path}.{key}")
+    if isinstance(schema.get("additionalProperties"), dict) and "properties" in schema:
+        problems.append(f"{path}: properties and additionalProperties together")
+    return problems
+
+
+def _type_problems(schema: dict, path: str) -> list[str]:
+    """The node's own type: present, an object at the root, items for an array."""
+    kind = schema.get("type")
+    problems = []
+    if kind not in _TYPES and not schema.get("x-kubernetes-int-or-string"):
+        problems.append(f"{path}: type {kind!r} is not one of {sorted(_TYPES)}")
+    if path == "openAPIV3Schema" and kind != "object":
+        problems.append(f"{path}: the root must be type object")
+    if "properties" in schema and kind != "object":
+        problems.append(f"{path}: properties on a {kind}")
+    if kind == "array" and not isinstance(schema.get("items"), dict):
+        problems.append(f"{path}: an array without items")
     return problems
