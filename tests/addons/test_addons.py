@@ -26,7 +26,7 @@ from addons.manifests import (
     object_key,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from planning import ROOT as REPO  # noqa: E402
 MINORS = versions.SUPPORTED_MINORS
 STORAGE_CLASS = {"name": "cinder-ssd", "reclaim_policy": "Retain", "volume_type": "ssd",
                  "default": True}
@@ -104,7 +104,7 @@ def test_every_object_validates_strictly_for_every_feature_set(minor):
     for obj in standard:
         kubernetes_validate.validate(obj, f"{minor}.0", strict=True)
     assert len(unique) == len(objects(minor)) + 1, "an object differs between feature sets"
-    # Calico's Tier and policy have no schema here: tests/test_network_policy.py checks them.
+    # Calico's Tier and policy have no schema here: tests/addons/test_network_policy.py checks them.
     assert {o["kind"] for o in unique.values() if is_custom(o["apiVersion"])} == {"Tier", "GlobalNetworkPolicy"}
 
 
