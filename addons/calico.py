@@ -46,6 +46,11 @@ CNI_CONF_NAME = "05-canal.conflist"
 # name (/var/lib/cni/networks/cbr0), so pods started on the bridge before Calico came and
 # pods started through Calico never get the same address from the node's /24.
 CNI_NETWORK_NAME = "cbr0"
+# What install-cni leaves in /etc/cni/net.d besides the conflist: the CNI plugin's kubeconfig.
+CNI_KUBECONFIG = "calico-kubeconfig"
+# The node files Calico's DaemonSet writes and nothing removes: node-network-policy.sh removes
+# them when network policy is turned off.
+CNI_FILES = (CNI_CONF_NAME, CNI_KUBECONFIG)
 CNI_SERVICE_ACCOUNT = "calico-cni-plugin"
 NODE_SERVICE_ACCOUNT = "calico-node"
 FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"

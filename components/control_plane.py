@@ -20,11 +20,12 @@ from cloud_init.userdata import tar_b64
 from components.commands import Access, node_command
 from components.kube_node import (
     KUBEADM_INIT_CONFIG, KUBEADM_INIT_FILE, FlannelClient, JoinTarget, flannel_certificate, join_node, kube_user_data,
-    upgrade_credential, upgrade_master,
+    network_policy_command, upgrade_credential, upgrade_master,
 )
 from components.machine import BootedNode, NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import API_PORT, VIP_PORT, PrivateNetwork, endpoint_kind, endpoint_port
 from components.pki import KubernetesPki
+from components.roles import Role, command_name
 from settings import Settings
 
 MASTER_TAINTS = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
@@ -224,7 +225,7 @@ class ControlPlane(pulumi.ComponentResource):
                     instance=vm.instance, parent=self, openstack_rc=self._backup_rc)
         flannel_certificate(node, flannel=self._flannel, connection=vm.connection, parent=self, after=[vm.ready])
         kubeadm_files = node_command(
-            f"{node}-kubeadm-files", connection=vm.connection, script_name="master-kubeadm-files.sh",
+            command_name(node, Role.KUBEADM_FILES), connection=vm.connection, script_name="master-kubeadm-files.sh",
             env={"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(
                 pulumi.Output.all(*[c for _, c in files]).apply(
                     lambda contents, paths=[p for p, _ in files]: tar_b64(zip(paths, contents))))},
@@ -266,7 +267,7 @@ class ControlPlane(pulumi.ComponentResource):
         vm, kubeadm_files = self._boot_master(
             0, api, m, [*self._pki.files(), *self._apiserver.files, (KUBEADM_INIT_FILE, init_config)])
         init = node_command(
-            f"{node}-init", connection=vm.connection, script_name="master-init.sh",
+            command_name(node, Role.INIT), connection=vm.connection, script_name="master-init.sh",
             # The CA is ours (installed by kubeadm-files): a retry's `kubeadm reset` must
             # not throw it away.
             env={"KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG, "INIT_TIMEOUT": str(settings.timeouts.init),
@@ -274,6 +275,8 @@ class ControlPlane(pulumi.ComponentResource):
             timeout=settings.timeouts.init, parent=self,
             depends_on=[vm.ready, kubeadm_files, *after],
         )
+        # The other nodes get theirs with their join.
+        network_policy_command(settings, node=node, connection=vm.connection, parent=self, after=[init])
         self.join_target = JoinTarget(
             endpoint=m.endpoint,
             ca_cert_hash=self._pki.ca.public_key.apply(ca_cert_hash),

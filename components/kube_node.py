@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import pulumi
 from pulumi_command import remote
 
+from addons import calico
 from cloud_init import kubeadm, script, userdata
 from cloud_init.node import KubeNodeSpec, flannel_cert_env, node_cloud_config
 from components.commands import SSH_USER, certificate_command, day2_command, delete_command, node_command
@@ -25,6 +26,8 @@ KUBEADM_INIT_CONFIG = f"/etc/kubernetes/{KUBEADM_INIT_FILE}"
 TOKEN_TTL = "30m"
 # The step scripts a worker runs to upgrade itself: their text is part of what the upgrade
 # token is made for, so a new step script comes with a fresh token.
+# Removing two files: a backstop for a node that hangs.
+NETWORK_POLICY_TIMEOUT = 60
 # Step -> script, in the order upgrade-worker.sh runs them.
 WORKER_UPGRADE_STEPS = {"CORDON": "upgrade-cordon.sh", "NODE": "upgrade-node.sh", "UNCORDON": "upgrade-uncordon.sh"}
 
@@ -183,7 +186,27 @@ def join_node(
         depends_on=[join],
         instance=instance,
     )
+    network_policy_command(settings, node=node, connection=connection, parent=parent, after=[join])
     return join
+
+
+def network_policy_command(settings: Settings, *, node: str, connection: remote.ConnectionArgs,
+                           parent: pulumi.Resource, after: Sequence[pulumi.Resource]) -> remote.Command:
+    """`<node>-network-policy`: networkPolicy.enabled turned off reaches the running node (the
+    CNI files Calico's DaemonSet wrote are removed, or new pods could not start). Nothing runs
+    when the node is created: a new node has no such files, and with policy on the DaemonSet
+    writes them."""
+    enabled = settings.network_policy.enabled
+    return day2_command(
+        command_name(node, Role.NETWORK_POLICY),
+        connection=connection,
+        script_name="node-network-policy.sh",
+        env={"NETWORK_POLICY": "true" if enabled else "false", "CNI_FILES": " ".join(calico.CNI_FILES)},
+        timeout=NETWORK_POLICY_TIMEOUT,
+        parent=parent,
+        depends_on=after,
+        label=f"network policy {'on' if enabled else 'off'}",
+    )
 
 
 def flannel_certificate(node: str, *, flannel: FlannelClient, connection: remote.ConnectionArgs,

@@ -24,6 +24,7 @@ class Role(StrEnum):
     UPGRADE_CREDENTIAL = "upgrade-credential"  # what worker upgrades authenticate with
     ETCD_RENEWAL = "etcd-renewal"  # a renewed etcd member certificate
     FLANNEL_RENEWAL = "flannel-renewal"  # a renewed flannel client certificate
+    NETWORK_POLICY = "network-policy"  # Calico's CNI files gone from a node when policy is off
     # Run only when deleted.
     DRAIN = "drain"  # the node leaves the cluster before its VM goes
     ETCD_LEAVE = "etcd-leave"  # a discovery member leaves etcd when discovery shrinks

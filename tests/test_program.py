@@ -184,6 +184,7 @@ def test_adding_a_worker_touches_only_that_worker(plan):
     assert added == {
         "dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-image", "dev-worker-general-2-sshd", "dev-worker-general-2-ready", "dev-worker-general-2-flannel-renewal",
         "dev-worker-general-2-token", "dev-worker-general-2-join", "dev-worker-general-2-drain",
+        "dev-worker-general-2-network-policy",
     } | {n for n in added if n.startswith("dev-worker-general-2-upgrade")}
     changed = [
         n for n, r in before.by_name.items()

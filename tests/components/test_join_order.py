@@ -103,7 +103,7 @@ def test_scaling_down_removes_only_that_node(plan):
     before = plan("dev", "masters.count=3", POOLS)
     after = plan("dev", "masters.count=3", POOLS.replace('"count":2', '"count":1'))
     removed = set(before.by_name) - set(after.by_name)
-    assert removed == {f"dev-worker-edge-1{s}" for s in ("", "-port", "-image", "-sshd", "-ready", "-token", "-join", "-drain", "-flannel-renewal")} | {
+    assert removed == {f"dev-worker-edge-1{s}" for s in ("", "-port", "-image", "-sshd", "-ready", "-token", "-join", "-drain", "-flannel-renewal", "-network-policy")} | {
         n for n in removed if n.startswith("dev-worker-edge-1-upgrade")}
     for name, r in after.by_name.items():
         assert r["inputs"] == before.by_name[name]["inputs"], name
