@@ -51,11 +51,7 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         network = PrivateNetwork(f"{name}-network", settings, opts=child)
-        image = NodeImage(
-            name=settings.image,
-            id=pulumi.Output.from_input(settings.image) if names.is_id(settings.image)
-            else openstack.images.get_image_output(name=settings.image, most_recent=True).id,
-        )
+        image = _node_image(settings)
 
         # The key remote commands log in with; only its public half goes to the nodes.
         deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm="ED25519", opts=child)
@@ -99,6 +95,16 @@ class Cluster(pulumi.ComponentResource):
         self.master_addresses = control_plane.master_addresses
         self.worker_addresses = pulumi.Output.all(**{k: p.addresses for k, p in pools.items()}) if pools else pulumi.Output.from_input({})
 
+        self.ssh_config = self._ssh_config(name, settings, discovery, control_plane, pools)
+        self.register_outputs({
+            "kubeconfig": self.kubeconfig,
+            "apiEndpoint": self.api_endpoint,
+            "discoveryAddress": self.discovery_address,
+        })
+
+    def _ssh_config(self, name: str, settings: Settings, discovery: DiscoveryNode, control_plane: ControlPlane,
+                    pools: dict[str, WorkerPool]) -> pulumi.Output[str]:
+        """`ssh <node>` for every node, through the jump host (or the bastion) when needed."""
         node_names = [
             *[f"{name}-discovery-{i}" for i in range(settings.discovery.count)],
             *[f"{name}-master-{i}" for i in range(settings.masters.count)],
@@ -107,14 +113,9 @@ class Cluster(pulumi.ComponentResource):
         node_addresses = pulumi.Output.all(
             *discovery.addresses, *[control_plane.master_addresses], *[p.addresses for p in pools.values()]
         ).apply(lambda parts: _flatten(parts))
-        self.ssh_config = pulumi.Output.all(discovery.jump_host, node_addresses).apply(
-            lambda v: ssh_config(name, v[0], list(zip(node_names, v[1])), settings)
+        return pulumi.Output.all(discovery.jump_host, node_addresses).apply(
+            lambda v: ssh_config(name, v[0], list(zip(node_names, v[1], strict=True)), settings)
         )
-        self.register_outputs({
-            "kubeconfig": self.kubeconfig,
-            "apiEndpoint": self.api_endpoint,
-            "discoveryAddress": self.discovery_address,
-        })
 
     def _backup_rc(self, name: str, settings: Settings) -> pulumi.Output[str] | None:
         """An openrc for etcd snapshot uploads: an application credential that may put
@@ -147,6 +148,15 @@ class Cluster(pulumi.ComponentResource):
                 lambda v: admin_kubeconfig(server=v[0], name=settings.name, ca_pem=v[1], cert_pem=v[2], key_pem=v[3])
             )
         )
+
+
+def _node_image(settings: Settings) -> NodeImage:
+    """The image every node boots, by id: a name is looked up once, at plan time."""
+    return NodeImage(
+        name=settings.image,
+        id=pulumi.Output.from_input(settings.image) if names.is_id(settings.image)
+        else openstack.images.get_image_output(name=settings.image, most_recent=True).id,
+    )
 
 
 def _flatten(parts: list) -> list[str]:
