@@ -19,8 +19,31 @@ from cloud_init.userdata import tar_b64
 from components.commands import node_command
 from settings import ConfigError, Settings
 
-ENCRYPTION_KEY_NAME = "key1"
 RECONFIGURE_TIMEOUT = 600
+# One step of a key rotation on one master: install its file, the kubelet restarts
+# kube-apiserver, /readyz answers (or, for the rewrite, every Secret written again).
+ROTATE_SCRIPT = "master-encryption-rotate.sh"
+ROTATE_TIMEOUT = 600
+
+
+def encryption_key_name(generation: int) -> str:
+    """The key's name in the EncryptionConfiguration (etcd values are prefixed with it)."""
+    return f"key{generation}"
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    """From the previous generation's key to this one's, in the order Kubernetes documents
+    for several API servers: the EncryptionConfiguration every master gets at each step."""
+
+    generation: int
+    add: pulumi.Output[str]  # old key writes, new key reads
+    promote: pulumi.Output[str]  # new key writes, old key reads
+    drop: pulumi.Output[str]  # new key only: the file every master keeps (ApiServerConfig.files)
+
+    @property
+    def key_name(self) -> str:
+        return encryption_key_name(self.generation)
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,7 @@ class ApiServerConfig:
     args: list[dict]
     volumes: list[dict]
     label: str  # what a running master is reconfigured to, in the clear
+    rotation: KeyRotation | None = None  # keyGeneration > 1: the previous key is still rotated out
 
 
 def audit_policy(settings: Settings) -> str:
@@ -47,13 +71,45 @@ def audit_policy(settings: Settings) -> str:
     return text
 
 
+def _encryption_key(name: str, generation: int, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """A generation's 32-byte key (base64, a secret). Generation 1 keeps the resource name it
+    had before rotation existed, so the stacks made then keep their key."""
+    suffix = "" if generation == 1 else f"-{generation}"
+    key = random.RandomBytes(f"{name}-encryption-key{suffix}", length=32, opts=pulumi.ResourceOptions(parent=parent))
+    return key.base64
+
+
+def _encryption_files(name: str, settings: Settings, parent: pulumi.Resource,
+                      ) -> tuple[pulumi.Output[str], KeyRotation | None]:
+    """The EncryptionConfiguration every master keeps (this generation's key only) and, from
+    generation 2 on, the rotation from the previous key: that key stays in the program for
+    the whole generation, so an up that failed midway can still finish the rotation."""
+    enc = settings.api_server.encryption
+    generation = enc.key_generation
+
+    def config(*keys: tuple[int, pulumi.Output[str]]) -> pulumi.Output[str]:
+        names = [encryption_key_name(g) for g, _ in keys]
+        return pulumi.Output.secret(pulumi.Output.all(*[k for _, k in keys]).apply(
+            lambda secrets: apiserver.encryption_config(enc.provider, list(zip(names, secrets)))))
+
+    new = _encryption_key(name, generation, parent)
+    if generation == 1:
+        # Built as it always was (one apply over the key): plans stay byte-identical.
+        return pulumi.Output.secret(new.apply(
+            lambda k: apiserver.encryption_config(enc.provider, [(encryption_key_name(1), k)]))), None
+    old = _encryption_key(name, generation - 1, parent)
+    final = config((generation, new))
+    return final, KeyRotation(generation=generation, add=config((generation - 1, old), (generation, new)),
+                              promote=config((generation, new), (generation - 1, old)), drop=final)
+
+
 def api_server_config(name: str, settings: Settings, parent: pulumi.Resource) -> ApiServerConfig:
     a = settings.api_server
     files: list[tuple[str, pulumi.Output[str]]] = []
+    rotation = None
     if a.encryption.enabled:
-        key = random.RandomBytes(f"{name}-encryption-key", length=32, opts=pulumi.ResourceOptions(parent=parent))
-        files.append((apiserver.ENCRYPTION_FILE, pulumi.Output.secret(key.base64.apply(
-            lambda k: apiserver.encryption_config(a.encryption.provider, [(ENCRYPTION_KEY_NAME, k)])))))
+        final, rotation = _encryption_files(name, settings, parent)
+        files.append((apiserver.ENCRYPTION_FILE, final))
     audit = None
     if a.audit.enabled:
         policy = audit_policy(settings)
@@ -62,13 +118,17 @@ def api_server_config(name: str, settings: Settings, parent: pulumi.Resource) ->
                  "max_size_mb": a.audit.max_size_mb, "policy_sha256": hashlib.sha256(policy.encode()).hexdigest()[:12]}
     oidc = a.oidc.model_dump() if a.oidc else None
     args = apiserver.extra_args(encryption=a.encryption.enabled, audit=audit, oidc=oidc)
-    parts = [f"encryption {a.encryption.provider}" if a.encryption.enabled else "encryption off",
+    # The key's generation shows from 2 on (a new key is a new file on every master); at 1
+    # the label stays what it was.
+    key = f" {encryption_key_name(rotation.generation)}" if rotation else ""
+    parts = [f"encryption {a.encryption.provider}{key}" if a.encryption.enabled else "encryption off",
              f"audit {audit['policy_sha256']} {a.audit.max_age_days}d" if audit else "audit off",
              f"oidc {a.oidc.issuer_url}" if a.oidc else "oidc off"]
     return ApiServerConfig(
         files=files, args=args,
         volumes=apiserver.extra_volumes(encryption=a.encryption.enabled, audit=audit is not None),
         label="apiserver: " + ", ".join(parts),
+        rotation=rotation,
     )
 
 
@@ -102,3 +162,71 @@ def reconfigure_master(
         rerun_on_change=True,
         label=config.label,
     )
+
+
+@dataclass(frozen=True)
+class RotatingMaster:
+    """A master the key rotation goes through, and what must exist before it is touched (the
+    first master's init; another master's PKI files: a master that has not joined yet has no
+    API server, and the step leaves it alone)."""
+
+    node: str
+    connection: remote.ConnectionArgs
+    after: list[pulumi.Resource]
+
+
+# (step, what it does, in the clear): each step goes through every master, one after another.
+_ROTATION_STEPS = [("add", "add {new} as a reading key"), ("promote", "make {new} the writing key")]
+_DROP_STEP = ("drop", "drop {old}")
+
+
+def rotate_encryption_key(
+    name: str, rotation: KeyRotation, masters: list[RotatingMaster], parent: pulumi.Resource,
+) -> remote.Command:
+    """The rotation to `rotation.generation`'s key, as run-once commands (their names carry
+    the generation, so each rotation runs once): `<master>-encryption-<N>-add` on every
+    master, then `-promote` on every master, `<name>-encryption-<N>-rewrite` once on the first
+    master, then `-drop` on every master. One master restarts at a time, and no master
+    writes with a key another master cannot read yet. Returns the last step: what the
+    masters' steady `-apiserver` commands (and joins) wait for."""
+    g = rotation.generation
+    new, old = encryption_key_name(g), encryption_key_name(g - 1)
+
+    def step(master: RotatingMaster, phase: str, what: str, config: pulumi.Output[str],
+             previous: list[pulumi.Resource]) -> remote.Command:
+        return node_command(
+            f"{master.node}-encryption-{g}-{phase}",
+            connection=master.connection,
+            script_name=ROTATE_SCRIPT,
+            env={
+                "PHASE": phase,
+                "KEY_NAME": new,
+                "ENCRYPTION_CONFIG_B64": _b64_secret(config),
+                "FINAL_CONFIG_B64": _b64_secret(rotation.drop),
+                "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT),
+            },
+            timeout=ROTATE_TIMEOUT, parent=parent, depends_on=[*master.after, *previous],
+            label=f"encryption: {what.format(new=new, old=old)}",
+        )
+
+    previous: list[pulumi.Resource] = []
+    for phase, what in _ROTATION_STEPS:
+        for m in masters:
+            previous = [step(m, phase, what, getattr(rotation, phase), previous)]
+    # Every master now writes with the new key and reads both: rewrite once, through any of them.
+    previous = [node_command(
+        f"{name}-encryption-{g}-rewrite",
+        connection=masters[0].connection,
+        script_name=ROTATE_SCRIPT,
+        env={"PHASE": "rewrite", "KEY_NAME": new, "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT)},
+        timeout=ROTATE_TIMEOUT, parent=parent, depends_on=previous,
+        label=f"encryption: rewrite every Secret with {new}",
+    )]
+    phase, what = _DROP_STEP
+    for m in masters:
+        previous = [step(m, phase, what, rotation.drop, previous)]
+    return previous[0]
+
+
+def _b64_secret(text: pulumi.Output[str]) -> pulumi.Output[str]:
+    return pulumi.Output.secret(text.apply(lambda t: base64.b64encode(t.encode()).decode()))

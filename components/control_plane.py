@@ -14,7 +14,7 @@ from pulumi_command import remote
 from cloud_init import kubeadm
 from cloud_init.ha import Master, ha_cloud_config
 from cloud_init.kubeconfig import ca_cert_hash
-from components.apiserver import api_server_config, reconfigure_master
+from components.apiserver import RotatingMaster, api_server_config, reconfigure_master, rotate_encryption_key
 from components.backup import etcd_backup
 from cloud_init.userdata import tar_b64
 from components.commands import Access, node_command
@@ -99,15 +99,20 @@ class ControlPlane(pulumi.ComponentResource):
         endpoint_ready = self._octavia(name, settings, api.lb, network, m.addresses) if api.lb is not None else []
 
         init, first, init_config = self._first_master(api, m, [*discovery_ready, *endpoint_ready])
+        joining = [self._boot_master(i, api, m, [*self._pki.files(), *self._apiserver.files])
+                   for i in range(1, len(m.names))]
+        rotated = self._rotate_encryption_key(m, first, init, joining)
         previous = init
         upgraded = upgrade_master(settings, node=m.names[0], first=True, connection=first.connection,
                                   parent=self, after=[init])
-        # API server changes reach running masters one at a time, the first one first.
+        # API server changes reach running masters one at a time, the first one first; after
+        # a key rotation, so that the file they install is already in place.
         reconfigured = reconfigure_master(
             settings, node=m.names[0], first=True, connection=first.connection, config=self._apiserver,
-            kubeadm_config=init_config, parent=self, after=[init])
+            kubeadm_config=init_config, parent=self, after=[init, *rotated])
         for i in range(1, len(m.names)):
-            previous, upgraded, reconfigured = self._join_master(i, api, m, previous, upgraded, reconfigured)
+            previous, upgraded, reconfigured = self._join_master(
+                i, m, joining[i - 1], previous, upgraded, reconfigured, rotated)
         # Made as soon as the API answers (off the path to a ready cluster); workers still
         # upgrade only after the last master, which they wait for themselves.
         credential = upgrade_credential(settings, connection=self.join_target.first_master, node=m.names[0],
@@ -285,16 +290,32 @@ class ControlPlane(pulumi.ComponentResource):
         )
         return init, vm, init_config
 
-    def _join_master(self, i: int, api: ApiEndpoint, m: MasterInputs, previous: pulumi.Resource,
-                     upgraded: pulumi.Resource, reconfigured: pulumi.Resource) -> tuple[remote.Command, ...]:
+    def _rotate_encryption_key(self, m: MasterInputs, first: BootedNode, init: remote.Command,
+                               joining: list[tuple[BootedNode, remote.Command]]) -> list[remote.Command]:
+        """keyGeneration > 1: the rotation from the previous key, through every master (a
+        master that has not joined yet is left alone: it starts with the new key from its PKI
+        files, and joins only once the rotation is over, so it never serves Secrets it cannot
+        read). Returns its last step, or nothing."""
+        rotation = self._apiserver.rotation
+        if rotation is None:
+            return []
+        masters = [RotatingMaster(node=m.names[0], connection=first.connection, after=[init])]
+        masters += [RotatingMaster(node=m.names[i], connection=vm.connection, after=[kubeadm_files])
+                    for i, (vm, kubeadm_files) in enumerate(joining, start=1)]
+        return [rotate_encryption_key(self._name, rotation, masters, self)]
+
+    def _join_master(self, i: int, m: MasterInputs, booted: tuple[BootedNode, remote.Command],
+                     previous: pulumi.Resource, upgraded: pulumi.Resource, reconfigured: pulumi.Resource,
+                     rotated: list[remote.Command]) -> tuple[remote.Command, ...]:
         """A control-plane join after the previous master's (stacked etcd grows one member at
-        a time: concurrent member adds race), and its upgrade after the previous master's."""
+        a time: concurrent member adds race) and after a key rotation, and its upgrade after
+        the previous master's."""
         settings, node = self._settings, m.names[i]
-        vm, kubeadm_files = self._boot_master(i, api, m, [*self._pki.files(), *self._apiserver.files])
+        vm, kubeadm_files = booted
         join = join_node(
             settings, node=node, address=m.addresses[i], connection=vm.connection, target=self.join_target,
             ready=vm.ready, parent=self, control_plane=True, labels={}, taints=MASTER_TAINTS,
-            instance=vm.instance, after=[previous, kubeadm_files],
+            instance=vm.instance, after=[previous, kubeadm_files, *rotated],
         )
         upgraded = upgrade_master(settings, node=node, first=False, connection=vm.connection,
                                   parent=self, after=[upgraded, join])
