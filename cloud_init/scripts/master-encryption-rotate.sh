@@ -165,8 +165,9 @@ main() {
   DIR=${KUBERNETES_DIR:-/etc/kubernetes}
   API_URL=${API_URL:-https://127.0.0.1:6443}
   DELAY_MS=$(seconds_env RETRY_DELAY 5)
-  local deadline
-  deadline=$(deadline_in "$(seconds_env ROTATE_TIMEOUT 600)")
+  local bound deadline
+  bound=$(seconds_env ROTATE_TIMEOUT 600) # on its own: a bad value must stop the script here
+  deadline=$(deadline_in "$bound")
   case ${PHASE:-} in
     add | promote | drop) install_phase "$deadline" ;;
     rewrite) rewrite_secrets "$deadline" ;;
