@@ -90,7 +90,7 @@ def _encryption_files(name: str, settings: Settings, parent: pulumi.Resource,
     def config(*keys: tuple[int, pulumi.Output[str]]) -> pulumi.Output[str]:
         names = [encryption_key_name(g) for g, _ in keys]
         return pulumi.Output.secret(pulumi.Output.all(*[k for _, k in keys]).apply(
-            lambda secrets: apiserver.encryption_config(enc.provider, list(zip(names, secrets)))))
+            lambda secrets: apiserver.encryption_config(enc.provider, list(zip(names, secrets, strict=True)))))
 
     new = _encryption_key(name, generation, parent)
     if generation == 1:
