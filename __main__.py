@@ -3,6 +3,7 @@
 Config is read and validated once (settings.py); a bad value stops here, before any
 resource is registered, with one line naming the key.
 """
+
 import pulumi
 
 import settings as config

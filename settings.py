@@ -8,15 +8,27 @@ Every field carries its own rule (an Annotated type or validator from rules/), s
 always explains the field it names. Numbers and booleans are strict: Pulumi hands nested
 values over as JSON, and `true` is not a count nor `1` a flag.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationInfo, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ValidationInfo,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from rules import addresses, names, rollout, ssh, urls, versions
@@ -87,7 +99,28 @@ DnsLabel = Annotated[str, AfterValidator(names.dns_label)]
 ClusterRange = Annotated[IPv4Network, AfterValidator(addresses.cluster_range)]
 Resolver = Annotated[IPv4Address, AfterValidator(addresses.resolver)]
 SshKey = Annotated[str, AfterValidator(ssh.public_key)]
-VolumeSize = Optional[Annotated[Count, Field(ge=10, le=2000)]]
+VolumeSize = Annotated[Count, Field(ge=10, le=2000)] | None
+DnsName = Annotated[
+    str,
+    _matches(
+        r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        "must be a fully qualified DNS name like api.example.com",
+    ),
+]
+SwiftContainer = Annotated[
+    str,
+    _matches(
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$",
+        "must be a Swift container name: letters, digits, '_', '.' and '-', at most 256 characters",
+    ),
+]
+RegistryPath = Annotated[
+    str,
+    _matches(
+        r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$",
+        "must be a registry path like registry.example.com/kubernetes",
+    ),
+]
 # Secrets must arrive as Pulumi secrets (`--secret`): see load().
 SECRET = {"secret": True}
 
@@ -107,25 +140,30 @@ class ExistingNetwork(_Model):
 
 
 class NetworkSettings(_Model):
-    cidr: Annotated[IPv4Network, AfterValidator(addresses.private_range)] = IPv4Network("10.10.0.0/22")
+    cidr: Annotated[IPv4Network, AfterValidator(addresses.private_range)] = IPv4Network(
+        "10.10.0.0/22"
+    )
     # Empty: the subnet hands out the cloud's own resolvers (what air-gapped clouds want).
     dns_nameservers: Annotated[list[Resolver], AfterValidator(addresses.no_repeats)] = []
     # None: keep the cloud's tenant-network MTU (flannel derives its own from the interface).
-    mtu: Optional[Annotated[Count, Field(le=9000)]] = None
+    mtu: Annotated[Count, Field(le=9000)] | None = None
     # Nodes get ports on this subnet; no network, subnet or router is made.
-    existing: Optional[ExistingNetwork] = None
+    existing: ExistingNetwork | None = None
 
     @model_validator(mode="after")
-    def _existing_is_whole(self) -> "NetworkSettings":
+    def _existing_is_whole(self) -> NetworkSettings:
         if self.existing is not None:
             for field, key in (("cidr", "cidr"), ("dns_nameservers", "dnsNameservers")):
                 if field in self.model_fields_set:
-                    raise ConfigError(f"network.{key}", "is the existing subnet's own with network.existing: remove it")
+                    raise ConfigError(
+                        f"network.{key}",
+                        "is the existing subnet's own with network.existing: remove it",
+                    )
         return self
 
     @field_validator("mtu")
     @classmethod
-    def _fits_vxlan(cls, v: Optional[int]) -> Optional[int]:
+    def _fits_vxlan(cls, v: int | None) -> int | None:
         if v is not None and v - VXLAN_OVERHEAD < MIN_POD_MTU:
             raise ValueError(
                 f"{v} is too small for VXLAN: pods would get {v - VXLAN_OVERHEAD}, "
@@ -149,16 +187,18 @@ class NodeGroupSettings(_Model):
     flavor: CloudName = "m1.medium"
     volume_size: VolumeSize = None
     # The boot volume's Cinder type (the cloud's default when unset).
-    volume_type: Optional[CloudName] = None
+    volume_type: CloudName | None = None
 
     @field_validator("volume_type")
     @classmethod
-    def _type_needs_a_volume(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+    def _type_needs_a_volume(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None and info.data.get("volume_size") is None:
-            raise ValueError("is given without volumeSize: the node would boot from the image, with no volume to type")
+            raise ValueError(
+                "is given without volumeSize: the node would boot from the image, with no volume to type"
+            )
         return v
 
-    def zone(self, index: int) -> Optional[str]:
+    def zone(self, index: int) -> str | None:
         """The availability zone of the group's index-th node (None: the cloud picks)."""
         return None
 
@@ -169,7 +209,7 @@ class SpreadGroupSettings(NodeGroupSettings):
 
     availability_zones: Zones = []
 
-    def zone(self, index: int) -> Optional[str]:
+    def zone(self, index: int) -> str | None:
         zones = self.availability_zones
         return zones[index % len(zones)] if zones else None
 
@@ -184,12 +224,19 @@ class DiscoverySettings(SpreadGroupSettings):
 class BastionSettings(_Model):
     """The operator's own SSH bastion, through which remote commands reach every node."""
 
-    host: Annotated[str, _matches(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$",
-                                  "must be a host name or an IPv4 address")]
+    host: Annotated[
+        str,
+        _matches(
+            r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$",
+            "must be a host name or an IPv4 address",
+        ),
+    ]
     user: Annotated[str, _matches(r"^[a-z_][a-z0-9_-]{0,31}$", "must be a user name like ops")]
     port: Annotated[Count, Field(ge=1, le=65535)] = 22
     # The key the bastion accepts (a Pulumi secret); without it, the operator's ssh-agent.
-    private_key: Optional[Annotated[str, Field(min_length=1)]] = Field(default=None, json_schema_extra=SECRET)
+    private_key: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, json_schema_extra=SECRET
+    )
 
     @field_validator("host")
     @classmethod
@@ -198,12 +245,19 @@ class BastionSettings(_Model):
             address = IPv4Address(v)
         except ValueError:
             return v
-        if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified:
-            raise ValueError(f"{v} is not an address a bastion can have (loopback, link-local, multicast or 0.0.0.0)")
+        if (
+            address.is_loopback
+            or address.is_link_local
+            or address.is_multicast
+            or address.is_unspecified
+        ):
+            raise ValueError(
+                f"{v} is not an address a bastion can have (loopback, link-local, multicast or 0.0.0.0)"
+            )
         return v
 
     @property
-    def address(self) -> Optional[IPv4Address]:
+    def address(self) -> IPv4Address | None:
         """The bastion's address when it is given as one: SSH from it is then allowed."""
         try:
             return IPv4Address(self.host)
@@ -214,12 +268,12 @@ class BastionSettings(_Model):
 class AccessSettings(_Model):
     """How remote commands reach the nodes when the discovery node has no floating IP."""
 
-    bastion: Optional[BastionSettings] = None
+    bastion: BastionSettings | None = None
     # Pulumi runs inside the cluster's network: nodes are dialled at their own addresses.
     direct: Flag = False
 
     @model_validator(mode="after")
-    def _one_way(self) -> "AccessSettings":
+    def _one_way(self) -> AccessSettings:
         if self.bastion is not None and self.direct:
             raise ConfigError("access.direct", "and access.bastion are two ways in: give one")
         return self
@@ -231,7 +285,10 @@ class AccessSettings(_Model):
 
 
 class MasterSettings(SpreadGroupSettings):
-    count: Annotated[Count, _one_of((1, 3, 5, 7), "must be odd: 1, 3, 5 or 7 (etcd keeps quorum with a majority)")] = 1
+    count: Annotated[
+        Count,
+        _one_of((1, 3, 5, 7), "must be odd: 1, 3, 5 or 7 (etcd keeps quorum with a majority)"),
+    ] = 1
     # Strict spreading (anti-affinity) fails a boot when there are fewer hypervisors than masters.
     server_group_policy: ServerGroupPolicy = "soft-anti-affinity"
 
@@ -245,7 +302,7 @@ class Taint(_Model):
     effect: TaintEffect
 
     @model_validator(mode="after")
-    def _value(self) -> "Taint":
+    def _value(self) -> Taint:
         label_rules.label_value(self.value, self.key, "taint")
         return self
 
@@ -253,12 +310,13 @@ class Taint(_Model):
 class WorkerPoolSettings(NodeGroupSettings):
     name: DnsLabel
     count: Annotated[Count, Field(ge=0, le=1000)]
-    availability_zone: Optional[CloudName] = None
+    availability_zone: CloudName | None = None
     # None: no server group (a group added to a running pool would replace its VMs).
-    server_group_policy: Optional[ServerGroupPolicy] = None
+    server_group_policy: ServerGroupPolicy | None = None
 
-    def zone(self, index: int) -> Optional[str]:
+    def zone(self, index: int) -> str | None:
         return self.availability_zone
+
     labels: Annotated[dict[str, str], AfterValidator(label_rules.node_labels)] = {}
     taints: list[Taint] = []
     # A floating IP on every node of the pool (gateway pools serve traffic from outside).
@@ -273,31 +331,33 @@ class WorkerPoolSettings(NodeGroupSettings):
         return v
 
     @model_validator(mode="after")
-    def _gateway_taint_once(self) -> "WorkerPoolSettings":
+    def _gateway_taint_once(self) -> WorkerPoolSettings:
         if self.gateway:
             from addons.gateway import gateway_labels_taints
 
             given = {(t.key, t.effect) for t in self.taints}
             for t in gateway_labels_taints()[1]:
                 if (t["key"], t["effect"]) in given:
-                    raise ValueError(f"taint {t['key']!r} with effect {t['effect']} is added by gateway: true already; remove it from taints")
+                    raise ValueError(
+                        f"taint {t['key']!r} with effect {t['effect']} is added by gateway: true already; remove it from taints"
+                    )
         return self
 
     @property
     def schedulable(self) -> bool:
         """Whether ordinary pods (Deployments without tolerations) can land on this pool."""
         hard = {"NoSchedule", "NoExecute"}
-        return self.count > 0 and not self.gateway and not any(t.effect in hard for t in self.taints)
+        return (
+            self.count > 0 and not self.gateway and not any(t.effect in hard for t in self.taints)
+        )
 
 
 class ControlPlaneSettings(_Model):
     # vip: keepalived + haproxy on the masters; octavia: a load balancer in front of them.
     # Unset: vip with several masters, the master's own address with one.
-    endpoint: Optional[Literal["vip", "octavia"]] = None
+    endpoint: Literal["vip", "octavia"] | None = None
     floating_ip: Flag = True
-    dns_name: Optional[Annotated[str, _matches(
-        r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-        "must be a fully qualified DNS name like api.example.com")]] = None
+    dns_name: DnsName | None = None
 
 
 class EncryptionSettings(_Model):
@@ -315,24 +375,36 @@ class AuditSettings(_Model):
     max_backups: Annotated[Count, Field(ge=1, le=1000)] = 10
     max_size_mb: Annotated[Count, Field(ge=1, le=10000)] = 100
     # "default": metadata for most, no bodies of Secrets; or a path to your own policy file.
-    policy: Annotated[str, _matches(r"^(default|[^\x00\n]+\.ya?ml)$", "must be default or a path to a .yaml policy file")] = "default"
+    policy: Annotated[
+        str,
+        _matches(
+            r"^(default|[^\x00\n]+\.ya?ml)$", "must be default or a path to a .yaml policy file"
+        ),
+    ] = "default"
 
 
 class OidcSettings(_Model):
-    issuer_url: Annotated[str, _matches(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?$",
-                                        "must be an https:// URL without query or fragment")]
+    issuer_url: Annotated[
+        str,
+        _matches(
+            r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?$",
+            "must be an https:// URL without query or fragment",
+        ),
+    ]
     client_id: CloudName
     username_claim: CloudName = "sub"
-    groups_claim: Optional[CloudName] = None
+    groups_claim: CloudName | None = None
     # A CA bundle on the masters for an issuer whose certificate the system does not trust.
-    ca_file: Optional[Annotated[str, _matches(r"^/[^\s]*$", "must be an absolute path on the masters")]] = None
+    ca_file: (
+        Annotated[str, _matches(r"^/[^\s]*$", "must be an absolute path on the masters")] | None
+    ) = None
 
 
 class ApiServerSettings(_Model):
     encryption: EncryptionSettings = EncryptionSettings()
     audit: AuditSettings = AuditSettings()
     # Off unless set.
-    oidc: Optional[OidcSettings] = None
+    oidc: OidcSettings | None = None
 
 
 class BackupSettings(_Model):
@@ -340,9 +412,7 @@ class BackupSettings(_Model):
     schedule: Annotated[str, AfterValidator(schedules.on_calendar)] = "hourly"
     keep: Annotated[Count, Field(ge=1, le=1000)] = 24
     # Swift container for off-node copies; None keeps snapshots on the node only.
-    container: Optional[Annotated[str, _matches(
-        r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$",
-        "must be a Swift container name: letters, digits, '_', '.' and '-', at most 256 characters")]] = None
+    container: SwiftContainer | None = None
 
 
 class EtcdSettings(_Model):
@@ -352,7 +422,7 @@ class EtcdSettings(_Model):
 class UpgradeSettings(_Model):
     # Workers of one pool upgraded at the same time: a count, or a percentage of the pool
     # (rounded up, at least one), as kubespray's rolling upgrades take it.
-    max_unavailable: Annotated[Union[int, str], BeforeValidator(rollout.max_unavailable)] = "20%"
+    max_unavailable: Annotated[int | str, BeforeValidator(rollout.max_unavailable)] = "20%"
 
     def lanes(self, pool_size: int) -> int:
         """How many workers of a pool of pool_size upgrade at once."""
@@ -374,13 +444,17 @@ class TimeoutSettings(_Model):
 
 
 class StorageClassSettings(_Model):
-    name: Annotated[str, _matches(
-        r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-        "must be a Kubernetes object name: lowercase letters, digits, '-' and '.', "
-        "starting and ending with a letter or digit")] = "cinder"
+    name: Annotated[
+        str,
+        _matches(
+            r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            "must be a Kubernetes object name: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit",
+        ),
+    ] = "cinder"
     reclaim_policy: Literal["Delete", "Retain"] = "Delete"
     # Cinder volume type; None: the cloud's default type.
-    volume_type: Optional[CloudName] = None
+    volume_type: CloudName | None = None
     default: Flag = True
 
 
@@ -416,20 +490,25 @@ class OpenStackCredentialSettings(_Model):
     # create: a dedicated application credential made by the program for this cluster;
     # given: one you made, as applicationCredentialId / applicationCredentialSecret (--secret).
     application_credential: Literal["create", "given"] = "create"
-    application_credential_id: Optional[CloudName] = None
-    application_credential_secret: Optional[Annotated[str, Field(min_length=1)]] = Field(default=None, json_schema_extra=SECRET)
+    application_credential_id: CloudName | None = None
+    application_credential_secret: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, json_schema_extra=SECRET
+    )
 
     @model_validator(mode="after")
-    def _given_needs_both(self) -> "OpenStackCredentialSettings":
+    def _given_needs_both(self) -> OpenStackCredentialSettings:
         for field in ("application_credential_id", "application_credential_secret"):
             key = f"openstack.{to_camel(field)}"
             if self.application_credential == "given" and not getattr(self, field):
                 raise ConfigError(key, "is required when openstack.applicationCredential is given")
             if self.application_credential == "create" and getattr(self, field) is not None:
                 # A credential given but never used looks like it is in use: refuse it.
-                raise ConfigError(key, "is only used with openstack.applicationCredential: given "
-                                       "(it is create, so the program makes its own); remove it, or set "
-                                       "openstack.applicationCredential to given")
+                raise ConfigError(
+                    key,
+                    "is only used with openstack.applicationCredential: given "
+                    "(it is create, so the program makes its own); remove it, or set "
+                    "openstack.applicationCredential to given",
+                )
         return self
 
 
@@ -441,7 +520,9 @@ class Settings(_Model):
     cluster_name: DnsLabel
     external_network: CloudName
     image: CloudName
-    kubernetes_version: Annotated[str, AfterValidator(versions.kubernetes_release)] = DEFAULT_KUBERNETES_VERSION
+    kubernetes_version: Annotated[str, AfterValidator(versions.kubernetes_release)] = (
+        DEFAULT_KUBERNETES_VERSION
+    )
     network: NetworkSettings = NetworkSettings()
     pod_cidr: ClusterRange = IPv4Network("10.244.0.0/16")
     service_cidr: ClusterRange = IPv4Network("10.96.0.0/12")
@@ -452,13 +533,13 @@ class Settings(_Model):
     worker_pools: list[WorkerPoolSettings] = [WorkerPoolSettings(name="general", count=2)]
     # Each CIDR is one security-group rule per port: a repeat would register one rule twice.
     api_allowed_cidrs: Annotated[list[IPv4Network], AfterValidator(addresses.no_repeats)] = []
-    ssh_allowed_cidrs: Annotated[list[IPv4Network], Field(min_length=1), AfterValidator(addresses.no_repeats)]
+    ssh_allowed_cidrs: Annotated[
+        list[IPv4Network], Field(min_length=1), AfterValidator(addresses.no_repeats)
+    ]
     node_port_allowed_cidrs: Annotated[list[IPv4Network], AfterValidator(addresses.no_repeats)] = []
     ssh_public_keys: Annotated[list[SshKey], AfterValidator(addresses.no_repeats)] = []
-    package_mirror: Optional[Annotated[str, AfterValidator(urls.mirror_prefix)]] = None
-    image_repository: Optional[Annotated[str, _matches(
-        r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$",
-        "must be a registry path like registry.example.com/kubernetes")]] = None
+    package_mirror: Annotated[str, AfterValidator(urls.mirror_prefix)] | None = None
+    image_repository: RegistryPath | None = None
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
     etcd: EtcdSettings = EtcdSettings()
     upgrade: UpgradeSettings = UpgradeSettings()
@@ -496,7 +577,7 @@ class Settings(_Model):
         return v
 
     @model_validator(mode="after")
-    def _addons_pinned(self) -> "Settings":
+    def _addons_pinned(self) -> Settings:
         if any(self.addon_features.values()):
             from addons.versions import tags_for
 
@@ -507,16 +588,21 @@ class Settings(_Model):
         return self
 
     @model_validator(mode="after")
-    def _addons_have_a_worker(self) -> "Settings":
+    def _addons_have_a_worker(self) -> Settings:
         # The CSI controller and metrics-server are Deployments without tolerations: they
         # never run on masters (control-plane taint) nor on tainted or gateway pools.
-        wanting = [k for k, on in (("csi", self.csi.enabled), ("metricsServer", self.metrics_server.enabled)) if on]
+        wanting = [
+            k
+            for k, on in (("csi", self.csi.enabled), ("metricsServer", self.metrics_server.enabled))
+            if on
+        ]
         if wanting and not any(p.schedulable for p in self.worker_pools):
             raise ConfigError(
                 "workerPools",
                 f"no worker can run the add-ons' Deployments ({', '.join(wanting)}): every pool is "
                 f"empty, a gateway or tainted NoSchedule/NoExecute; add a pool with count >= 1 and "
-                f"no such taint, or set {' and '.join(k + '.enabled' for k in wanting)} to false")
+                f"no such taint, or set {' and '.join(k + '.enabled' for k in wanting)} to false",
+            )
         return self
 
     @property
@@ -549,18 +635,24 @@ class Settings(_Model):
         return ports
 
     @model_validator(mode="after")
-    def _a_way_in(self) -> "Settings":
+    def _a_way_in(self) -> Settings:
         through = self.access.through
         if not self.discovery.floating_ip and through == "jump-host":
-            raise ConfigError("discovery.floatingIp", "false needs another way in for the remote commands: "
-                                                      "access.bastion {host, user} or access.direct: true")
+            raise ConfigError(
+                "discovery.floatingIp",
+                "false needs another way in for the remote commands: "
+                "access.bastion {host, user} or access.direct: true",
+            )
         if self.discovery.floating_ip and through != "jump-host":
-            raise ConfigError(f"access.{through}", "is for a discovery node without a floating IP: "
-                                                   "set discovery.floatingIp: false too")
+            raise ConfigError(
+                f"access.{through}",
+                "is for a discovery node without a floating IP: "
+                "set discovery.floatingIp: false too",
+            )
         return self
 
     @model_validator(mode="after")
-    def _ranges_apart(self) -> "Settings":
+    def _ranges_apart(self) -> Settings:
         # An existing subnet's range is only known to the cloud: checked when it is read
         # (check_subnet), at plan time.
         existing = self.network.existing is not None
@@ -569,15 +661,17 @@ class Settings(_Model):
             ranges = {"network.cidr": self.network.cidr, **ranges}
         names_ = list(ranges)
         for i, a in enumerate(names_):
-            for b in names_[i + 1:]:
+            for b in names_[i + 1 :]:
                 if ranges[a].overlaps(ranges[b]):
                     raise ConfigError(b, f"{ranges[b]} overlaps {a} {ranges[a]}")
         nodes = self.masters.count + sum(p.count for p in self.worker_pools)
         room = 2 ** (24 - self.pod_cidr.prefixlen) - FLANNEL_UNUSED_SUBNETS
         if nodes > room:
             raise ConfigError(
-                "podCidr", f"{self.pod_cidr} has {room} node subnets (/24) for {nodes} nodes "
-                           f"(flannel never leases the first /24); use a wider podCidr")
+                "podCidr",
+                f"{self.pod_cidr} has {room} node subnets (/24) for {nodes} nodes "
+                f"(flannel never leases the first /24); use a wider podCidr",
+            )
         ports = self.subnet_ports
         hosts = self.network.cidr.num_addresses - NEUTRON_RESERVED - DHCP_PORTS
         if not existing and sum(ports.values()) > hosts:
@@ -588,7 +682,8 @@ class Settings(_Model):
                 "network.cidr",
                 f"{self.network.cidr} has {hosts} addresses for {sum(ports.values())} ports ({used}; "
                 f"Neutron keeps {NEUTRON_RESERVED + DHCP_PORTS} for network, gateway, broadcast and "
-                f"DHCP); use /{wide} or wider")
+                f"DHCP); use /{wide} or wider",
+            )
         return self
 
     def check_subnet(self, cidr: str) -> str:
@@ -596,8 +691,11 @@ class Settings(_Model):
         net = IPv4Network(cidr)
         for key, other in (("podCidr", self.pod_cidr), ("serviceCidr", self.service_cidr)):
             if net.overlaps(other):
-                raise ConfigError(key, f"{other} overlaps the existing subnet {self.network.existing.subnet_id} ({net}); "
-                                       f"choose another {key}")
+                raise ConfigError(
+                    key,
+                    f"{other} overlaps the existing subnet {self.network.existing.subnet_id} ({net}); "
+                    f"choose another {key}",
+                )
         return cidr
 
     @property
@@ -625,7 +723,7 @@ def _fields(model: type[BaseModel]) -> dict[str, Any]:
     return {f.alias or to_camel(name): f for name, f in model.model_fields.items()}
 
 
-def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
     """The settings model a field holds (itself, in a list or Optional), if any."""
     todo = [annotation]
     while todo:
@@ -636,7 +734,7 @@ def _nested_model(annotation: Any) -> Optional[type[BaseModel]]:
     return None
 
 
-def _secret_paths(model: Optional[type[BaseModel]] = None, prefix: str = "") -> list[str]:
+def _secret_paths(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
     """Dotted keys of every field marked SECRET: what must arrive as a Pulumi secret."""
     model = model or Settings
     out = []
@@ -662,7 +760,10 @@ def _no_empty_values(value: Any, key: str, top: bool = True) -> None:
     """A YAML key left without a value (`image:`) arrives as null (the CLI passes the text
     "null" for a top-level one): say so, instead of validating the word "null"."""
     if value is None or (top and value == "null"):
-        raise ConfigError(key, "has no value (an empty key in the stack file); give it one, or remove the line to use the default")
+        raise ConfigError(
+            key,
+            "has no value (an empty key in the stack file); give it one, or remove the line to use the default",
+        )
     if isinstance(value, dict):
         for k, v in value.items():
             _no_empty_values(v, f"{key}.{k}", top=False)
@@ -673,18 +774,23 @@ def _no_empty_values(value: Any, key: str, top: bool = True) -> None:
 
 def _flat_key(key: str, value: Any) -> None:
     """`masters.count: 3` at the top of a stack file is one key named "masters.count"."""
-    head = re.split(r"[.\[]", key, 1)[0]
+    head = re.split(r"[.\[]", key, maxsplit=1)[0]
     if head == key or head not in _fields(Settings):
         return
     shown = value if isinstance(value, str) else json.dumps(value)
-    nested = f" ({PROJECT}:{head}: {{{key[len(head) + 1:]}: {shown}}})" if key[len(head)] == "." else ""
-    raise ConfigError(key, f"is a nested key written flat; nest it under {head} in the stack file{nested}, "
-                           f"or run: pulumi config set --path '{key}' {shown}")
+    nested = (
+        f" ({PROJECT}:{head}: {{{key[len(head) + 1 :]}: {shown}}})" if key[len(head)] == "." else ""
+    )
+    raise ConfigError(
+        key,
+        f"is a nested key written flat; nest it under {head} in the stack file{nested}, "
+        f"or run: pulumi config set --path '{key}' {shown}",
+    )
 
 
 def _unknown_key_hint(loc: tuple) -> str:
     """'did you mean' for snake_case spellings of known keys."""
-    model: Optional[type[BaseModel]] = Settings
+    model: type[BaseModel] | None = Settings
     for part in loc[:-1]:
         if isinstance(part, int) or model is None:
             continue
@@ -696,7 +802,9 @@ def _unknown_key_hint(loc: tuple) -> str:
     return ""
 
 
-def load(raw: dict[str, Any], stack: Optional[str] = None, secret_keys: Optional[set[str]] = None) -> Settings:
+def load(
+    raw: dict[str, Any], stack: str | None = None, secret_keys: set[str] | None = None
+) -> Settings:
     """Validate raw project config (keys without the project prefix) into Settings.
 
     `stack` only shapes the advice when clusterName is missing. `secret_keys` are the
@@ -717,20 +825,25 @@ def load(raw: dict[str, Any], stack: Optional[str] = None, secret_keys: Optional
         raise _config_error(e.errors()[0]) from None
 
 
-def _required_name(raw: dict[str, Any], stack: Optional[str]) -> None:
+def _required_name(raw: dict[str, Any], stack: str | None) -> None:
     if "clusterName" not in raw:
         suggested = names.suggest_dns_label(stack or "")
         where = f"Pulumi.{stack}.yaml" if stack else "the stack file"
         raise ConfigError(
-            "clusterName", f"is required: add `{PROJECT}:clusterName: {suggested}` to {where} (every "
-                           f"resource is named after it, so it must not change with the stack's name)")
+            "clusterName",
+            f"is required: add `{PROJECT}:clusterName: {suggested}` to {where} (every "
+            f"resource is named after it, so it must not change with the stack's name)",
+        )
 
 
 def _secrets_kept_secret(raw: dict[str, Any], secret_keys: set[str]) -> None:
     for path in _secret_paths():
         top = path.split(".", 1)[0]
         if _lookup(raw, path) is not None and f"{PROJECT}:{top}" not in secret_keys:
-            raise ConfigError(path, f"is a secret in plain text; set it with: pulumi config set --secret --path '{path}' <value>")
+            raise ConfigError(
+                path,
+                f"is a secret in plain text; set it with: pulumi config set --secret --path '{path}' <value>",
+            )
 
 
 def _config_error(err: dict[str, Any]) -> ConfigError:
@@ -739,8 +852,11 @@ def _config_error(err: dict[str, Any]) -> ConfigError:
     if err["type"] == "missing":
         return ConfigError(key, "is required")
     if err["type"] == "extra_forbidden":
-        return ConfigError(key, _unknown_key_hint(err["loc"])
-                           or "is not a known config key (see the README's config reference)")
+        return ConfigError(
+            key,
+            _unknown_key_hint(err["loc"])
+            or "is not a known config key (see the README's config reference)",
+        )
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, ConfigError):
         return inner
@@ -770,9 +886,17 @@ def check_namespace(key: str) -> None:
     """Refuse a `namespace:key` whose namespace is a typo of the project's (`openstack-k8:masters`):
     the engine would hand it over, and the program would ignore it without a word."""
     namespace, sep, rest = key.partition(":")
-    if sep and namespace != PROJECT and namespace not in OTHER_NAMESPACES and _distance(namespace.lower(), PROJECT) <= 2:
-        raise ConfigError(rest, f"namespace {namespace!r} is not this project's; did you mean {PROJECT}:{rest}?",
-                          namespace=namespace)
+    if (
+        sep
+        and namespace != PROJECT
+        and namespace not in OTHER_NAMESPACES
+        and _distance(namespace.lower(), PROJECT) <= 2
+    ):
+        raise ConfigError(
+            rest,
+            f"namespace {namespace!r} is not this project's; did you mean {PROJECT}:{rest}?",
+            namespace=namespace,
+        )
 
 
 def raw_from_pulumi(config: dict[str, str]) -> dict[str, Any]:
@@ -792,7 +916,7 @@ def raw_from_pulumi(config: dict[str, str]) -> dict[str, Any]:
                 v = json.loads(v)
             except json.JSONDecodeError:
                 pass
-        raw[k[len(prefix):]] = v
+        raw[k[len(prefix) :]] = v
     return raw
 
 
@@ -804,7 +928,7 @@ def engine_config() -> dict[str, str]:
     return {**get_config_env(), **CONFIG.get()}
 
 
-def engine_secret_keys() -> Optional[set[str]]:
+def engine_secret_keys() -> set[str] | None:
     """The keys the CLI marks secret (PULUMI_CONFIG_SECRET_KEYS, always set by the Python
     language host); None where no CLI ran the program (the mock engine knows no secrets)."""
     if "PULUMI_CONFIG_SECRET_KEYS" not in os.environ:

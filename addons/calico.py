@@ -71,9 +71,7 @@ METADATA_POLICY = f"{TIER}.metadata-service"
 # Host-network pods (the cloud controller manager, the Cinder CSI node plugin) have no
 # workload endpoint, so no policy applies to them. The Cinder CSI controller reads
 # [Metadata] search-order = configDrive,metadataService of cloud.conf.
-METADATA_EXEMPT = (
-    (_m.NAMESPACE, {"app": "csi-cinder-controllerplugin"}),
-)
+METADATA_EXEMPT = ((_m.NAMESPACE, {"app": "csi-cinder-controllerplugin"}),)
 
 # Calico's CRDs in crd.projectcalico.org that calico-node reads or writes (the resources of
 # canal.yaml's calico-node ClusterRole): plural, kind, scope. Calico's IPAM-only kinds
@@ -106,9 +104,13 @@ CRDS = (
 # Forbidden is not: felix would never be in sync, never ready. So each release's kinds are
 # granted list/watch, whether or not their CRDs exist in the cluster.
 _RELEASE_WATCHES = {
-    "v3.31": [(["policy.networking.k8s.io"], ["adminnetworkpolicies", "baselineadminnetworkpolicies"])],
-    "v3.32": [(["policy.networking.k8s.io"], ["clusternetworkpolicies"]),
-              (["kubevirt.io"], ["virtualmachineinstancemigrations"])],
+    "v3.31": [
+        (["policy.networking.k8s.io"], ["adminnetworkpolicies", "baselineadminnetworkpolicies"])
+    ],
+    "v3.32": [
+        (["policy.networking.k8s.io"], ["clusternetworkpolicies"]),
+        (["kubevirt.io"], ["virtualmachineinstancemigrations"]),
+    ],
 }
 
 
@@ -116,7 +118,9 @@ def calico_line(tag: str) -> str:
     """'v3.32.1' -> 'v3.32': the release line whose RBAC applies."""
     major_minor = ".".join(tag.split(".")[:2])
     if major_minor not in _RELEASE_WATCHES:
-        raise ValueError(f"no RBAC known for Calico {tag}; known lines: {', '.join(_RELEASE_WATCHES)}")
+        raise ValueError(
+            f"no RBAC known for Calico {tag}; known lines: {', '.join(_RELEASE_WATCHES)}"
+        )
     return major_minor
 
 
@@ -152,11 +156,21 @@ def crd_objects() -> list[dict]:
             "metadata": _meta(f"{plural}.{CALICO_GROUP}", namespaced=False),
             "spec": {
                 "group": CALICO_GROUP,
-                "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
-                          "singular": kind.lower()},
+                "names": {
+                    "kind": kind,
+                    "listKind": f"{kind}List",
+                    "plural": plural,
+                    "singular": kind.lower(),
+                },
                 "scope": scope,
-                "versions": [{"name": "v1", "served": True, "storage": True,
-                              "schema": {"openAPIV3Schema": copy.deepcopy(schema)}}],
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": copy.deepcopy(schema)},
+                    }
+                ],
             },
         }
         for plural, kind, scope in CRDS
@@ -184,11 +198,17 @@ def _calico_node_rules(line: str) -> list[dict]:
         # Startup creates the built-in tiers, the default FelixConfiguration, BGPConfiguration
         # and ClusterInformation; no IP pool (NO_DEFAULT_POOLS): addresses are flannel's.
         rule([CALICO_GROUP], ["tiers"], ["create"]),
-        rule([CALICO_GROUP], ["felixconfigurations", "bgpconfigurations", "clusterinformations"],
-             ["create", "update"]),
+        rule(
+            [CALICO_GROUP],
+            ["felixconfigurations", "bgpconfigurations", "clusterinformations"],
+            ["create", "update"],
+        ),
         rule([CALICO_GROUP], ["caliconodestatuses"], ["update"]),
     ]
-    rules += [rule(groups, resources, ["get", "list", "watch"]) for groups, resources in _RELEASE_WATCHES[line]]
+    rules += [
+        rule(groups, resources, ["get", "list", "watch"])
+        for groups, resources in _RELEASE_WATCHES[line]
+    ]
     return rules
 
 
@@ -197,8 +217,10 @@ def rbac_objects(line: str) -> list[dict]:
     binding = _m._binding
     sa = lambda name: {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name)}  # noqa: E731
     role = lambda name, rules: {  # noqa: E731
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": _meta(name, namespaced=False), "rules": rules,
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(name, namespaced=False),
+        "rules": rules,
     }
     return [
         sa(NODE_SERVICE_ACCOUNT),
@@ -206,14 +228,29 @@ def rbac_objects(line: str) -> list[dict]:
         role(NODE_SERVICE_ACCOUNT, _calico_node_rules(line)),
         # The CNI plugin reads the pod (labels, service account) and its namespace, and
         # writes the pod's address into its status.
-        role(CNI_SERVICE_ACCOUNT, [
-            _m._rule([""], ["pods", "nodes", "namespaces"], ["get"]),
-            _m._rule([""], ["pods/status"], ["patch"]),
-        ]),
-        binding("ClusterRoleBinding", NODE_SERVICE_ACCOUNT, FEATURE, "ClusterRole",
-                NODE_SERVICE_ACCOUNT, NODE_SERVICE_ACCOUNT),
-        binding("ClusterRoleBinding", CNI_SERVICE_ACCOUNT, FEATURE, "ClusterRole",
-                CNI_SERVICE_ACCOUNT, CNI_SERVICE_ACCOUNT),
+        role(
+            CNI_SERVICE_ACCOUNT,
+            [
+                _m._rule([""], ["pods", "nodes", "namespaces"], ["get"]),
+                _m._rule([""], ["pods/status"], ["patch"]),
+            ],
+        ),
+        binding(
+            "ClusterRoleBinding",
+            NODE_SERVICE_ACCOUNT,
+            FEATURE,
+            "ClusterRole",
+            NODE_SERVICE_ACCOUNT,
+            NODE_SERVICE_ACCOUNT,
+        ),
+        binding(
+            "ClusterRoleBinding",
+            CNI_SERVICE_ACCOUNT,
+            FEATURE,
+            "ClusterRole",
+            CNI_SERVICE_ACCOUNT,
+            CNI_SERVICE_ACCOUNT,
+        ),
     ]
 
 
@@ -283,12 +320,17 @@ def daemonset(images: dict) -> dict:
             # An init container must end.
             _env("SLEEP", "false"),
         ],
-        "volumeMounts": [_mount("cni-bin-dir", "/host/opt/cni/bin"),
-                         _mount("cni-net-dir", "/host/etc/cni/net.d")],
+        "volumeMounts": [
+            _mount("cni-bin-dir", "/host/opt/cni/bin"),
+            _mount("cni-net-dir", "/host/etc/cni/net.d"),
+        ],
         "securityContext": {"privileged": True},
     }
     felix_probe = lambda flag, **kw: {  # noqa: E731
-        "exec": {"command": ["/bin/calico-node", flag]}, "periodSeconds": 10, "timeoutSeconds": 10, **kw,
+        "exec": {"command": ["/bin/calico-node", flag]},
+        "periodSeconds": 10,
+        "timeoutSeconds": 10,
+        **kw,
     }
     calico_node = {
         "name": "calico-node",

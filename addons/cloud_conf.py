@@ -73,7 +73,9 @@ def cloud_conf_sections(
         if not subnet_id:
             raise ValueError("cloud.conf: subnet_id is required for LoadBalancer Services")
         if not floating_network_id:
-            raise ValueError("cloud.conf: floating_network_id is required for LoadBalancer Services")
+            raise ValueError(
+                "cloud.conf: floating_network_id is required for LoadBalancer Services"
+            )
         load_balancer = {
             "enabled": True,
             "floating-network-id": floating_network_id,

@@ -35,4 +35,3 @@ def gateway_pod_scheduling() -> dict:
             for t in taints
         ],
     }
-

@@ -94,8 +94,13 @@ def _leases_role(name: str, feature: str) -> dict:
     return _role(
         name,
         feature,
-        [_rule(["coordination.k8s.io"], ["leases"],
-               ["get", "watch", "list", "delete", "update", "create", "patch"])],
+        [
+            _rule(
+                ["coordination.k8s.io"],
+                ["leases"],
+                ["get", "watch", "list", "delete", "update", "create", "patch"],
+            )
+        ],
     )
 
 
@@ -174,12 +179,21 @@ def cloud_controller_objects(*, images: dict, cluster_name: str = "kubernetes") 
                                 {"name": "CLUSTER_NAME", "value": cluster_name},
                             ],
                             "volumeMounts": [
-                                {"name": "k8s-certs", "mountPath": "/etc/kubernetes/pki",
-                                 "readOnly": True},
-                                {"name": "ca-certs", "mountPath": "/etc/ssl/certs",
-                                 "readOnly": True},
-                                {"name": "cloud-config-volume", "mountPath": CLOUD_CONFIG_DIR,
-                                 "readOnly": True},
+                                {
+                                    "name": "k8s-certs",
+                                    "mountPath": "/etc/kubernetes/pki",
+                                    "readOnly": True,
+                                },
+                                {
+                                    "name": "ca-certs",
+                                    "mountPath": "/etc/ssl/certs",
+                                    "readOnly": True,
+                                },
+                                {
+                                    "name": "cloud-config-volume",
+                                    "mountPath": CLOUD_CONFIG_DIR,
+                                    "readOnly": True,
+                                },
                             ],
                             "resources": {"requests": {"cpu": "200m"}},
                         }
@@ -196,13 +210,28 @@ def cloud_controller_objects(*, images: dict, cluster_name: str = "kubernetes") 
     return [
         _service_account(sa, feature),
         _cluster_role("system:cloud-controller-manager", feature, rules),
-        _binding("ClusterRoleBinding", "system:cloud-controller-manager", feature,
-                 "ClusterRole", "system:cloud-controller-manager", sa),
+        _binding(
+            "ClusterRoleBinding",
+            "system:cloud-controller-manager",
+            feature,
+            "ClusterRole",
+            "system:cloud-controller-manager",
+            sa,
+        ),
         # Only this one Secret, not every Secret of the cluster.
-        _role("system:cloud-controller-manager:secret-reader", feature,
-              [_rule([""], ["secrets"], ["get", "list", "watch"], [CLOUD_CONFIG_SECRET])]),
-        _binding("RoleBinding", "system:cloud-controller-manager:secret-reader", feature,
-                 "Role", "system:cloud-controller-manager:secret-reader", sa),
+        _role(
+            "system:cloud-controller-manager:secret-reader",
+            feature,
+            [_rule([""], ["secrets"], ["get", "list", "watch"], [CLOUD_CONFIG_SECRET])],
+        ),
+        _binding(
+            "RoleBinding",
+            "system:cloud-controller-manager:secret-reader",
+            feature,
+            "Role",
+            "system:cloud-controller-manager:secret-reader",
+            sa,
+        ),
         daemonset,
     ]
 
@@ -245,7 +274,9 @@ def storage_class_object(storage_class: dict) -> dict:
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
         "metadata": _meta(
-            name, "cinder_csi", namespaced=False,
+            name,
+            "cinder_csi",
+            namespaced=False,
             annotations={"storageclass.kubernetes.io/is-default-class": str(default).lower()},
         ),
         "provisioner": CINDER_DRIVER,
@@ -259,8 +290,9 @@ def storage_class_object(storage_class: dict) -> dict:
     return obj
 
 
-def cinder_csi_objects(*, images: dict, storage_class: dict,
-                       cluster_name: str = "kubernetes") -> list[dict]:
+def cinder_csi_objects(
+    *, images: dict, storage_class: dict, cluster_name: str = "kubernetes"
+) -> list[dict]:
     """Cinder CSI: controller Deployment, node DaemonSet, RBAC, CSIDriver, StorageClass."""
     feature = "cinder_csi"
     controller_sa = "csi-cinder-controller-sa"
@@ -271,64 +303,150 @@ def cinder_csi_objects(*, images: dict, storage_class: dict,
 
     rbac = [
         _service_account(controller_sa, feature),
-        _cluster_role("csi-attacher-role", feature, [
-            _rule([""], ["persistentvolumes"], ["get", "list", "watch", "patch"]),
-            _rule(["storage.k8s.io"], ["csinodes"], ["get", "list", "watch"]),
-            _rule(["storage.k8s.io"], ["volumeattachments"], ["get", "list", "watch", "patch"]),
-            _rule(["storage.k8s.io"], ["volumeattachments/status"], ["patch"]),
-        ]),
-        _binding("ClusterRoleBinding", "csi-attacher-binding", feature,
-                 "ClusterRole", "csi-attacher-role", controller_sa),
+        _cluster_role(
+            "csi-attacher-role",
+            feature,
+            [
+                _rule([""], ["persistentvolumes"], ["get", "list", "watch", "patch"]),
+                _rule(["storage.k8s.io"], ["csinodes"], ["get", "list", "watch"]),
+                _rule(["storage.k8s.io"], ["volumeattachments"], ["get", "list", "watch", "patch"]),
+                _rule(["storage.k8s.io"], ["volumeattachments/status"], ["patch"]),
+            ],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "csi-attacher-binding",
+            feature,
+            "ClusterRole",
+            "csi-attacher-role",
+            controller_sa,
+        ),
         _leases_role("external-attacher-cfg", feature),
-        _binding("RoleBinding", "csi-attacher-role-cfg", feature,
-                 "Role", "external-attacher-cfg", controller_sa),
-        _cluster_role("csi-provisioner-role", feature, [
-            _rule([""], ["persistentvolumes"], ["get", "list", "watch", "create", "delete", "patch"]),
-            _rule([""], ["persistentvolumeclaims"], ["get", "list", "watch", "update"]),
-            _rule(["storage.k8s.io"], ["storageclasses"], ["get", "list", "watch"]),
-            _rule([""], ["nodes"], ["get", "list", "watch"]),
-            _rule(["storage.k8s.io"], ["csinodes"], ["get", "list", "watch"]),
-            events,
-            _rule(["snapshot.storage.k8s.io"], ["volumesnapshots"], ["get", "list"]),
-            _rule(["snapshot.storage.k8s.io"], ["volumesnapshotcontents"], ["get", "list"]),
-            _rule(["storage.k8s.io"], ["volumeattachments"], ["get", "list", "watch"]),
-        ]),
-        _binding("ClusterRoleBinding", "csi-provisioner-binding", feature,
-                 "ClusterRole", "csi-provisioner-role", controller_sa),
+        _binding(
+            "RoleBinding",
+            "csi-attacher-role-cfg",
+            feature,
+            "Role",
+            "external-attacher-cfg",
+            controller_sa,
+        ),
+        _cluster_role(
+            "csi-provisioner-role",
+            feature,
+            [
+                _rule(
+                    [""],
+                    ["persistentvolumes"],
+                    ["get", "list", "watch", "create", "delete", "patch"],
+                ),
+                _rule([""], ["persistentvolumeclaims"], ["get", "list", "watch", "update"]),
+                _rule(["storage.k8s.io"], ["storageclasses"], ["get", "list", "watch"]),
+                _rule([""], ["nodes"], ["get", "list", "watch"]),
+                _rule(["storage.k8s.io"], ["csinodes"], ["get", "list", "watch"]),
+                events,
+                _rule(["snapshot.storage.k8s.io"], ["volumesnapshots"], ["get", "list"]),
+                _rule(["snapshot.storage.k8s.io"], ["volumesnapshotcontents"], ["get", "list"]),
+                _rule(["storage.k8s.io"], ["volumeattachments"], ["get", "list", "watch"]),
+            ],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "csi-provisioner-binding",
+            feature,
+            "ClusterRole",
+            "csi-provisioner-role",
+            controller_sa,
+        ),
         _leases_role("external-provisioner-cfg", feature),
-        _binding("RoleBinding", "csi-provisioner-role-cfg", feature,
-                 "Role", "external-provisioner-cfg", controller_sa),
-        _cluster_role("csi-snapshotter-role", feature, [
-            events,
-            _rule(["snapshot.storage.k8s.io"], ["volumesnapshotclasses"], ["get", "list", "watch"]),
-            _rule(["snapshot.storage.k8s.io"], ["volumesnapshotcontents"],
-                  ["get", "list", "watch", "update", "patch"]),
-            _rule(["snapshot.storage.k8s.io"], ["volumesnapshotcontents/status"],
-                  ["update", "patch"]),
-        ]),
-        _binding("ClusterRoleBinding", "csi-snapshotter-binding", feature,
-                 "ClusterRole", "csi-snapshotter-role", controller_sa),
+        _binding(
+            "RoleBinding",
+            "csi-provisioner-role-cfg",
+            feature,
+            "Role",
+            "external-provisioner-cfg",
+            controller_sa,
+        ),
+        _cluster_role(
+            "csi-snapshotter-role",
+            feature,
+            [
+                events,
+                _rule(
+                    ["snapshot.storage.k8s.io"], ["volumesnapshotclasses"], ["get", "list", "watch"]
+                ),
+                _rule(
+                    ["snapshot.storage.k8s.io"],
+                    ["volumesnapshotcontents"],
+                    ["get", "list", "watch", "update", "patch"],
+                ),
+                _rule(
+                    ["snapshot.storage.k8s.io"],
+                    ["volumesnapshotcontents/status"],
+                    ["update", "patch"],
+                ),
+            ],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "csi-snapshotter-binding",
+            feature,
+            "ClusterRole",
+            "csi-snapshotter-role",
+            controller_sa,
+        ),
         _leases_role("external-snapshotter-leaderelection", feature),
-        _binding("RoleBinding", "external-snapshotter-leaderelection", feature,
-                 "Role", "external-snapshotter-leaderelection", controller_sa),
-        _cluster_role("csi-resizer-role", feature, [
-            _rule([""], ["persistentvolumes"], ["get", "list", "watch", "patch"]),
-            _rule([""], ["persistentvolumeclaims"], ["get", "list", "watch"]),
-            _rule([""], ["pods"], ["get", "list", "watch"]),
-            _rule([""], ["persistentvolumeclaims/status"], ["patch"]),
-            events,
-        ]),
-        _binding("ClusterRoleBinding", "csi-resizer-binding", feature,
-                 "ClusterRole", "csi-resizer-role", controller_sa),
+        _binding(
+            "RoleBinding",
+            "external-snapshotter-leaderelection",
+            feature,
+            "Role",
+            "external-snapshotter-leaderelection",
+            controller_sa,
+        ),
+        _cluster_role(
+            "csi-resizer-role",
+            feature,
+            [
+                _rule([""], ["persistentvolumes"], ["get", "list", "watch", "patch"]),
+                _rule([""], ["persistentvolumeclaims"], ["get", "list", "watch"]),
+                _rule([""], ["pods"], ["get", "list", "watch"]),
+                _rule([""], ["persistentvolumeclaims/status"], ["patch"]),
+                events,
+            ],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "csi-resizer-binding",
+            feature,
+            "ClusterRole",
+            "csi-resizer-role",
+            controller_sa,
+        ),
         _leases_role("external-resizer-cfg", feature),
-        _binding("RoleBinding", "csi-resizer-role-cfg", feature,
-                 "Role", "external-resizer-cfg", controller_sa),
+        _binding(
+            "RoleBinding",
+            "csi-resizer-role-cfg",
+            feature,
+            "Role",
+            "external-resizer-cfg",
+            controller_sa,
+        ),
         _service_account(node_sa, feature),
-        _cluster_role("csi-nodeplugin-role", feature, [
-            _rule([""], ["events"], ["get", "list", "watch", "create", "update", "patch"]),
-        ]),
-        _binding("ClusterRoleBinding", "csi-nodeplugin-binding", feature,
-                 "ClusterRole", "csi-nodeplugin-role", node_sa),
+        _cluster_role(
+            "csi-nodeplugin-role",
+            feature,
+            [
+                _rule([""], ["events"], ["get", "list", "watch", "create", "update", "patch"]),
+            ],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "csi-nodeplugin-binding",
+            feature,
+            "ClusterRole",
+            "csi-nodeplugin-role",
+            node_sa,
+        ),
     ]
 
     plugin_env = [
@@ -341,8 +459,10 @@ def cinder_csi_objects(*, images: dict, storage_class: dict,
         "metadata": _meta("csi-cinder-controllerplugin", feature),
         "spec": {
             "replicas": 1,
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
             "selector": {"matchLabels": dict(controller_labels)},
             "template": {
                 "metadata": {"labels": dict(controller_labels)},
@@ -350,19 +470,36 @@ def cinder_csi_objects(*, images: dict, storage_class: dict,
                     "serviceAccountName": controller_sa,
                     "priorityClassName": "system-cluster-critical",
                     "containers": [
-                        _sidecar("csi-attacher", images["csi_attacher"],
-                                 ["--timeout=3m", "--leader-election=true",
-                                  "--default-fstype=ext4"]),
-                        _sidecar("csi-provisioner", images["csi_provisioner"],
-                                 ["--timeout=3m", "--default-fstype=ext4",
-                                  "--feature-gates=Topology=true", "--extra-create-metadata",
-                                  "--leader-election=true"]),
-                        _sidecar("csi-snapshotter", images["csi_snapshotter"],
-                                 ["--timeout=3m", "--extra-create-metadata",
-                                  "--leader-election=true"]),
-                        _sidecar("csi-resizer", images["csi_resizer"],
-                                 ["--timeout=3m", "--handle-volume-inuse-error=false",
-                                  "--leader-election=true"]),
+                        _sidecar(
+                            "csi-attacher",
+                            images["csi_attacher"],
+                            ["--timeout=3m", "--leader-election=true", "--default-fstype=ext4"],
+                        ),
+                        _sidecar(
+                            "csi-provisioner",
+                            images["csi_provisioner"],
+                            [
+                                "--timeout=3m",
+                                "--default-fstype=ext4",
+                                "--feature-gates=Topology=true",
+                                "--extra-create-metadata",
+                                "--leader-election=true",
+                            ],
+                        ),
+                        _sidecar(
+                            "csi-snapshotter",
+                            images["csi_snapshotter"],
+                            ["--timeout=3m", "--extra-create-metadata", "--leader-election=true"],
+                        ),
+                        _sidecar(
+                            "csi-resizer",
+                            images["csi_resizer"],
+                            [
+                                "--timeout=3m",
+                                "--handle-volume-inuse-error=false",
+                                "--leader-election=true",
+                            ],
+                        ),
                         _sidecar("liveness-probe", images["livenessprobe"], []),
                         {
                             "name": "cinder-csi-plugin",
@@ -376,20 +513,22 @@ def cinder_csi_objects(*, images: dict, storage_class: dict,
                                 "--provide-node-service=false",
                             ],
                             "env": [
-                                {"name": "CSI_ENDPOINT",
-                                 "value": "unix://csi/csi.sock"},
-                                {"name": "CLOUD_CONFIG",
-                                 "value": f"{CLOUD_CONFIG_DIR}/cloud.conf"},
+                                {"name": "CSI_ENDPOINT", "value": "unix://csi/csi.sock"},
+                                {"name": "CLOUD_CONFIG", "value": f"{CLOUD_CONFIG_DIR}/cloud.conf"},
                                 # Tags the Cinder volumes with the cluster they belong to.
                                 {"name": "CLUSTER_NAME", "value": cluster_name},
                             ],
-                            "ports": [{"containerPort": 9808, "name": "healthz",
-                                       "protocol": "TCP"}],
+                            "ports": [
+                                {"containerPort": 9808, "name": "healthz", "protocol": "TCP"}
+                            ],
                             "livenessProbe": _plugin_probe(),
                             "volumeMounts": [
                                 {"name": "socket-dir", "mountPath": "/csi"},
-                                {"name": "secret-cinderplugin", "mountPath": CLOUD_CONFIG_DIR,
-                                 "readOnly": True},
+                                {
+                                    "name": "secret-cinderplugin",
+                                    "mountPath": CLOUD_CONFIG_DIR,
+                                    "readOnly": True,
+                                },
                             ],
                         },
                     ],
@@ -421,14 +560,20 @@ def cinder_csi_objects(*, images: dict, storage_class: dict,
                             "name": "node-driver-registrar",
                             "image": images["node_driver_registrar"],
                             "imagePullPolicy": "IfNotPresent",
-                            "args": ["--csi-address=$(ADDRESS)",
-                                     "--kubelet-registration-path=$(DRIVER_REG_SOCK_PATH)"],
+                            "args": [
+                                "--csi-address=$(ADDRESS)",
+                                "--kubelet-registration-path=$(DRIVER_REG_SOCK_PATH)",
+                            ],
                             "env": [
                                 {"name": "ADDRESS", "value": "/csi/csi.sock"},
-                                {"name": "DRIVER_REG_SOCK_PATH",
-                                 "value": f"{registration}/csi.sock"},
-                                {"name": "KUBE_NODE_NAME",
-                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                                {
+                                    "name": "DRIVER_REG_SOCK_PATH",
+                                    "value": f"{registration}/csi.sock",
+                                },
+                                {
+                                    "name": "KUBE_NODE_NAME",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                                },
                             ],
                             "volumeMounts": [
                                 {"name": "socket-dir", "mountPath": "/csi"},
@@ -459,24 +604,35 @@ def cinder_csi_objects(*, images: dict, storage_class: dict,
                                 "--cloud-config=$(CLOUD_CONFIG)",
                             ],
                             "env": [dict(e) for e in plugin_env],
-                            "ports": [{"containerPort": 9808, "name": "healthz",
-                                       "protocol": "TCP"}],
+                            "ports": [
+                                {"containerPort": 9808, "name": "healthz", "protocol": "TCP"}
+                            ],
                             "livenessProbe": _plugin_probe(),
                             "volumeMounts": [
                                 {"name": "socket-dir", "mountPath": "/csi"},
-                                {"name": "kubelet-dir", "mountPath": "/var/lib/kubelet",
-                                 "mountPropagation": "Bidirectional"},
-                                {"name": "pods-probe-dir", "mountPath": "/dev",
-                                 "mountPropagation": "HostToContainer"},
-                                {"name": "secret-cinderplugin", "mountPath": CLOUD_CONFIG_DIR,
-                                 "readOnly": True},
+                                {
+                                    "name": "kubelet-dir",
+                                    "mountPath": "/var/lib/kubelet",
+                                    "mountPropagation": "Bidirectional",
+                                },
+                                {
+                                    "name": "pods-probe-dir",
+                                    "mountPath": "/dev",
+                                    "mountPropagation": "HostToContainer",
+                                },
+                                {
+                                    "name": "secret-cinderplugin",
+                                    "mountPath": CLOUD_CONFIG_DIR,
+                                    "readOnly": True,
+                                },
                             ],
                         },
                     ],
                     "volumes": [
                         _host_path("socket-dir", registration, "DirectoryOrCreate"),
-                        _host_path("registration-dir", "/var/lib/kubelet/plugins_registry/",
-                                   "Directory"),
+                        _host_path(
+                            "registration-dir", "/var/lib/kubelet/plugins_registry/", "Directory"
+                        ),
                         _host_path("kubelet-dir", "/var/lib/kubelet", "Directory"),
                         _host_path("pods-probe-dir", "/dev", "Directory"),
                         _cloud_config_volume("secret-cinderplugin"),
@@ -517,8 +673,11 @@ def metrics_server_objects(*, images: dict, kubelet_insecure_tls: bool = True) -
         # kubeadm's kubelets serve a self-signed certificate unless serverTLSBootstrap is
         # on and their CSRs are approved; see docs/addons.md.
         args.append("--kubelet-insecure-tls")
-    https_probe = {"httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
-                   "periodSeconds": 10, "failureThreshold": 3}
+    https_probe = {
+        "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -535,12 +694,10 @@ def metrics_server_objects(*, images: dict, kubelet_insecure_tls: bool = True) -
                             "image": images["metrics_server"],
                             "imagePullPolicy": "IfNotPresent",
                             "args": args,
-                            "ports": [{"containerPort": 10250, "name": "https",
-                                       "protocol": "TCP"}],
+                            "ports": [{"containerPort": 10250, "name": "https", "protocol": "TCP"}],
                             "livenessProbe": https_probe,
                             "readinessProbe": {
-                                "httpGet": {"path": "/readyz", "port": "https",
-                                            "scheme": "HTTPS"},
+                                "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
                                 "initialDelaySeconds": 20,
                                 "periodSeconds": 10,
                                 "failureThreshold": 3,
@@ -567,30 +724,54 @@ def metrics_server_objects(*, images: dict, kubelet_insecure_tls: bool = True) -
     }
     return [
         _service_account(name, feature),
-        _cluster_role("system:aggregated-metrics-reader", feature,
-                      [_rule(["metrics.k8s.io"], ["pods", "nodes"], ["get", "list", "watch"])],
-                      labels={
-                          "rbac.authorization.k8s.io/aggregate-to-admin": "true",
-                          "rbac.authorization.k8s.io/aggregate-to-edit": "true",
-                          "rbac.authorization.k8s.io/aggregate-to-view": "true",
-                      }),
-        _cluster_role("system:metrics-server", feature, [
-            _rule([""], ["nodes/metrics"], ["get"]),
-            _rule([""], ["pods", "nodes"], ["get", "list", "watch"]),
-        ]),
-        _binding("RoleBinding", "metrics-server-auth-reader", feature,
-                 "Role", "extension-apiserver-authentication-reader", name),
-        _binding("ClusterRoleBinding", "metrics-server:system:auth-delegator", feature,
-                 "ClusterRole", "system:auth-delegator", name),
-        _binding("ClusterRoleBinding", "system:metrics-server", feature,
-                 "ClusterRole", "system:metrics-server", name),
+        _cluster_role(
+            "system:aggregated-metrics-reader",
+            feature,
+            [_rule(["metrics.k8s.io"], ["pods", "nodes"], ["get", "list", "watch"])],
+            labels={
+                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                "rbac.authorization.k8s.io/aggregate-to-view": "true",
+            },
+        ),
+        _cluster_role(
+            "system:metrics-server",
+            feature,
+            [
+                _rule([""], ["nodes/metrics"], ["get"]),
+                _rule([""], ["pods", "nodes"], ["get", "list", "watch"]),
+            ],
+        ),
+        _binding(
+            "RoleBinding",
+            "metrics-server-auth-reader",
+            feature,
+            "Role",
+            "extension-apiserver-authentication-reader",
+            name,
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "metrics-server:system:auth-delegator",
+            feature,
+            "ClusterRole",
+            "system:auth-delegator",
+            name,
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "system:metrics-server",
+            feature,
+            "ClusterRole",
+            "system:metrics-server",
+            name,
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _meta(name, feature),
             "spec": {
-                "ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                           "targetPort": "https"}],
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}],
                 "selector": dict(labels),
             },
         },
@@ -638,17 +819,20 @@ def addon_objects(
     if features.get("cloud_controller"):
         objects += cloud_controller_objects(images=images, cluster_name=cluster_name)
     if features.get("cinder_csi"):
-        objects += cinder_csi_objects(images=images, storage_class=storage_class,
-                                      cluster_name=cluster_name)
+        objects += cinder_csi_objects(
+            images=images, storage_class=storage_class, cluster_name=cluster_name
+        )
     if features.get("metrics_server"):
-        objects += metrics_server_objects(images=images,
-                                          kubelet_insecure_tls=metrics_kubelet_insecure_tls)
+        objects += metrics_server_objects(
+            images=images, kubelet_insecure_tls=metrics_kubelet_insecure_tls
+        )
     if features.get("network_policy"):
         # Imported here: addons.calico builds on this module's helpers.
         from addons.calico import network_policy_objects
 
         objects += network_policy_objects(
-            images=images, calico_release=versions.tags_for(kubernetes_version)["calico_node"])
+            images=images, calico_release=versions.tags_for(kubernetes_version)["calico_node"]
+        )
     return objects
 
 
@@ -669,8 +853,11 @@ def cloud_conf_secret(conf_text, ca_cert=None) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": CLOUD_CONFIG_SECRET, "namespace": NAMESPACE,
-                     "labels": {ADDON_LABEL: "cloud-config"}},
+        "metadata": {
+            "name": CLOUD_CONFIG_SECRET,
+            "namespace": NAMESPACE,
+            "labels": {ADDON_LABEL: "cloud-config"},
+        },
         "type": "Opaque",
         "stringData": string_data,
     }

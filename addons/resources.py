@@ -64,12 +64,19 @@ def custom_dependencies(obj: dict, objects: list[dict]) -> list[str]:
     group = obj["apiVersion"].rpartition("/")[0]
     crd = _crd_kinds(objects).get((group, obj["kind"]))
     if crd is None:
-        raise ValueError(f"{object_key(obj)}: no CustomResourceDefinition for {obj['kind']}.{group} among the objects")
+        raise ValueError(
+            f"{object_key(obj)}: no CustomResourceDefinition for {obj['kind']}.{group} among the objects"
+        )
     wants = [crd]
     tier = (obj.get("spec") or {}).get("tier")
     if tier:
-        tiers = [object_key(o) for o in objects
-                 if o["kind"] == "Tier" and o["apiVersion"] == obj["apiVersion"] and o["metadata"]["name"] == tier]
+        tiers = [
+            object_key(o)
+            for o in objects
+            if o["kind"] == "Tier"
+            and o["apiVersion"] == obj["apiVersion"]
+            and o["metadata"]["name"] == tier
+        ]
         wants += tiers
     return wants
 
@@ -80,8 +87,7 @@ def resource_name(prefix: str, obj: dict) -> str:
     return f"{prefix}-{obj['kind'].lower()}-{name}"
 
 
-def create(objects: list[dict], *, prefix: str,
-           opts: pulumi.ResourceOptions | None = None) -> dict:
+def create(objects: list[dict], *, prefix: str, opts: pulumi.ResourceOptions | None = None) -> dict:
     """Create one resource per object; returns {object_key(obj): resource}.
 
     opts carries provider=<k8s.Provider from the kubeconfig>, parent and depends_on.
@@ -102,7 +108,9 @@ def create(objects: list[dict], *, prefix: str,
                 kind=obj["kind"],
                 metadata=obj["metadata"],
                 spec=obj.get("spec"),
-                opts=(opts or pulumi.ResourceOptions()).merge(pulumi.ResourceOptions(depends_on=wants)),
+                opts=(opts or pulumi.ResourceOptions()).merge(
+                    pulumi.ResourceOptions(depends_on=wants)
+                ),
             )
             continue
         cls = resource_class(obj["apiVersion"], obj["kind"])

@@ -1,4 +1,5 @@
 """What nodes receive: cloud-config built as Python data, and the shell scripts they run."""
+
 import re
 from pathlib import Path
 

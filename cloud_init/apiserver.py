@@ -3,6 +3,7 @@ an audit log, OIDC sign-in. kubeadm's ClusterConfiguration carries the flags and
 paths (apiServer.extraArgs and extraVolumes); the files themselves reach every master with
 its PKI (a command, never user-data: the encryption key must not be readable from the
 metadata service)."""
+
 from __future__ import annotations
 
 import yaml
@@ -25,39 +26,59 @@ def encryption_config(provider: str, keys: list[tuple[str, str]]) -> str:
     for name, key in keys:
         if not name or "\n" in key:
             raise ValueError(f"encryption: bad key {name!r}")
-    return yaml.safe_dump({
-        "apiVersion": "apiserver.config.k8s.io/v1",
-        "kind": "EncryptionConfiguration",
-        "resources": [{
-            "resources": ENCRYPTED_RESOURCES,
-            "providers": [
-                {provider: {"keys": [{"name": name, "secret": key} for name, key in keys]}},
-                {"identity": {}},
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apiserver.config.k8s.io/v1",
+            "kind": "EncryptionConfiguration",
+            "resources": [
+                {
+                    "resources": ENCRYPTED_RESOURCES,
+                    "providers": [
+                        {provider: {"keys": [{"name": name, "secret": key} for name, key in keys]}},
+                        {"identity": {}},
+                    ],
+                }
             ],
-        }],
-    }, sort_keys=False)
+        },
+        sort_keys=False,
+    )
 
 
 def default_audit_policy() -> str:
     """Metadata for most requests; never a request or response body of a Secret, ConfigMap or
     token review (they carry credentials); no noise from health checks and watches."""
-    return yaml.safe_dump({
-        "apiVersion": "audit.k8s.io/v1",
-        "kind": "Policy",
-        "omitStages": ["RequestReceived"],
-        "rules": [
-            {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version", "/metrics"]},
-            {"level": "None", "verbs": ["watch"]},
-            {"level": "None", "users": ["system:kube-proxy"], "verbs": ["get", "list"]},
-            {"level": "Metadata", "resources": [
-                {"group": "", "resources": ["secrets", "configmaps", "serviceaccounts/token"]},
-                {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
-            ]},
-            {"level": "RequestResponse", "verbs": ["create", "update", "patch", "delete", "deletecollection"],
-             "resources": [{"group": "rbac.authorization.k8s.io"}]},
-            {"level": "Metadata"},
-        ],
-    }, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {
+                    "level": "None",
+                    "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version", "/metrics"],
+                },
+                {"level": "None", "verbs": ["watch"]},
+                {"level": "None", "users": ["system:kube-proxy"], "verbs": ["get", "list"]},
+                {
+                    "level": "Metadata",
+                    "resources": [
+                        {
+                            "group": "",
+                            "resources": ["secrets", "configmaps", "serviceaccounts/token"],
+                        },
+                        {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
+                    ],
+                },
+                {
+                    "level": "RequestResponse",
+                    "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+                    "resources": [{"group": "rbac.authorization.k8s.io"}],
+                },
+                {"level": "Metadata"},
+            ],
+        },
+        sort_keys=False,
+    )
 
 
 def extra_args(*, encryption: bool, audit: dict | None, oidc: dict | None) -> list[dict]:
@@ -74,8 +95,11 @@ def extra_args(*, encryption: bool, audit: dict | None, oidc: dict | None) -> li
             ("audit-log-maxsize", str(audit["max_size_mb"])),
         ]
     if oidc is not None:
-        args += [("oidc-issuer-url", oidc["issuer_url"]), ("oidc-client-id", oidc["client_id"]),
-                 ("oidc-username-claim", oidc["username_claim"])]
+        args += [
+            ("oidc-issuer-url", oidc["issuer_url"]),
+            ("oidc-client-id", oidc["client_id"]),
+            ("oidc-username-claim", oidc["username_claim"]),
+        ]
         # Prefixed, so an OIDC user can never be mistaken for a system: or kubeadm: one.
         args.append(("oidc-username-prefix", "oidc:"))
         if oidc.get("groups_claim"):
@@ -89,13 +113,30 @@ def extra_volumes(*, encryption: bool, audit: bool) -> list[dict]:
     """Host paths the API server's static pod mounts for the files the flags name."""
     volumes = []
     if encryption:
-        volumes.append({"name": "encryption", "hostPath": f"{KUBERNETES_DIR}/encryption",
-                        "mountPath": f"{KUBERNETES_DIR}/encryption", "readOnly": True, "pathType": "DirectoryOrCreate"})
+        volumes.append(
+            {
+                "name": "encryption",
+                "hostPath": f"{KUBERNETES_DIR}/encryption",
+                "mountPath": f"{KUBERNETES_DIR}/encryption",
+                "readOnly": True,
+                "pathType": "DirectoryOrCreate",
+            }
+        )
     if audit:
         volumes += [
-            {"name": "audit-policy", "hostPath": f"{KUBERNETES_DIR}/audit", "mountPath": f"{KUBERNETES_DIR}/audit",
-             "readOnly": True, "pathType": "DirectoryOrCreate"},
-            {"name": "audit-log", "hostPath": AUDIT_LOG_DIR, "mountPath": AUDIT_LOG_DIR,
-             "readOnly": False, "pathType": "DirectoryOrCreate"},
+            {
+                "name": "audit-policy",
+                "hostPath": f"{KUBERNETES_DIR}/audit",
+                "mountPath": f"{KUBERNETES_DIR}/audit",
+                "readOnly": True,
+                "pathType": "DirectoryOrCreate",
+            },
+            {
+                "name": "audit-log",
+                "hostPath": AUDIT_LOG_DIR,
+                "mountPath": AUDIT_LOG_DIR,
+                "readOnly": False,
+                "pathType": "DirectoryOrCreate",
+            },
         ]
     return volumes

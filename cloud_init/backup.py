@@ -13,6 +13,7 @@ validate_schedule() checks a systemd OnCalendar value in pure Python (rules.sche
 `pulumi up` may have no systemd) against a documented subset of systemd's grammar: every value
 it accepts, `systemd-analyze calendar` accepts too (tests/cloud_init/test_etcd_backup.py checks this).
 """
+
 from __future__ import annotations
 
 import re
@@ -45,14 +46,21 @@ ROLE_DEFAULTS = {
     },
 }
 
+
 def validate_schedule(schedule: str) -> str:
     """The OnCalendar rule settings applies (rules.schedule): systemd's grammar, and it must
     fire again."""
     return on_calendar(schedule)
 
 
-def openstack_rc_file(*, auth_url: str, credential_id: str, credential_secret: str,
-                 region: str | None = None, interface: str = "public") -> str:
+def openstack_rc_file(
+    *,
+    auth_url: str,
+    credential_id: str,
+    credential_secret: str,
+    region: str | None = None,
+    interface: str = "public",
+) -> str:
     """The OS_* file etcd-backup.sh sources for uploads (an application credential).
     Secret: the caller keeps it in a secret Output and the node gets it mode 0600."""
     values = {
@@ -71,8 +79,15 @@ def openstack_rc_file(*, auth_url: str, credential_id: str, credential_secret: s
     return "".join(f"export {k}='{v}'\n" for k, v in values.items())
 
 
-def _check_inputs(*, role: str, name: str, schedule: str, keep: int, container: str | None,
-                  openstack_rc: str | None) -> None:
+def _check_inputs(
+    *,
+    role: str,
+    name: str,
+    schedule: str,
+    keep: int,
+    container: str | None,
+    openstack_rc: str | None,
+) -> None:
     if role not in ROLE_DEFAULTS:
         raise ValueError(f"role: {role!r} is not one of {sorted(ROLE_DEFAULTS)}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name or ""):
@@ -84,14 +99,24 @@ def _check_inputs(*, role: str, name: str, schedule: str, keep: int, container: 
         if not re.fullmatch(r"[^/\s'\"]{1,256}", container):
             raise ValueError(f"container: {container!r} is not a Swift container name")
         if not openstack_rc:
-            raise ValueError("container is set: openstack_rc (an application credential) is required")
+            raise ValueError(
+                "container is set: openstack_rc (an application credential) is required"
+            )
 
 
-def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
-                        schedule: str = "hourly", keep: int = 24, container: str | None = None,
-                        openstack_rc: str | None = None, endpoints: str | None = None,
-                        cacert: str | None = None, cert: str | None = None,
-                        key: str | None = None) -> dict:
+def backup_cloud_config(
+    *,
+    role: Literal["master", "discovery"],
+    name: str,
+    schedule: str = "hourly",
+    keep: int = 24,
+    container: str | None = None,
+    openstack_rc: str | None = None,
+    endpoints: str | None = None,
+    cacert: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+) -> dict:
     """The etcd backup part of a node's cloud-config (packages, write_files, runcmd).
 
     role picks the default endpoint and TLS files (kubeadm's on masters, /etc/etcd/pki on the
@@ -99,8 +124,14 @@ def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
     `container`, `openstack_rc` (the text of openstack_rc_file()) is required and each
     snapshot is uploaded to that existing Swift container.
     """
-    _check_inputs(role=role, name=name, schedule=schedule, keep=keep, container=container,
-                  openstack_rc=openstack_rc)
+    _check_inputs(
+        role=role,
+        name=name,
+        schedule=schedule,
+        keep=keep,
+        container=container,
+        openstack_rc=openstack_rc,
+    )
     defaults = ROLE_DEFAULTS[role]
     env = {
         "ETCDCTL_ENDPOINTS": endpoints or defaults["endpoints"],
@@ -127,29 +158,33 @@ def backup_cloud_config(*, role: Literal["master", "discovery"], name: str,
         unit.append(("ConditionPathExists", "/etc/kubernetes/manifests/etcd.yaml"))
     else:
         unit.append(("After", "etcd.service"))
-    service = kit.unit({
-        "Unit": unit,
-        "Service": [
-            ("Type", "oneshot"),
-            ("EnvironmentFile", ENV_FILE),
-            ("ExecStart", BACKUP_SCRIPT),
-            # the script bounds each step itself; this is the backstop
-            ("TimeoutStartSec", "20min"),
-            ("Nice", "10"),
-            ("IOSchedulingClass", "idle"),
-        ],
-    })
-    timer = kit.unit({
-        "Unit": [("Description", f"etcd snapshot schedule ({schedule})")],
-        "Timer": [
-            ("OnCalendar", schedule),
-            # a run missed while the node was off happens at boot
-            ("Persistent", "true"),
-            # masters on the same schedule do not all snapshot in the same second
-            ("RandomizedDelaySec", "60"),
-        ],
-        "Install": [("WantedBy", "timers.target")],
-    })
+    service = kit.unit(
+        {
+            "Unit": unit,
+            "Service": [
+                ("Type", "oneshot"),
+                ("EnvironmentFile", ENV_FILE),
+                ("ExecStart", BACKUP_SCRIPT),
+                # the script bounds each step itself; this is the backstop
+                ("TimeoutStartSec", "20min"),
+                ("Nice", "10"),
+                ("IOSchedulingClass", "idle"),
+            ],
+        }
+    )
+    timer = kit.unit(
+        {
+            "Unit": [("Description", f"etcd snapshot schedule ({schedule})")],
+            "Timer": [
+                ("OnCalendar", schedule),
+                # a run missed while the node was off happens at boot
+                ("Persistent", "true"),
+                # masters on the same schedule do not all snapshot in the same second
+                ("RandomizedDelaySec", "60"),
+            ],
+            "Install": [("WantedBy", "timers.target")],
+        }
+    )
 
     files = [
         kit.file(BACKUP_SCRIPT, script("etcd-backup.sh"), "0755"),

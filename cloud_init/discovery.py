@@ -20,6 +20,7 @@ Order on first boot, and why it is safe:
    which waits for the local etcd, bounded, and writes flannel's network config once. So
    `cloud-init status --wait` returns only when etcd answers and the config is there.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,7 +77,9 @@ class DiscoverySpec:
 def _check(spec: DiscoverySpec) -> None:
     """Refuse a spec that would boot a broken member, naming the offending field."""
     if len(spec.members) not in (1, 3):
-        raise ValueError(f"members: a discovery cluster has 1 or 3 members, got {len(spec.members)}")
+        raise ValueError(
+            f"members: a discovery cluster has 1 or 3 members, got {len(spec.members)}"
+        )
     names = [m.name for m in spec.members]
     if len(set(names)) != len(names):
         raise ValueError(f"members: member names must be unique, got {names}")
@@ -85,7 +88,9 @@ def _check(spec: DiscoverySpec) -> None:
         if not m.name or any(c in m.name for c in "=,\n "):
             raise ValueError(f"members: invalid etcd member name {m.name!r}")
     if spec.address == "127.0.0.1":
-        raise ValueError("address: must be the private address; etcd listens on 127.0.0.1 as well anyway")
+        raise ValueError(
+            "address: must be the private address; etcd listens on 127.0.0.1 as well anyway"
+        )
     if DiscoveryMember(spec.name, spec.address) not in spec.members:
         raise ValueError(f"name/address: {spec.name} at {spec.address} is not one of the members")
     net = ipaddress.IPv4Network(spec.pod_cidr)
@@ -105,8 +110,11 @@ def remove_member_env(member: DiscoveryMember, *, timeout: int = 60) -> dict[str
         raise ValueError(f"member: invalid etcd member name {member.name!r}")
     if timeout <= 0:
         raise ValueError(f"timeout: {timeout} must be a positive number of seconds")
-    return {"MEMBER_NAME": member.name, "MEMBER_ADDRESS": member.address,
-            "REMOVE_TIMEOUT": str(timeout)}
+    return {
+        "MEMBER_NAME": member.name,
+        "MEMBER_ADDRESS": member.address,
+        "REMOVE_TIMEOUT": str(timeout),
+    }
 
 
 def etcd_cert_env(*, cert_pem: str, key_pem: str, ca_pem: str) -> dict[str, str]:
@@ -115,9 +123,16 @@ def etcd_cert_env(*, cert_pem: str, key_pem: str, ca_pem: str) -> dict[str, str]
     for label, pem in (("cert_pem", cert_pem), ("key_pem", key_pem), ("ca_pem", ca_pem)):
         if "-----BEGIN " not in pem:
             raise ValueError(f"{label} is not PEM")
-    return {"CERT_PEM": cert_pem, "KEY_PEM": key_pem, "CA_PEM": ca_pem, "CERT_PATH": CERT_PATH,
-            "KEY_PATH": KEY_PATH, "CA_PATH": CA_PATH, "KEY_OWNER": "etcd:etcd",
-            "RESTART_UNITS": "etcd.service"}
+    return {
+        "CERT_PEM": cert_pem,
+        "KEY_PEM": key_pem,
+        "CA_PEM": ca_pem,
+        "CERT_PATH": CERT_PATH,
+        "KEY_PATH": KEY_PATH,
+        "CA_PATH": CA_PATH,
+        "KEY_OWNER": "etcd:etcd",
+        "RESTART_UNITS": "etcd.service",
+    }
 
 
 def etcd_environment(spec: DiscoverySpec) -> dict[str, str]:
@@ -127,7 +142,9 @@ def etcd_environment(spec: DiscoverySpec) -> dict[str, str]:
     """
     _check(spec)
     peer_url = f"https://{spec.address}:{spec.peer_port}"
-    initial_cluster = ",".join(f"{m.name}=https://{m.address}:{spec.peer_port}" for m in spec.members)
+    initial_cluster = ",".join(
+        f"{m.name}=https://{m.address}:{spec.peer_port}" for m in spec.members
+    )
     return {
         "ETCD_NAME": spec.name,
         "ETCD_DATA_DIR": DATA_DIR,
@@ -142,7 +159,8 @@ def etcd_environment(spec: DiscoverySpec) -> dict[str, str]:
         "ETCD_INITIAL_CLUSTER_STATE": "new",
         # Derived from the members so two clusters on one network never merge by accident,
         # and stable so that re-rendering changes nothing.
-        "ETCD_INITIAL_CLUSTER_TOKEN": "discovery-" + hashlib.sha256(initial_cluster.encode()).hexdigest()[:16],
+        "ETCD_INITIAL_CLUSTER_TOKEN": "discovery-"
+        + hashlib.sha256(initial_cluster.encode()).hexdigest()[:16],
         "ETCD_CERT_FILE": CERT_PATH,
         "ETCD_KEY_FILE": KEY_PATH,
         "ETCD_TRUSTED_CA_FILE": CA_PATH,
@@ -161,37 +179,45 @@ def etcd_environment(spec: DiscoverySpec) -> dict[str, str]:
 def etcd_unit() -> list[tuple[str, list[tuple[str, str]]]]:
     """Our etcd.service as data: (section, [(key, value), ...]) in file order."""
     return [
-        ("Unit", [
-            ("Description", "etcd of the cluster's discovery node (flannel network config)"),
-            ("Documentation", "man:etcd"),
-            ("Wants", "network-online.target"),
-            ("After", "network-online.target"),
-            # Absent until cloud-init's deferred write_files, i.e. during the package's own
-            # start at install time: that start is skipped instead of failing.
-            ("ConditionPathExists", KEY_PATH),
-        ]),
-        ("Service", [
-            ("Type", "notify"),
-            ("User", "etcd"),
-            ("Group", "etcd"),
-            ("EnvironmentFile", ENV_PATH),
-            ("ExecStart", ETCD_BIN),
-            ("Restart", "on-failure"),
-            ("RestartSec", "5s"),
-            # A member of a new cluster reports ready only once a quorum is up, and its peers
-            # may still be installing packages: no start timeout, the seed script has one.
-            ("TimeoutStartSec", "infinity"),
-            ("LimitNOFILE", "65536"),
-            ("StateDirectory", "etcd"),
-            ("StateDirectoryMode", "0700"),
-        ]),
+        (
+            "Unit",
+            [
+                ("Description", "etcd of the cluster's discovery node (flannel network config)"),
+                ("Documentation", "man:etcd"),
+                ("Wants", "network-online.target"),
+                ("After", "network-online.target"),
+                # Absent until cloud-init's deferred write_files, i.e. during the package's own
+                # start at install time: that start is skipped instead of failing.
+                ("ConditionPathExists", KEY_PATH),
+            ],
+        ),
+        (
+            "Service",
+            [
+                ("Type", "notify"),
+                ("User", "etcd"),
+                ("Group", "etcd"),
+                ("EnvironmentFile", ENV_PATH),
+                ("ExecStart", ETCD_BIN),
+                ("Restart", "on-failure"),
+                ("RestartSec", "5s"),
+                # A member of a new cluster reports ready only once a quorum is up, and its peers
+                # may still be installing packages: no start timeout, the seed script has one.
+                ("TimeoutStartSec", "infinity"),
+                ("LimitNOFILE", "65536"),
+                ("StateDirectory", "etcd"),
+                ("StateDirectoryMode", "0700"),
+            ],
+        ),
         ("Install", [("WantedBy", "multi-user.target")]),
     ]
 
 
 def dump_env(env: dict[str, str]) -> str:
     """etcd.env: the environment file etcd.service reads."""
-    return kit.env_file(env, comment="etcd configuration of this discovery member, written by cloud-init.")
+    return kit.env_file(
+        env, comment="etcd configuration of this discovery member, written by cloud-init."
+    )
 
 
 def seed_environment(spec: DiscoverySpec) -> dict[str, str]:

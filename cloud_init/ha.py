@@ -13,12 +13,14 @@ health checks keep dead apiservers out of rotation instead.
 
 Everything here is a pure function of its arguments: no timestamps, no randomness.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cloud_init import kit, script
 
@@ -51,7 +53,9 @@ def _check_masters(masters: Sequence[Master], port: int | None = None) -> None:
     if not masters:
         raise ValueError("masters: at least one master is needed behind the API endpoint")
     if len(masters) > MAX_MASTERS:
-        raise ValueError(f"masters: at most {MAX_MASTERS} masters are supported, got {len(masters)}")
+        raise ValueError(
+            f"masters: at most {MAX_MASTERS} masters are supported, got {len(masters)}"
+        )
     names = [m.name for m in masters]
     addresses = [m.address for m in masters]
     for m in masters:
@@ -60,7 +64,9 @@ def _check_masters(masters: Sequence[Master], port: int | None = None) -> None:
         try:
             ipaddress.IPv4Address(m.address)
         except ValueError:
-            raise ValueError(f"masters: {m.name} address {m.address!r} is not an IPv4 address") from None
+            raise ValueError(
+                f"masters: {m.name} address {m.address!r} is not an IPv4 address"
+            ) from None
     if len(set(names)) != len(names):
         raise ValueError(f"masters: duplicate names in {names}")
     if len(set(addresses)) != len(addresses):
@@ -75,7 +81,9 @@ def _check_vip(vip: str, masters: Sequence[Master]) -> ipaddress.IPv4Address:
     except ValueError:
         raise ValueError(f"vip: {vip!r} is not an IPv4 address") from None
     if vip in {m.address for m in masters}:
-        raise ValueError(f"vip: {vip} is also a master's address; the VIP needs its own reserved port")
+        raise ValueError(
+            f"vip: {vip} is also a master's address; the VIP needs its own reserved port"
+        )
     return address
 
 
@@ -84,7 +92,9 @@ def priority(index: int) -> int:
     return _TOP_PRIORITY - _PRIORITY_STEP * index
 
 
-def haproxy_config(*, vip: str, port: int, masters: Sequence[Master], backend_port: int | None = None) -> str:
+def haproxy_config(
+    *, vip: str, port: int, masters: Sequence[Master], backend_port: int | None = None
+) -> str:
     """haproxy.cfg: VIP:port in TCP mode, balanced over every master's address:backend_port
     (default: the same port). On the masters themselves the two must differ: kube-apiserver
     listens on every address of its node, so haproxy cannot bind the VIP on the same port.
@@ -98,40 +108,53 @@ def haproxy_config(*, vip: str, port: int, masters: Sequence[Master], backend_po
     _check_masters(masters, port)
     _check_vip(vip, masters)
     sections: list[tuple[str, list[str]]] = [
-        ("global", [
-            "log /dev/log local0",
-            "chroot /var/lib/haproxy",
-            "stats socket /run/haproxy/admin.sock mode 660 level admin",
-            "user haproxy",
-            "group haproxy",
-            "daemon",
-        ]),
-        ("defaults", [
-            "mode tcp",
-            "log global",
-            "option tcplog",
-            "option dontlognull",
-            "timeout connect 5s",
-            # watches, exec and logs -f hold connections for a long time
-            "timeout client 1h",
-            "timeout server 1h",
-            "timeout check 5s",
-        ]),
-        ("frontend kube-apiserver", [
-            f"bind {vip}:{port}",
-            "default_backend kube-apiserver",
-        ]),
-        ("backend kube-apiserver", [
-            "balance roundrobin",
-            "option httpchk",
-            "http-check send meth GET uri /readyz",
-            "http-check expect status 200",
-            "default-server check check-ssl verify none inter 3s fall 3 rise 2",
-            *(f"server {m.name} {m.address}:{backend_port or port}" for m in masters),
-        ]),
+        (
+            "global",
+            [
+                "log /dev/log local0",
+                "chroot /var/lib/haproxy",
+                "stats socket /run/haproxy/admin.sock mode 660 level admin",
+                "user haproxy",
+                "group haproxy",
+                "daemon",
+            ],
+        ),
+        (
+            "defaults",
+            [
+                "mode tcp",
+                "log global",
+                "option tcplog",
+                "option dontlognull",
+                "timeout connect 5s",
+                # watches, exec and logs -f hold connections for a long time
+                "timeout client 1h",
+                "timeout server 1h",
+                "timeout check 5s",
+            ],
+        ),
+        (
+            "frontend kube-apiserver",
+            [
+                f"bind {vip}:{port}",
+                "default_backend kube-apiserver",
+            ],
+        ),
+        (
+            "backend kube-apiserver",
+            [
+                "balance roundrobin",
+                "option httpchk",
+                "http-check send meth GET uri /readyz",
+                "http-check expect status 200",
+                "default-server check check-ssl verify none inter 3s fall 3 rise 2",
+                *(f"server {m.name} {m.address}:{backend_port or port}" for m in masters),
+            ],
+        ),
     ]
-    return "".join(f"{head}\n" + "".join(f"    {line}\n" for line in body) + "\n"
-                   for head, body in sections)
+    return "".join(
+        f"{head}\n" + "".join(f"    {line}\n" for line in body) + "\n" for head, body in sections
+    )
 
 
 def _keepalived_dump(blocks: list[tuple[str, Any]], indent: int = 0) -> str:
@@ -152,8 +175,15 @@ def _keepalived_dump(blocks: list[tuple[str, Any]], indent: int = 0) -> str:
     return "".join(out)
 
 
-def keepalived_config(*, me: Master, masters: Sequence[Master], vip: str, interface_cidr: str,
-                      router_id: int, auth_pass: str) -> str:
+def keepalived_config(
+    *,
+    me: Master,
+    masters: Sequence[Master],
+    vip: str,
+    interface_cidr: str,
+    router_id: int,
+    auth_pass: str,
+) -> str:
     """keepalived.conf for master `me`: one VRRP instance, unicast to the other masters.
 
     All masters start BACKUP with `nopreempt`; the highest priority (first master) wins the
@@ -166,7 +196,9 @@ def keepalived_config(*, me: Master, masters: Sequence[Master], vip: str, interf
     try:
         subnet = ipaddress.IPv4Network(interface_cidr)
     except ValueError as e:
-        raise ValueError(f"interface_cidr: {interface_cidr!r} is not an IPv4 network ({e})") from None
+        raise ValueError(
+            f"interface_cidr: {interface_cidr!r} is not an IPv4 network ({e})"
+        ) from None
     address = _check_vip(vip, masters)
     if address not in subnet:
         raise ValueError(f"vip: {vip} is not in the masters' subnet {interface_cidr}")
@@ -197,26 +229,41 @@ def keepalived_config(*, me: Master, masters: Sequence[Master], vip: str, interf
         ("track_script", ("haproxy",)),
     ]
     config: list[tuple[str, Any]] = [
-        ("global_defs", [
-            ("router_id", me.name),
-            ("enable_script_security", None),
-            ("script_user", "root"),
-        ]),
+        (
+            "global_defs",
+            [
+                ("router_id", me.name),
+                ("enable_script_security", None),
+                ("script_user", "root"),
+            ],
+        ),
         ("include", KEEPALIVED_INTERFACE_FILE),
         # haproxy dead on this master -> FAULT -> the VIP goes to a master whose haproxy lives
-        ("vrrp_script haproxy", [
-            ("script", '"/usr/bin/systemctl is-active --quiet haproxy.service"'),
-            ("interval", "2"),
-            ("fall", "2"),
-            ("rise", "2"),
-        ]),
+        (
+            "vrrp_script haproxy",
+            [
+                ("script", '"/usr/bin/systemctl is-active --quiet haproxy.service"'),
+                ("interval", "2"),
+                ("fall", "2"),
+                ("rise", "2"),
+            ],
+        ),
         ("vrrp_instance kube_apiserver", instance),
     ]
     return _keepalived_dump(config)
 
 
-def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: int, backend_port: int | None = None,
-                    interface_cidr: str, router_id: int, auth_pass: str) -> dict:
+def ha_cloud_config(
+    *,
+    me: Master,
+    masters: Sequence[Master],
+    vip: str,
+    port: int,
+    backend_port: int | None = None,
+    interface_cidr: str,
+    router_id: int,
+    auth_pass: str,
+) -> dict:
     """The VIP part of a master's cloud-config (packages, write_files, runcmd) to merge in.
 
     The runcmd steps leave haproxy and keepalived running before cloud-init finishes, so they
@@ -225,8 +272,14 @@ def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: in
     --force-confold, so the packages keep them.
     """
     haproxy = haproxy_config(vip=vip, port=port, masters=masters, backend_port=backend_port)
-    keepalived = keepalived_config(me=me, masters=masters, vip=vip, interface_cidr=interface_cidr,
-                                   router_id=router_id, auth_pass=auth_pass)
+    keepalived = keepalived_config(
+        me=me,
+        masters=masters,
+        vip=vip,
+        interface_cidr=interface_cidr,
+        router_id=router_id,
+        auth_pass=auth_pass,
+    )
 
     return {
         "packages": ["haproxy", "keepalived"],
@@ -241,8 +294,14 @@ def ha_cloud_config(*, me: Master, masters: Sequence[Master], vip: str, port: in
         # Each step fails the boot: a master whose VIP is not set up must not pass the ready gate.
         "runcmd": [
             kit.step(["sysctl", "--load", SYSCTL_FILE]),
-            kit.step(["env", f"INTERFACE_CIDR={interface_cidr}", f"OUT={KEEPALIVED_INTERFACE_FILE}",
-                      INTERFACE_SCRIPT]),
+            kit.step(
+                [
+                    "env",
+                    f"INTERFACE_CIDR={interface_cidr}",
+                    f"OUT={KEEPALIVED_INTERFACE_FILE}",
+                    INTERFACE_SCRIPT,
+                ]
+            ),
             kit.step(["systemctl", "enable", "haproxy.service", "keepalived.service"]),
             # restart: the packages' postinst started them before the sysctl and interface file
             kit.step(["systemctl", "restart", "haproxy.service"]),

@@ -1,4 +1,5 @@
 """What the jump host (the discovery node) runs on behalf of the private nodes behind it."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -5,11 +5,12 @@ One rule each, so that the discovery node, the masters' VIP, the node bootstrap 
 backup cannot drift apart: every file states its owner and mode, every environment file uses
 the same quoting rule, and every runcmd step ends the boot with an error when it fails.
 """
+
 from __future__ import annotations
 
 import re
 import shlex
-from typing import Sequence
+from collections.abc import Sequence
 
 # (section, [(key, value), ...]) in file order, or a dict of section -> pairs.
 Unit = Sequence[tuple[str, Sequence[tuple[str, str]]]] | dict[str, Sequence[tuple[str, str]]]
@@ -25,8 +26,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FAIL = " || exit 1"
 
 
-def file(path: str, content: str, permissions: str = "0644", *, owner: str = "root:root",
-         **extra) -> dict:
+def file(
+    path: str, content: str, permissions: str = "0644", *, owner: str = "root:root", **extra
+) -> dict:
     """A write_files entry: absolute path, explicit owner and mode (`defer` etc. in extra)."""
     if not path.startswith("/"):
         raise ValueError(f"{path!r}: a file for a node needs an absolute path")
@@ -39,8 +41,9 @@ def unit(sections: Unit) -> str:
     """A systemd unit file from its data; keys may repeat within a section."""
     if isinstance(sections, dict):
         sections = list(sections.items())
-    return "\n".join(f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in items)
-                     for name, items in sections)
+    return "\n".join(
+        f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in items) for name, items in sections
+    )
 
 
 def env_file(env: dict[str, str], *, comment: str | None = None) -> str:
@@ -49,8 +52,10 @@ def env_file(env: dict[str, str], *, comment: str | None = None) -> str:
         if not _NAME.fullmatch(key):
             raise ValueError(f"{key!r} is not an environment variable name")
         if not _PLAIN.fullmatch(value):
-            raise ValueError(f"{key}={value!r}: only plain URL/path characters are allowed "
-                             "in an environment file")
+            raise ValueError(
+                f"{key}={value!r}: only plain URL/path characters are allowed "
+                "in an environment file"
+            )
     head = f"# {comment}\n" if comment else ""
     return head + "".join(f"{k}={v}\n" for k, v in env.items())
 
@@ -62,4 +67,3 @@ def step(command: list[str] | str) -> str:
     `&&` chains and `set` inside it stay inside it."""
     text = shlex.join(command) if isinstance(command, list) else f"({command})"
     return text + _FAIL
-

@@ -4,6 +4,7 @@ joins use.
 
 Both work on data (YAML built from dicts, decoded DER), never on text substitution.
 """
+
 import base64
 import hashlib
 
@@ -28,15 +29,31 @@ def admin_kubeconfig(*, server: str, name: str, ca_pem: str, cert_pem: str, key_
     for what, pem in (("ca", ca_pem), ("cert", cert_pem), ("key", key_pem)):
         if "-----BEGIN " not in pem:
             raise ValueError(f"kubeconfig: {what} is not PEM")
-    return yaml.safe_dump({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}],
-        "users": [{"name": name, "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-        "current-context": name,
-        "preferences": {},
-    }, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)},
+                }
+            ],
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "client-certificate-data": b64(cert_pem),
+                        "client-key-data": b64(key_pem),
+                    },
+                }
+            ],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+            "preferences": {},
+        },
+        sort_keys=False,
+    )
 
 
 def ca_cert_hash(ca_public_key_pem: str) -> str:
@@ -49,6 +66,6 @@ def ca_cert_hash(ca_public_key_pem: str) -> str:
     text = ca_public_key_pem.strip()
     if not (text.startswith(PUBLIC_KEY_BEGIN) and text.endswith(PUBLIC_KEY_END)):
         raise ValueError("expected a PEM block of kind PUBLIC KEY (SubjectPublicKeyInfo)")
-    body = text[len(PUBLIC_KEY_BEGIN):-len(PUBLIC_KEY_END)]
+    body = text[len(PUBLIC_KEY_BEGIN) : -len(PUBLIC_KEY_END)]
     der = base64.b64decode("".join(body.split()), validate=True)
     return "sha256:" + hashlib.sha256(der).hexdigest()

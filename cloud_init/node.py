@@ -12,6 +12,7 @@ kubeadm itself is not run here: init/join are remote commands once cloud-init is
 leaves /var/lib/openstack-k8s/bootstrapped; any failure ends runcmd with an error, so
 `cloud-init status --wait` exits non-zero.
 """
+
 import ipaddress
 import json
 import re
@@ -28,14 +29,26 @@ FLANNEL_UNIT = "/etc/systemd/system/flanneld.service"
 CNI_CONFLIST = "/etc/cni/net.d/10-flannel.conflist"
 ETCD_PREFIX = "/coreos.com/network"
 
-SCRIPTS = ("node-prepare.sh", "node-install-kubernetes.sh", "node-install-flannel.sh",
-           "node-flanneld.sh", "node-flannel-cni.sh")
+SCRIPTS = (
+    "node-prepare.sh",
+    "node-install-kubernetes.sh",
+    "node-install-flannel.sh",
+    "node-flanneld.sh",
+    "node-flannel-cni.sh",
+)
 BOOTSTRAP = ("node-prepare.sh", "node-install-kubernetes.sh", "node-install-flannel.sh")
 # Distro packages: containerd (its version is checked by node-prepare.sh), the standard CNI
 # plugins (bridge, host-local, portmap, loopback), iptables (kube-proxy and flannel's
 # masquerading need it; the kubelet package only recommends it), and what the scripts use to
 # fetch and check the Kubernetes apt key.
-PACKAGES = ("containerd", "containernetworking-plugins", "iptables", "curl", "ca-certificates", "gnupg")
+PACKAGES = (
+    "containerd",
+    "containernetworking-plugins",
+    "iptables",
+    "curl",
+    "ca-certificates",
+    "gnupg",
+)
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -46,14 +59,14 @@ class KubeNodeSpec:
     """What one master or worker needs to know at first boot."""
 
     role: Literal["master", "worker"]
-    name: str                    # hostname and Node name: dev-master-0, dev-worker-general-3
-    kubernetes_version: str      # "1.33.5"
+    name: str  # hostname and Node name: dev-master-0, dev-worker-general-3
+    kubernetes_version: str  # "1.33.5"
     package_mirror: str | None
     image_repository: str | None
-    network_cidr: str            # the private subnet (flanneld's --iface is found in it)
-    network_mtu: int             # tenant network MTU (pods get this - 50)
+    network_cidr: str  # the private subnet (flanneld's --iface is found in it)
+    network_mtu: int  # tenant network MTU (pods get this - 50)
     pod_cidr: str
-    discovery_endpoints: tuple[str, ...]   # ("https://10.0.0.11:2379", ...)
+    discovery_endpoints: tuple[str, ...]  # ("https://10.0.0.11:2379", ...)
     etcd_ca_pem: str
     flannel_cert_pem: str
     flannel_key_pem: str
@@ -65,7 +78,9 @@ def _validate(spec: KubeNodeSpec) -> None:
     if not _NAME.match(spec.name):
         raise ValueError(f"name {spec.name!r} is not a valid hostname label")
     if not _VERSION.match(spec.kubernetes_version):
-        raise ValueError(f"kubernetes_version must be MAJOR.MINOR.PATCH, got {spec.kubernetes_version!r}")
+        raise ValueError(
+            f"kubernetes_version must be MAJOR.MINOR.PATCH, got {spec.kubernetes_version!r}"
+        )
     net = ipaddress.ip_network(spec.network_cidr)
     pods = ipaddress.ip_network(spec.pod_cidr)
     if net.overlaps(pods):
@@ -73,10 +88,14 @@ def _validate(spec: KubeNodeSpec) -> None:
     if not 1280 <= spec.network_mtu <= 9000:
         raise ValueError(f"network_mtu {spec.network_mtu} is outside 1280..9000")
     if not spec.discovery_endpoints or not all(
-            e.startswith("https://") for e in spec.discovery_endpoints):
+        e.startswith("https://") for e in spec.discovery_endpoints
+    ):
         raise ValueError("discovery_endpoints must be a non-empty list of https:// URLs")
-    for label, pem in (("etcd_ca_pem", spec.etcd_ca_pem), ("flannel_cert_pem", spec.flannel_cert_pem),
-                       ("flannel_key_pem", spec.flannel_key_pem)):
+    for label, pem in (
+        ("etcd_ca_pem", spec.etcd_ca_pem),
+        ("flannel_cert_pem", spec.flannel_cert_pem),
+        ("flannel_key_pem", spec.flannel_key_pem),
+    ):
         if "-----BEGIN " not in pem:
             raise ValueError(f"{label} is not PEM")
 
@@ -91,13 +110,19 @@ def flannel_cert_env(*, cert_pem: str, key_pem: str, ca_pem: str) -> dict[str, s
     for label, pem in (("cert_pem", cert_pem), ("key_pem", key_pem), ("ca_pem", ca_pem)):
         if "-----BEGIN " not in pem:
             raise ValueError(f"{label} is not PEM")
-    return {"CERT_PEM": cert_pem, "KEY_PEM": key_pem, "CA_PEM": ca_pem,
-            "CERT_PATH": f"{FLANNEL_PKI}/client.crt", "KEY_PATH": f"{FLANNEL_PKI}/client.key",
-            "CA_PATH": f"{FLANNEL_PKI}/ca.crt", "RESTART_UNITS": "flanneld.service"}
+    return {
+        "CERT_PEM": cert_pem,
+        "KEY_PEM": key_pem,
+        "CA_PEM": ca_pem,
+        "CERT_PATH": f"{FLANNEL_PKI}/client.crt",
+        "KEY_PATH": f"{FLANNEL_PKI}/client.key",
+        "CA_PATH": f"{FLANNEL_PKI}/ca.crt",
+        "RESTART_UNITS": "flanneld.service",
+    }
 
 
 def cni_mode() -> str:
-    """"plugin" when the flannel CNI plugin can be verified, else "bridge" (see versions.py)."""
+    """ "plugin" when the flannel CNI plugin can be verified, else "bridge" (see versions.py)."""
     return "plugin" if versions.FLANNEL_CNI_PLUGIN.sha256 else "bridge"
 
 
@@ -116,7 +141,10 @@ def node_env(spec: KubeNodeSpec) -> dict[str, str]:
     }
     if spec.package_mirror:
         env["PACKAGE_MIRROR"] = spec.package_mirror.rstrip("/")
-    for prefix, dl in (("FLANNELD", versions.FLANNELD), ("FLANNEL_CNI", versions.FLANNEL_CNI_PLUGIN)):
+    for prefix, dl in (
+        ("FLANNELD", versions.FLANNELD),
+        ("FLANNEL_CNI", versions.FLANNEL_CNI_PLUGIN),
+    ):
         env[f"{prefix}_VERSION"] = dl.version
         env[f"{prefix}_PATH"] = dl.path
         for arch, digest in sorted(dl.sha256.items()):
@@ -136,23 +164,29 @@ def flanneld_unit(spec: KubeNodeSpec) -> list[tuple[str, list[tuple[str, str]]]]
         "--ip-masq",
     ]
     return [
-        ("Unit", [
-            ("Description", "flannel VXLAN pod network (etcd mode, discovery etcd)"),
-            ("Wants", "network-online.target"),
-            ("After", "network-online.target"),
-        ]),
-        ("Service", [
-            # flanneld reports READY once it holds a lease and wrote /run/flannel/subnet.env.
-            ("Type", "notify"),
-            ("EnvironmentFile", ENV_FILE),
-            # The wrapper pins --iface to the interface in NETWORK_CIDR, found at each start.
-            ("ExecStart", " ".join([f"{SCRIPT_DIR}/node-flanneld.sh", *args])),
-            ("ExecStartPost", f"{SCRIPT_DIR}/node-flannel-cni.sh"),
-            # Waiting for the discovery etcd has no deadline here on purpose: it may boot later.
-            ("TimeoutStartSec", "infinity"),
-            ("Restart", "always"),
-            ("RestartSec", "5"),
-        ]),
+        (
+            "Unit",
+            [
+                ("Description", "flannel VXLAN pod network (etcd mode, discovery etcd)"),
+                ("Wants", "network-online.target"),
+                ("After", "network-online.target"),
+            ],
+        ),
+        (
+            "Service",
+            [
+                # flanneld reports READY once it holds a lease and wrote /run/flannel/subnet.env.
+                ("Type", "notify"),
+                ("EnvironmentFile", ENV_FILE),
+                # The wrapper pins --iface to the interface in NETWORK_CIDR, found at each start.
+                ("ExecStart", " ".join([f"{SCRIPT_DIR}/node-flanneld.sh", *args])),
+                ("ExecStartPost", f"{SCRIPT_DIR}/node-flannel-cni.sh"),
+                # Waiting for the discovery etcd has no deadline here on purpose: it may boot later.
+                ("TimeoutStartSec", "infinity"),
+                ("Restart", "always"),
+                ("RestartSec", "5"),
+            ],
+        ),
         ("Install", [("WantedBy", "multi-user.target")]),
     ]
 
@@ -196,6 +230,10 @@ def node_cloud_config(spec: KubeNodeSpec) -> dict:
         files.append(kit.file(CNI_CONFLIST, json.dumps(flannel_conflist(), indent=2) + "\n"))
     steps = " && ".join(f"{SCRIPT_DIR}/{name}" for name in BOOTSTRAP)
     # One step: the scripts share node.env, read once by the subshell the step runs in.
-    runcmd = [kit.step(f"set -a && . {ENV_FILE} && set +a && {steps} && "
-                       f"mkdir -p {READY_MARKER.rsplit('/', 1)[0]} && touch {READY_MARKER}")]
+    runcmd = [
+        kit.step(
+            f"set -a && . {ENV_FILE} && set +a && {steps} && "
+            f"mkdir -p {READY_MARKER.rsplit('/', 1)[0]} && touch {READY_MARKER}"
+        )
+    ]
     return {"packages": list(PACKAGES), "write_files": files, "runcmd": runcmd}

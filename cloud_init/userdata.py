@@ -5,13 +5,14 @@ dict; `merge` concatenates their lists in order, `common` adds what every node g
 operator account with the deploy key, hardened sshd, hostname), and `render` dumps the data
 behind `#cloud-config`.
 """
+
 from __future__ import annotations
 
 import base64
 import gzip
 import io
 import tarfile
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import yaml
 
@@ -20,7 +21,6 @@ from cloud_init import kit
 # Nova refuses user-data over 64 KiB of base64; the project's own bound leaves room to grow.
 MAX_USER_DATA = 16 * 1024
 LIST_KEYS = ("bootcmd", "packages", "write_files", "runcmd")
-
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
@@ -95,7 +95,9 @@ def merge(*parts: dict) -> dict:
         for key, value in part.items():
             if key in LIST_KEYS:
                 out.setdefault(key, [])
-                out[key] = out[key] + [v for v in value if not (key == "packages" and v in out[key])]
+                out[key] = out[key] + [
+                    v for v in value if not (key == "packages" and v in out[key])
+                ]
             elif key in out and out[key] != value:
                 raise ValueError(f"cloud-config parts disagree on {key!r}")
             else:
@@ -106,11 +108,15 @@ def merge(*parts: dict) -> dict:
 
 def render(config: dict, *, node: str) -> str:
     """`#cloud-config` + YAML as Nova receives it (see `deliver`), refused over the bound."""
-    text = "#cloud-config\n" + yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    text = "#cloud-config\n" + yaml.dump(
+        config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000
+    )
     delivered = deliver(text)
     size = len(delivered.encode())
     if size > MAX_USER_DATA:
-        raise ValueError(f"user-data of {node} is {size} bytes as delivered, over the {MAX_USER_DATA}-byte bound")
+        raise ValueError(
+            f"user-data of {node} is {size} bytes as delivered, over the {MAX_USER_DATA}-byte bound"
+        )
     return delivered
 
 

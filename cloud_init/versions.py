@@ -16,6 +16,7 @@ download and never guessed:
 Kubernetes packages come from a signed apt repository (apt checks them), containerd and the
 standard CNI plugins from the distro.
 """
+
 from dataclasses import dataclass, field
 
 from cloud_init import constants

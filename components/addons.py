@@ -3,6 +3,7 @@ controller manager (node metadata, LoadBalancer Services through Octavia), the C
 driver with its StorageClass, metrics-server, and NetworkPolicy enforced by Calico next to
 flannel (with pods kept off the metadata service). Installed once the first master is up,
 through a Kubernetes provider built from the cluster's own kubeconfig."""
+
 from __future__ import annotations
 
 import pulumi
@@ -53,9 +54,12 @@ class ClusterAddons(pulumi.ComponentResource):
             tags_for(settings.kubernetes_version)
         except ValueError as e:
             # Settings checks this for its own add-on features only, not for network policy.
-            raise pulumi.RunError(str(ConfigError("kubernetesVersion", str(e).split(": ", 1)[1]))) from None
+            raise pulumi.RunError(
+                str(ConfigError("kubernetesVersion", str(e).split(": ", 1)[1]))
+            ) from None
         provider = k8s.Provider(
-            f"{name}-provider", kubeconfig=kubeconfig,
+            f"{name}-provider",
+            kubeconfig=kubeconfig,
             # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
             # address, one still unknown in a preview) replaces the provider and with it every
             # object it made, and creating them again fails with AlreadyExists.
@@ -66,8 +70,12 @@ class ClusterAddons(pulumi.ComponentResource):
         objects = addon_objects(
             kubernetes_version=settings.kubernetes_version,
             image_repository=settings.image_repository,
-            storage_class={"name": csi.name, "reclaim_policy": csi.reclaim_policy,
-                           "volume_type": csi.volume_type, "default": csi.default},
+            storage_class={
+                "name": csi.name,
+                "reclaim_policy": csi.reclaim_policy,
+                "volume_type": csi.volume_type,
+                "default": csi.default,
+            },
             features=features,
             cluster_name=settings.name,
         )
@@ -85,21 +93,33 @@ class ClusterAddons(pulumi.ComponentResource):
             # objects too: without its DaemonSet and the CNI plugin's RBAC, a CSI controller
             # pod restarted during the cleanup could not get its network.
             delete_command(
-                f"{name}-cloud-cleanup", connection=first_master, script_name="master-cleanup-cloud.sh",
-                env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)}, timeout=CLEANUP_TIMEOUT, parent=self,
+                f"{name}-cloud-cleanup",
+                connection=first_master,
+                script_name="master-cleanup-cloud.sh",
+                env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)},
+                timeout=CLEANUP_TIMEOUT,
+                parent=self,
                 depends_on=list(created.values()),
             )
         self.register_outputs({})
 
-    def _cloud_conf(self, name: str, settings: Settings, network: PrivateNetwork) -> pulumi.Output[str]:
+    def _cloud_conf(
+        self, name: str, settings: Settings, network: PrivateNetwork
+    ) -> pulumi.Output[str]:
         """cloud.conf from an application credential, and ids from the program's own network."""
         given = settings.openstack
         if given.application_credential == "create":
             credential = application_credential(
-                f"{name}-openstack", parent=self,
+                f"{name}-openstack",
+                parent=self,
                 description=f"openstack-k8s {settings.name}: cloud controller manager and Cinder CSI",
             )
-            cred_id, cred_secret, auth_url, region = credential.id, credential.secret, credential.auth_url, credential.region
+            cred_id, cred_secret, auth_url, region = (
+                credential.id,
+                credential.secret,
+                credential.auth_url,
+                credential.region,
+            )
         else:
             from components.credentials import identity_endpoint
             import pulumi_openstack as openstack
@@ -108,9 +128,15 @@ class ClusterAddons(pulumi.ComponentResource):
             cred_id = pulumi.Output.from_input(given.application_credential_id)
             cred_secret = pulumi.Output.secret(given.application_credential_secret)
             auth_url, region = scope.apply(identity_endpoint), scope.region
-        conf = pulumi.Output.all(cred_id, cred_secret, auth_url, region, network.subnet_id, network.external_network_id).apply(
+        conf = pulumi.Output.all(
+            cred_id, cred_secret, auth_url, region, network.subnet_id, network.external_network_id
+        ).apply(
             lambda v: cloud_conf(
-                auth={"auth_url": v[2], "application_credential_id": v[0], "application_credential_secret": v[1]},
+                auth={
+                    "auth_url": v[2],
+                    "application_credential_id": v[0],
+                    "application_credential_secret": v[1],
+                },
                 region=v[3] or None,
                 subnet_id=v[4],
                 floating_network_id=v[5],

@@ -2,6 +2,7 @@
 audit log, OIDC sign-in. New masters get it from kubeadm (init config, and the cluster's
 ClusterConfiguration for joins); running masters get every change through one command each,
 one master after another."""
+
 from __future__ import annotations
 
 import base64
@@ -66,7 +67,11 @@ def audit_policy(settings: Settings) -> str:
         policy = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError("apiServer.audit.policy", f"cannot read {given}: {e}") from None
-    if not isinstance(policy, dict) or policy.get("kind") != "Policy" or policy.get("apiVersion") != "audit.k8s.io/v1":
+    if (
+        not isinstance(policy, dict)
+        or policy.get("kind") != "Policy"
+        or policy.get("apiVersion") != "audit.k8s.io/v1"
+    ):
         raise ConfigError("apiServer.audit.policy", f"{given} is not an audit.k8s.io/v1 Policy")
     return text
 
@@ -75,12 +80,17 @@ def _encryption_key(name: str, generation: int, parent: pulumi.Resource) -> pulu
     """A generation's 32-byte key (base64, a secret). Generation 1 keeps the resource name it
     had before rotation existed, so the stacks made then keep their key."""
     suffix = "" if generation == 1 else f"-{generation}"
-    key = random.RandomBytes(f"{name}-encryption-key{suffix}", length=32, opts=pulumi.ResourceOptions(parent=parent))
+    key = random.RandomBytes(
+        f"{name}-encryption-key{suffix}", length=32, opts=pulumi.ResourceOptions(parent=parent)
+    )
     return key.base64
 
 
-def _encryption_files(name: str, settings: Settings, parent: pulumi.Resource,
-                      ) -> tuple[pulumi.Output[str], KeyRotation | None]:
+def _encryption_files(
+    name: str,
+    settings: Settings,
+    parent: pulumi.Resource,
+) -> tuple[pulumi.Output[str], KeyRotation | None]:
     """The EncryptionConfiguration every master keeps (this generation's key only) and, from
     generation 2 on, the rotation from the previous key: that key stays in the program for
     the whole generation, so an up that failed midway can still finish the rotation."""
@@ -89,18 +99,30 @@ def _encryption_files(name: str, settings: Settings, parent: pulumi.Resource,
 
     def config(*keys: tuple[int, pulumi.Output[str]]) -> pulumi.Output[str]:
         names = [encryption_key_name(g) for g, _ in keys]
-        return pulumi.Output.secret(pulumi.Output.all(*[k for _, k in keys]).apply(
-            lambda secrets: apiserver.encryption_config(enc.provider, list(zip(names, secrets, strict=True)))))
+        return pulumi.Output.secret(
+            pulumi.Output.all(*[k for _, k in keys]).apply(
+                lambda secrets: apiserver.encryption_config(
+                    enc.provider, list(zip(names, secrets, strict=True))
+                )
+            )
+        )
 
     new = _encryption_key(name, generation, parent)
     if generation == 1:
         # Built as it always was (one apply over the key): plans stay byte-identical.
-        return pulumi.Output.secret(new.apply(
-            lambda k: apiserver.encryption_config(enc.provider, [(encryption_key_name(1), k)]))), None
+        return pulumi.Output.secret(
+            new.apply(
+                lambda k: apiserver.encryption_config(enc.provider, [(encryption_key_name(1), k)])
+            )
+        ), None
     old = _encryption_key(name, generation - 1, parent)
     final = config((generation, new))
-    return final, KeyRotation(generation=generation, add=config((generation - 1, old), (generation, new)),
-                              promote=config((generation, new), (generation - 1, old)), drop=final)
+    return final, KeyRotation(
+        generation=generation,
+        add=config((generation - 1, old), (generation, new)),
+        promote=config((generation, new), (generation - 1, old)),
+        drop=final,
+    )
 
 
 def api_server_config(name: str, settings: Settings, parent: pulumi.Resource) -> ApiServerConfig:
@@ -114,18 +136,25 @@ def api_server_config(name: str, settings: Settings, parent: pulumi.Resource) ->
     if a.audit.enabled:
         policy = audit_policy(settings)
         files.append((apiserver.AUDIT_POLICY_FILE, pulumi.Output.from_input(policy)))
-        audit = {"max_age_days": a.audit.max_age_days, "max_backups": a.audit.max_backups,
-                 "max_size_mb": a.audit.max_size_mb, "policy_sha256": hashlib.sha256(policy.encode()).hexdigest()[:12]}
+        audit = {
+            "max_age_days": a.audit.max_age_days,
+            "max_backups": a.audit.max_backups,
+            "max_size_mb": a.audit.max_size_mb,
+            "policy_sha256": hashlib.sha256(policy.encode()).hexdigest()[:12],
+        }
     oidc = a.oidc.model_dump() if a.oidc else None
     args = apiserver.extra_args(encryption=a.encryption.enabled, audit=audit, oidc=oidc)
     # The key's generation shows from 2 on (a new key is a new file on every master); at 1
     # the label stays what it was.
     key = f" {encryption_key_name(rotation.generation)}" if rotation else ""
-    parts = [f"encryption {a.encryption.provider}{key}" if a.encryption.enabled else "encryption off",
-             f"audit {audit['policy_sha256']} {a.audit.max_age_days}d" if audit else "audit off",
-             f"oidc {a.oidc.issuer_url}" if a.oidc else "oidc off"]
+    parts = [
+        f"encryption {a.encryption.provider}{key}" if a.encryption.enabled else "encryption off",
+        f"audit {audit['policy_sha256']} {a.audit.max_age_days}d" if audit else "audit off",
+        f"oidc {a.oidc.issuer_url}" if a.oidc else "oidc off",
+    ]
     return ApiServerConfig(
-        files=files, args=args,
+        files=files,
+        args=args,
         volumes=apiserver.extra_volumes(encryption=a.encryption.enabled, audit=audit is not None),
         label="apiserver: " + ", ".join(parts),
         rotation=rotation,
@@ -133,8 +162,14 @@ def api_server_config(name: str, settings: Settings, parent: pulumi.Resource) ->
 
 
 def reconfigure_master(
-    settings: Settings, *, node: str, first: bool, connection: remote.ConnectionArgs,
-    config: ApiServerConfig, kubeadm_config: pulumi.Output[str], parent: pulumi.Resource,
+    settings: Settings,
+    *,
+    node: str,
+    first: bool,
+    connection: remote.ConnectionArgs,
+    config: ApiServerConfig,
+    kubeadm_config: pulumi.Output[str],
+    parent: pulumi.Resource,
     after: list[pulumi.Resource],
 ) -> remote.Command:
     """Bring a running master's API server to `config`: its files, then kube-apiserver's
@@ -147,10 +182,12 @@ def reconfigure_master(
         connection=connection,
         script_name="master-apiserver-config.sh",
         env={
-            "FILES_TAR_B64": pulumi.Output.secret(contents.apply(
-                lambda c: tar_b64(zip([p for p, _ in config.files], c)))),
-            "KUBEADM_CONFIG_B64": pulumi.Output.secret(kubeadm_config.apply(
-                lambda text: base64.b64encode(text.encode()).decode())),
+            "FILES_TAR_B64": pulumi.Output.secret(
+                contents.apply(lambda c: tar_b64(zip([p for p, _ in config.files], c, strict=True)))
+            ),
+            "KUBEADM_CONFIG_B64": pulumi.Output.secret(
+                kubeadm_config.apply(lambda text: base64.b64encode(text.encode()).decode())
+            ),
             "APISERVER_FLAGS": "".join(f"--{a['name']}={a['value']}\n" for a in config.args),
             "FIRST_MASTER": "true" if first else "false",
             "ENCRYPTED": "true" if settings.api_server.encryption.enabled else "false",
@@ -181,7 +218,10 @@ _DROP_STEP = ("drop", "drop {old}")
 
 
 def rotate_encryption_key(
-    name: str, rotation: KeyRotation, masters: list[RotatingMaster], parent: pulumi.Resource,
+    name: str,
+    rotation: KeyRotation,
+    masters: list[RotatingMaster],
+    parent: pulumi.Resource,
 ) -> remote.Command:
     """The rotation to `rotation.generation`'s key, as run-once commands (their names carry
     the generation, so each rotation runs once): `<master>-encryption-<N>-add` on every
@@ -192,8 +232,13 @@ def rotate_encryption_key(
     g = rotation.generation
     new, old = encryption_key_name(g), encryption_key_name(g - 1)
 
-    def step(master: RotatingMaster, phase: str, what: str, config: pulumi.Output[str],
-             previous: list[pulumi.Resource]) -> remote.Command:
+    def step(
+        master: RotatingMaster,
+        phase: str,
+        what: str,
+        config: pulumi.Output[str],
+        previous: list[pulumi.Resource],
+    ) -> remote.Command:
         return node_command(
             f"{master.node}-encryption-{g}-{phase}",
             connection=master.connection,
@@ -205,7 +250,9 @@ def rotate_encryption_key(
                 "FINAL_CONFIG_B64": _b64_secret(rotation.drop),
                 "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT),
             },
-            timeout=ROTATE_TIMEOUT, parent=parent, depends_on=[*master.after, *previous],
+            timeout=ROTATE_TIMEOUT,
+            parent=parent,
+            depends_on=[*master.after, *previous],
             label=f"encryption: {what.format(new=new, old=old)}",
         )
 
@@ -214,14 +261,18 @@ def rotate_encryption_key(
         for m in masters:
             previous = [step(m, phase, what, getattr(rotation, phase), previous)]
     # Every master now writes with the new key and reads both: rewrite once, through any of them.
-    previous = [node_command(
-        f"{name}-encryption-{g}-rewrite",
-        connection=masters[0].connection,
-        script_name=ROTATE_SCRIPT,
-        env={"PHASE": "rewrite", "KEY_NAME": new, "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT)},
-        timeout=ROTATE_TIMEOUT, parent=parent, depends_on=previous,
-        label=f"encryption: rewrite every Secret with {new}",
-    )]
+    previous = [
+        node_command(
+            f"{name}-encryption-{g}-rewrite",
+            connection=masters[0].connection,
+            script_name=ROTATE_SCRIPT,
+            env={"PHASE": "rewrite", "KEY_NAME": new, "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT)},
+            timeout=ROTATE_TIMEOUT,
+            parent=parent,
+            depends_on=previous,
+            label=f"encryption: rewrite every Secret with {new}",
+        )
+    ]
     phase, what = _DROP_STEP
     for m in masters:
         previous = [step(m, phase, what, rotation.drop, previous)]

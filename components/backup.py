@@ -1,9 +1,10 @@
 """Scheduled etcd snapshots on a node, installed by a remote command rather than user-data:
 the schedule, retention and Swift target can change on a running cluster, and a change
 reaches every existing node on the next `pulumi up` without replacing it."""
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import pulumi
 from pulumi_command import remote
@@ -24,14 +25,20 @@ def etcd_backup(
     after: pulumi.Resource,
     instance: pulumi.Resource,
     parent: pulumi.Resource,
-    openstack_rc: Optional[pulumi.Output[str]],
+    openstack_rc: pulumi.Output[str] | None,
 ) -> remote.Command:
     backup = settings.etcd.backup
     env = pulumi.Output.from_input(openstack_rc).apply(
-        lambda rc: bundle_env(backup_cloud_config(
-            role=role, name=node, schedule=backup.schedule, keep=backup.keep,
-            container=backup.container, openstack_rc=rc,
-        ))
+        lambda rc: bundle_env(
+            backup_cloud_config(
+                role=role,
+                name=node,
+                schedule=backup.schedule,
+                keep=backup.keep,
+                container=backup.container,
+                openstack_rc=rc,
+            )
+        )
     )
     return node_command(
         command_name(node, Role.ETCD_BACKUP),
@@ -39,7 +46,9 @@ def etcd_backup(
         script_name="node-install-bundle.sh",
         env={
             # The credential rides inside the bundle: the whole archive is a secret then.
-            "BUNDLE_TAR_B64": pulumi.Output.secret(env["BUNDLE_TAR_B64"]) if openstack_rc is not None else env["BUNDLE_TAR_B64"],
+            "BUNDLE_TAR_B64": pulumi.Output.secret(env["BUNDLE_TAR_B64"])
+            if openstack_rc is not None
+            else env["BUNDLE_TAR_B64"],
             "PACKAGES": env["PACKAGES"],
             "ENABLE_UNITS": env["ENABLE_UNITS"],
             "APT_TIMEOUT": "600",

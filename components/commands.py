@@ -5,6 +5,7 @@ stdin after `export KEY='value'` lines. Secrets (join configs, tokens) thus neve
 command line, in `ps`, or in logs, and stdin is a secret whenever one of its values is.
 Private nodes are reached through the discovery node as SSH proxy with the deploy key.
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,7 +13,7 @@ import math
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 from pulumi_command import remote
@@ -41,7 +42,7 @@ class Bastion:
     host: str
     user: str
     port: int
-    private_key: Optional[pulumi.Output[str]]
+    private_key: pulumi.Output[str] | None
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,19 @@ class Access:
 
     private_key: pulumi.Output[str]
     jump_host: pulumi.Output[str]  # the discovery node: its floating IP, else its own address
-    bastion: Optional[Bastion] = None
+    bastion: Bastion | None = None
     direct: bool = False
 
-    def _proxy(self) -> Optional[remote.ProxyConnectionArgs]:
+    def _proxy(self) -> remote.ProxyConnectionArgs | None:
         if self.bastion is not None:
             b = self.bastion
             return remote.ProxyConnectionArgs(
-                host=b.host, port=b.port, user=b.user, private_key=b.private_key,
-                dial_error_limit=DIAL_ATTEMPTS, per_dial_timeout=DIAL_TIMEOUT,
+                host=b.host,
+                port=b.port,
+                user=b.user,
+                private_key=b.private_key,
+                dial_error_limit=DIAL_ATTEMPTS,
+                per_dial_timeout=DIAL_TIMEOUT,
             )
         return None
 
@@ -106,7 +111,8 @@ def script_with_env(name: str, env: Env) -> pulumi.Output[str]:
         return env.apply(lambda values: stdin_text(name, values))
     keys = sorted(env)
     return pulumi.Output.all(*[env[k] for k in keys]).apply(
-        lambda values: stdin_text(name, dict(zip(keys, values, strict=True))))
+        lambda values: stdin_text(name, dict(zip(keys, values, strict=True)))
+    )
 
 
 def stdin_text(name: str, values: Mapping[str, object]) -> str:
@@ -115,7 +121,9 @@ def stdin_text(name: str, values: Mapping[str, object]) -> str:
     for key in values:
         if not _ENV_NAME.fullmatch(key):
             raise ValueError(f"{key!r} is not a shell variable name")
-    return "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values)) + script(name)
+    return "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values)) + script(
+        name
+    )
 
 
 def _inline(stdin_text: str) -> str:
@@ -142,8 +150,8 @@ def node_command(
     rerun_on_change: bool = False,
     secret_stdout: bool = False,
     run_on_create: bool = True,
-    label: Optional[str] = None,
-    instance: Optional[pulumi.Resource] = None,
+    label: str | None = None,
+    instance: pulumi.Resource | None = None,
 ) -> remote.Command:
     """Run a node script once. With rerun_on_change the script runs again when an input
     changes (it must be idempotent); without, a change of inputs (a new jump host address,
@@ -196,7 +204,7 @@ def delete_command(
     timeout: int,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
-    instance: Optional[pulumi.Resource] = None,
+    instance: pulumi.Resource | None = None,
 ) -> remote.Command:
     """A command that does nothing until it is deleted: then it runs the script (drain).
 
@@ -235,15 +243,27 @@ def ready_gate(
     sshd is not up yet would fail however many attempts it has left."""
     waits = [instance, *depends_on]
     if through_jump_host:
-        waits.append(node_command(
-            command_name(node, Role.SSHD), connection=access.to_jump_host(), script_name="discovery-wait-sshd.sh",
-            env={"TARGET_HOST": address, "SSH_WAIT_TIMEOUT": str(timeout)}, timeout=timeout,
-            parent=parent, depends_on=[instance], instance=instance,
-        ))
+        waits.append(
+            node_command(
+                command_name(node, Role.SSHD),
+                connection=access.to_jump_host(),
+                script_name="discovery-wait-sshd.sh",
+                env={"TARGET_HOST": address, "SSH_WAIT_TIMEOUT": str(timeout)},
+                timeout=timeout,
+                parent=parent,
+                depends_on=[instance],
+                instance=instance,
+            )
+        )
     return node_command(
-        command_name(node, Role.READY), connection=connection,
-        script_name="node-ready.sh", env={"READY_TIMEOUT": str(timeout)}, timeout=timeout,
-        parent=parent, depends_on=waits, instance=instance,
+        command_name(node, Role.READY),
+        connection=connection,
+        script_name="node-ready.sh",
+        env={"READY_TIMEOUT": str(timeout)},
+        timeout=timeout,
+        parent=parent,
+        depends_on=waits,
+        instance=instance,
     )
 
 
@@ -265,8 +285,12 @@ def certificate_command(
     is created (its user-data has the certificate), the script runs when the certificate
     (or the script) changes, and restarts what reads it. Its stdin is a secret (the key)."""
     return day2_command(
-        name, connection=connection, script_name=CERT_SCRIPT,
+        name,
+        connection=connection,
+        script_name=CERT_SCRIPT,
         env=pulumi.Output.secret(env),
-        timeout=CERT_TIMEOUT, parent=parent, depends_on=depends_on, label=f"renewed {what}",
+        timeout=CERT_TIMEOUT,
+        parent=parent,
+        depends_on=depends_on,
+        label=f"renewed {what}",
     )
-

@@ -1,9 +1,10 @@
 """Credentials the program creates for software on the nodes: OpenStack application
 credentials, each limited to what one job needs, instead of the operator's own account."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -34,7 +35,7 @@ def application_credential(
     *,
     description: str,
     parent: pulumi.Resource,
-    access_rules: Optional[Sequence[openstack.identity.ApplicationCredentialAccessRuleArgs]] = None,
+    access_rules: Sequence[openstack.identity.ApplicationCredentialAccessRuleArgs] | None = None,
 ) -> CloudCredential:
     credential = openstack.identity.ApplicationCredential(
         name,
@@ -55,7 +56,9 @@ def application_credential(
     )
 
 
-def swift_writer_rules(container: str) -> list[openstack.identity.ApplicationCredentialAccessRuleArgs]:
+def swift_writer_rules(
+    container: str,
+) -> list[openstack.identity.ApplicationCredentialAccessRuleArgs]:
     """Enough to put objects into one container, nothing else."""
     return [
         openstack.identity.ApplicationCredentialAccessRuleArgs(

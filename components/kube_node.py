@@ -1,11 +1,12 @@
 """What masters and workers share: their first-boot user-data, and how a node joins the
 cluster and leaves it (token on the first master, join on the node, drain on delete)."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pulumi
 from pulumi_command import remote
@@ -13,7 +14,13 @@ from pulumi_command import remote
 from addons import calico
 from cloud_init import kubeadm, script, userdata
 from cloud_init.node import KubeNodeSpec, flannel_cert_env, node_cloud_config
-from components.commands import SSH_USER, certificate_command, day2_command, delete_command, node_command
+from components.commands import (
+    SSH_USER,
+    certificate_command,
+    day2_command,
+    delete_command,
+    node_command,
+)
 from components.pki import Pem
 from components.roles import Role, command_name
 from settings import Settings
@@ -29,7 +36,11 @@ TOKEN_TTL = "30m"
 # Removing two files: a backstop for a node that hangs.
 NETWORK_POLICY_TIMEOUT = 60
 # Step -> script, in the order upgrade-worker.sh runs them.
-WORKER_UPGRADE_STEPS = {"CORDON": "upgrade-cordon.sh", "NODE": "upgrade-node.sh", "UNCORDON": "upgrade-uncordon.sh"}
+WORKER_UPGRADE_STEPS = {
+    "CORDON": "upgrade-cordon.sh",
+    "NODE": "upgrade-node.sh",
+    "UNCORDON": "upgrade-uncordon.sh",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ def kube_user_data(
     flannel: FlannelClient,
     ssh_keys: pulumi.Output[list[str]],
     network_cidr: pulumi.Output[str],
-    extra: Optional[pulumi.Output[list[dict]]] = None,
+    extra: pulumi.Output[list[dict]] | None = None,
 ) -> pulumi.Output[str]:
     """The cloud-config a master or worker boots with, as a secret (it carries keys). The
     masters' PKI is not in it: it travels by command (kubeadm-files)."""
@@ -161,7 +172,9 @@ def join_node(
         connection=connection,
         script_name="node-join.sh",
         env={
-            "KUBEADM_JOIN_CONFIG_B64": pulumi.Output.secret(config.apply(lambda c: base64.b64encode(c.encode()).decode())),
+            "KUBEADM_JOIN_CONFIG_B64": pulumi.Output.secret(
+                config.apply(lambda c: base64.b64encode(c.encode()).decode())
+            ),
             "JOIN_TIMEOUT": str(settings.timeouts.join),
             # A master's shared CA keys come from kubeadm-files; `kubeadm reset` wipes them.
             "PRESERVE_PKI": "true" if control_plane else "false",
@@ -190,8 +203,14 @@ def join_node(
     return join
 
 
-def network_policy_command(settings: Settings, *, node: str, connection: remote.ConnectionArgs,
-                           parent: pulumi.Resource, after: Sequence[pulumi.Resource]) -> remote.Command:
+def network_policy_command(
+    settings: Settings,
+    *,
+    node: str,
+    connection: remote.ConnectionArgs,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource],
+) -> remote.Command:
     """`<node>-network-policy`: networkPolicy.enabled turned off reaches the running node (the
     CNI files Calico's DaemonSet wrote are removed, or new pods could not start). Nothing runs
     when the node is created: a new node has no such files, and with policy on the DaemonSet
@@ -201,7 +220,10 @@ def network_policy_command(settings: Settings, *, node: str, connection: remote.
         command_name(node, Role.NETWORK_POLICY),
         connection=connection,
         script_name="node-network-policy.sh",
-        env={"NETWORK_POLICY": "true" if enabled else "false", "CNI_FILES": " ".join(calico.CNI_FILES)},
+        env={
+            "NETWORK_POLICY": "true" if enabled else "false",
+            "CNI_FILES": " ".join(calico.CNI_FILES),
+        },
         timeout=NETWORK_POLICY_TIMEOUT,
         parent=parent,
         depends_on=after,
@@ -209,19 +231,36 @@ def network_policy_command(settings: Settings, *, node: str, connection: remote.
     )
 
 
-def flannel_certificate(node: str, *, flannel: FlannelClient, connection: remote.ConnectionArgs,
-                        parent: pulumi.Resource, after: Sequence[pulumi.Resource]) -> remote.Command:
+def flannel_certificate(
+    node: str,
+    *,
+    flannel: FlannelClient,
+    connection: remote.ConnectionArgs,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource],
+) -> remote.Command:
     """`<node>-flannel-renewal`: flanneld's client certificate, renewed by pulumi-tls before it
     expires, installed on the running node."""
     env = pulumi.Output.all(flannel.cert.cert, flannel.cert.key, flannel.etcd_ca).apply(
-        lambda v: flannel_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2]))
-    return certificate_command(command_name(node, Role.FLANNEL_RENEWAL), connection=connection, env=env,
-                               what="flannel client certificate", parent=parent, depends_on=after)
+        lambda v: flannel_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2])
+    )
+    return certificate_command(
+        command_name(node, Role.FLANNEL_RENEWAL),
+        connection=connection,
+        env=env,
+        what="flannel client certificate",
+        parent=parent,
+        depends_on=after,
+    )
 
 
 def taint_dicts(taints) -> list[dict]:
-    return [{"key": t.key, "value": t.value, "effect": t.effect} if t.value else {"key": t.key, "effect": t.effect} for t in taints]
-
+    return [
+        {"key": t.key, "value": t.value, "effect": t.effect}
+        if t.value
+        else {"key": t.key, "effect": t.effect}
+        for t in taints
+    ]
 
 
 def upgrade_label(settings: Settings) -> str:
@@ -260,7 +299,11 @@ def upgrade_master(
 
 
 def upgrade_credential(
-    settings: Settings, *, connection: remote.ConnectionArgs, node: str, parent: pulumi.Resource,
+    settings: Settings,
+    *,
+    connection: remote.ConnectionArgs,
+    node: str,
+    parent: pulumi.Resource,
     after: Sequence[pulumi.Resource],
 ) -> remote.Command:
     """A fresh node-upgrader token, made again whenever the version, the mirror, or any
@@ -305,9 +348,13 @@ def upgrade_worker(
     """Cordon, drain, upgrade, uncordon: one command on the worker, one link in its pool's
     lane, run when the version (or the token made for it) changes."""
     credential = target.upgrade_credential
-    assert credential is not None and target.control_plane_upgraded is not None, "the control plane comes first"
-    steps = {f"UPGRADE_{step}_B64": base64.b64encode(script(name).encode()).decode()
-             for step, name in WORKER_UPGRADE_STEPS.items()}
+    assert credential is not None and target.control_plane_upgraded is not None, (
+        "the control plane comes first"
+    )
+    steps = {
+        f"UPGRADE_{step}_B64": base64.b64encode(script(name).encode()).decode()
+        for step, name in WORKER_UPGRADE_STEPS.items()
+    }
     return day2_command(
         command_name(node, Role.UPGRADE),
         connection=connection,

@@ -4,10 +4,12 @@ Ports come first and separately so that every address is known before any instan
 user-data can then name its peers (etcd members, haproxy backends) and no instance ever
 waits for another instance.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Protocol
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -86,15 +88,15 @@ def machine_instance(
     cluster: str,
     role: str,
     flavor: str,
-    volume_size: Optional[int],
+    volume_size: int | None,
     image: NodeImage,
     port: openstack.networking.Port,
     user_data: pulumi.Output[str],
     network: PrivateNetwork,
     parent: pulumi.Resource,
-    server_group: Optional[openstack.compute.ServerGroup] = None,
-    volume_type: Optional[str] = None,
-    zone: Optional[str] = None,
+    server_group: openstack.compute.ServerGroup | None = None,
+    volume_type: str | None = None,
+    zone: str | None = None,
 ) -> openstack.compute.Instance:
     """A VM booted from the image, or from a fresh Cinder volume when a size is given.
 
@@ -137,7 +139,9 @@ def machine_instance(
         availability_zone=zone,
         user_data=user_data,
         metadata={"openstack-k8s-cluster": cluster, "openstack-k8s-role": role},
-        scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)] if server_group else None,
+        scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)]
+        if server_group
+        else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Bootstrap installs packages: it needs the way out before the VM starts.
@@ -148,7 +152,9 @@ def machine_instance(
     )
 
 
-def anti_affinity_group(name: str, parent: pulumi.Resource, policy: str = "soft-anti-affinity") -> openstack.compute.ServerGroup:
+def anti_affinity_group(
+    name: str, parent: pulumi.Resource, policy: str = "soft-anti-affinity"
+) -> openstack.compute.ServerGroup:
     """Spread replicas (masters, discovery members, a pool that asks) over hypervisors:
     soft-anti-affinity when the cloud can, anti-affinity to refuse a boot rather than share."""
     return openstack.compute.ServerGroup(
@@ -164,10 +170,10 @@ class NodeGroup(Protocol):
     (settings.NodeGroupSettings)."""
 
     flavor: str
-    volume_size: Optional[int]
-    volume_type: Optional[str]
+    volume_size: int | None
+    volume_type: str | None
 
-    def zone(self, index: int) -> Optional[str]: ...
+    def zone(self, index: int) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -193,21 +199,37 @@ def boot_node(
     network: PrivateNetwork,
     access: Access,
     parent: pulumi.Resource,
-    server_group: Optional[openstack.compute.ServerGroup] = None,
+    server_group: openstack.compute.ServerGroup | None = None,
     jump_host: bool = False,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> BootedNode:
     """The one way every node boots: instance on its port, then the ready gate (reached
     through the jump host, or the jump host itself)."""
     instance = machine_instance(
-        name, cluster=settings.name, role=role, flavor=group.flavor, volume_size=group.volume_size,
-        volume_type=group.volume_type, zone=group.zone(index),
-        image=image, port=port, user_data=user_data, network=network, parent=parent, server_group=server_group,
+        name,
+        cluster=settings.name,
+        role=role,
+        flavor=group.flavor,
+        volume_size=group.volume_size,
+        volume_type=group.volume_type,
+        zone=group.zone(index),
+        image=image,
+        port=port,
+        user_data=user_data,
+        network=network,
+        parent=parent,
+        server_group=server_group,
     )
     connection = access.to_jump_host() if jump_host else access.to_node(address)
     ready = ready_gate(
-        name, access=access, connection=connection, address=address, instance=instance,
-        timeout=settings.timeouts.ready, parent=parent, depends_on=depends_on, through_jump_host=not jump_host,
+        name,
+        access=access,
+        connection=connection,
+        address=address,
+        instance=instance,
+        timeout=settings.timeouts.ready,
+        parent=parent,
+        depends_on=depends_on,
+        through_jump_host=not jump_host,
     )
     return BootedNode(instance=instance, connection=connection, ready=ready)
-

@@ -1,4 +1,5 @@
 """PrivateNetwork: the cluster's network, its way out, and one security group per role."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ class Rule:
     def key(self) -> str:
         """A name that stays put when other rules come and go (no list indexes)."""
         ports = "all" if self.ports is None else "-".join(map(str, sorted(set(self.ports))))
-        source = f"from-{self.group}" if self.group else "from-" + (self.cidr or "").replace("/", "-")
+        source = (
+            f"from-{self.group}" if self.group else "from-" + (self.cidr or "").replace("/", "-")
+        )
         return f"{self.protocol}-{ports}-{source}"
 
 
@@ -61,8 +64,14 @@ def _bastion_cidr(settings: Settings) -> str | None:
 
 
 def _discovery_rules(settings: Settings) -> list[Rule]:
-    rules = [Rule("ssh to the jump host", "tcp", (22, 22), cidr=str(c)) for c in settings.ssh_allowed_cidrs]
-    rules += [Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role) for role in ("master", "worker")]
+    rules = [
+        Rule("ssh to the jump host", "tcp", (22, 22), cidr=str(c))
+        for c in settings.ssh_allowed_cidrs
+    ]
+    rules += [
+        Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role)
+        for role in ("master", "worker")
+    ]
     rules.append(Rule("discovery etcd peers", "tcp", ETCD_PORTS, group="discovery"))
     bastion = _bastion_cidr(settings)
     if bastion is not None:
@@ -74,7 +83,11 @@ def _kube_node_rules(settings: Settings) -> list[Rule]:
     """What masters and workers alike accept: SSH for the commands, kubelet, flannel, ICMP."""
     # Without the jump host's floating IP, commands come from the operator's bastion or from
     # where Pulumi runs (sshAllowedCidrs) straight to every node.
-    commands_from = [] if settings.access.through == "jump-host" else [str(c) for c in settings.ssh_allowed_cidrs]
+    commands_from = (
+        []
+        if settings.access.through == "jump-host"
+        else [str(c) for c in settings.ssh_allowed_cidrs]
+    )
     bastion = _bastion_cidr(settings)
     if bastion is not None:
         commands_from.append(bastion)
@@ -82,10 +95,14 @@ def _kube_node_rules(settings: Settings) -> list[Rule]:
     rules += [Rule("ssh for remote commands", "tcp", (22, 22), cidr=cidr) for cidr in commands_from]
     # metrics-server runs on workers, and flannel masquerades its scrapes with the
     # worker's own address: kubelets answer masters and workers alike.
-    rules += [Rule(f"kubelet from {peer}s", "tcp", (KUBELET_PORT, KUBELET_PORT), group=peer)
-              for peer in ("master", "worker")]
+    rules += [
+        Rule(f"kubelet from {peer}s", "tcp", (KUBELET_PORT, KUBELET_PORT), group=peer)
+        for peer in ("master", "worker")
+    ]
     for peer in ("master", "worker"):
-        rules.append(Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer))
+        rules.append(
+            Rule(f"flannel vxlan from {peer}s", "udp", (VXLAN_PORT, VXLAN_PORT), group=peer)
+        )
         rules.append(Rule(f"icmp from {peer}s", "icmp", None, group=peer))
     return rules
 
@@ -98,7 +115,10 @@ def _master_rules(settings: Settings, net: str) -> list[Rule]:
         rules.append(Rule(f"api from {peer}s", "tcp", (API_PORT, API_PORT), group=peer))
         if port != API_PORT:
             rules.append(Rule(f"api endpoint from {peer}s", "tcp", (port, port), group=peer))
-    rules += [Rule("api from allowed cidr", "tcp", (port, port), cidr=str(c)) for c in settings.api_allowed_cidrs]
+    rules += [
+        Rule("api from allowed cidr", "tcp", (port, port), cidr=str(c))
+        for c in settings.api_allowed_cidrs
+    ]
     if settings.control_plane.endpoint == "octavia":
         # Octavia's amphorae health-check and forward from addresses in the cluster subnet.
         rules.append(Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=net))
@@ -109,9 +129,14 @@ def _master_rules(settings: Settings, net: str) -> list[Rule]:
 
 
 def _worker_rules(settings: Settings, net: str) -> list[Rule]:
-    rules = [Rule("nodeports", "tcp", NODE_PORTS, cidr=cidr) for cidr in [net, *map(str, settings.node_port_allowed_cidrs)]]
+    rules = [
+        Rule("nodeports", "tcp", NODE_PORTS, cidr=cidr)
+        for cidr in [net, *map(str, settings.node_port_allowed_cidrs)]
+    ]
     if any(p.gateway for p in settings.worker_pools):
-        rules += [Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0") for port in (80, 443)]
+        rules += [
+            Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0") for port in (80, 443)
+        ]
     return rules
 
 
@@ -156,7 +181,9 @@ class PrivateNetwork(pulumi.ComponentResource):
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("openstack-k8s:index:PrivateNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        external = openstack.networking.get_network_output(name=settings.external_network, external=True)
+        external = openstack.networking.get_network_output(
+            name=settings.external_network, external=True
+        )
         self.external_network_id = external.id
         if settings.network.existing is None:
             self._create(name, settings, external)
@@ -215,9 +242,11 @@ class PrivateNetwork(pulumi.ComponentResource):
             external_network_id=external.id,
             opts=child,
         )
-        self.way_out = [openstack.networking.RouterInterface(
-            f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id, opts=child
-        )]
+        self.way_out = [
+            openstack.networking.RouterInterface(
+                f"{name}-router-interface", router_id=router.id, subnet_id=subnet.id, opts=child
+            )
+        ]
         self.network_id, self.subnet_id = network.id, subnet.id
         self.cidr = pulumi.Output.from_input(str(cidr))
 
@@ -225,10 +254,16 @@ class PrivateNetwork(pulumi.ComponentResource):
         """The operator's network and subnet, read from the cloud. Its way out (a router, or
         a package mirror inside the network) is the operator's: nothing is waited for."""
         given = settings.network.existing
-        subnet = openstack.networking.get_subnet_output(subnet_id=given.subnet_id) if names.is_id(given.subnet_id) \
+        subnet = (
+            openstack.networking.get_subnet_output(subnet_id=given.subnet_id)
+            if names.is_id(given.subnet_id)
             else openstack.networking.get_subnet_output(name=given.subnet_id)
-        network = openstack.networking.get_network_output(network_id=given.network_id) if names.is_id(given.network_id) \
+        )
+        network = (
+            openstack.networking.get_network_output(network_id=given.network_id)
+            if names.is_id(given.network_id)
             else openstack.networking.get_network_output(name=given.network_id)
+        )
         self.way_out = []
         self.network_id, self.subnet_id = network.id, subnet.id
         self.cidr = subnet.cidr.apply(settings.check_subnet)

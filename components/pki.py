@@ -3,10 +3,11 @@
 All ECDSA P-256: small enough that a master's user-data carries its whole PKI, and what
 kubeadm's `encryptionAlgorithm: ECDSA-P256` expects. Private keys are Pulumi secrets.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_tls as tls
@@ -37,7 +38,9 @@ def private_key(name: str, parent: pulumi.Resource) -> tls.PrivateKey:
     )
 
 
-def certificate_authority(name: str, common_name: str, parent: pulumi.Resource, organization: str | None = "openstack-k8s") -> Pem:
+def certificate_authority(
+    name: str, common_name: str, parent: pulumi.Resource, organization: str | None = "openstack-k8s"
+) -> Pem:
     key = private_key(f"{name}-key", parent)
     cert = tls.SelfSignedCert(
         f"{name}-cert",
@@ -116,7 +119,9 @@ def kubernetes_pki(name: str, parent: pulumi.Resource) -> KubernetesPki:
     sa = private_key(f"{name}-sa-key", parent)
     return KubernetesPki(
         ca=certificate_authority(f"{name}-ca", "kubernetes", parent, organization=None),
-        front_proxy_ca=certificate_authority(f"{name}-front-proxy-ca", "front-proxy-ca", parent, organization=None),
+        front_proxy_ca=certificate_authority(
+            f"{name}-front-proxy-ca", "front-proxy-ca", parent, organization=None
+        ),
         etcd_ca=certificate_authority(f"{name}-etcd-ca", "etcd-ca", parent, organization=None),
         service_account_key=sa.private_key_pem,
         service_account_public=sa.public_key_pem,

@@ -4,6 +4,7 @@ that acts on the whole cluster, `<cluster>-<role>`).
 The names are the state's keys, so they never change; the tools that read a plan
 (tools/mockengine.py, tools/bench.py, tools/plandiff.py) ask `role_of(name)` instead of each
 matching suffixes of its own."""
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -1,5 +1,6 @@
 """WorkerPool: one pool of minions (flavor, size, labels, taints), each joined with kubeadm
 as soon as the first master is up, in parallel with every other join."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,13 @@ import pulumi_openstack as openstack
 from addons.gateway import gateway_labels_taints
 from components.commands import Access
 from components.kube_node import (
-    FlannelClient, JoinTarget, flannel_certificate, join_node, kube_user_data, taint_dicts, upgrade_worker,
+    FlannelClient,
+    JoinTarget,
+    flannel_certificate,
+    join_node,
+    kube_user_data,
+    taint_dicts,
+    upgrade_worker,
 )
 from components.machine import NodeImage, anti_affinity_group, boot_node, machine_port, port_address
 from components.network import PrivateNetwork
@@ -59,7 +66,11 @@ class WorkerPool(pulumi.ComponentResource):
             taints += gateway_taints
 
         lanes = upgrade_lanes(pool.count, settings.upgrade.lanes(pool.count))
-        group = anti_affinity_group(name, self, pool.server_group_policy) if pool.server_group_policy else None
+        group = (
+            anti_affinity_group(name, self, pool.server_group_policy)
+            if pool.server_group_policy
+            else None
+        )
         addresses = []
         upgrades = []
         self.joins = []
@@ -70,33 +81,69 @@ class WorkerPool(pulumi.ComponentResource):
             addresses.append(address)
             if pool.floating_ip:
                 fip = openstack.networking.FloatingIp(
-                    f"{node}-fip", pool=settings.external_network, description=f"{node} gateway",
+                    f"{node}-fip",
+                    pool=settings.external_network,
+                    description=f"{node} gateway",
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 openstack.networking.FloatingIpAssociate(
-                    f"{node}-fip-association", floating_ip=fip.address, port_id=port.id,
+                    f"{node}-fip-association",
+                    floating_ip=fip.address,
+                    port_id=port.id,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
                 )
             node_vm = boot_node(
-                node, settings, pool, role="worker", index=i, image=image, port=port, address=address,
-                user_data=kube_user_data(settings, role="worker", node=node, flannel=flannel, ssh_keys=ssh_keys,
-                                         network_cidr=network.cidr),
-                network=network, access=access, parent=self, server_group=group,
+                node,
+                settings,
+                pool,
+                role="worker",
+                index=i,
+                image=image,
+                port=port,
+                address=address,
+                user_data=kube_user_data(
+                    settings,
+                    role="worker",
+                    node=node,
+                    flannel=flannel,
+                    ssh_keys=ssh_keys,
+                    network_cidr=network.cidr,
+                ),
+                network=network,
+                access=access,
+                parent=self,
+                server_group=group,
             )
             connection = node_vm.connection
             join = join_node(
-                settings, node=node, address=address, connection=connection, target=target,
-                ready=node_vm.ready, parent=self, control_plane=False, labels=labels, taints=taints,
+                settings,
+                node=node,
+                address=address,
+                connection=connection,
+                target=target,
+                ready=node_vm.ready,
+                parent=self,
+                control_plane=False,
+                labels=labels,
+                taints=taints,
                 instance=node_vm.instance,
             )
             self.joins.append(join)
-            flannel_certificate(node, flannel=flannel, connection=connection, parent=self, after=[join])
+            flannel_certificate(
+                node, flannel=flannel, connection=connection, parent=self, after=[join]
+            )
             # Upgrade lanes: worker i follows worker i - lanes of its pool, so adding or
             # removing the last workers never reorders the others.
             lane = i - lanes
-            upgrades.append(upgrade_worker(
-                settings, node=node, connection=connection, target=target, parent=self,
-                after=[join, *([upgrades[lane]] if lane >= 0 else [])],
-            ))
+            upgrades.append(
+                upgrade_worker(
+                    settings,
+                    node=node,
+                    connection=connection,
+                    target=target,
+                    parent=self,
+                    after=[join, *([upgrades[lane]] if lane >= 0 else [])],
+                )
+            )
         self.addresses = pulumi.Output.all(*addresses)
         self.register_outputs({"addresses": self.addresses})

@@ -4,6 +4,7 @@ Python's `is_private` calls loopback, link-local and 0.0.0.0/8 private: none of 
 tenant network, a pod or a service range. 169.254.0.0/16 in particular holds the metadata
 service (169.254.169.254) every node needs at boot.
 """
+
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
@@ -12,7 +13,10 @@ from ipaddress import IPv4Address, IPv4Network
 UNUSABLE = (
     (IPv4Network("0.0.0.0/8"), "'this network' (0.0.0.0/8)"),
     (IPv4Network("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
-    (IPv4Network("169.254.0.0/16"), "link-local (169.254.0.0/16, where the metadata service lives)"),
+    (
+        IPv4Network("169.254.0.0/16"),
+        "link-local (169.254.0.0/16, where the metadata service lives)",
+    ),
     (IPv4Network("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
     (IPv4Network("240.0.0.0/4"), "reserved (240.0.0.0/4 and the broadcast address)"),
 )
@@ -40,7 +44,8 @@ def resolver(address: IPv4Address) -> IPv4Address:
         raise ValueError(
             f"{address} cannot be a DNS resolver for the nodes (unspecified, loopback, multicast "
             f"or reserved); give the address of a real resolver, or leave the list empty for the "
-            f"cloud's own")
+            f"cloud's own"
+        )
     return address
 
 

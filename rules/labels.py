@@ -10,6 +10,7 @@
   (cmd/kubelet/app/options: isKubernetesLabel; k8s.io/kubelet/pkg/apis: IsKubeletLabel).
 - A Node's taints are unique by key and effect (core/v1 validation: validateNodeTaints).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,19 +22,21 @@ _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
 
 # What the kubelet may set on its own Node although it lies in a restricted namespace.
-KUBELET_LABELS = frozenset({
-    "kubernetes.io/hostname",
-    "kubernetes.io/os",
-    "kubernetes.io/arch",
-    "beta.kubernetes.io/os",
-    "beta.kubernetes.io/arch",
-    "beta.kubernetes.io/instance-type",
-    "node.kubernetes.io/instance-type",
-    "topology.kubernetes.io/region",
-    "topology.kubernetes.io/zone",
-    "failure-domain.beta.kubernetes.io/region",
-    "failure-domain.beta.kubernetes.io/zone",
-})
+KUBELET_LABELS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "kubernetes.io/os",
+        "kubernetes.io/arch",
+        "beta.kubernetes.io/os",
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/instance-type",
+        "node.kubernetes.io/instance-type",
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/zone",
+    }
+)
 KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 RESTRICTED_NAMESPACES = ("kubernetes.io", "k8s.io")
 
@@ -60,11 +63,13 @@ def qualified_name(key: str, what: str = "label key") -> str:
             raise ValueError(
                 f"{what} {key!r}: the prefix {prefix!r} must be a DNS subdomain (lowercase "
                 f"letters, digits, '-' and '.', each part starting and ending alphanumeric, "
-                f"at most {PREFIX_MAX} characters)")
+                f"at most {PREFIX_MAX} characters)"
+            )
     if not name or len(name) > NAME_MAX or not _NAME.match(name):
         raise ValueError(
             f"{what} {key!r}: the name {name!r} must be 1 to {NAME_MAX} letters, digits, '-', "
-            f"'_' or '.', starting and ending with a letter or digit")
+            f"'_' or '.', starting and ending with a letter or digit"
+        )
     return key
 
 
@@ -73,7 +78,8 @@ def label_value(value: str, key: str, what: str = "label") -> str:
     if value and (len(value) > NAME_MAX or not _NAME.match(value)):
         raise ValueError(
             f"{what} {key!r}: the value {value!r} must be empty or 1 to {NAME_MAX} letters, "
-            f"digits, '-', '_' or '.', starting and ending with a letter or digit")
+            f"digits, '-', '_' or '.', starting and ending with a letter or digit"
+        )
     return value
 
 
@@ -82,7 +88,9 @@ def kubelet_may_set(key: str) -> bool:
     prefix = key.split("/", 1)[0] if "/" in key else ""
     if not any(_in_namespace(prefix, ns) for ns in RESTRICTED_NAMESPACES):
         return True
-    return key in KUBELET_LABELS or any(_in_namespace(prefix, ns) for ns in KUBELET_LABEL_NAMESPACES)
+    return key in KUBELET_LABELS or any(
+        _in_namespace(prefix, ns) for ns in KUBELET_LABEL_NAMESPACES
+    )
 
 
 def node_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -96,7 +104,8 @@ def node_labels(labels: dict[str, str]) -> dict[str, str]:
                 f"label {key!r} is reserved: the kubelet may not set labels in the {prefix} "
                 f"namespace on its own Node (it may use {', '.join(KUBELET_LABEL_NAMESPACES)} "
                 f"and the well-known topology/os/arch labels); use your own prefix, or label "
-                f"the Node with kubectl after the join")
+                f"the Node with kubectl after the join"
+            )
     return labels
 
 
@@ -105,7 +114,9 @@ def taint(key: str, value: str, effect: str) -> None:
     qualified_name(key, "taint key")
     label_value(value, key, "taint")
     if effect not in TAINT_EFFECTS:
-        raise ValueError(f"taint {key!r}: effect {effect!r} is not one of {', '.join(TAINT_EFFECTS)}")
+        raise ValueError(
+            f"taint {key!r}: effect {effect!r} is not one of {', '.join(TAINT_EFFECTS)}"
+        )
 
 
 def unique_taints(taints: list[tuple[str, str]]) -> None:
@@ -113,5 +124,7 @@ def unique_taints(taints: list[tuple[str, str]]) -> None:
     seen = set()
     for key, effect in taints:
         if (key, effect) in seen:
-            raise ValueError(f"taint {key!r} with effect {effect} is given twice (taints are unique by key and effect)")
+            raise ValueError(
+                f"taint {key!r} with effect {effect} is given twice (taints are unique by key and effect)"
+            )
         seen.add((key, effect))

@@ -1,4 +1,5 @@
 """Names the cloud looks things up by (images, flavors, networks) and names the program makes."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,9 @@ def not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or blank")
     if value != value.strip():
-        raise ValueError(f"{value!r} starts or ends with spaces (the cloud would look for them too)")
+        raise ValueError(
+            f"{value!r} starts or ends with spaces (the cloud would look for them too)"
+        )
     return value
 
 
@@ -29,7 +32,8 @@ def dns_label(value: str, most: int = CLUSTER_NAME_MAX) -> str:
     if len(value) > most or not _DNS_LABEL.match(value):
         raise ValueError(
             f"must be a DNS label: lowercase letters, digits and '-', starting with a letter, "
-            f"at most {most} characters (got {value!r})")
+            f"at most {most} characters (got {value!r})"
+        )
     return value
 
 

@@ -6,27 +6,36 @@ date in the past; systemd would take either and the timer would sit there doing 
 Times are the node's (UTC on cloud images). tests/rules/test_rules.py compares both the
 grammar and the next elapse with `systemd-analyze calendar`.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
-from typing import Optional
+from datetime import date, datetime, time, UTC
 
 SHORTHANDS = {  # systemd.time(7): what each shorthand means
-    "minutely": "*-*-* *:*:00", "hourly": "*-*-* *:00:00", "daily": "*-*-* 00:00:00",
-    "weekly": "Mon *-*-* 00:00:00", "monthly": "*-*-01 00:00:00",
-    "quarterly": "*-01,04,07,10-01 00:00:00", "semiannually": "*-01,07-01 00:00:00",
-    "yearly": "*-01-01 00:00:00", "annually": "*-01-01 00:00:00",
+    "minutely": "*-*-* *:*:00",
+    "hourly": "*-*-* *:00:00",
+    "daily": "*-*-* 00:00:00",
+    "weekly": "Mon *-*-* 00:00:00",
+    "monthly": "*-*-01 00:00:00",
+    "quarterly": "*-01,04,07,10-01 00:00:00",
+    "semiannually": "*-01,07-01 00:00:00",
+    "yearly": "*-01-01 00:00:00",
+    "annually": "*-01-01 00:00:00",
 }
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_NAMES = {d: i for i, d in enumerate(_DAYS)} | {
-    full: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
-                                      "saturday", "sunday"))}
+    full: i
+    for i, full in enumerate(
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+}
 _ITEM = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:/(\d+))?$")
 YEARS = (1970, 2199)  # what systemd accepts
 HELP = (
-    "use a systemd OnCalendar value: one of " + ", ".join(SHORTHANDS) +
-    ", or '[WEEKDAYS] [[YYYY-]MM-DD] HH:MM[:SS]' where each number may be '*', a list "
+    "use a systemd OnCalendar value: one of "
+    + ", ".join(SHORTHANDS)
+    + ", or '[WEEKDAYS] [[YYYY-]MM-DD] HH:MM[:SS]' where each number may be '*', a list "
     "'a,b', a range 'a..b' or a step 'a/n' (e.g. '*:00/15', 'Mon..Fri 02:30', '*-*-* 03:00'); "
     "times are in the node's timezone (UTC on cloud images), no timezone suffix"
 )
@@ -86,8 +95,10 @@ def _time(text: str) -> dict[str, set[int]]:
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise ValueError("a time is HH:MM or HH:MM:SS")
-    return {what: _values(part, 0, high, what)
-            for part, high, what in zip(parts, (23, 59, 59), ("hour", "minute", "second"))}
+    return {
+        what: _values(part, 0, high, what)
+        for part, high, what in zip(parts, (23, 59, 59), ("hour", "minute", "second"), strict=False)
+    }
 
 
 def parse(schedule: str) -> dict[str, set[int]]:
@@ -95,9 +106,15 @@ def parse(schedule: str) -> dict[str, set[int]]:
     tokens = SHORTHANDS.get(schedule.lower(), schedule).split(" ")
     if "" in tokens:
         raise ValueError("stray spaces")
-    spec = {"weekday": set(range(7)), "year": set(range(YEARS[0], YEARS[1] + 1)),
-            "month": set(range(1, 13)), "day": set(range(1, 32)),
-            "hour": {0}, "minute": {0}, "second": {0}}
+    spec = {
+        "weekday": set(range(7)),
+        "year": set(range(YEARS[0], YEARS[1] + 1)),
+        "month": set(range(1, 13)),
+        "day": set(range(1, 32)),
+        "hour": {0},
+        "minute": {0},
+        "second": {0},
+    }
     if tokens and re.match(r"^[A-Za-z]", tokens[0]):
         spec["weekday"] = _weekdays(tokens.pop(0))
     if tokens and "-" in tokens[0]:
@@ -109,11 +126,17 @@ def parse(schedule: str) -> dict[str, set[int]]:
     return spec
 
 
-def next_elapse(schedule: str, now: datetime) -> Optional[datetime]:
+def next_elapse(schedule: str, now: datetime) -> datetime | None:
     """When the schedule next fires after `now` (naive UTC or aware), or None if it never does."""
     spec = parse(schedule)
-    now = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0) if now.tzinfo else now.replace(microsecond=0)
-    times = sorted(time(h, m, s) for h in spec["hour"] for m in spec["minute"] for s in spec["second"])
+    now = (
+        now.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+        if now.tzinfo
+        else now.replace(microsecond=0)
+    )
+    times = sorted(
+        time(h, m, s) for h in spec["hour"] for m in spec["minute"] for s in spec["second"]
+    )
     for year in sorted(y for y in spec["year"] if y >= now.year):
         for month in sorted(spec["month"]):
             for day in sorted(spec["day"]):
@@ -130,15 +153,16 @@ def next_elapse(schedule: str, now: datetime) -> Optional[datetime]:
     return None
 
 
-def on_calendar(schedule: str, now: Optional[datetime] = None) -> str:
+def on_calendar(schedule: str, now: datetime | None = None) -> str:
     """`schedule` if it is a supported OnCalendar value that fires again, else ValueError."""
     if not isinstance(schedule, str) or not schedule:
         raise ValueError(f"schedule {schedule!r} is empty; {HELP}")
     try:
-        fires = next_elapse(schedule, now or datetime.now(timezone.utc))
+        fires = next_elapse(schedule, now or datetime.now(UTC))
     except ValueError as e:
         raise ValueError(f"schedule {schedule!r}: {e}; {HELP}") from None
     if fires is None:
         raise ValueError(
-            f"schedule {schedule!r} never fires (no such date, or only dates in the past); {HELP}")
+            f"schedule {schedule!r} never fires (no such date, or only dates in the past); {HELP}"
+        )
     return schedule

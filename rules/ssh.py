@@ -4,6 +4,7 @@ The blob is the key in SSH wire format (RFC 4253 section 6.6): length-prefixed f
 first of which repeats the key type. A line whose blob does not decode, names another type or
 is cut short (`ssh-ed25519 AAAA`) would be written to authorized_keys and never let anyone in.
 """
+
 from __future__ import annotations
 
 import base64
@@ -11,13 +12,13 @@ import binascii
 
 # Key type -> how many length-prefixed fields its blob holds, the type string included.
 KEY_FIELDS = {
-    "ssh-ed25519": 2,                            # type, 32-byte key
-    "ssh-rsa": 3,                                # type, e, n
-    "ecdsa-sha2-nistp256": 3,                    # type, curve, point
+    "ssh-ed25519": 2,  # type, 32-byte key
+    "ssh-rsa": 3,  # type, e, n
+    "ecdsa-sha2-nistp256": 3,  # type, curve, point
     "ecdsa-sha2-nistp384": 3,
     "ecdsa-sha2-nistp521": 3,
-    "sk-ssh-ed25519@openssh.com": 3,             # type, key, application
-    "sk-ecdsa-sha2-nistp256@openssh.com": 4,     # type, curve, point, application
+    "sk-ssh-ed25519@openssh.com": 3,  # type, key, application
+    "sk-ecdsa-sha2-nistp256@openssh.com": 4,  # type, curve, point, application
 }
 
 
@@ -26,11 +27,11 @@ def _fields(blob: bytes) -> list[bytes]:
     while pos < len(blob):
         if pos + 4 > len(blob):
             raise ValueError("truncated")
-        size = int.from_bytes(blob[pos:pos + 4], "big")
+        size = int.from_bytes(blob[pos : pos + 4], "big")
         pos += 4
         if pos + size > len(blob):
             raise ValueError("truncated")
-        out.append(blob[pos:pos + size])
+        out.append(blob[pos : pos + size])
         pos += size
     return out
 
@@ -41,14 +42,17 @@ def public_key(line: str) -> str:
     if len(parts) < 2 or parts[0] not in KEY_FIELDS:
         raise ValueError(
             f"is not an OpenSSH public key line ('ssh-ed25519 AAAA... comment'; types: "
-            f"{', '.join(KEY_FIELDS)})")
+            f"{', '.join(KEY_FIELDS)})"
+        )
     kind, text = parts[0], parts[1]
     try:
         fields = _fields(base64.b64decode(text, validate=True))
     except (binascii.Error, ValueError):
         fields = []
     if not fields or fields[0] != kind.encode() or len(fields) != KEY_FIELDS[kind]:
-        raise ValueError(f"is not an OpenSSH public key: the {kind} key data is cut short or damaged (copy the whole .pub line)")
+        raise ValueError(
+            f"is not an OpenSSH public key: the {kind} key data is cut short or damaged (copy the whole .pub line)"
+        )
     if kind == "ssh-ed25519" and len(fields[1]) != 32:
         raise ValueError("is not an OpenSSH public key: an ed25519 key is 32 bytes")
     return line.strip()

@@ -5,6 +5,7 @@ Nodes install kubeadm, kubelet and kubectl from pkgs.k8s.io, one apt repository 
 and the add-ons' images per minor (addons/versions). A minor newer than the newest listed here
 has none of that: its nodes would fail at boot, add-ons or not.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,12 @@ def kubernetes_release(v: str) -> str:
         raise ValueError(f"{v!r} is not a Kubernetes release like {DEFAULT} (no 'v', no suffix)")
     minor = int(m.group(1))
     if minor < OLDEST_MINOR:
-        raise ValueError(f"{v} is older than 1.{OLDEST_MINOR}, the first with kubeadm's v1beta4 config")
+        raise ValueError(
+            f"{v} is older than 1.{OLDEST_MINOR}, the first with kubeadm's v1beta4 config"
+        )
     if minor > NEWEST_MINOR:
         raise ValueError(
             f"{v} is newer than 1.{NEWEST_MINOR}, the newest minor this program has pinned "
-            f"packages and images for (1.{OLDEST_MINOR} to 1.{NEWEST_MINOR})")
+            f"packages and images for (1.{OLDEST_MINOR} to 1.{NEWEST_MINOR})"
+        )
     return v

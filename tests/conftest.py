@@ -1,4 +1,5 @@
 """Shared fixtures: offline plans of the stacks, made once per session by the real CLI."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,13 @@ def stack_settings():
     import settings as config
 
     def make(**overrides):
-        raw = {"clusterName": "t", "externalNetwork": "public", "image": "ubuntu-24.04",
-               "sshAllowedCidrs": ["192.0.2.0/24"], **overrides}
+        raw = {
+            "clusterName": "t",
+            "externalNetwork": "public",
+            "image": "ubuntu-24.04",
+            "sshAllowedCidrs": ["192.0.2.0/24"],
+            **overrides,
+        }
         return config.load(raw)
 
     return make

@@ -8,6 +8,7 @@ asks of the cloud shows as the names of the resources it touches, and is recorde
 
 in the commit that makes the change (the diff of tests/snapshots/ says what changed).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +36,15 @@ CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "volumes-everywhere": ("dev", (VOLUMES, "masters.volumeSize=40", "discovery.volumeSize=20")),
     "package-mirror": ("dev", ("packageMirror=https://mirror.example.test/k8s",)),
     "swift-backups": ("dev", ("etcd.backup.container=etcd-snapshots",)),
-    "no-addons": ("dev", ("cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false")),
+    "no-addons": (
+        "dev",
+        ("cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"),
+    ),
     "three-discovery-members": ("dev", ("discovery.count=3", "masters.count=3")),
-    "private-api": ("dev", ("controlPlane.floatingIp=false", "masters.count=3", "controlPlane.endpoint=vip")),
+    "private-api": (
+        "dev",
+        ("controlPlane.floatingIp=false", "masters.count=3", "controlPlane.endpoint=vip"),
+    ),
     "prod-octavia": ("prod", ("masters.count=3", "controlPlane.endpoint=octavia")),
 }
 
@@ -58,11 +65,15 @@ def snapshot(stack: str, sets: tuple[str, ...]) -> dict:
             raise RuntimeError(f"plan {stack} {sets} failed:\n{result.stderr[-3000:]}")
         plan = json.loads((out / "plan.json").read_text())
         resources = {
-            r["name"]: _digest({k: r.get(k) for k in ("type", "parent", "dependencies", "inputs", "options")})
+            r["name"]: _digest(
+                {k: r.get(k) for k in ("type", "parent", "dependencies", "inputs", "options")}
+            )
             for r in plan["resources"]
         }
-        user_data = {f.stem: hashlib.sha256(f.read_bytes()).hexdigest()[:16]
-                     for f in sorted((out / "user-data").glob("*.yaml"))}
+        user_data = {
+            f.stem: hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+            for f in sorted((out / "user-data").glob("*.yaml"))
+        }
         return {"resources": resources, "userData": user_data, "outputs": _digest(plan["outputs"])}
 
 

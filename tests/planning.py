@@ -3,6 +3,7 @@
 Each distinct (stack, --set ...) is planned once per test session; tests get a `Plan` with
 the resources the engine would receive, their dependency graph and every node's user-data.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ COMMAND = "command:remote:Command"
 INSTANCE = "openstack:compute/instance:Instance"
 
 
-def run_plan(out: Path, stack: str = "dev", sets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def run_plan(
+    out: Path, stack: str = "dev", sets: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
     for s in sets:
         args += ["--set", s]
@@ -41,14 +44,19 @@ class Plan:
     sets: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, path: Path, sets: tuple[str, ...] = ()) -> "Plan":
+    def load(cls, path: Path, sets: tuple[str, ...] = ()) -> Plan:
         return cls(path, json.loads((path / "plan.json").read_text()), tuple(sets))
 
     def raw(self, names: list[str]) -> dict[str, dict]:
         """Unredacted inputs of some resources (connections, stdin), from a fresh evaluation
         of the same stack and overrides in a subprocess (Pulumi's runtime is global state)."""
-        out = subprocess.run([sys.executable, "-c", _RAW, self.data["stack"], json.dumps(names), *self.sets],
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", _RAW, self.data["stack"], json.dumps(names), *self.sets],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         got = json.loads(out.stdout)
         assert set(got) == set(names), f"missing: {set(names) - set(got)}"
@@ -74,7 +82,9 @@ class Plan:
         return [r for r in self.resources if r["type"] == type_]
 
     def named(self, name: str) -> dict:
-        assert name in self.by_name, f"no resource named {name}; have {sorted(self.by_name)[:20]}..."
+        assert name in self.by_name, (
+            f"no resource named {name}; have {sorted(self.by_name)[:20]}..."
+        )
         return self.by_name[name]
 
     def waits_for(self, name: str) -> set[str]:

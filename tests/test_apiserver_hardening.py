@@ -2,6 +2,7 @@
 it through kubeadm (the files with their PKI, the flags in the ClusterConfiguration); running
 masters through master-apiserver-config.sh, one after another (run here against fakes of
 kubeadm, curl and kubectl that keep state like the real ones)."""
+
 from __future__ import annotations
 
 import base64
@@ -42,8 +43,13 @@ def test_every_master_gets_the_key_and_the_policy_by_command(plan):
     cluster = _cluster_config(p.kubeadm_files("dev-master-0")["kubeadm/init.yaml"])
     args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
     assert args["encryption-provider-config"] == "/etc/kubernetes/encryption/config.yaml"
-    assert args["audit-log-maxage"] == "30" and args["audit-log-path"].startswith("/var/log/kubernetes/audit/")
-    assert args["oidc-issuer-url"] == "https://id.example.org/realms/k8s" and args["oidc-username-prefix"] == "oidc:"
+    assert args["audit-log-maxage"] == "30" and args["audit-log-path"].startswith(
+        "/var/log/kubernetes/audit/"
+    )
+    assert (
+        args["oidc-issuer-url"] == "https://id.example.org/realms/k8s"
+        and args["oidc-username-prefix"] == "oidc:"
+    )
     mounts = {v["name"]: v for v in cluster["apiServer"]["extraVolumes"]}
     assert mounts["encryption"]["readOnly"] is True and mounts["audit-log"]["readOnly"] is False
 
@@ -56,7 +62,10 @@ def test_running_masters_are_reconfigured_one_after_another(plan):
     for i in range(3):
         name = f"dev-master-{i}-apiserver"
         assert on.named(name)["inputs"]["update"] == on.named(name)["inputs"]["create"]
-        assert "audit" in on.named(name)["inputs"]["create"] and "90d" in changed.named(name)["inputs"]["create"]
+        assert (
+            "audit" in on.named(name)["inputs"]["create"]
+            and "90d" in changed.named(name)["inputs"]["create"]
+        )
         if i:
             assert f"dev-master-{i - 1}-apiserver" in on.waits_for(name)
             assert f"dev-master-{i}-join" in on.waits_for(name)
@@ -77,14 +86,21 @@ def test_everything_off(plan):
 def test_audit_policy_file(tmp_path):
     import settings
 
-    base = {"clusterName": "t", "externalNetwork": "e", "image": "i", "sshAllowedCidrs": ["192.0.2.0/24"]}
+    base = {
+        "clusterName": "t",
+        "externalNetwork": "e",
+        "image": "i",
+        "sshAllowedCidrs": ["192.0.2.0/24"],
+    }
     good = tmp_path / "policy.yaml"
     good.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
     s = settings.load({**base, "apiServer": {"audit": {"policy": str(good)}}})
     assert audit_policy(s) == good.read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: Pod\n")
-    with pytest.raises(settings.ConfigError, match="apiServer.audit.policy: .* is not an audit.k8s.io/v1 Policy"):
+    with pytest.raises(
+        settings.ConfigError, match="apiServer.audit.policy: .* is not an audit.k8s.io/v1 Policy"
+    ):
         audit_policy(settings.load({**base, "apiServer": {"audit": {"policy": str(bad)}}}))
     assert yaml.safe_load(audit_policy(settings.load(base)))["rules"][-1] == {"level": "Metadata"}
 
@@ -92,7 +108,7 @@ def test_audit_policy_file(tmp_path):
 # --- master-apiserver-config.sh against fakes ----------------------------------------------
 
 FAKES = {
-    "kubeadm": '''
+    "kubeadm": """
         import os, sys, json
         state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(sys.argv[1:])
         if sys.argv[1:4] == ["init", "phase", "control-plane"]:
@@ -100,23 +116,24 @@ FAKES = {
             flags = [l for l in os.environ.get("APISERVER_FLAGS", "").splitlines() if l]
             os.makedirs(os.environ["KUBERNETES_DIR"] + "/manifests", exist_ok=True)
             with open(os.environ["KUBERNETES_DIR"] + "/manifests/kube-apiserver.yaml", "w") as f:
-                f.write("spec:\\n  containers:\\n  - command:\\n    - kube-apiserver\\n" + "".join(f"    - {x}\\n" for x in flags))
+                head = "spec:\\n  containers:\\n  - command:\\n    - kube-apiserver\\n"
+                f.write(head + "".join(f"    - {x}\\n" for x in flags))
             state["restarted"] = True
         json.dump(state, open(os.environ["FAKE_STATE"], "w"))
-    ''',
-    "curl": '''
+    """,
+    "curl": """
         import os, sys, json
         state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["curl"])
         json.dump(state, open(os.environ["FAKE_STATE"], "w"))
         sys.exit(0 if state["api_up"] else 7)
-    ''',
+    """,
     # Two of them run at once in a pipeline: each appends its own line.
-    "kubectl": '''
+    "kubectl": """
         import os, sys, json
         with open(os.environ["FAKE_STATE"] + ".kubectl", "a") as log:
             log.write(json.dumps(["kubectl", *sys.argv[1:]]) + "\\n")
         sys.stdin.read() if "replace" in sys.argv else print('{"items": []}')
-    ''',
+    """,
 }
 
 
@@ -131,22 +148,38 @@ def master(tmp_path):
     state = tmp_path / "state.json"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, text in (("encryption/config.yaml", "kind: EncryptionConfiguration\n"), ("audit/policy.yaml", "kind: Policy\n")):
+        for path, text in (
+            ("encryption/config.yaml", "kind: EncryptionConfiguration\n"),
+            ("audit/policy.yaml", "kind: Policy\n"),
+        ):
             info = tarfile.TarInfo(path)
             info.size = len(text)
             tar.addfile(info, io.BytesIO(text.encode()))
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_STATE": str(state), "KUBERNETES_DIR": str(kdir),
-           "FILES_TAR_B64": base64.b64encode(buf.getvalue()).decode(),
-           "KUBEADM_CONFIG_B64": base64.b64encode(b"kind: ClusterConfiguration\n").decode(),
-           "APISERVER_FLAGS": "--encryption-provider-config=/etc/kubernetes/encryption/config.yaml\n--audit-log-maxage=30\n",
-           "FIRST_MASTER": "true", "ENCRYPTED": "true", "RETRY_DELAY": "0.05", "RECONFIGURE_TIMEOUT": "1"}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_STATE": str(state),
+        "KUBERNETES_DIR": str(kdir),
+        "FILES_TAR_B64": base64.b64encode(buf.getvalue()).decode(),
+        "KUBEADM_CONFIG_B64": base64.b64encode(b"kind: ClusterConfiguration\n").decode(),
+        "APISERVER_FLAGS": "--encryption-provider-config=/etc/kubernetes/encryption/config.yaml\n--audit-log-maxage=30\n",
+        "FIRST_MASTER": "true",
+        "ENCRYPTED": "true",
+        "RETRY_DELAY": "0.05",
+        "RECONFIGURE_TIMEOUT": "1",
+    }
 
     def run(api_up=True, **extra):
         state.write_text(json.dumps({"calls": [], "api_up": api_up}))
         kubectl_log = tmp_path / "state.json.kubectl"
         kubectl_log.write_text("")
-        result = subprocess.run(["bash", "-s"], input=script("master-apiserver-config.sh"), capture_output=True,
-                                text=True, timeout=60, env={**env, **extra})
+        result = subprocess.run(
+            ["bash", "-s"],
+            input=script("master-apiserver-config.sh"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, **extra},
+        )
         calls = json.loads(state.read_text())
         calls["calls"] += [json.loads(line) for line in kubectl_log.read_text().splitlines()]
         return result, calls, kdir
@@ -160,7 +193,10 @@ def test_reconfigure_installs_regenerates_stores_and_rewrites(master):
     assert (kdir / "encryption/config.yaml").read_text() == "kind: EncryptionConfiguration\n"
     assert oct((kdir / "encryption/config.yaml").stat().st_mode & 0o777) == "0o600"
     verbs = [c[:4] for c in state["calls"] if c[0] == "init"]
-    assert verbs == [["init", "phase", "control-plane", "apiserver"], ["init", "phase", "upload-config", "kubeadm"]]
+    assert verbs == [
+        ["init", "phase", "control-plane", "apiserver"],
+        ["init", "phase", "upload-config", "kubeadm"],
+    ]
     assert any(c[:2] == ["kubectl", "--kubeconfig"] and "replace" in c for c in state["calls"])
     assert "--audit-log-maxage=30" in (kdir / "manifests/kube-apiserver.yaml").read_text()
     # A second run finds everything in place and touches nothing.
@@ -171,7 +207,9 @@ def test_reconfigure_installs_regenerates_stores_and_rewrites(master):
     (kdir / "manifests/kube-apiserver.yaml").unlink()
     other, state3, _ = master(FIRST_MASTER="false")
     assert other.returncode == 0
-    assert [c[:4] for c in state3["calls"] if c[0] == "init"] == [["init", "phase", "control-plane", "apiserver"]]
+    assert [c[:4] for c in state3["calls"] if c[0] == "init"] == [
+        ["init", "phase", "control-plane", "apiserver"]
+    ]
     assert not [c for c in state3["calls"] if c[0] == "kubectl"]
 
 

@@ -2,6 +2,7 @@
 has the steps on every master in the documented order, their keys secret, and none of it at
 generation 1; master-encryption-rotate.sh is run here against fakes of crictl (a kubelet that
 replaces kube-apiserver's pod when its manifest changes), curl and kubectl that keep state."""
+
 from __future__ import annotations
 
 import base64
@@ -22,8 +23,12 @@ from components.commands import stdin_text
 ROTATION = "apiServer.encryption.keyGeneration=2"
 MASTERS = [f"dev-master-{i}" for i in range(3)]
 # The steps, in the order they must run: each one waits for the one before it.
-ORDER = ([f"{m}-encryption-2-add" for m in MASTERS] + [f"{m}-encryption-2-promote" for m in MASTERS]
-         + ["dev-master-encryption-2-rewrite"] + [f"{m}-encryption-2-drop" for m in MASTERS])
+ORDER = (
+    [f"{m}-encryption-2-add" for m in MASTERS]
+    + [f"{m}-encryption-2-promote" for m in MASTERS]
+    + ["dev-master-encryption-2-rewrite"]
+    + [f"{m}-encryption-2-drop" for m in MASTERS]
+)
 
 
 def _direct(p, name: str) -> set[str]:
@@ -50,8 +55,10 @@ def test_a_rotation_runs_step_by_step_through_every_master(plan):
     assert "dev-master-1-kubeadm-files" in _direct(p, "dev-master-1-encryption-2-add")
     # The rewrite runs on the first master, where admin.conf is.
     raw = p.raw(["dev-master-0-kubeadm-files", "dev-master-encryption-2-rewrite"])
-    assert (raw["dev-master-encryption-2-rewrite"]["connection"]["host"]
-            == raw["dev-master-0-kubeadm-files"]["connection"]["host"])
+    assert (
+        raw["dev-master-encryption-2-rewrite"]["connection"]["host"]
+        == raw["dev-master-0-kubeadm-files"]["connection"]["host"]
+    )
     assert "export PHASE=rewrite" in raw["dev-master-encryption-2-rewrite"]["stdin"]
     # Both generations' keys exist during generation 2; the first keeps its old name.
     assert {"dev-master-encryption-key", "dev-master-encryption-key-2"} <= set(p.by_name)
@@ -68,19 +75,28 @@ def test_each_step_carries_its_file_and_the_keys_stay_secret(plan):
     for name in steps:
         assert p.named(name)["inputs"]["stdin"] == "[secret]", name
         assert "export" not in p.named(name)["inputs"]["create"]
-    raw = p.raw(["dev-master-1-encryption-2-add", "dev-master-1-encryption-2-promote",
-                 "dev-master-1-encryption-2-drop", "dev-master-1-kubeadm-files"])
+    raw = p.raw(
+        [
+            "dev-master-1-encryption-2-add",
+            "dev-master-1-encryption-2-promote",
+            "dev-master-1-encryption-2-drop",
+            "dev-master-1-kubeadm-files",
+        ]
+    )
     order = {}
     for phase in ("add", "promote", "drop"):
         env = _env_of(raw[f"dev-master-1-encryption-2-{phase}"]["stdin"])
         assert env["PHASE"] == phase and env["KEY_NAME"] == "key2"
         order[phase] = _keys(base64.b64decode(env["ENCRYPTION_CONFIG_B64"]).decode())
         assert base64.b64decode(env["FINAL_CONFIG_B64"]) == base64.b64decode(
-            _env_of(raw["dev-master-1-encryption-2-drop"]["stdin"])["ENCRYPTION_CONFIG_B64"])
+            _env_of(raw["dev-master-1-encryption-2-drop"]["stdin"])["ENCRYPTION_CONFIG_B64"]
+        )
     assert order == {"add": ["key1", "key2"], "promote": ["key2", "key1"], "drop": ["key2"]}
     # The drop step's file is byte for byte what every master keeps (and new masters get with
     # their PKI), so the steady -apiserver commands find it in place.
-    drop = base64.b64decode(_env_of(raw["dev-master-1-encryption-2-drop"]["stdin"])["ENCRYPTION_CONFIG_B64"]).decode()
+    drop = base64.b64decode(
+        _env_of(raw["dev-master-1-encryption-2-drop"]["stdin"])["ENCRYPTION_CONFIG_B64"]
+    ).decode()
     assert p.kubeadm_files("dev-master-1")[apiserver.ENCRYPTION_FILE] == drop
     secret = yaml.safe_load(drop)["resources"][0]["providers"][0]["secretbox"]["keys"][0]["secret"]
     for m in MASTERS:
@@ -97,8 +113,13 @@ def test_a_later_generation_keeps_only_its_key_and_the_previous_one(plan):
     p = plan("dev", "apiServer.encryption.keyGeneration=3")
     keys = sorted(n for n in p.by_name if n.startswith("dev-master-encryption-key"))
     assert keys == ["dev-master-encryption-key-2", "dev-master-encryption-key-3"]
-    assert "dev-master-0-encryption-3-add" in p.by_name and "dev-master-0-encryption-2-add" not in p.by_name
-    env = _env_of(p.raw(["dev-master-0-encryption-3-add"])["dev-master-0-encryption-3-add"]["stdin"])
+    assert (
+        "dev-master-0-encryption-3-add" in p.by_name
+        and "dev-master-0-encryption-2-add" not in p.by_name
+    )
+    env = _env_of(
+        p.raw(["dev-master-0-encryption-3-add"])["dev-master-0-encryption-3-add"]["stdin"]
+    )
     assert _keys(base64.b64decode(env["ENCRYPTION_CONFIG_B64"]).decode()) == ["key2", "key3"]
 
 
@@ -107,7 +128,7 @@ def test_a_later_generation_keeps_only_its_key_and_the_previous_one(plan):
 FAKES = {
     # A kubelet that replaces the pod when its manifest changes (the pod carries the
     # manifest's annotations), or, stuck, keeps the pod it had.
-    "crictl": '''
+    "crictl": """
         import json, os, sys, yaml
         state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["crictl", *sys.argv[1:]])
         manifest = os.environ["KUBERNETES_DIR"] + "/manifests/kube-apiserver.yaml"
@@ -115,15 +136,15 @@ FAKES = {
             state["pod"] = yaml.safe_load(open(manifest))["metadata"]["annotations"]
         json.dump(state, open(os.environ["FAKE_STATE"], "w"))
         print(json.dumps({"items": [{"state": "SANDBOX_READY", "annotations": state["pod"]}]}, indent=2))
-    ''',
-    "curl": '''
+    """,
+    "curl": """
         import json, os, sys
         state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["curl"])
         json.dump(state, open(os.environ["FAKE_STATE"], "w"))
         sys.exit(0 if state["api_up"] else 7)
-    ''',
+    """,
     # Two of them run at once in a pipeline: each appends its own line.
-    "kubectl": '''
+    "kubectl": """
         import json, os, sys
         with open(os.environ["FAKE_STATE"] + ".kubectl", "a") as log:
             log.write(json.dumps(["kubectl", *sys.argv[1:]]) + "\\n")
@@ -135,7 +156,7 @@ FAKES = {
                 sys.exit(1)
         else:
             print(json.dumps({"kind": "List", "items": [{"kind": "Secret", "metadata": {"name": "db-password"}}]}))
-    ''',
+    """,
 }
 
 MANIFEST = """apiVersion: v1
@@ -162,8 +183,11 @@ def _config(*keys: tuple[str, str]) -> str:
     return apiserver.encryption_config("secretbox", list(keys))
 
 
-PHASES = {"add": _config(("key1", KEY1), ("key2", KEY2)), "promote": _config(("key2", KEY2), ("key1", KEY1)),
-          "drop": _config(("key2", KEY2))}
+PHASES = {
+    "add": _config(("key1", KEY1), ("key2", KEY2)),
+    "promote": _config(("key2", KEY2), ("key1", KEY1)),
+    "drop": _config(("key2", KEY2)),
+}
 
 
 def _b64(text: str) -> str:
@@ -195,13 +219,28 @@ def master(tmp_path):
         state.write_text(json.dumps(s))
         kubectl_log = tmp_path / "state.json.kubectl"
         kubectl_log.write_text("")
-        env = {"PHASE": phase, "KEY_NAME": "key2", "ROTATE_TIMEOUT": "1", "RETRY_DELAY": "0.05",
-               "KUBERNETES_DIR": str(kdir), "API_URL": "https://127.0.0.1:6443"}
+        env = {
+            "PHASE": phase,
+            "KEY_NAME": "key2",
+            "ROTATE_TIMEOUT": "1",
+            "RETRY_DELAY": "0.05",
+            "KUBERNETES_DIR": str(kdir),
+            "API_URL": "https://127.0.0.1:6443",
+        }
         if phase in PHASES:
-            env |= {"ENCRYPTION_CONFIG_B64": _b64(PHASES[phase]), "FINAL_CONFIG_B64": _b64(PHASES["drop"])}
+            env |= {
+                "ENCRYPTION_CONFIG_B64": _b64(PHASES[phase]),
+                "FINAL_CONFIG_B64": _b64(PHASES["drop"]),
+            }
         env = {k: v for k, v in (env | extra).items() if v is not None}
-        result = subprocess.run(["bash", "-s"], input=stdin_text("master-encryption-rotate.sh", env),
-                                capture_output=True, text=True, timeout=60, env=fake_env)
+        result = subprocess.run(
+            ["bash", "-s"],
+            input=stdin_text("master-encryption-rotate.sh", env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=fake_env,
+        )
         calls = json.loads(state.read_text())["calls"]
         calls += [json.loads(line) for line in kubectl_log.read_text().splitlines()]
         return result, calls, kdir
@@ -210,7 +249,9 @@ def master(tmp_path):
 
 
 def _annotation(kdir) -> str | None:
-    return yaml.safe_load((kdir / "manifests/kube-apiserver.yaml").read_text())["metadata"]["annotations"].get(ANNOTATION)
+    return yaml.safe_load((kdir / "manifests/kube-apiserver.yaml").read_text())["metadata"][
+        "annotations"
+    ].get(ANNOTATION)
 
 
 def test_the_steps_install_each_file_and_restart_the_api_server(master):
@@ -224,8 +265,10 @@ def test_the_steps_install_each_file_and_restart_the_api_server(master):
         # The manifest names the file's digest (the kubelet replaces the pod), keeps what
         # kubeadm wrote, and no half-written copy is left beside it.
         assert _annotation(kdir) == hashlib.sha256(config.encode()).hexdigest()
-        assert "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 10.0.0.5:6443" in (
-            kdir / "manifests/kube-apiserver.yaml").read_text()
+        assert (
+            "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 10.0.0.5:6443"
+            in (kdir / "manifests/kube-apiserver.yaml").read_text()
+        )
         assert os.listdir(kdir / "manifests") == ["kube-apiserver.yaml"]
         if phase != "rewrite":
             assert ["curl"] in calls and any(c[:2] == ["crictl", "pods"] for c in calls)
@@ -237,15 +280,30 @@ def test_the_steps_install_each_file_and_restart_the_api_server(master):
 def test_a_finished_step_does_nothing_again(master):
     master("add")
     _, _, kdir = master("promote")
-    before = {p: (kdir / p).read_bytes() for p in ("manifests/kube-apiserver.yaml", "encryption/config.yaml")}
+    before = {
+        p: (kdir / p).read_bytes()
+        for p in ("manifests/kube-apiserver.yaml", "encryption/config.yaml")
+    }
     again, calls, _ = master("promote")
     assert again.returncode == 0 and "already runs with key2 (promote)" in again.stderr
     assert before == {p: (kdir / p).read_bytes() for p in before}
     first, calls, _ = master("rewrite")
     assert first.returncode == 0 and "every Secret rewritten with key2" in first.stderr
-    assert [c for c in calls if "replace" in c] == [["kubectl", "--kubeconfig", f"{kdir}/admin.conf", "replace", "-f", "-"]]
+    assert [c for c in calls if "replace" in c] == [
+        ["kubectl", "--kubeconfig", f"{kdir}/admin.conf", "replace", "-f", "-"]
+    ]
     assert [c for c in calls if "get" in c] == [
-        ["kubectl", "--kubeconfig", f"{kdir}/admin.conf", "get", "secrets", "--all-namespaces", "-o", "json"]]
+        [
+            "kubectl",
+            "--kubeconfig",
+            f"{kdir}/admin.conf",
+            "get",
+            "secrets",
+            "--all-namespaces",
+            "-o",
+            "json",
+        ]
+    ]
     second, calls, _ = master("rewrite")
     assert second.returncode == 0 and "already rewritten" in second.stderr
     assert not [c for c in calls if c[0] == "kubectl"]
@@ -274,7 +332,10 @@ def test_an_api_server_that_does_not_come_back_fails_the_step(master):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("master-encryption-rotate: kube-apiserver on ")
-    assert "did not answer https://127.0.0.1:6443/readyz" in lines[-1] and "pulumi up again" in lines[-1]
+    assert (
+        "did not answer https://127.0.0.1:6443/readyz" in lines[-1]
+        and "pulumi up again" in lines[-1]
+    )
     assert len([c for c in calls if c == ["curl"]]) > 2
     # The next up goes on from there: the file is in place, the step finishes.
     again, _, _ = master("add")
@@ -284,7 +345,10 @@ def test_an_api_server_that_does_not_come_back_fails_the_step(master):
 def test_a_kubelet_that_keeps_the_old_pod_fails_the_step(master):
     result, calls, _ = master("add", kubelet_restarts=False)
     assert result.returncode == 1
-    assert "the kubelet did not restart kube-apiserver" in result.stderr and "journalctl -u kubelet" in result.stderr
+    assert (
+        "the kubelet did not restart kube-apiserver" in result.stderr
+        and "journalctl -u kubelet" in result.stderr
+    )
     # Not ready with the new file is not "already": a re-run waits for the pod again.
     stuck, _, _ = master("add", kubelet_restarts=False)
     assert stuck.returncode == 1 and "already" not in stuck.stderr
@@ -296,20 +360,27 @@ def test_a_failed_rewrite_says_to_run_up_again(master, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "master-encryption-rotate: could not rewrite every Secret with key2 within ROTATE_TIMEOUT (every master "
-        "still reads both keys: nothing is lost); check 'kubectl get secrets -A', then run pulumi up again")
+        "still reads both keys: nothing is lost); check 'kubectl get secrets -A', then run pulumi up again"
+    )
     assert len([c for c in calls if "replace" in c]) >= 2  # retried until the deadline
     assert not (kdir / "encryption/rewritten").exists()
 
 
-@pytest.mark.parametrize("bad, says", [
-    ({"PHASE": "rotate"}, "PHASE must be add, promote, drop or rewrite"),
-    ({"PHASE": None}, "PHASE must be"),
-    ({"KEY_NAME": "key-2"}, "KEY_NAME must be key<generation>"),
-    ({"ENCRYPTION_CONFIG_B64": None}, "ENCRYPTION_CONFIG_B64 is not set"),
-    ({"ENCRYPTION_CONFIG_B64": "not base64!"}, "ENCRYPTION_CONFIG_B64 is not base64"),
-    ({"FINAL_CONFIG_B64": _b64("kind: Pod\n")}, "FINAL_CONFIG_B64 is not an EncryptionConfiguration"),
-    ({"ROTATE_TIMEOUT": "soon"}, "ROTATE_TIMEOUT must be a number of seconds"),
-])
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ({"PHASE": "rotate"}, "PHASE must be add, promote, drop or rewrite"),
+        ({"PHASE": None}, "PHASE must be"),
+        ({"KEY_NAME": "key-2"}, "KEY_NAME must be key<generation>"),
+        ({"ENCRYPTION_CONFIG_B64": None}, "ENCRYPTION_CONFIG_B64 is not set"),
+        ({"ENCRYPTION_CONFIG_B64": "not base64!"}, "ENCRYPTION_CONFIG_B64 is not base64"),
+        (
+            {"FINAL_CONFIG_B64": _b64("kind: Pod\n")},
+            "FINAL_CONFIG_B64 is not an EncryptionConfiguration",
+        ),
+        ({"ROTATE_TIMEOUT": "soon"}, "ROTATE_TIMEOUT must be a number of seconds"),
+    ],
+)
 def test_bad_input_changes_nothing(master, tmp_path, bad, says):
     kdir = tmp_path / "etc-kubernetes"
     before = (kdir / "encryption/config.yaml").read_text()
@@ -324,5 +395,11 @@ def test_a_key_the_rotation_does_not_carry_is_never_dropped(master, tmp_path):
     kdir = tmp_path / "etc-kubernetes"
     (kdir / "encryption/config.yaml").write_text(_config(("key3", KEY3)))
     result, _, _ = master("add")
-    assert result.returncode == 2 and "was apiServer.encryption.keyGeneration lowered?" in result.stderr
-    assert _keys((kdir / "encryption/config.yaml").read_text()) == ["key3"] and _annotation(kdir) is None
+    assert (
+        result.returncode == 2
+        and "was apiServer.encryption.keyGeneration lowered?" in result.stderr
+    )
+    assert (
+        _keys((kdir / "encryption/config.yaml").read_text()) == ["key3"]
+        and _annotation(kdir) is None
+    )

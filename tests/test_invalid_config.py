@@ -1,5 +1,6 @@
 """Bad stack config is refused by `python -m tools.plan` before anything is registered or
 written: exit status 2, one line naming the key and saying why, no traceback."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,10 +27,22 @@ CASES = [
     (("masters.colour=blue",), "masters.colour", "not a known config key"),
     (('workerPools=[{"name":"a","count":1},{"name":"a","count":2}]',), "workerPools", "used twice"),
     (('workerPools=[{"name":"Big Pool","count":1}]',), "workerPools[0].name", "DNS label"),
-    (('workerPools=[{"name":"a","count":-1}]',), "workerPools[0].count", "greater than or equal to 0"),
+    (
+        ('workerPools=[{"name":"a","count":-1}]',),
+        "workerPools[0].count",
+        "greater than or equal to 0",
+    ),
     (('workerPools=[{"name":"a","count":"many"}]',), "workerPools[0].count", "valid integer"),
-    (('workerPools=[{"name":"a","count":1,"taints":[{"key":"x","effect":"Sometimes"}]}]',), "workerPools[0].taints[0].effect", "NoSchedule"),
-    (('workerPools=[{"name":"a","count":1,"labels":{"node-role.kubernetes.io/x":""}}]',), "workerPools[0].labels", "reserved"),
+    (
+        ('workerPools=[{"name":"a","count":1,"taints":[{"key":"x","effect":"Sometimes"}]}]',),
+        "workerPools[0].taints[0].effect",
+        "NoSchedule",
+    ),
+    (
+        ('workerPools=[{"name":"a","count":1,"labels":{"node-role.kubernetes.io/x":""}}]',),
+        "workerPools[0].labels",
+        "reserved",
+    ),
     (("sshAllowedCidrs=[]",), "sshAllowedCidrs", "at least 1"),
     (('sshPublicKeys=["not a key"]',), "sshPublicKeys[0]", "OpenSSH public key"),
     (("externalNetwork=",), "externalNetwork", "empty or blank"),
@@ -38,7 +51,11 @@ CASES = [
     (("etcd.backup.keep=0",), "etcd.backup.keep", "greater than or equal to 1"),
     (("etcd.backup.schedule=every tuesday",), "etcd.backup.schedule", "OnCalendar"),
     (('workerPools=[{"name":"a","count":300}]',), "podCidr", "node subnets"),
-    (("network.cidr=10.10.0.0/28", 'workerPools=[{"name":"a","count":30}]'), "network.cidr", "addresses for"),
+    (
+        ("network.cidr=10.10.0.0/28", 'workerPools=[{"name":"a","count":30}]'),
+        "network.cidr",
+        "addresses for",
+    ),
     (("upgrade.maxUnavailable=0",), "upgrade.maxUnavailable", "must be at least 1"),
     # booleans are not counts, loopback is not a network, each field has its own hint
     (("masters.count=true",), "masters.count", "valid integer"),
@@ -47,9 +64,21 @@ CASES = [
     (('apiAllowedCidrs=["192.0.2.0/24","192.0.2.0/24"]',), "apiAllowedCidrs", "listed twice"),
     (("packageMirror=https://mirror.example/k8s?token=x",), "packageMirror", "query string"),
     (("etcd.backup.schedule=*-02-30",), "etcd.backup.schedule", "never fires"),
-    (("kubernetesVersion=1.99.0", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"),
-     "kubernetesVersion", "newer than"),
-    (('workerPools=[{"name":"a","count":2,"taints":[{"key":"x","effect":"NoSchedule"}]}]',), "workerPools", "no worker can run"),
+    (
+        (
+            "kubernetesVersion=1.99.0",
+            "cloudController.enabled=false",
+            "csi.enabled=false",
+            "metricsServer.enabled=false",
+        ),
+        "kubernetesVersion",
+        "newer than",
+    ),
+    (
+        ('workerPools=[{"name":"a","count":2,"taints":[{"key":"x","effect":"NoSchedule"}]}]',),
+        "workerPools",
+        "no worker can run",
+    ),
     (("masters.volume_size=20",), "masters.volume_size", "did you mean volumeSize"),
 ]
 

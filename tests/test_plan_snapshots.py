@@ -1,6 +1,7 @@
 """The offline plans of a fixed set of configurations match their recorded snapshots: a
 refactoring changes nothing the engine or a node would see (tests/plan_snapshots.py says how
 to record a deliberate change)."""
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,8 @@ def test_plan_matches_its_snapshot(name):
     got = snapshot(stack, sets)
     assert len(got["resources"]) > 50, "an empty plan would match nothing"
     diff = changes(want, got)
-    assert not diff, (f"{name} ({stack} {' '.join(sets)}) differs from tests/snapshots/{name}.json:\n  "
-                      + "\n  ".join(diff[:40])
-                      + "\nIf the change is deliberate: .venv/bin/python tests/plan_snapshots.py --update")
+    assert not diff, (
+        f"{name} ({stack} {' '.join(sets)}) differs from tests/snapshots/{name}.json:\n  "
+        + "\n  ".join(diff[:40])
+        + "\nIf the change is deliberate: .venv/bin/python tests/plan_snapshots.py --update"
+    )

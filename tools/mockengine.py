@@ -7,6 +7,7 @@ inside the configured subnet (stable per resource name), ids derived from names,
 keys and certificates (ECDSA with deterministic signatures, fixed validity) so that what the
 nodes would receive is what a real run renders, byte for byte across runs.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,7 @@ import runpy
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks, rpc
@@ -31,7 +32,7 @@ SECRET = "[secret]"
 # plausible, and routed nowhere.
 PUBLIC_NETS = (ipaddress.IPv4Network("203.0.113.0/24"), ipaddress.IPv4Network("198.18.0.0/15"))
 # Certificates carry a fixed validity window: no clock in the plan.
-NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+NOT_BEFORE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def _digest(*parts: str) -> bytes:
@@ -78,27 +79,48 @@ class _Pki:
         if algorithm == "ED25519":
             return self.ed25519.Ed25519PrivateKey.from_private_bytes(seed)
         order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-        return self.ec.derive_private_key(int.from_bytes(seed, "big") % (order - 1) + 1, self.ec.SECP256R1())
+        return self.ec.derive_private_key(
+            int.from_bytes(seed, "big") % (order - 1) + 1, self.ec.SECP256R1()
+        )
 
     def key_outputs(self, key) -> dict:
         from cryptography.hazmat.primitives import serialization as s
 
         if isinstance(key, self.ed25519.Ed25519PrivateKey):
-            pem = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode()
+            pem = key.private_bytes(
+                s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()
+            ).decode()
         else:
-            pem = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption()).decode()
+            pem = key.private_bytes(
+                s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption()
+            ).decode()
         pub = key.public_key()
         return {
             "privateKeyPem": pem,
-            "privateKeyPemPkcs8": key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(),
-            "privateKeyOpenssh": key.private_bytes(s.Encoding.PEM, s.PrivateFormat.OpenSSH, s.NoEncryption()).decode(),
-            "publicKeyPem": pub.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode(),
-            "publicKeyOpenssh": pub.public_bytes(s.Encoding.OpenSSH, s.PublicFormat.OpenSSH).decode() + "\n",
-            "publicKeyFingerprintSha256": "SHA256:" + base64.b64encode(hashlib.sha256(
-                pub.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)).digest()).decode().rstrip("="),
+            "privateKeyPemPkcs8": key.private_bytes(
+                s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()
+            ).decode(),
+            "privateKeyOpenssh": key.private_bytes(
+                s.Encoding.PEM, s.PrivateFormat.OpenSSH, s.NoEncryption()
+            ).decode(),
+            "publicKeyPem": pub.public_bytes(
+                s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo
+            ).decode(),
+            "publicKeyOpenssh": pub.public_bytes(
+                s.Encoding.OpenSSH, s.PublicFormat.OpenSSH
+            ).decode()
+            + "\n",
+            "publicKeyFingerprintSha256": "SHA256:"
+            + base64.b64encode(
+                hashlib.sha256(
+                    pub.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
+                ).digest()
+            )
+            .decode()
+            .rstrip("="),
         }
 
-    def _subject(self, subject: Optional[dict]):
+    def _subject(self, subject: dict | None):
         from cryptography import x509
         from cryptography.x509.oid import NameOID
 
@@ -121,7 +143,9 @@ class _Pki:
         cert = builder.sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
         return cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def certificate(self, name: str, inputs: dict, *, subject, public_key, dns, ips, ca_key, issuer) -> str:
+    def certificate(
+        self, name: str, inputs: dict, *, subject, public_key, dns, ips, ca_key, issuer
+    ) -> str:
         from cryptography import x509
         from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -138,38 +162,67 @@ class _Pki:
             .not_valid_before(NOT_BEFORE)
             .not_valid_after(NOT_BEFORE + datetime.timedelta(hours=hours))
             .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature="digital_signature" in uses, content_commitment=False,
-                key_encipherment="key_encipherment" in uses, data_encipherment=False, key_agreement=False,
-                key_cert_sign="cert_signing" in uses, crl_sign="crl_signing" in uses,
-                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature="digital_signature" in uses,
+                    content_commitment=False,
+                    key_encipherment="key_encipherment" in uses,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign="cert_signing" in uses,
+                    crl_sign="crl_signing" in uses,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         )
-        ekus = [o for u, o in (("server_auth", ExtendedKeyUsageOID.SERVER_AUTH),
-                               ("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH)) if u in uses]
+        ekus = [
+            o
+            for u, o in (
+                ("server_auth", ExtendedKeyUsageOID.SERVER_AUTH),
+                ("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH),
+            )
+            if u in uses
+        ]
         if ekus:
             builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
-        sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        sans = [x509.DNSName(d) for d in dns] + [
+            x509.IPAddress(ipaddress.ip_address(i)) for i in ips
+        ]
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         if is_ca:
-            builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+            )
         return self._sign(builder, ca_key)
 
     def self_signed(self, name: str, inputs: dict) -> str:
         key = self._load_key(inputs["privateKeyPem"])
         subject = self._subject(inputs.get("subject"))
-        return self.certificate(name, inputs, subject=subject, public_key=key.public_key(),
-                                dns=inputs.get("dnsNames") or [], ips=inputs.get("ipAddresses") or [],
-                                ca_key=key, issuer=subject)
+        return self.certificate(
+            name,
+            inputs,
+            subject=subject,
+            public_key=key.public_key(),
+            dns=inputs.get("dnsNames") or [],
+            ips=inputs.get("ipAddresses") or [],
+            ca_key=key,
+            issuer=subject,
+        )
 
     def request(self, inputs: dict) -> str:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
 
         key = self._load_key(inputs["privateKeyPem"])
-        builder = x509.CertificateSigningRequestBuilder().subject_name(self._subject(inputs.get("subject")))
+        builder = x509.CertificateSigningRequestBuilder().subject_name(
+            self._subject(inputs.get("subject"))
+        )
         sans = [x509.DNSName(d) for d in inputs.get("dnsNames") or []] + [
-            x509.IPAddress(ipaddress.ip_address(i)) for i in inputs.get("ipAddresses") or []]
+            x509.IPAddress(ipaddress.ip_address(i)) for i in inputs.get("ipAddresses") or []
+        ]
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
@@ -187,16 +240,26 @@ class _Pki:
             ips = [str(i) for i in san.get_values_for_type(x509.IPAddress)]
         except x509.ExtensionNotFound:
             pass
-        return self.certificate(name, inputs, subject=csr.subject, public_key=csr.public_key(), dns=dns,
-                                ips=ips, ca_key=self._load_key(inputs["caPrivateKeyPem"]), issuer=ca_cert.subject)
+        return self.certificate(
+            name,
+            inputs,
+            subject=csr.subject,
+            public_key=csr.public_key(),
+            dns=dns,
+            ips=ips,
+            ca_key=self._load_key(inputs["caPrivateKeyPem"]),
+            issuer=ca_cert.subject,
+        )
 
 
 class AddressesExhausted(RuntimeError):
     """The mock cloud has no address left for a port, load balancer or floating IP."""
 
     def __init__(self, net: ipaddress.IPv4Network, name: str, size: int):
-        super().__init__(f"no free address in {net} for {name}: all {size} that Neutron hands out "
-                         "there are taken")
+        super().__init__(
+            f"no free address in {net} for {name}: all {size} that Neutron hands out "
+            "there are taken"
+        )
         self.net, self.name, self.size = net, name, size
 
 
@@ -251,13 +314,20 @@ class CloudMocks(mocks.Mocks):
     def _port(self, name: str, inputs: dict) -> dict:
         address = self._fixed_ip(name)
         subnet_id = inputs.get("fixedIps", [{}])[0].get("subnetId")
-        return {"allFixedIps": [address], "fixedIps": [{"subnetId": subnet_id, "ipAddress": address}],
-                "macAddress": "fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3])}
+        return {
+            "allFixedIps": [address],
+            "fixedIps": [{"subnetId": subnet_id, "ipAddress": address}],
+            "macAddress": "fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3]),
+        }
 
     def _password(self, name: str, inputs: dict) -> dict:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         seed = _digest("password", name)
-        return {"result": "".join(alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))])}
+        return {
+            "result": "".join(
+                alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))]
+            )
+        }
 
     def _bytes(self, name: str, inputs: dict) -> dict:
         data = (_digest("bytes", name) * 8)[: int(inputs.get("length", 32))]
@@ -265,23 +335,41 @@ class CloudMocks(mocks.Mocks):
 
     _outputs = {
         "openstack:networking/port:Port": _port,
-        "openstack:networking/floatingIp:FloatingIp": lambda self, name, _: {"address": self._floating_ip(name)},
+        "openstack:networking/floatingIp:FloatingIp": lambda self, name, _: {
+            "address": self._floating_ip(name)
+        },
         "openstack:loadbalancer/loadBalancer:LoadBalancer": lambda self, name, _: {
-            "vipAddress": self._fixed_ip(name), "vipPortId": _id("vip-port", name)},
-        "openstack:networking/subnet:Subnet": lambda self, name, _: {"gatewayIp": str(self.subnet[1])},
-        "openstack:compute/instance:Instance": lambda self, name, _: {"accessIpV4": "", "powerState": "active"},
+            "vipAddress": self._fixed_ip(name),
+            "vipPortId": _id("vip-port", name),
+        },
+        "openstack:networking/subnet:Subnet": lambda self, name, _: {
+            "gatewayIp": str(self.subnet[1])
+        },
+        "openstack:compute/instance:Instance": lambda self, name, _: {
+            "accessIpV4": "",
+            "powerState": "active",
+        },
         "tls:index/privateKey:PrivateKey": lambda self, name, inputs: self.pki.key_outputs(
-            self.pki.key(name, inputs.get("algorithm", "RSA"))),
+            self.pki.key(name, inputs.get("algorithm", "RSA"))
+        ),
         "tls:index/selfSignedCert:SelfSignedCert": lambda self, name, inputs: {
-            "certPem": self.pki.self_signed(name, inputs)},
-        "tls:index/certRequest:CertRequest": lambda self, name, inputs: {"certRequestPem": self.pki.request(inputs)},
+            "certPem": self.pki.self_signed(name, inputs)
+        },
+        "tls:index/certRequest:CertRequest": lambda self, name, inputs: {
+            "certRequestPem": self.pki.request(inputs)
+        },
         "tls:index/locallySignedCert:LocallySignedCert": lambda self, name, inputs: {
-            "certPem": self.pki.locally_signed(name, inputs)},
+            "certPem": self.pki.locally_signed(name, inputs)
+        },
         "random:index/randomPassword:RandomPassword": _password,
         "random:index/randomBytes:RandomBytes": _bytes,
         "openstack:identity/applicationCredential:ApplicationCredential": lambda self, name, _: {
-            "secret": _digest("app-credential-secret", name).hex()},
-        "command:remote:Command": lambda self, name, _: {"stdout": self._stdout(name), "stderr": ""},
+            "secret": _digest("app-credential-secret", name).hex()
+        },
+        "command:remote:Command": lambda self, name, _: {
+            "stdout": self._stdout(name),
+            "stderr": "",
+        },
     }
 
     def _stdout(self, name: str) -> str:
@@ -293,29 +381,60 @@ class CloudMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs):
         if args.token == "openstack:networking/getNetwork:getNetwork":
             given = args.args.get("networkId") or _id("network", args.args.get("name", ""))
-            return {"id": given, "name": args.args.get("name"), "external": bool(args.args.get("external"))}, []
+            return {
+                "id": given,
+                "name": args.args.get("name"),
+                "external": bool(args.args.get("external")),
+            }, []
         if args.token == "openstack:networking/getSubnet:getSubnet":
             # An existing subnet: the range the mock hands addresses out of.
             given = args.args.get("subnetId") or _id("subnet", args.args.get("name", ""))
-            return {"id": given, "name": args.args.get("name"), "cidr": str(self.subnet), "ipVersion": 4}, []
+            return {
+                "id": given,
+                "name": args.args.get("name"),
+                "cidr": str(self.subnet),
+                "ipVersion": 4,
+            }, []
         if args.token == "openstack:images/getImage:getImage":
-            return {"id": _id("image", args.args.get("name", "")), "name": args.args.get("name")}, []
+            return {
+                "id": _id("image", args.args.get("name", "")),
+                "name": args.args.get("name"),
+            }, []
         if args.token == "openstack:identity/getAuthScope:getAuthScope":
             return {
-                "id": _id("scope", "current"), "name": "current", "region": "RegionOne",
-                "projectId": _id("project", self.stack), "projectName": self.stack, "userId": _id("user", "operator"),
-                "serviceCatalogs": [{
-                    "id": _id("service", "keystone"), "name": "keystone", "type": "identity",
-                    "endpoints": [{"id": _id("endpoint", "keystone"), "interface": "public", "region": "RegionOne",
-                                   "regionId": "RegionOne", "url": "https://identity.example.test:5000/v3"}],
-                }],
+                "id": _id("scope", "current"),
+                "name": "current",
+                "region": "RegionOne",
+                "projectId": _id("project", self.stack),
+                "projectName": self.stack,
+                "userId": _id("user", "operator"),
+                "serviceCatalogs": [
+                    {
+                        "id": _id("service", "keystone"),
+                        "name": "keystone",
+                        "type": "identity",
+                        "endpoints": [
+                            {
+                                "id": _id("endpoint", "keystone"),
+                                "interface": "public",
+                                "region": "RegionOne",
+                                "regionId": "RegionOne",
+                                "url": "https://identity.example.test:5000/v3",
+                            }
+                        ],
+                    }
+                ],
             }, []
         return {}, []
 
 
 _OPTION_DEFAULTS = {
-    "protect": False, "ignoreChanges": [], "replaceOnChanges": [], "deleteBeforeReplace": False,
-    "additionalSecretOutputs": [], "retainOnDelete": False,
+    "protect": False,
+    "ignoreChanges": [],
+    "replaceOnChanges": [],
+    "deleteBeforeReplace": False,
+    "additionalSecretOutputs": [],
+    "retainOnDelete": False,
 }
 
 
@@ -358,12 +477,25 @@ class Recorder(mocks.MockMonitor):
         options = {k: v for k, v in options.items() if v != _OPTION_DEFAULTS[k]}
         timeouts = request.customTimeouts
         if timeouts.create or timeouts.update or timeouts.delete:
-            options["customTimeouts"] = {k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)}
+            options["customTimeouts"] = {
+                k: getattr(timeouts, k)
+                for k in ("create", "update", "delete")
+                if getattr(timeouts, k)
+            }
         urn = response.urn
-        self.registrations.append(Registration(
-            urn=urn, type=request.type, name=request.name, parent=request.parent, custom=request.custom,
-            dependencies=sorted(deps), inputs=_redacted(inputs), raw_inputs=_plain(inputs), options=options,
-        ))
+        self.registrations.append(
+            Registration(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                dependencies=sorted(deps),
+                inputs=_redacted(inputs),
+                raw_inputs=_plain(inputs),
+                options=options,
+            )
+        )
         # The real engine marks these outputs secret; the mock monitor does not, so do it here.
         if request.additionalSecretOutputs and response.object:
             state = rpc.deserialize_properties(response.object)
@@ -381,14 +513,27 @@ class Evaluation:
     outputs: dict  # name -> (value, is_secret)
 
 
-def evaluate(config: dict[str, str], *, stack: str, subnet: str, project: str = "openstack-k8s") -> Evaluation:
+def evaluate(
+    config: dict[str, str], *, stack: str, subnet: str, project: str = "openstack-k8s"
+) -> Evaluation:
     """Run the program (__main__.py) for one stack's config under the mock engine."""
-    return run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
-               config, stack=stack, subnet=subnet, project=project)
+    return run(
+        lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+        config,
+        stack=stack,
+        subnet=subnet,
+        project=project,
+    )
 
 
-def run(program, config: dict[str, str] | None = None, *, stack: str = "dev", subnet: str = "10.0.0.0/24",
-        project: str = "openstack-k8s") -> Evaluation:
+def run(
+    program,
+    config: dict[str, str] | None = None,
+    *,
+    stack: str = "dev",
+    subnet: str = "10.0.0.0/24",
+    project: str = "openstack-k8s",
+) -> Evaluation:
     """Run `program` (a function that registers resources: the whole program, or one
     component on its own) under the mock engine, in this process. Each run starts from a
     fresh root stack and clears what an earlier run left in Pulumi's runtime, so runs can

@@ -9,6 +9,7 @@ with status 2 and one line naming the key, before anything is written. `--diff` 
 markdown report of tools/plandiff and exits like diff(1): 0 if the plans are the same, 1 if
 they differ, 2 on bad input. Runs from the test environment (requirements-dev.txt).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,16 +95,22 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):
-        raise UsageError(f"{path.name}:{root.start_mark.line + 1}: a stack file is a mapping "
-                         "(config: {...}), not a " + _yaml_kind(root))
+        raise UsageError(
+            f"{path.name}:{root.start_mark.line + 1}: a stack file is a mapping "
+            "(config: {...}), not a " + _yaml_kind(root)
+        )
     section = next((v for k, v in root.value if k.value == "config"), None)
     if section is not None and not isinstance(section, yaml.MappingNode) and section.tag != _NULL:
-        raise UsageError(f"{path.name}:{section.start_mark.line + 1}: config: must be a mapping "
-                         f"of keys to values, not a {_yaml_kind(section)}")
+        raise UsageError(
+            f"{path.name}:{section.start_mark.line + 1}: config: must be a mapping "
+            f"of keys to values, not a {_yaml_kind(section)}"
+        )
     bad = _non_string_key(root)
     if bad is not None:
         shown = repr(bad.value) if isinstance(bad, yaml.ScalarNode) else f"a {_yaml_kind(bad)}"
-        raise UsageError(f"{path.name}:{bad.start_mark.line + 1}: key {shown} is not a string (quote it)")
+        raise UsageError(
+            f"{path.name}:{bad.start_mark.line + 1}: key {shown} is not a string (quote it)"
+        )
     return yaml.safe_load(text) or {}
 
 
@@ -147,20 +154,22 @@ def _mask_secure(value: Any) -> Any:
 
 # One part of a config path: a double-quoted name in brackets (`\"` for a quote; a backslash
 # before anything else is itself), a list index, or a plain name (after a dot, but the first).
-_PART = re.compile(r'\["(?P<quoted>(?:\\"|\\(?!")|[^"\\])*)"\]|\[(?P<index>\d+)\]|(?P<dot>\.)?(?P<name>[^.\[\]"]+)')
+_PART = re.compile(
+    r'\["(?P<quoted>(?:\\"|\\(?!")|[^"\\])*)"\]|\[(?P<index>\d+)\]|(?P<dot>\.)?(?P<name>[^.\[\]"]+)'
+)
 
 
 def parse_path(key: str) -> list[str | int]:
     """A `pulumi config set --path` key as its parts: `workerPools[0].labels["a.b/c"]` ->
     ["workerPools", 0, "labels", "a.b/c"]. Names are split at dots; a bracket holds a list
     index or a double-quoted name (for keys with dots or slashes, `\\"` for a quote)."""
-    usage = f"--set {key}: not a config path like masters.count, workerPools[0].count or labels[\"a.b/c\"]"
+    usage = f'--set {key}: not a config path like masters.count, workerPools[0].count or labels["a.b/c"]'
     parts: list[str | int] = []
     i = 0
     while i < len(key):
         m = _PART.match(key, i)
         if m is None and key.startswith('["', i):
-            raise UsageError(f"--set {key}: a quoted name needs its closing \"]")
+            raise UsageError(f'--set {key}: a quoted name needs its closing "]')
         if m is None or (m["name"] is not None and bool(m["dot"]) != bool(parts)):
             raise UsageError(usage)
         if m["quoted"] is not None:
@@ -181,19 +190,23 @@ def set_path(raw: dict, key: str, value: Any) -> None:
     padding a list up to it would take all the memory there is."""
     parts = parse_path(key)
     node: Any = raw
-    for part, nxt in zip(parts, parts[1:] + [None]):
+    for part, nxt in zip(parts, parts[1:] + [None], strict=True):
         fresh = None if nxt is None else [] if isinstance(nxt, int) else {}
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise UsageError(f"--set {key}: [{part}] indexes something that is not a list")
             if part > len(node):
-                raise UsageError(f"--set {key}: index {part} is past the end of a list of {len(node)} "
-                                 f"(at most [{len(node)}], which adds one)")
+                raise UsageError(
+                    f"--set {key}: index {part} is past the end of a list of {len(node)} "
+                    f"(at most [{len(node)}], which adds one)"
+                )
             if part == len(node):
                 node.append(fresh)
         else:
             if not isinstance(node, dict):
-                raise UsageError(f"--set {key}: .{part} names a field of something that is not an object")
+                raise UsageError(
+                    f"--set {key}: .{part} names a field of something that is not an object"
+                )
             if nxt is not None and not isinstance(node.get(part), (dict, list)):
                 node[part] = fresh
         if nxt is None:
@@ -239,7 +252,9 @@ def load_stack(stack: str, sets: list[tuple[str, Any]]):
         set_path(raw, key, value)
     # A secret in plain text in the stack file is refused, as under the CLI; --set values are
     # the caller's own, never written to a stack file.
-    secrets = _secure_keys(section) | {f"{config.PROJECT}:{_TOP_KEY.match(key).group(0)}" for key, _ in sets}
+    secrets = _secure_keys(section) | {
+        f"{config.PROJECT}:{_TOP_KEY.match(key).group(0)}" for key, _ in sets
+    }
     return raw, config.load(config.raw_from_pulumi(engine_config(raw)), stack, secrets)
 
 
@@ -262,18 +277,30 @@ def build(stack: str, sets: list[tuple[str, Any]]):
     resources, user_data = [], {}
     # Sorted by URN: registration order follows asyncio scheduling, the plan must not.
     for r in sorted(result.registrations, key=lambda r: r.urn):
-        resources.append({
-            "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
-            "dependencies": r.dependencies, "inputs": r.inputs, "options": r.options,
-        })
+        resources.append(
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "dependencies": r.dependencies,
+                "inputs": r.inputs,
+                "options": r.options,
+            }
+        )
         if r.type == INSTANCE and r.raw_inputs.get("userData"):
             user_data[r.name] = user_data_text(r.raw_inputs["userData"])
     outputs = {k: (SECRET if secret else value) for k, (value, secret) in result.outputs.items()}
     # The effective values of settings a running cluster cannot change (defaults applied):
     # no resource input shows them, and `--diff` warns when they move.
     fixed = {"podCidr": str(settings.pod_cidr), "serviceCidr": str(settings.service_cidr)}
-    plan = {"stack": stack, "project": config.PROJECT, "resources": resources, "outputs": outputs,
-            "settings": fixed}
+    plan = {
+        "stack": stack,
+        "project": config.PROJECT,
+        "resources": resources,
+        "outputs": outputs,
+        "settings": fixed,
+    }
     return plan, user_data
 
 
@@ -311,20 +338,34 @@ def _check_environment() -> None:
     try:
         import cryptography  # noqa: F401
     except ImportError:
-        raise UsageError("the offline plan needs the test environment: "
-                         "pip install -r requirements-dev.txt (cryptography is missing)") from None
+        raise UsageError(
+            "the offline plan needs the test environment: "
+            "pip install -r requirements-dev.txt (cryptography is missing)"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.plan", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--stack", default="dev")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key in pulumi config set --path syntax "
-                             "(workerPools[0].count, workerPools[0].labels[\"a.b/c\"]); VALUE is JSON or a string")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key in pulumi config set --path syntax "
+        '(workerPools[0].count, workerPools[0].labels["a.b/c"]); VALUE is JSON or a string',
+    )
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--diff", nargs=2, type=Path, metavar=("OLD_DIR", "NEW_DIR"),
-                        help="compare two plan directories instead: markdown on stdout, "
-                             "exit 0 if the plans are the same, 1 if they differ, 2 on bad input")
+    parser.add_argument(
+        "--diff",
+        nargs=2,
+        type=Path,
+        metavar=("OLD_DIR", "NEW_DIR"),
+        help="compare two plan directories instead: markdown on stdout, "
+        "exit 0 if the plans are the same, 1 if they differ, 2 on bad input",
+    )
     args = parser.parse_args(argv)
 
     if args.diff:
@@ -355,9 +396,15 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(cause, AddressesExhausted) and cause.net not in PUBLIC_NETS:
             # The subnet is too small for what the program makes: a config error, whether
             # or not the validator's count saw it coming.
-            print(f"error: {config.PROJECT}:network.cidr: {cause}; use a larger subnet", file=sys.stderr)
+            print(
+                f"error: {config.PROJECT}:network.cidr: {cause}; use a larger subnet",
+                file=sys.stderr,
+            )
             return 2
-        print(f"error: the program failed while planning stack {args.stack}: {_one_line(cause)}", file=sys.stderr)
+        print(
+            f"error: the program failed while planning stack {args.stack}: {_one_line(cause)}",
+            file=sys.stderr,
+        )
         return 1
     write(args.out, plan, user_data)
     print(f"{len(plan['resources'])} resources, {len(user_data)} nodes -> {args.out}")

@@ -26,7 +26,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from components.roles import Role, role_of
 
@@ -59,7 +60,13 @@ SECRET = "[secret]"
 #     re-runs `create` in place; `triggers` replace it (delete runs, then create).
 #   tls and random resources: every input is ForceNew in those providers.
 REPLACE, REBUILD, RESIZE, RERUN, UPDATE, IGNORED = (
-    "replace", "rebuild", "resize", "rerun", "update", "ignored")
+    "replace",
+    "rebuild",
+    "resize",
+    "rerun",
+    "update",
+    "ignored",
+)
 EFFECT_RANK = {IGNORED: 0, UPDATE: 1, RERUN: 2, RESIZE: 3, REBUILD: 4, REPLACE: 5}
 EFFECT_TEXT = {
     REPLACE: "**replace** (delete + create)",
@@ -92,13 +99,21 @@ EFFECTS: dict[str, dict[str, str]] = {
         "flavorName": RESIZE,
     },
     "openstack:networking/port:Port": {
-        key: REPLACE for key in (
-            "networkId", "deviceId", "deviceOwner", "macAddress", "region", "tenantId")
+        key: REPLACE
+        for key in ("networkId", "deviceId", "deviceOwner", "macAddress", "region", "tenantId")
     },
     "openstack:blockstorage/volume:Volume": {
-        **{key: REPLACE for key in (
-            "availabilityZone", "imageId", "snapshotId", "sourceVolId", "backupId",
-            "region")},
+        **{
+            key: REPLACE
+            for key in (
+                "availabilityZone",
+                "imageId",
+                "snapshotId",
+                "sourceVolId",
+                "backupId",
+                "region",
+            )
+        },
         "size": RESIZE,
     },
     "openstack:compute/volumeAttach:VolumeAttach": {"": REPLACE},
@@ -107,9 +122,18 @@ EFFECTS: dict[str, dict[str, str]] = {
         key: REPLACE for key in ("pool", "dnsName", "dnsDomain", "region", "tenantId")
     },
     "openstack:networking/subnet:Subnet": {
-        key: REPLACE for key in (
-            "networkId", "cidr", "ipVersion", "prefixLength", "subnetpoolId",
-            "ipv6AddressMode", "ipv6RaMode", "region", "tenantId")
+        key: REPLACE
+        for key in (
+            "networkId",
+            "cidr",
+            "ipVersion",
+            "prefixLength",
+            "subnetpoolId",
+            "ipv6AddressMode",
+            "ipv6RaMode",
+            "region",
+            "tenantId",
+        )
     },
     "command:remote:Command": {"": RERUN, "triggers": REPLACE},
 }
@@ -177,7 +201,8 @@ def _resources_by_urn(plan_file: Path, listed: list[Any]) -> dict[str, dict[str,
     resources: dict[str, dict[str, Any]] = {}
     for i, res in enumerate(listed):
         if not isinstance(res, dict) or not all(
-                isinstance(res.get(k), str) for k in ("urn", "type", "name")):
+            isinstance(res.get(k), str) for k in ("urn", "type", "name")
+        ):
             raise PlanError(f"{plan_file}: resources[{i}] lacks a string urn/type/name")
         if res["urn"] in resources:
             raise PlanError(f"{plan_file}: duplicate urn {res['urn']}")
@@ -202,9 +227,14 @@ def load_plan(directory: Path) -> Plan:
     if not plan_file.is_file():
         raise PlanError(f"{plan_file}: no such file (is {directory} an offline plan dir?)")
     data = _read_plan_file(plan_file)
-    return Plan(str(data.get("stack", "")), str(data.get("project", "")),
-                _resources_by_urn(plan_file, data["resources"]), data.get("outputs") or {},
-                _read_user_data(directory / "user-data"), data.get("settings") or {})
+    return Plan(
+        str(data.get("stack", "")),
+        str(data.get("project", "")),
+        _resources_by_urn(plan_file, data["resources"]),
+        data.get("outputs") or {},
+        _read_user_data(directory / "user-data"),
+        data.get("settings") or {},
+    )
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -299,8 +329,10 @@ def _show(value: Any) -> str:
     if isinstance(value, str) and "\n" in value.strip():
         first = value.strip().splitlines()[0]
         first = first[:40] + ("…" if len(first) > 40 else "")
-        text = (f"{json.dumps(first, ensure_ascii=False)}… ({value.count(chr(10)) + 1} lines, "
-                f"{len(value.encode())} B, sha256 {digest})")
+        text = (
+            f"{json.dumps(first, ensure_ascii=False)}… ({value.count(chr(10)) + 1} lines, "
+            f"{len(value.encode())} B, sha256 {digest})"
+        )
     elif isinstance(value, str) and len(value) > LONG_LINE:
         shown = value[:60] + "…" + value[-40:]
         text = f"{json.dumps(shown, ensure_ascii=False)} ({len(value.encode())} B, sha256 {digest})"
@@ -311,8 +343,9 @@ def _show(value: Any) -> str:
     return f"{tick}{text}{tick}"
 
 
-def _diff_resource(old: dict[str, Any], new: dict[str, Any], old_ud: str | None,
-                   new_ud: str | None) -> ResourceDiff:
+def _diff_resource(
+    old: dict[str, Any], new: dict[str, Any], old_ud: str | None, new_ud: str | None
+) -> ResourceDiff:
     rd = ResourceDiff(new["urn"], new["type"], new["name"], new.get("parent"))
     options = new.get("options") or {}
     a, b = _flatten(old.get("inputs") or {}), _flatten(new.get("inputs") or {})
@@ -324,21 +357,25 @@ def _diff_resource(old: dict[str, Any], new: dict[str, Any], old_ud: str | None,
         if va != vb:
             rd.changes.append(Change(path, va, vb, effect_of(rd.type, path, options)))
     if ud_changed:
-        rd.changes.append(Change("userData", old_ud, new_ud,
-                                 effect_of(rd.type, "userData", options)))
+        rd.changes.append(
+            Change("userData", old_ud, new_ud, effect_of(rd.type, "userData", options))
+        )
     old_opts, new_opts = old.get("options") or {}, options
     for key in sorted(set(old_opts) | set(new_opts)):
         if old_opts.get(key) != new_opts.get(key):
-            rd.meta.append(f"option `{key}`: {_show(old_opts.get(key, _MISSING))} → "
-                           f"{_show(new_opts.get(key, _MISSING))}")
+            rd.meta.append(
+                f"option `{key}`: {_show(old_opts.get(key, _MISSING))} → "
+                f"{_show(new_opts.get(key, _MISSING))}"
+            )
     old_deps, new_deps = set(old.get("dependencies") or []), set(new.get("dependencies") or [])
     if old_deps != new_deps:
         added = ", ".join(sorted(_urn_name(u) for u in new_deps - old_deps)) or "-"
         gone = ", ".join(sorted(_urn_name(u) for u in old_deps - new_deps)) or "-"
         rd.meta.append(f"waits for: +[{added}] −[{gone}] (ordering only)")
     if old.get("parent") != new.get("parent"):
-        rd.meta.append(f"parent: {_urn_name(old.get('parent') or '-')} → "
-                       f"{_urn_name(new.get('parent') or '-')}")
+        rd.meta.append(
+            f"parent: {_urn_name(old.get('parent') or '-')} → {_urn_name(new.get('parent') or '-')}"
+        )
     return rd
 
 
@@ -358,15 +395,16 @@ PORT = "openstack:networking/port:Port"
 # Settings fixed once a cluster runs, by the key tools/plan writes under "settings".
 FIXED_SETTINGS = {
     "podCidr": "flannel's network is seeded once in the discovery etcd, which refuses to "
-               "change it, and every node holds a /24 of the old one",
+    "change it, and every node holds a /24 of the old one",
     "serviceCidr": "the API server's certificate and every Service's cluster IP come from "
-                   "the old range",
+    "the old range",
 }
 
 
 @dataclass
 class Alert:
     """One warning box at the top of the report."""
+
     title: str  # bold, after "This change"
     lines: list[str]
 
@@ -374,6 +412,7 @@ class Alert:
 @dataclass
 class UserDataGroup:
     """Nodes whose user-data changes by the same lines; the diff shown is the first's."""
+
     names: list[str]
     diff: list[str]
     plus: int
@@ -384,6 +423,7 @@ class UserDataGroup:
 @dataclass
 class Comparison:
     """Everything the report says, computed; `render` only formats it."""
+
     old: Plan
     new: Plan
     added: list[dict[str, Any]]
@@ -399,9 +439,17 @@ class Comparison:
 
     @property
     def different(self) -> bool:
-        return bool(self.added or self.removed or self.changed or self.ignored or self.meta_only
-                    or self.outputs or self.alerts or self.user_data_nodes
-                    or set(self.old.user_data) != set(self.new.user_data))
+        return bool(
+            self.added
+            or self.removed
+            or self.changed
+            or self.ignored
+            or self.meta_only
+            or self.outputs
+            or self.alerts
+            or self.user_data_nodes
+            or set(self.old.user_data) != set(self.new.user_data)
+        )
 
 
 def _by_kind(plan: Plan, rows: list[tuple[str, str]]) -> list[str]:
@@ -410,43 +458,66 @@ def _by_kind(plan: Plan, rows: list[tuple[str, str]]) -> list[str]:
     for urn, name in rows:
         res = plan.resources[urn]
         groups.setdefault(_short_type(res["type"]) + _where(res), []).append(name)
-    return [f"{len(names)} × {kind}: {', '.join(sorted(names, key=_natural))}"
-            for kind, names in groups.items()]
+    return [
+        f"{len(names)} × {kind}: {', '.join(sorted(names, key=_natural))}"
+        for kind, names in groups.items()
+    ]
 
 
 def _is_endpoint(res: dict[str, Any]) -> bool:
     return res["type"] == LOAD_BALANCER or (
-        res["type"] == PORT and res["name"] == f"{_urn_name(res.get('parent') or '')}-vip")
+        res["type"] == PORT and res["name"] == f"{_urn_name(res.get('parent') or '')}-vip"
+    )
 
 
-def _alerts(old: Plan, new: Plan, added: list[dict], removed: list[dict],
-            changed: list[ResourceDiff]) -> list[Alert]:
+def _alerts(
+    old: Plan, new: Plan, added: list[dict], removed: list[dict], changed: list[ResourceDiff]
+) -> list[Alert]:
     alerts = []
     gone = [r for r in removed if r["type"] == INSTANCE]
     if gone:
-        alerts.append(Alert(
-            f"deletes {len(gone)} instance{'s' if len(gone) != 1 else ''}",
-            _by_kind(old, [(r["urn"], r["name"]) for r in gone])))
+        alerts.append(
+            Alert(
+                f"deletes {len(gone)} instance{'s' if len(gone) != 1 else ''}",
+                _by_kind(old, [(r["urn"], r["name"]) for r in gone]),
+            )
+        )
     moves = []
-    before, after = old.outputs.get(ENDPOINT_OUTPUT, _MISSING), new.outputs.get(ENDPOINT_OUTPUT, _MISSING)
+    before, after = (
+        old.outputs.get(ENDPOINT_OUTPUT, _MISSING),
+        new.outputs.get(ENDPOINT_OUTPUT, _MISSING),
+    )
     if before != after:
         moves.append(f"`{ENDPOINT_OUTPUT}`: {_show(before)} → {_show(after)}")
     moves += [f"removes {_short_type(r['type'])} `{r['name']}`" for r in removed if _is_endpoint(r)]
     moves += [f"adds {_short_type(r['type'])} `{r['name']}`" for r in added if _is_endpoint(r)]
     if moves:
-        alerts.append(Alert("moves the API endpoint", moves + [
-            "a running cluster's endpoint cannot move: every kubelet, kubeconfig and join "
-            "points at the old one"]))
-    fixed = [f"`{key}`: {_show(old.settings[key])} → {_show(new.settings[key])}: {why}"
-             for key, why in FIXED_SETTINGS.items()
-             if key in old.settings and key in new.settings and old.settings[key] != new.settings[key]]
+        alerts.append(
+            Alert(
+                "moves the API endpoint",
+                moves
+                + [
+                    "a running cluster's endpoint cannot move: every kubelet, kubeconfig and join "
+                    "points at the old one"
+                ],
+            )
+        )
+    fixed = [
+        f"`{key}`: {_show(old.settings[key])} → {_show(new.settings[key])}: {why}"
+        for key, why in FIXED_SETTINGS.items()
+        if key in old.settings and key in new.settings and old.settings[key] != new.settings[key]
+    ]
     if fixed:
         alerts.append(Alert("changes what a running cluster cannot change", fixed))
     for label, effect in (("replaces", REPLACE), ("rebuilds", REBUILD)):
         group = [d for d in changed if d.effect == effect]
         if group:
-            alerts.append(Alert(f"{label} {len(group)} resource{'s' if len(group) != 1 else ''}",
-                                _by_kind(new, [(d.urn, d.name) for d in group])))
+            alerts.append(
+                Alert(
+                    f"{label} {len(group)} resource{'s' if len(group) != 1 else ''}",
+                    _by_kind(new, [(d.urn, d.name) for d in group]),
+                )
+            )
     return alerts
 
 
@@ -464,10 +535,16 @@ def _notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
     if not reconfigured:
         return []
     first = reconfigured[0]
-    before, after = _command_label(old.resources[first.urn]), _command_label(new.resources[first.urn])
-    lines = [f"`{before}` → `{after}`" if before != after else "the files the API server reads change",
-             "applied by " + ", ".join(f"`{d.name}`" for d in sorted(reconfigured, key=lambda d: _natural(d.name)))
-             + " (master-apiserver-config.sh), one master after another"]
+    before, after = (
+        _command_label(old.resources[first.urn]),
+        _command_label(new.resources[first.urn]),
+    )
+    lines = [
+        f"`{before}` → `{after}`" if before != after else "the files the API server reads change",
+        "applied by "
+        + ", ".join(f"`{d.name}`" for d in sorted(reconfigured, key=lambda d: _natural(d.name)))
+        + " (master-apiserver-config.sh), one master after another",
+    ]
     count = len(reconfigured)
     return [Alert(f"reconfigures {count} master{'s' if count != 1 else ''}", lines)]
 
@@ -480,17 +557,26 @@ def _user_data_groups(old: Plan, new: Plan, ignored: set[str]) -> list[UserDataG
         a, b = old.user_data.get(name), new.user_data.get(name)
         if a == b or a is None or b is None:
             continue  # added/removed nodes are listed as added/removed instances
-        lines = list(difflib.unified_diff(
-            _redact(a).splitlines(keepends=True), _redact(b).splitlines(keepends=True),
-            f"a/user-data/{name}.yaml", f"b/user-data/{name}.yaml", n=3))
+        lines = list(
+            difflib.unified_diff(
+                _redact(a).splitlines(keepends=True),
+                _redact(b).splitlines(keepends=True),
+                f"a/user-data/{name}.yaml",
+                f"b/user-data/{name}.yaml",
+                n=3,
+            )
+        )
         key = tuple(ln for ln in lines[2:] if ln[:1] in "+-")
         groups.setdefault(key, []).append((name, lines))
     out = []
     for key, members in groups.items():
         names = [n for n, _ in members]
         plus = sum(1 for ln in key if ln.startswith("+"))
-        out.append(UserDataGroup(names, members[0][1], plus, len(key) - plus,
-                                 all(n in ignored for n in names)))
+        out.append(
+            UserDataGroup(
+                names, members[0][1], plus, len(key) - plus, all(n in ignored for n in names)
+            )
+        )
     return out
 
 
@@ -506,28 +592,52 @@ def compare(old: Plan, new: Plan) -> Comparison:
         # user-data files are named after instances; only a resource that takes userData
         # (not a command or port that happens to share the name) is paired with one.
         takes_ud = res["type"] == INSTANCE or "userData" in (res.get("inputs") or {})
-        diffs.append(_diff_resource(old.resources[urn], res,
-                                    old.user_data.get(name) if takes_ud else None,
-                                    new.user_data.get(name) if takes_ud else None))
+        diffs.append(
+            _diff_resource(
+                old.resources[urn],
+                res,
+                old.user_data.get(name) if takes_ud else None,
+                new.user_data.get(name) if takes_ud else None,
+            )
+        )
     changed = [d for d in diffs if d.changes and d.effect != IGNORED]
     ignored = [d for d in diffs if d.changes and d.effect == IGNORED]
-    outputs = sorted(k for k in set(old.outputs) | set(new.outputs)
-                     if old.outputs.get(k, _MISSING) != new.outputs.get(k, _MISSING))
-    ignored_ud = {d.name for d in changed + ignored for c in d.changes
-                  if c.path == "userData" and c.effect == IGNORED}
-    ud_nodes = sum(1 for n in set(old.user_data) & set(new.user_data)
-                   if old.user_data[n] != new.user_data[n])
+    outputs = sorted(
+        k
+        for k in set(old.outputs) | set(new.outputs)
+        if old.outputs.get(k, _MISSING) != new.outputs.get(k, _MISSING)
+    )
+    ignored_ud = {
+        d.name
+        for d in changed + ignored
+        for c in d.changes
+        if c.path == "userData" and c.effect == IGNORED
+    }
+    ud_nodes = sum(
+        1 for n in set(old.user_data) & set(new.user_data) if old.user_data[n] != new.user_data[n]
+    )
     return Comparison(
-        old, new, added, removed, changed, ignored,
-        meta_only=[d for d in diffs if d.meta and not d.changes], outputs=outputs,
-        alerts=_alerts(old, new, added, removed, changed), notes=_notes(old, new, changed),
-        user_data=_user_data_groups(old, new, ignored_ud), user_data_nodes=ud_nodes)
+        old,
+        new,
+        added,
+        removed,
+        changed,
+        ignored,
+        meta_only=[d for d in diffs if d.meta and not d.changes],
+        outputs=outputs,
+        alerts=_alerts(old, new, added, removed, changed),
+        notes=_notes(old, new, changed),
+        user_data=_user_data_groups(old, new, ignored_ud),
+        user_data_nodes=ud_nodes,
+    )
 
 
 def _resource_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| type | name | where |", "| --- | --- | --- |"]
-    lines += [f"| `{_short_type(r['type'])}` | `{r['name']}` | "
-              f"{_where(r).removeprefix(' in ') or '-'} |" for r in rows]
+    lines += [
+        f"| `{_short_type(r['type'])}` | `{r['name']}` | {_where(r).removeprefix(' in ') or '-'} |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -545,13 +655,18 @@ def _changes(title: str, diffs: list[ResourceDiff], new: Plan) -> str:
         parts.append(f"#### {count}`{_short_type(rtype)}` {names}: {EFFECT_TEXT[effect]}\n")
         if len(members) > 1:
             parts.append(f"Values shown for `{first.name}`.\n")
-        parts.append("| input | old | new | effect |\n| --- | --- | --- | --- |\n" + "".join(
-            f"| `{c.path}` | {_show(c.old)} | {_show(c.new)} | {c.effect} |\n"
-            for c in first.changes))
+        parts.append(
+            "| input | old | new | effect |\n| --- | --- | --- | --- |\n"
+            + "".join(
+                f"| `{c.path}` | {_show(c.old)} | {_show(c.new)} | {c.effect} |\n"
+                for c in first.changes
+            )
+        )
         if meta:
             parts.append("".join(f"- {m}\n" for m in meta))
         if effect == REPLACE and (new.resources[first.urn].get("options") or {}).get(
-                "deleteBeforeReplace"):
+            "deleteBeforeReplace"
+        ):
             parts.append("- deleteBeforeReplace: the old one is deleted first.\n")
     return "\n".join(parts)
 
@@ -561,12 +676,20 @@ def _user_data_block(group: UserDataGroup) -> str:
     note = " (ignored by the existing VMs: applies to newly created ones)" if group.ignored else ""
     body = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in group.diff)
     fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
-    shown = ", ".join(names) if len(names) <= 6 else (
-        ", ".join(names[:5]) + f" and {len(names) - 5} more")
-    same = (f"Shown for {names[0]}; the same lines change on all {len(names)}.\n\n"
-            if len(names) > 1 else "")
-    return (f"<details><summary>user-data of {shown}: +{group.plus} −{group.minus}{note}</summary>\n\n"
-            f"{same}{fence}diff\n{body}{fence}\n</details>\n")
+    shown = (
+        ", ".join(names)
+        if len(names) <= 6
+        else (", ".join(names[:5]) + f" and {len(names) - 5} more")
+    )
+    same = (
+        f"Shown for {names[0]}; the same lines change on all {len(names)}.\n\n"
+        if len(names) > 1
+        else ""
+    )
+    return (
+        f"<details><summary>user-data of {shown}: +{group.plus} −{group.minus}{note}</summary>\n\n"
+        f"{same}{fence}diff\n{body}{fence}\n</details>\n"
+    )
 
 
 def _title(c: Comparison) -> str:
@@ -577,8 +700,9 @@ def _title(c: Comparison) -> str:
 
 
 def _box(kind: str, alert: Alert) -> str:
-    return (f"> [!{kind}]\n> This change **{alert.title}**:\n"
-            + "".join(f"> - {line}\n" for line in alert.lines))
+    return f"> [!{kind}]\n> This change **{alert.title}**:\n" + "".join(
+        f"> - {line}\n" for line in alert.lines
+    )
 
 
 def _summary(c: Comparison) -> list[str]:
@@ -588,10 +712,13 @@ def _summary(c: Comparison) -> list[str]:
     replaced = sum(1 for d in c.changed if d.effect == REPLACE)
     parts.append(
         f"**{len(c.added)} to add, {len(c.removed)} to remove, {len(c.changed)} to change "
-        f"({replaced} replaced), {len(c.ignored)} with ignored changes, {unchanged} unchanged.**\n")
+        f"({replaced} replaced), {len(c.ignored)} with ignored changes, {unchanged} unchanged.**\n"
+    )
     if not c.alerts:
-        parts.append("No resource is replaced or rebuilt, no instance is deleted, and the API "
-                     "endpoint stays where it is.\n")
+        parts.append(
+            "No resource is replaced or rebuilt, no instance is deleted, and the API "
+            "endpoint stays where it is.\n"
+        )
     return parts
 
 
@@ -607,13 +734,21 @@ def _sections(c: Comparison) -> list[str]:
     if c.ignored:
         sections.append(_changes("Ignored changes", c.ignored, new))
     if c.meta_only:
-        sections.append(f"### Options or ordering only ({len(c.meta_only)}): no cloud change\n\n"
-                        + "".join(f"- `{_short_type(d.type)}` `{d.name}`: {'; '.join(d.meta)}\n"
-                                  for d in c.meta_only))
+        sections.append(
+            f"### Options or ordering only ({len(c.meta_only)}): no cloud change\n\n"
+            + "".join(
+                f"- `{_short_type(d.type)}` `{d.name}`: {'; '.join(d.meta)}\n" for d in c.meta_only
+            )
+        )
     if c.outputs:
-        sections.append("### Stack outputs changed\n\n" + "".join(
-            f"- `{k}`: {_show(old.outputs.get(k, _MISSING))} → "
-            f"{_show(new.outputs.get(k, _MISSING))}\n" for k in c.outputs))
+        sections.append(
+            "### Stack outputs changed\n\n"
+            + "".join(
+                f"- `{k}`: {_show(old.outputs.get(k, _MISSING))} → "
+                f"{_show(new.outputs.get(k, _MISSING))}\n"
+                for k in c.outputs
+            )
+        )
     if c.user_data:
         n = c.user_data_nodes
         sections.append(f"### User-data ({n} node{'s' if n != 1 else ''})\n")
@@ -624,8 +759,10 @@ def _fit(text: str, blocks: list[str], max_chars: int) -> str:
     """text and as many whole user-data blocks as fit in max_chars (0: all of them)."""
     kept: list[str] = []
     for i, block in enumerate(blocks):
-        tail = (f"\n*{len(blocks) - i} more user-data diff(s) left out to fit; "
-                "the plan directories are attached as artifacts.*\n")
+        tail = (
+            f"\n*{len(blocks) - i} more user-data diff(s) left out to fit; "
+            "the plan directories are attached as artifacts.*\n"
+        )
         if max_chars and len(text) + 1 + len("\n".join(kept + [block])) + len(tail) > max_chars:
             return text + "\n" + "\n".join(kept) + tail
         kept.append(block)
@@ -636,8 +773,13 @@ def render(c: Comparison, max_chars: int = 0) -> str:
     """The markdown report. max_chars > 0 keeps it under that size (a GitHub comment holds
     65536) by dropping whole user-data diffs from the end, saying how many were dropped."""
     if not c.different:
-        return "\n".join([_title(c), "**No changes.** Both plans register the same resources with the "
-                          "same inputs, options and user-data.\n"])
+        return "\n".join(
+            [
+                _title(c),
+                "**No changes.** Both plans register the same resources with the "
+                "same inputs, options and user-data.\n",
+            ]
+        )
     text = "\n".join([_title(c), *_summary(c), *_sections(c)])
     return _fit(text, [_user_data_block(g) for g in c.user_data], max_chars)
 
@@ -647,18 +789,26 @@ def diff_plans(old_dir: Path, new_dir: Path, max_chars: int = 0) -> str:
     return render(compare(load_plan(old_dir), load_plan(new_dir)), max_chars)
 
 
-EXIT_STATUS = "exit status, like diff(1): 0 if the plans are the same, 1 if they differ, 2 on bad input"
+EXIT_STATUS = (
+    "exit status, like diff(1): 0 if the plans are the same, 1 if they differ, 2 on bad input"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: print the diff; 0 no difference, 1 different, 2 bad input."""
-    parser = argparse.ArgumentParser(prog="python -m tools.plandiff",
-                                     description="Diff two offline plan directories.",
-                                     epilog=EXIT_STATUS[0].upper() + EXIT_STATUS[1:] + ".")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.plandiff",
+        description="Diff two offline plan directories.",
+        epilog=EXIT_STATUS[0].upper() + EXIT_STATUS[1:] + ".",
+    )
     parser.add_argument("old_dir", type=Path)
     parser.add_argument("new_dir", type=Path)
-    parser.add_argument("--max-chars", type=int, default=0,
-                        help="keep the markdown under N characters (0: no limit)")
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=0,
+        help="keep the markdown under N characters (0: no limit)",
+    )
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse already printed usage

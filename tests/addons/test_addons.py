@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -27,17 +26,24 @@ from addons.manifests import (
 )
 
 from planning import ROOT as REPO  # noqa: E402
+
 MINORS = versions.SUPPORTED_MINORS
-STORAGE_CLASS = {"name": "cinder-ssd", "reclaim_policy": "Retain", "volume_type": "ssd",
-                 "default": True}
+STORAGE_CLASS = {
+    "name": "cinder-ssd",
+    "reclaim_policy": "Retain",
+    "volume_type": "ssd",
+    "default": True,
+}
 ALL_ON = {f: True for f in FEATURES}
 # Every on/off combination of the features.
 FEATURE_SETS = [
     {f: bool(mask & (1 << i)) for i, f in enumerate(FEATURES)} for mask in range(1 << len(FEATURES))
 ]
-APP_CRED = {"auth_url": "https://keystone.example:5000/v3",
-            "application_credential_id": "0123abcd",
-            "application_credential_secret": "s3cr;et#with\"quote\\and %percent"}
+APP_CRED = {
+    "auth_url": "https://keystone.example:5000/v3",
+    "application_credential_id": "0123abcd",
+    "application_credential_secret": 's3cr;et#with"quote\\and %percent',
+}
 
 
 def objects(minor="1.33", features=None, image_repository=None, storage_class=None):
@@ -77,8 +83,11 @@ def test_unknown_minor_is_an_error_naming_kubernetesVersion(bad):
     """A stack on a minor nobody pinned must stop at config time, saying which key to fix."""
     with pytest.raises(ValueError, match="kubernetesVersion"):
         addon_objects(
-            kubernetes_version=bad, image_repository=None, storage_class=STORAGE_CLASS,
-            features=ALL_ON)
+            kubernetes_version=bad,
+            image_repository=None,
+            storage_class=STORAGE_CLASS,
+            features=ALL_ON,
+        )
 
 
 def test_version_forms_accepted():
@@ -105,7 +114,10 @@ def test_every_object_validates_strictly_for_every_feature_set(minor):
         kubernetes_validate.validate(obj, f"{minor}.0", strict=True)
     assert len(unique) == len(objects(minor)) + 1, "an object differs between feature sets"
     # Calico's Tier and policy have no schema here: tests/addons/test_network_policy.py checks them.
-    assert {o["kind"] for o in unique.values() if is_custom(o["apiVersion"])} == {"Tier", "GlobalNetworkPolicy"}
+    assert {o["kind"] for o in unique.values() if is_custom(o["apiVersion"])} == {
+        "Tier",
+        "GlobalNetworkPolicy",
+    }
 
 
 def test_strict_validation_catches_a_broken_object():
@@ -126,16 +138,28 @@ def test_objects_are_unique_namespaced_in_kube_system_and_labelled():
     objs = objects()
     keys = [object_key(o) for o in objs]
     assert len(keys) == len(set(keys))
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass",
-                      "APIService", "CustomResourceDefinition", "Tier", "GlobalNetworkPolicy"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CSIDriver",
+        "StorageClass",
+        "APIService",
+        "CustomResourceDefinition",
+        "Tier",
+        "GlobalNetworkPolicy",
+    }
     for obj in objs:
         meta = obj["metadata"]
         if obj["kind"] in cluster_scoped:
             assert "namespace" not in meta, object_key(obj)
         else:
             assert meta["namespace"] == NAMESPACE, object_key(obj)
-        assert meta["labels"][ADDON_LABEL] in {"cloud-controller", "cinder-csi", "metrics-server",
-                                               "network-policy"}
+        assert meta["labels"][ADDON_LABEL] in {
+            "cloud-controller",
+            "cinder-csi",
+            "metrics-server",
+            "network-policy",
+        }
     assert not any(o["kind"] == "Secret" for o in objs), "cloud.conf must come from the caller"
 
 
@@ -150,8 +174,10 @@ def test_rendering_is_deterministic():
 def test_turning_a_feature_off_removes_exactly_its_objects():
     """For every feature set, the objects are exactly the union of each enabled feature's
     own objects: turning one off removes its objects and touches nobody else's."""
-    alone = {f: {object_key(o) for o in objects(features={g: g == f for g in FEATURES})}
-             for f in FEATURES}
+    alone = {
+        f: {object_key(o) for o in objects(features={g: g == f for g in FEATURES})}
+        for f in FEATURES
+    }
     assert all(alone.values())
     assert not (alone["cloud_controller"] & alone["cinder_csi"])
     assert not (alone["cinder_csi"] & alone["metrics_server"])
@@ -169,12 +195,16 @@ def test_feature_contents():
     by_feature = {}
     for o in objects():
         by_feature.setdefault(o["metadata"]["labels"][ADDON_LABEL], set()).add(
-            (o["kind"], o["metadata"]["name"]))
+            (o["kind"], o["metadata"]["name"])
+        )
     assert ("DaemonSet", "openstack-cloud-controller-manager") in by_feature["cloud-controller"]
     csi = by_feature["cinder-csi"]
-    for item in [("Deployment", "csi-cinder-controllerplugin"),
-                 ("DaemonSet", "csi-cinder-nodeplugin"),
-                 ("CSIDriver", "cinder.csi.openstack.org"), ("StorageClass", "cinder-ssd")]:
+    for item in [
+        ("Deployment", "csi-cinder-controllerplugin"),
+        ("DaemonSet", "csi-cinder-nodeplugin"),
+        ("CSIDriver", "cinder.csi.openstack.org"),
+        ("StorageClass", "cinder-ssd"),
+    ]:
         assert item in csi
     assert ("APIService", "v1beta1.metrics.k8s.io") in by_feature["metrics-server"]
     with pytest.raises(ValueError, match="unknown feature"):
@@ -192,8 +222,10 @@ def test_ccm_runs_on_masters_and_tolerates_the_uninitialized_taint():
     assert ("node-role.kubernetes.io/control-plane", "NoSchedule") in tolerated
     args = spec["containers"][0]["args"]
     assert "--cloud-provider=openstack" in args
-    assert spec["volumes"][-1] == {"name": "cloud-config-volume",
-                                   "secret": {"secretName": "cloud-config"}}
+    assert spec["volumes"][-1] == {
+        "name": "cloud-config-volume",
+        "secret": {"secretName": "cloud-config"},
+    }
 
 
 def test_storage_class_follows_config():
@@ -204,11 +236,22 @@ def test_storage_class_follows_config():
     assert sc["parameters"] == {"type": "ssd"}
     assert sc["provisioner"] == "cinder.csi.openstack.org"
     assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
-    plain = next(o for o in objects(storage_class={"name": "std", "reclaim_policy": "Delete",
-                                                   "volume_type": None, "default": False})
-                 if o["kind"] == "StorageClass")
+    plain = next(
+        o
+        for o in objects(
+            storage_class={
+                "name": "std",
+                "reclaim_policy": "Delete",
+                "volume_type": None,
+                "default": False,
+            }
+        )
+        if o["kind"] == "StorageClass"
+    )
     assert "parameters" not in plain
-    assert plain["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "false"
+    assert (
+        plain["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "false"
+    )
     with pytest.raises(ValueError, match="reclaimPolicy"):
         objects(storage_class={"name": "x", "reclaim_policy": "Recycle"})
 
@@ -250,8 +293,13 @@ def test_image_repository_override_applies_everywhere():
 
 
 def render(auth, **kw):
-    args = dict(auth=auth, region="RegionOne", subnet_id="subnet-1",
-                floating_network_id="ext-net-1", lb_enabled=True)
+    args = dict(
+        auth=auth,
+        region="RegionOne",
+        subnet_id="subnet-1",
+        floating_network_id="ext-net-1",
+        lb_enabled=True,
+    )
     args.update(kw)
     return cloud_conf(**args)
 
@@ -266,19 +314,29 @@ def test_cloud_conf_is_valid_ini_with_the_right_sections():
     assert {"Global", "LoadBalancer", "BlockStorage"} <= set(parser.sections())
     conf = read_cloud_conf(text)
     g = conf["Global"]
-    assert g == {"auth-url": auth["auth_url"], "region": "RegionOne", "application-credential-id": "0123abcd",
-                 "application-credential-secret": APP_CRED["application_credential_secret"]}
+    assert g == {
+        "auth-url": auth["auth_url"],
+        "region": "RegionOne",
+        "application-credential-id": "0123abcd",
+        "application-credential-secret": APP_CRED["application_credential_secret"],
+    }
     lb = conf["LoadBalancer"]
-    assert lb == {"enabled": "true", "floating-network-id": "ext-net-1", "subnet-id": "subnet-1",
-                  "lb-provider": "amphora", "create-monitor": "true"}
+    assert lb == {
+        "enabled": "true",
+        "floating-network-id": "ext-net-1",
+        "subnet-id": "subnet-1",
+        "lb-provider": "amphora",
+        "create-monitor": "true",
+    }
     assert conf["BlockStorage"]["rescan-on-resize"] == "true"
 
 
 def test_cloud_conf_values_are_gcfg_safe():
     """The CCM parses with gcfg, where ';' and '#' start a comment: a secret holding them
     must be quoted, or the CCM would authenticate with a truncated secret."""
-    secret = next(ln for ln in render(APP_CRED).splitlines()
-                  if ln.startswith("application-credential-secret"))
+    secret = next(
+        ln for ln in render(APP_CRED).splitlines() if ln.startswith("application-credential-secret")
+    )
     assert secret == 'application-credential-secret = "s3cr;et#with\\"quote\\\\and %percent"'
     with pytest.raises(ValueError, match="single line"):
         render({**APP_CRED, "application_credential_secret": "a\n[Global]"})
@@ -290,12 +348,18 @@ def test_cloud_conf_without_octavia_disables_load_balancers():
     assert conf["LoadBalancer"] == {"enabled": "false"}
 
 
-@pytest.mark.parametrize("auth,message", [
-    ({"auth_url": "x"}, "application_credential_id is required"),
-    ({**APP_CRED, "username": "u", "password": "p"}, "only auth_url, application_credential_id"),
-    ({k: v for k, v in APP_CRED.items() if k != "auth_url"}, "auth_url"),
-    ({**APP_CRED, "application_credential_secret": ""}, "application_credential_secret"),
-])
+@pytest.mark.parametrize(
+    "auth,message",
+    [
+        ({"auth_url": "x"}, "application_credential_id is required"),
+        (
+            {**APP_CRED, "username": "u", "password": "p"},
+            "only auth_url, application_credential_id",
+        ),
+        ({k: v for k, v in APP_CRED.items() if k != "auth_url"}, "auth_url"),
+        ({**APP_CRED, "application_credential_secret": ""}, "application_credential_secret"),
+    ],
+)
 def test_bad_credentials_name_the_problem(auth, message):
     """A half-given credential is a config error that says what is missing."""
     with pytest.raises(ValueError, match=message):
@@ -307,12 +371,16 @@ def test_cloud_conf_is_deterministic_and_secret_is_a_valid_object():
     stringData under the name the CCM and CSI mount."""
     assert render(APP_CRED) == render(APP_CRED)
     secret = cloud_conf_secret(render(APP_CRED), ca_cert="PEM")
-    assert secret["metadata"] == {"name": "cloud-config", "namespace": "kube-system",
-                                  "labels": {ADDON_LABEL: "cloud-config"}}
+    assert secret["metadata"] == {
+        "name": "cloud-config",
+        "namespace": "kube-system",
+        "labels": {ADDON_LABEL: "cloud-config"},
+    }
     assert set(secret["stringData"]) == {"cloud.conf", "ca.crt"}
     kubernetes_validate.validate(secret, "1.34.0", strict=True)
-    sections = cloud_conf_sections(auth=APP_CRED, region=None, subnet_id="s",
-                                   floating_network_id="f", lb_enabled=True)
+    sections = cloud_conf_sections(
+        auth=APP_CRED, region=None, subnet_id="s", floating_network_id="f", lb_enabled=True
+    )
     assert "region" not in sections["Global"]
 
 
@@ -330,9 +398,12 @@ def test_gateway_label_and_taint():
         for restricted in ("kubernetes.io", "k8s.io"):
             assert domain != restricted and not domain.endswith("." + restricted)
     # A pod spec fragment using them is a valid pod for the API.
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ingress"},
-           "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}],
-                    **gateway_pod_scheduling()}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ingress"},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}], **gateway_pod_scheduling()},
+    }
     kubernetes_validate.validate(pod, "1.34.0", strict=True)
 
 
@@ -409,8 +480,11 @@ def run_mock_program(features):
     must not disturb (or depend on) the mocks other tests install."""
     proc = subprocess.run(
         [sys.executable, "-c", MOCK_PROGRAM, json.dumps(features)],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -421,8 +495,11 @@ def test_mock_engine_registers_one_typed_resource_per_object_through_the_provide
     kubeconfig provider, inputs camelCase as the API wants, the cloud.conf Secret secret;
     and turning a feature off removes exactly its resources."""
     full = run_mock_program(ALL_ON)
-    resources = [r for r in full["registered"]
-                 if r["type"] != "pulumi:providers:kubernetes" and not r["name"].startswith("c-plain")]
+    resources = [
+        r
+        for r in full["registered"]
+        if r["type"] != "pulumi:providers:kubernetes" and not r["name"].startswith("c-plain")
+    ]
     assert len(resources) == len(objects()) + 1
     for r in resources:
         assert r["type"].startswith("kubernetes:") and r["type"].endswith(":" + r["kind"])
@@ -436,6 +513,8 @@ def test_mock_engine_registers_one_typed_resource_per_object_through_the_provide
 
     no_metrics = run_mock_program({**ALL_ON, "metrics_server": False})
     removed = names - {r["name"] for r in no_metrics["registered"]}
-    expected = {f"c-addons-{o['kind'].lower()}-{o['metadata']['name'].replace(':', '-')}"
-                for o in objects(features={"metrics_server": True})}
+    expected = {
+        f"c-addons-{o['kind'].lower()}-{o['metadata']['name'].replace(':', '-')}"
+        for o in objects(features={"metrics_server": True})
+    }
     assert removed == expected and removed

@@ -1,6 +1,7 @@
 """The add-ons over the cluster's life: a provider that is never replaced under them, and a
 destroy that first removes what the cloud controller and Cinder CSI made in the cloud
 (master-cleanup-cloud.sh, run against a fake kubectl that keeps state like an API server)."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,13 @@ def test_cleanup_runs_before_any_add_on_goes(plan):
     p = plan("dev")
     cleanup = p.named("dev-addons-cloud-cleanup")
     assert "create" not in cleanup["inputs"] and "update" not in cleanup["inputs"]
-    assert "master-cleanup-cloud" in cleanup["inputs"]["delete"] or cleanup["inputs"]["delete"].startswith("echo ")
+    assert "master-cleanup-cloud" in cleanup["inputs"]["delete"] or cleanup["inputs"][
+        "delete"
+    ].startswith("echo ")
     objects = {r["name"] for r in p.resources if r["type"].startswith("kubernetes:")}
-    assert {"dev-addons-deployment-openstack-cloud-controller-manager"} & objects or any("cloud-controller" in o for o in objects)
+    assert {"dev-addons-deployment-openstack-cloud-controller-manager"} & objects or any(
+        "cloud-controller" in o for o in objects
+    )
     assert objects and objects <= p.waits_for("dev-addons-cloud-cleanup")
     # Nothing to clean without the CCM and the CSI driver.
     q = plan("dev", "cloudController.enabled=false", "csi.enabled=false")
@@ -43,11 +48,25 @@ def test_cleanup_runs_before_any_add_on_goes(plan):
 
 
 def test_ovn_load_balancers_let_the_ccm_manage_node_security_groups():
-    base = dict(auth={"auth_url": "https://k:5000/v3", "application_credential_id": "i",
-                      "application_credential_secret": "s"},
-                region=None, subnet_id="sub", floating_network_id="ext", lb_enabled=True)
-    assert cloud_conf_sections(**base, lb_provider="ovn")["LoadBalancer"]["manage-security-groups"] is True
-    assert "manage-security-groups" not in cloud_conf_sections(**base, lb_provider="amphora")["LoadBalancer"]
+    base = dict(
+        auth={
+            "auth_url": "https://k:5000/v3",
+            "application_credential_id": "i",
+            "application_credential_secret": "s",
+        },
+        region=None,
+        subnet_id="sub",
+        floating_network_id="ext",
+        lb_enabled=True,
+    )
+    assert (
+        cloud_conf_sections(**base, lb_provider="ovn")["LoadBalancer"]["manage-security-groups"]
+        is True
+    )
+    assert (
+        "manage-security-groups"
+        not in cloud_conf_sections(**base, lb_provider="amphora")["LoadBalancer"]
+    )
 
 
 # --- master-cleanup-cloud.sh against a stateful fake kubectl --------------------------------
@@ -108,11 +127,26 @@ def cluster(tmp_path):
     state = tmp_path / "state.json"
 
     def run(api=True, services=(), volumes=(), **env):
-        state.write_text(json.dumps({"api": api, "services": list(services), "volumes": list(volumes), "calls": []}))
+        state.write_text(
+            json.dumps(
+                {"api": api, "services": list(services), "volumes": list(volumes), "calls": []}
+            )
+        )
         result = subprocess.run(
-            ["bash", "-s"], input=script(SCRIPT), capture_output=True, text=True, timeout=60,
-            env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_STATE": str(state), "RETRY_DELAY": "0.05",
-                 "API_TIMEOUT": "0.3", "CLEANUP_TIMEOUT": "3", "KUBERNETES_DIR": str(tmp_path), **env},
+            ["bash", "-s"],
+            input=script(SCRIPT),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "FAKE_STATE": str(state),
+                "RETRY_DELAY": "0.05",
+                "API_TIMEOUT": "0.3",
+                "CLEANUP_TIMEOUT": "3",
+                "KUBERNETES_DIR": str(tmp_path),
+                **env,
+            },
         )
         return result, json.loads(state.read_text())
 
@@ -126,13 +160,20 @@ def _svc(name, type_="LoadBalancer", lag=3, **kw):
 def test_cleanup_deletes_load_balancers_and_volumes_and_waits(cluster):
     result, state = cluster(
         services=[_svc("shop"), _svc("api", lag=6), _svc("internal", type_="ClusterIP")],
-        volumes=[{"name": "pvc-1", "policy": "Delete", "lag": 4}, {"name": "pvc-kept", "policy": "Retain", "lag": 1}],
+        volumes=[
+            {"name": "pvc-1", "policy": "Delete", "lag": 4},
+            {"name": "pvc-kept", "policy": "Retain", "lag": 1},
+        ],
     )
     assert result.returncode == 0, result.stderr
     assert [s["name"] for s in state["services"]] == ["internal"]
     assert [v["name"] for v in state["volumes"]] == ["pvc-kept"]
     deletes = [c for c in state["calls"] if c[0] == "delete"]
-    assert [c[:2] for c in deletes] == [["delete", "service"], ["delete", "service"], ["delete", "persistentvolumeclaims"]]
+    assert [c[:2] for c in deletes] == [
+        ["delete", "service"],
+        ["delete", "service"],
+        ["delete", "persistentvolumeclaims"],
+    ]
     assert "no LoadBalancer Service" in result.stdout
 
 

@@ -1,6 +1,7 @@
 """NetworkPolicy enforced by Calico policy-only next to flannel (addons.calico), and workload
 pods kept off the metadata service: the objects offline (Kubernetes schemas, CRDs, the CNI
 conflist install-cni writes, the metadata policy), and the plan with networkPolicy on and off."""
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,12 @@ LABEL = "network-policy"
 
 
 def objects(minor="1.34", image_repository=None):
-    return addon_objects(kubernetes_version=f"{minor}.1", image_repository=image_repository,
-                         storage_class={}, features={"network_policy": True})
+    return addon_objects(
+        kubernetes_version=f"{minor}.1",
+        image_repository=image_repository,
+        storage_class={},
+        features={"network_policy": True},
+    )
 
 
 def by_kind(objs, kind):
@@ -61,7 +66,10 @@ def test_every_standard_object_validates_strictly(minor):
     for obj in standard:
         kubernetes_strict(obj, f"{minor}.0")
     assert len(standard) == len(objs) - 2
-    assert {o["kind"] for o in objs if is_custom(o["apiVersion"])} == {"Tier", "GlobalNetworkPolicy"}
+    assert {o["kind"] for o in objs if is_custom(o["apiVersion"])} == {
+        "Tier",
+        "GlobalNetworkPolicy",
+    }
 
 
 def test_the_validator_rejects_a_broken_daemonset():
@@ -88,7 +96,9 @@ def test_crds_are_structural():
     for crd in crds:
         (version,) = crd["spec"]["versions"]
         assert version["name"] == "v1" and version["served"] and version["storage"]
-        assert structural_problems(version["schema"]["openAPIV3Schema"]) == [], crd["metadata"]["name"]
+        assert structural_problems(version["schema"]["openAPIV3Schema"]) == [], crd["metadata"][
+            "name"
+        ]
         names = crd["spec"]["names"]
         # The API server requires the name to be <plural>.<group>.
         assert crd["metadata"]["name"] == f"{names['plural']}.{crd['spec']['group']}"
@@ -96,7 +106,9 @@ def test_crds_are_structural():
 
 def test_the_structural_check_can_fail():
     assert structural_problems({"type": "object", "properties": {"spec": {}}})
-    assert structural_problems({"type": "object", "properties": {"metadata": {"type": "object", "properties": {}}}})
+    assert structural_problems(
+        {"type": "object", "properties": {"metadata": {"type": "object", "properties": {}}}}
+    )
     assert structural_problems({"type": "array"})
     assert structural_problems({"x-kubernetes-preserve-unknown-fields": True})
 
@@ -105,7 +117,10 @@ def test_every_custom_object_has_its_crd_and_waits_for_it():
     """A Tier or GlobalNetworkPolicy whose kind has no CRD is refused by the API server; each
     one waits for its CRD, and the policy for its tier."""
     objs = objects()
-    crd_kinds = {(c["spec"]["group"], c["spec"]["names"]["kind"]) for c in by_kind(objs, "CustomResourceDefinition")}
+    crd_kinds = {
+        (c["spec"]["group"], c["spec"]["names"]["kind"])
+        for c in by_kind(objs, "CustomResourceDefinition")
+    }
     custom = [o for o in objs if is_custom(o["apiVersion"])]
     for obj in custom:
         assert (obj["apiVersion"].split("/")[0], obj["kind"]) in crd_kinds, obj["kind"]
@@ -127,21 +142,34 @@ def test_felix_may_read_every_calico_kind_it_has_a_crd_for():
     objs = objects()
     plurals = {c["spec"]["names"]["plural"] for c in by_kind(objs, "CustomResourceDefinition")}
     role = next(r for r in by_kind(objs, "ClusterRole") if r["metadata"]["name"] == "calico-node")
-    readable = {res for rule in role["rules"] if rule["apiGroups"] == [calico.CALICO_GROUP]
-                and {"list", "watch"} <= set(rule["verbs"]) for res in rule["resources"]}
+    readable = {
+        res
+        for rule in role["rules"]
+        if rule["apiGroups"] == [calico.CALICO_GROUP] and {"list", "watch"} <= set(rule["verbs"])
+        for res in rule["resources"]
+    }
     assert readable == plurals
 
 
-@pytest.mark.parametrize("minor,watched", [
-    ("1.33", {"adminnetworkpolicies", "baselineadminnetworkpolicies"}),
-    ("1.34", {"clusternetworkpolicies", "virtualmachineinstancemigrations"}),
-])
+@pytest.mark.parametrize(
+    "minor,watched",
+    [
+        ("1.33", {"adminnetworkpolicies", "baselineadminnetworkpolicies"}),
+        ("1.34", {"clusternetworkpolicies", "virtualmachineinstancemigrations"}),
+    ],
+)
 def test_felix_may_list_what_its_release_watches(minor, watched):
     """v3.31 watches (Baseline)AdminNetworkPolicies; v3.32 ClusterNetworkPolicies and
     KubeVirt migrations instead."""
-    role = next(r for r in by_kind(objects(minor), "ClusterRole") if r["metadata"]["name"] == "calico-node")
-    outside = {res for rule in role["rules"] if set(rule["apiGroups"]) & {"policy.networking.k8s.io", "kubevirt.io"}
-               for res in rule["resources"]}
+    role = next(
+        r for r in by_kind(objects(minor), "ClusterRole") if r["metadata"]["name"] == "calico-node"
+    )
+    outside = {
+        res
+        for rule in role["rules"]
+        if set(rule["apiGroups"]) & {"policy.networking.k8s.io", "kubevirt.io"}
+        for res in rule["resources"]
+    }
     assert outside == watched
 
 
@@ -151,16 +179,25 @@ def test_rbac_is_least_privilege():
     objs = objects()
     for role in by_kind(objs, "ClusterRole"):
         for rule in role["rules"]:
-            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], role["metadata"]["name"]
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], role[
+                "metadata"
+            ]["name"]
             assert "secrets" not in rule["resources"]
             if "pods" in rule["resources"]:
                 assert set(rule["verbs"]) <= {"get", "list", "watch"}
             if rule["resources"] == ["serviceaccounts/token"]:
                 assert rule["resourceNames"] == [calico.CNI_SERVICE_ACCOUNT]
-    cni = next(r for r in by_kind(objs, "ClusterRole") if r["metadata"]["name"] == "calico-cni-plugin")
+    cni = next(
+        r for r in by_kind(objs, "ClusterRole") if r["metadata"]["name"] == "calico-cni-plugin"
+    )
     assert {(tuple(r["resources"]), tuple(r["verbs"])) for r in cni["rules"]} == {
-        (("pods", "nodes", "namespaces"), ("get",)), (("pods/status",), ("patch",))}
-    bound = {(b["roleRef"]["name"], b["subjects"][0]["name"]) for b in by_kind(objs, "ClusterRoleBinding")}
+        (("pods", "nodes", "namespaces"), ("get",)),
+        (("pods/status",), ("patch",)),
+    }
+    bound = {
+        (b["roleRef"]["name"], b["subjects"][0]["name"])
+        for b in by_kind(objs, "ClusterRoleBinding")
+    }
     assert bound == {("calico-node", "calico-node"), ("calico-cni-plugin", "calico-cni-plugin")}
 
 
@@ -224,7 +261,12 @@ def test_conflist_comes_before_the_nodes_own():
     assert env["CALICO_CNI_SERVICE_ACCOUNT"] == calico.CNI_SERVICE_ACCOUNT
     # The node keeps its distribution's standard plugins; only calico, calico-ipam and
     # flannel come from the image.
-    assert set(env["SKIP_CNI_BINARIES"].split(",")) == {"host-local", "loopback", "portmap", "tuning"}
+    assert set(env["SKIP_CNI_BINARIES"].split(",")) == {
+        "host-local",
+        "loopback",
+        "portmap",
+        "tuning",
+    }
     mounts = {m["mountPath"] for m in install_cni(objects())["volumeMounts"]}
     assert mounts == {"/host/opt/cni/bin", "/host/etc/cni/net.d"}
 
@@ -240,7 +282,9 @@ def test_images_are_pinned_per_minor_and_mirrored(minor):
     mirrored = objects(minor, image_repository="mirror.example/k8s")
     listed = versions.image_list(f"{minor}.0", "mirror.example/k8s")
     assert felix(mirrored)["image"] == f"mirror.example/k8s/node:{tags['calico_node']}" in listed
-    assert install_cni(mirrored)["image"] == f"mirror.example/k8s/cni:{tags['calico_cni']}" in listed
+    assert (
+        install_cni(mirrored)["image"] == f"mirror.example/k8s/cni:{tags['calico_cni']}" in listed
+    )
 
 
 # --- the metadata service ------------------------------------------------------------------
@@ -278,15 +322,26 @@ def test_only_our_pods_that_need_it_are_exempt():
     """The selector matches every workload endpoint but the Cinder CSI controller in
     kube-system; host-network pods (CCM, CSI node plugin) have no endpoint at all."""
     selector = metadata_policy()["spec"]["selector"]
-    assert selector == ("!((projectcalico.org/namespace == 'kube-system' && "
-                        "app == 'csi-cinder-controllerplugin'))")
-    full = addon_objects(kubernetes_version="1.34.1", image_repository=None,
-                         storage_class={}, features={"cinder_csi": True, "cloud_controller": True})
+    assert selector == (
+        "!((projectcalico.org/namespace == 'kube-system' && app == 'csi-cinder-controllerplugin'))"
+    )
+    full = addon_objects(
+        kubernetes_version="1.34.1",
+        image_repository=None,
+        storage_class={},
+        features={"cinder_csi": True, "cloud_controller": True},
+    )
     controller = next(o for o in full if o["metadata"]["name"] == "csi-cinder-controllerplugin")
-    assert controller["spec"]["template"]["metadata"]["labels"] == {"app": "csi-cinder-controllerplugin"}
+    assert controller["spec"]["template"]["metadata"]["labels"] == {
+        "app": "csi-cinder-controllerplugin"
+    }
     assert controller["metadata"]["namespace"] == "kube-system"
-    host_network = {o["metadata"]["name"] for o in full if o["kind"] in ("DaemonSet", "Deployment")
-                    and o["spec"]["template"]["spec"].get("hostNetwork")}
+    host_network = {
+        o["metadata"]["name"]
+        for o in full
+        if o["kind"] in ("DaemonSet", "Deployment")
+        and o["spec"]["template"]["spec"].get("hostNetwork")
+    }
     assert host_network == {"openstack-cloud-controller-manager", "csi-cinder-nodeplugin"}
 
 
@@ -294,20 +349,29 @@ def test_only_our_pods_that_need_it_are_exempt():
 
 
 def labelled(p):
-    return {r["name"]: r for r in p.resources if r["type"].startswith("kubernetes:")
-            and ((r["inputs"].get("metadata") or {}).get("labels") or {}).get(ADDON_LABEL) == LABEL}
+    return {
+        r["name"]: r
+        for r in p.resources
+        if r["type"].startswith("kubernetes:")
+        and ((r["inputs"].get("metadata") or {}).get("labels") or {}).get(ADDON_LABEL) == LABEL
+    }
 
 
 def test_default_plans_calico_and_off_plans_none_of_it(plan):
     on = plan("dev")
     mine = labelled(on)
     assert len(mine) == len(objects())
-    assert on.named("dev-addons-tier-openstack-k8s")["type"] == "kubernetes:crd.projectcalico.org/v1:Tier"
+    assert (
+        on.named("dev-addons-tier-openstack-k8s")["type"]
+        == "kubernetes:crd.projectcalico.org/v1:Tier"
+    )
     policy = "dev-addons-globalnetworkpolicy-openstack-k8s.metadata-service"
     assert on.named(policy)["type"] == "kubernetes:crd.projectcalico.org/v1:GlobalNetworkPolicy"
-    assert {"dev-addons-tier-openstack-k8s",
-            "dev-addons-customresourcedefinition-globalnetworkpolicies.crd.projectcalico.org",
-            "dev-master-0-init"} <= on.waits_for(policy)
+    assert {
+        "dev-addons-tier-openstack-k8s",
+        "dev-addons-customresourcedefinition-globalnetworkpolicies.crd.projectcalico.org",
+        "dev-master-0-init",
+    } <= on.waits_for(policy)
     off = plan("dev", "networkPolicy.enabled=false")
     assert not labelled(off)
     assert not [n for n in off.by_name if "calico" in n or "projectcalico" in n]
@@ -315,7 +379,9 @@ def test_default_plans_calico_and_off_plans_none_of_it(plan):
 
 
 def test_only_network_policy_on_still_makes_the_addons(plan):
-    p = plan("dev", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false")
+    p = plan(
+        "dev", "cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"
+    )
     assert "dev-addons" in p.by_name and "dev-addons-provider" in p.by_name
     k8s_objects = {n for n, r in p.by_name.items() if r["type"].startswith("kubernetes:")}
     assert k8s_objects == set(labelled(p))

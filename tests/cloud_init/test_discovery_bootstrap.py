@@ -6,6 +6,7 @@ environment file; only paths (PKI, data dir) are relocated into a tmp dir. Membe
 loopback addresses other than 127.0.0.1 (127.0.0.2-4), so the node's "listen on the private
 address and on 127.0.0.1" is exercised as rendered, on free ports.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,12 +37,19 @@ ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
 SEED = SCRIPTS / "discovery-seed-flannel.sh"
 POD_CIDR = "10.244.0.0/16"
-EXPECTED = {"Network": POD_CIDR, "SubnetLen": 24, "Backend": {"Type": "vxlan", "VNI": 1, "Port": 8472}}
+EXPECTED = {
+    "Network": POD_CIDR,
+    "SubnetLen": 24,
+    "Backend": {"Type": "vxlan", "VNI": 1, "Port": 8472},
+}
+
 
 # A missing tool fails the tests that need it (tools/test.sh installs them); never a skip.
 def require(*paths: str, package: str):
     missing = [p for p in paths if not os.access(p, os.X_OK)]
-    assert not missing, f"{', '.join(missing)} missing: install Debian's {package} (tools/test.sh does)"
+    assert not missing, (
+        f"{', '.join(missing)} missing: install Debian's {package} (tools/test.sh does)"
+    )
 
 
 @pytest.fixture
@@ -54,23 +62,37 @@ needs_etcd = pytest.mark.usefixtures("etcd_installed")
 
 # --- PKI -------------------------------------------------------------------------------------
 
+
 class CA:
     """A throwaway CA signing member certificates shaped like the program's."""
 
     def __init__(self, cn: str):
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self.cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
             .sign(self.key, hashes.SHA256())
         )
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -78,26 +100,41 @@ class CA:
     def issue(self, name: str, address: str) -> tuple[str, str]:
         """Member cert: ECDSA P-256, server+client auth, SANs address, 127.0.0.1, localhost, name."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(self.cert.subject).public_key(key.public_key())
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address(address)),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.DNSName("localhost"), x509.DNSName(name)]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [
+                        x509.IPAddress(ipaddress.ip_address(address)),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        x509.DNSName("localhost"),
+                        x509.DNSName(name),
+                    ]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
             .sign(self.key, hashes.SHA256())
         )
         return (
             cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode(),
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode(),
         )
 
 
@@ -107,6 +144,7 @@ def ca() -> CA:
 
 
 # --- rendering -------------------------------------------------------------------------------
+
 
 def free_port(*addresses: str) -> int:
     """A port free on every one of `addresses` right now."""
@@ -125,15 +163,27 @@ def free_port(*addresses: str) -> int:
 
 
 def make_specs(ca: CA, count: int, **fields) -> list[DiscoverySpec]:
-    members = tuple(DiscoveryMember(f"test-discovery-{i}", f"127.0.0.{2 + i}") for i in range(count))
+    members = tuple(
+        DiscoveryMember(f"test-discovery-{i}", f"127.0.0.{2 + i}") for i in range(count)
+    )
     peer_port = free_port(*(m.address for m in members))
     specs = []
     for m in members:
         cert, key = ca.issue(m.name, m.address)
-        specs.append(DiscoverySpec(
-            name=m.name, address=m.address, members=members, ca_cert_pem=ca.pem, cert_pem=cert,
-            key_pem=key, pod_cidr=POD_CIDR, peer_port=peer_port,
-            client_port=free_port(m.address, "127.0.0.1"), **fields))
+        specs.append(
+            DiscoverySpec(
+                name=m.name,
+                address=m.address,
+                members=members,
+                ca_cert_pem=ca.pem,
+                cert_pem=cert,
+                key_pem=key,
+                pod_cidr=POD_CIDR,
+                peer_port=peer_port,
+                client_port=free_port(m.address, "127.0.0.1"),
+                **fields,
+            )
+        )
     return specs
 
 
@@ -154,7 +204,9 @@ def unit_service(cfg: dict) -> dict[str, str]:
 
 
 def parse_env_file(text: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
 
 
 class Member:
@@ -171,8 +223,9 @@ class Member:
         self.proc: subprocess.Popen | None = None
 
     def relocate(self, value: str) -> str:
-        return (value.replace(discovery.PKI_DIR, str(self.pki))
-                .replace(discovery.DATA_DIR, str(self.root / "data")))
+        return value.replace(discovery.PKI_DIR, str(self.pki)).replace(
+            discovery.DATA_DIR, str(self.root / "data")
+        )
 
     def environment(self) -> dict[str, str]:
         service = unit_service(self.cfg)
@@ -183,8 +236,12 @@ class Member:
         argv = shlex.split(unit_service(self.cfg)["ExecStart"])
         assert argv[0] == ETCD
         self.log = open(self.root / "etcd.log", "ab")
-        self.proc = subprocess.Popen(argv, env={"PATH": "/usr/bin:/bin", **self.environment()},
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv,
+            env={"PATH": "/usr/bin:/bin", **self.environment()},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -196,24 +253,41 @@ class Member:
                 self.proc.wait()
         self.proc = None
 
-    def etcdctl(self, *args: str, cert: tuple[Path, Path] | None | bool = True, check: bool = True,
-                endpoint: str | None = None, timeout: float = 20) -> subprocess.CompletedProcess:
+    def etcdctl(
+        self,
+        *args: str,
+        cert: tuple[Path, Path] | None | bool = True,
+        check: bool = True,
+        endpoint: str | None = None,
+        timeout: float = 20,
+    ) -> subprocess.CompletedProcess:
         """etcdctl v3 against this member, with its own cert (default), another one, or none."""
-        flags = [f"--endpoints={endpoint or f'https://127.0.0.1:{self.spec.client_port}'}",
-                 f"--cacert={self.pki / 'ca.crt'}",
-                 # Refused clients retry until a timeout: keep those short.
-                 f"--dial-timeout={'2s' if cert else '1s'}", f"--command-timeout={'5s' if cert else '1s'}"]
+        flags = [
+            f"--endpoints={endpoint or f'https://127.0.0.1:{self.spec.client_port}'}",
+            f"--cacert={self.pki / 'ca.crt'}",
+            # Refused clients retry until a timeout: keep those short.
+            f"--dial-timeout={'2s' if cert else '1s'}",
+            f"--command-timeout={'5s' if cert else '1s'}",
+        ]
         if cert is True:
             cert = (self.pki / "server.crt", self.pki / "server.key")
         if cert:
             flags += [f"--cert={cert[0]}", f"--key={cert[1]}"]
-        return subprocess.run([ETCDCTL, *flags, *args], env={"PATH": "/usr/bin:/bin", "ETCDCTL_API": "3"},
-                              capture_output=True, text=True, check=check, timeout=timeout)
+        return subprocess.run(
+            [ETCDCTL, *flags, *args],
+            env={"PATH": "/usr/bin:/bin", "ETCDCTL_API": "3"},
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
 
     def wait_healthy(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc and self.proc.poll() is None, (self.root / "etcd.log").read_text()[-3000:]
+            assert self.proc and self.proc.poll() is None, (self.root / "etcd.log").read_text()[
+                -3000:
+            ]
             if self.etcdctl("endpoint", "health", check=False).returncode == 0:
                 return
             time.sleep(0.2)
@@ -264,10 +338,17 @@ def value_of(get_json: dict) -> dict:
 
 # --- static checks ---------------------------------------------------------------------------
 
+
 def user_data(part: dict) -> str:
     cfg = {
-        "users": [{"name": "ops", "shell": "/bin/bash", "sudo": "ALL=(ALL) NOPASSWD:ALL",
-                   "ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB test"]}],
+        "users": [
+            {
+                "name": "ops",
+                "shell": "/bin/bash",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "ssh_authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB test"],
+            }
+        ],
         "package_update": True,
         **part,
     }
@@ -278,7 +359,9 @@ def validate(text: str) -> str:
     return verdict(text)
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/bin/cloud-init"), reason="Debian's cloud-init not installed"
+)
 @pytest.mark.parametrize("count", [1, 3])
 def test_user_data_passes_cloud_init_strict_schema(ca, count):
     """Debian 12's cloud-init (22.4) must accept the discovery user-data as it will be delivered."""
@@ -324,16 +407,21 @@ def test_rendered_part_is_deterministic_and_ordered_for_first_boot(ca):
     assert all(c.endswith(" || exit 1") for c in cfg["runcmd"])
     env = parse_env_file(files[discovery.ENV_PATH]["content"])
     assert env["ETCD_INITIAL_CLUSTER"] == ",".join(
-        f"test-discovery-{i}=https://127.0.0.{2 + i}:{spec.peer_port}" for i in range(3))
+        f"test-discovery-{i}=https://127.0.0.{2 + i}:{spec.peer_port}" for i in range(3)
+    )
     assert env["ETCD_LISTEN_CLIENT_URLS"] == (
-        f"https://127.0.0.3:{spec.client_port},https://127.0.0.1:{spec.client_port}")
+        f"https://127.0.0.3:{spec.client_port},https://127.0.0.1:{spec.client_port}"
+    )
 
 
-@pytest.mark.parametrize("change, field", [
-    (dict(members=()), "members"),
-    (dict(name="nope"), "name"),
-    (dict(pod_cidr="10.244.0.0/25"), "subnet_len"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (dict(members=()), "members"),
+        (dict(name="nope"), "name"),
+        (dict(pod_cidr="10.244.0.0/25"), "subnet_len"),
+    ],
+)
 def test_bad_spec_is_refused_naming_the_field(ca, change, field):
     """A spec that would boot a broken member fails at render time, saying what is wrong."""
     spec = dataclasses.replace(make_specs(ca, 1)[0], **change)
@@ -342,6 +430,7 @@ def test_bad_spec_is_refused_naming_the_field(ca, change, field):
 
 
 # --- against a real etcd ---------------------------------------------------------------------
+
 
 @needs_etcd
 @pytest.mark.etcd
@@ -355,8 +444,9 @@ def test_seed_writes_config_once_and_rerun_is_a_no_op(ca, members):
     assert "wrote" in r.stdout
     first = m.get_config()
     assert value_of(first) == EXPECTED
-    assert m.etcdctl("get", "--print-value-only", discovery.FLANNEL_CONFIG_KEY).stdout.strip() == json.dumps(
-        EXPECTED)
+    assert m.etcdctl(
+        "get", "--print-value-only", discovery.FLANNEL_CONFIG_KEY
+    ).stdout.strip() == json.dumps(EXPECTED)
     r = m.seed()
     assert r.returncode == 0, r.stderr
     assert "nothing written" in r.stdout
@@ -387,8 +477,13 @@ def test_clients_without_a_cert_of_the_ca_are_refused(ca, members, tmp_path):
     m.start()
     m.wait_healthy()
     checked = 0
-    for endpoint in (f"https://127.0.0.1:{m.spec.client_port}", f"https://{m.spec.address}:{m.spec.client_port}"):
-        assert m.etcdctl("put", "/probe", "x", endpoint=endpoint).returncode == 0  # control: with cert
+    for endpoint in (
+        f"https://127.0.0.1:{m.spec.client_port}",
+        f"https://{m.spec.address}:{m.spec.client_port}",
+    ):
+        assert (
+            m.etcdctl("put", "/probe", "x", endpoint=endpoint).returncode == 0
+        )  # control: with cert
         r = m.etcdctl("put", "/probe", "y", cert=None, check=False, endpoint=endpoint)
         assert r.returncode != 0, r.stdout
         checked += 1
@@ -412,7 +507,9 @@ def test_seed_waits_for_etcd_started_20s_late(ca, members):
     """Members boot in any order: the script keeps retrying until etcd answers."""
     m = members(make_specs(ca, 1)[0])
     argv, env = m.seed_command(SEED_TIMEOUT="60")
-    seed = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seed = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         time.sleep(20)
         assert seed.poll() is None, "gave up before etcd was even started"
@@ -457,8 +554,9 @@ def test_a_different_existing_config_is_refused(ca, members):
     assert "different config" in r.stderr and "10.50.0.0/16" in r.stderr and "Refusing" in r.stderr
     after = m.get_config()
     assert after["kvs"][0]["mod_revision"] == before["kvs"][0]["mod_revision"]
-    assert json.loads(m.etcdctl("get", "--print-value-only", discovery.FLANNEL_CONFIG_KEY).stdout) == json.loads(
-        other)
+    assert json.loads(
+        m.etcdctl("get", "--print-value-only", discovery.FLANNEL_CONFIG_KEY).stdout
+    ) == json.loads(other)
 
 
 @needs_etcd
@@ -483,8 +581,10 @@ def test_three_members_bootstrap_and_seed_exactly_once(ca, members):
     ms = [members(spec) for spec in make_specs(ca, 3)]
     for m in ms:
         m.start()
-    seeds = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for argv, env in (m.seed_command(SEED_TIMEOUT="60") for m in ms)]
+    seeds = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for argv, env in (m.seed_command(SEED_TIMEOUT="60") for m in ms)
+    ]
     try:
         results = [(p.wait(timeout=90), *p.communicate()) for p in seeds]
     finally:
@@ -499,7 +599,9 @@ def test_three_members_bootstrap_and_seed_exactly_once(ca, members):
         assert value_of(got) == EXPECTED
         assert got["kvs"][0]["version"] == 1
     members_list = ms[0].etcdctl("member", "list", "-w", "json").stdout
-    assert sorted(x["name"] for x in json.loads(members_list)["members"]) == [m.spec.name for m in ms]
+    assert sorted(x["name"] for x in json.loads(members_list)["members"]) == [
+        m.spec.name for m in ms
+    ]
 
 
 def test_etcd_unit_passes_systemd_analyze_verify(ca, tmp_path):
@@ -509,7 +611,9 @@ def test_etcd_unit_passes_systemd_analyze_verify(ca, tmp_path):
     cfg = discovery_cloud_config(make_specs(ca, 1)[0])
     unit = tmp_path / "etcd.service"
     unit.write_text(write_files(cfg)[discovery.UNIT_PATH]["content"])
-    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     problems = [line for line in r.stderr.splitlines() if str(unit) in line]
     assert r.returncode == 0 and problems == [], r.stderr
     assert "ExecStart=/usr/bin/etcd" in unit.read_text()
@@ -521,17 +625,31 @@ def test_runcmd_as_cloud_init_writes_it_stops_at_the_first_failure(ca, tmp_path)
     require("/usr/bin/cloud-init", package="cloud-init")
     cfg = discovery_cloud_config(make_specs(ca, 1)[0])
     shellify = "import json, sys; from cloudinit.util import shellify; print(shellify(json.load(sys.stdin)), end='')"
-    text = subprocess.run(["/usr/bin/python3", "-c", shellify], input=json.dumps(cfg["runcmd"] + ["true"]),
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["/usr/bin/python3", "-c", shellify],
+        input=json.dumps(cfg["runcmd"] + ["true"]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     runcmd = tmp_path / "runcmd"
     runcmd.write_text(text)
     assert subprocess.run(["sh", "-n", str(runcmd)]).returncode == 0
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls"
-    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {calls}\n[ "$1" != enable ]\n')
+    (bin_dir / "systemctl").write_text(
+        f'#!/bin/sh\necho "systemctl $*" >> {calls}\n[ "$1" != enable ]\n'
+    )
     (bin_dir / "systemctl").chmod(0o755)
-    r = subprocess.run(["sh", str(runcmd)], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True)
+    r = subprocess.run(
+        ["sh", str(runcmd)],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1
     assert calls.read_text().splitlines() == [
-        "systemctl daemon-reload", "systemctl enable --now --no-block etcd.service"]
+        "systemctl daemon-reload",
+        "systemctl enable --now --no-block etcd.service",
+    ]

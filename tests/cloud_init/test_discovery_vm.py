@@ -85,7 +85,11 @@ def _write_files(user_data: Path) -> dict[str, bytes]:
 
 
 def _env_file(text: bytes) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in text.decode().splitlines() if "=" in line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in text.decode().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     return {k: v for k, v in pairs}
 
 
@@ -108,7 +112,10 @@ def rendered(plan, tmp_path_factory) -> Rendered:
     # The address the node's own configuration expects: etcd advertises it, its cert names it.
     env = _env_file(files["/etc/etcd/etcd.env"])
     ip = ipaddress.IPv4Address(env["ETCD_ADVERTISE_CLIENT_URLS"].split("//")[1].split(":")[0])
-    subnets = [ipaddress.IPv4Network(r["inputs"]["cidr"]) for r in p.of_type("openstack:networking/subnet:Subnet")]
+    subnets = [
+        ipaddress.IPv4Network(r["inputs"]["cidr"])
+        for r in p.of_type("openstack:networking/subnet:Subnet")
+    ]
     subnet = next((s for s in subnets if ip in s), None)
     assert subnet, f"{ip} is in none of the plan's subnets {subnets}"
 
@@ -132,7 +139,11 @@ def rendered(plan, tmp_path_factory) -> Rendered:
     tls = etcd.ClientTls(tls_dir / "ca.crt", tls_dir / "client.crt", tls_dir / "client.key")
 
     config = yaml.safe_load(user_data.read_text())
-    users = [u for u in config.get("users") or [] if isinstance(u, dict) and public in (u.get("ssh_authorized_keys") or [])]
+    users = [
+        u
+        for u in config.get("users") or []
+        if isinstance(u, dict) and public in (u.get("ssh_authorized_keys") or [])
+    ]
     assert users, f"the test's key is in no user's ssh_authorized_keys in {user_data}"
     return Rendered(name, user_data, ipaddress.IPv4Interface(f"{ip}/{subnet.prefixlen}"), pod_cidr, tls, source,
                     users[0]["name"], key)  # fmt: skip
@@ -151,7 +162,12 @@ def booted(rendered, tmp_path_factory):
     timings["image_seconds"] = time.monotonic() - started
     workdir = tmp_path_factory.mktemp("vm-discovery")
     with qemu.running_vm(
-        image, workdir, rendered.user_data, name=rendered.name, address=rendered.address, guest_ports=(22, 2379)
+        image,
+        workdir,
+        rendered.user_data,
+        name=rendered.name,
+        address=rendered.address,
+        guest_ports=(22, 2379),
     ) as vm:
         finished = vm.wait_cloud_init_finished(1, FIRST_BOOT_TIMEOUT)
         timings["boot_to_done_wall_seconds"] = time.monotonic() - vm.started_at
@@ -205,7 +221,9 @@ def test_etcd_is_healthy_over_tls_with_the_generated_client_cert(booted):
     """etcd serves TLS on 2379 with a certificate for the node's private address, and the
     client certificate the program generated for flannel is accepted."""
     r = booted.rendered
-    assert etcd.healthy(booted.etcd_port(), str(r.address.ip), r.tls), f"etcd unhealthy (client cert from {r.tls_source})"
+    assert etcd.healthy(booted.etcd_port(), str(r.address.ip), r.tls), (
+        f"etcd unhealthy (client cert from {r.tls_source})"
+    )
 
 
 def test_etcd_refuses_clients_without_a_valid_cert(booted, tmp_path):
@@ -214,7 +232,9 @@ def test_etcd_refuses_clients_without_a_valid_cert(booted, tmp_path):
     foreign = sample.write_pki(tmp_path / "foreign", r.address.ip)
     refused = {
         "no client certificate": etcd.ClientTls(r.tls.ca),
-        "a certificate from another CA": etcd.ClientTls(r.tls.ca, foreign["client.crt"], foreign["client.key"]),
+        "a certificate from another CA": etcd.ClientTls(
+            r.tls.ca, foreign["client.crt"], foreign["client.key"]
+        ),
     }
     checked = 0
     for why, tls in refused.items():
@@ -239,9 +259,14 @@ def test_flannel_network_config_is_seeded(booted):
 
 def _sem_files(node: Booted) -> dict[str, str]:
     """cloud-init's once-per-instance markers: name -> modification time (ns)."""
-    out = node.ssh.run("readlink -f /var/lib/cloud/instance; stat -c '%n %.9Y' /var/lib/cloud/instance/sem/*").stdout
+    out = node.ssh.run(
+        "readlink -f /var/lib/cloud/instance; stat -c '%n %.9Y' /var/lib/cloud/instance/sem/*"
+    ).stdout
     lines = out.splitlines()
-    return {"instance": lines[0], **{Path(n).name: t for n, t in (line.rsplit(" ", 1) for line in lines[1:])}}
+    return {
+        "instance": lines[0],
+        **{Path(n).name: t for n, t in (line.rsplit(" ", 1) for line in lines[1:])},
+    }
 
 
 def test_reboot_keeps_etcd_data_and_skips_first_boot_modules(booted):
@@ -252,8 +277,14 @@ def test_reboot_keeps_etcd_data_and_skips_first_boot_modules(booted):
     etcd.put(port, ip, r.tls, SENTINEL_KEY, "written before the reboot")
     flannel_before = etcd.get(port, ip, r.tls, FLANNEL_CONFIG_KEY)
     sem_before = _sem_files(node)
-    for module in ("config_package_update_upgrade_install", "config_runcmd", "config_write_files_deferred"):
-        assert module in sem_before, f"{module} has no once-per-instance marker: {sorted(sem_before)}"
+    for module in (
+        "config_package_update_upgrade_install",
+        "config_runcmd",
+        "config_write_files_deferred",
+    ):
+        assert module in sem_before, (
+            f"{module} has no once-per-instance marker: {sorted(sem_before)}"
+        )
     boot_id = node.ssh.run("cat /proc/sys/kernel/random/boot_id").stdout.strip()
 
     node.ssh.run("sudo systemctl reboot", check=False)  # the connection drops: exit status is moot
@@ -262,10 +293,16 @@ def test_reboot_keeps_etcd_data_and_skips_first_boot_modules(booted):
     node.timings["reboot_to_done_wall_seconds"] = time.monotonic() - started
     node.timings["reboot_to_done_guest_seconds"] = finished.uptime_seconds
     node.ssh.wait(SSH_TIMEOUT)
-    assert node.ssh.run("cat /proc/sys/kernel/random/boot_id").stdout.strip() != boot_id, "the guest did not reboot"
+    assert node.ssh.run("cat /proc/sys/kernel/random/boot_id").stdout.strip() != boot_id, (
+        "the guest did not reboot"
+    )
 
-    node.vm.wait_for("etcd healthy after the reboot", lambda: etcd.healthy(port, ip, r.tls) or None, 120)
+    node.vm.wait_for(
+        "etcd healthy after the reboot", lambda: etcd.healthy(port, ip, r.tls) or None, 120
+    )
     assert etcd.get(port, ip, r.tls, SENTINEL_KEY) == "written before the reboot"
     assert etcd.get(port, ip, r.tls, FLANNEL_CONFIG_KEY) == flannel_before
-    assert _sem_files(node) == sem_before, "cloud-init re-ran once-per-instance modules on the second boot"
+    assert _sem_files(node) == sem_before, (
+        "cloud-init re-ran once-per-instance modules on the second boot"
+    )
     _assert_cloud_init_done(node)

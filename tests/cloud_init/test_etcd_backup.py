@@ -3,6 +3,7 @@
 The backup and restore scripts are the ones nodes receive; only `openstack` is faked (there is
 no Swift here). Every etcd started here is killed by its PID, even when a test fails.
 """
+
 import datetime
 import ipaddress
 import json
@@ -51,31 +52,56 @@ def _free_port() -> int:
 def pki(tmp_path_factory):
     """A CA and one cert (server + client auth, SAN 127.0.0.1), like the discovery node's."""
     d = tmp_path_factory.mktemp("pki")
-    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test etcd ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now)
-          .not_valid_after(now + datetime.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etcd")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     (d / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (d / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (d / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (d / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     (d / "server.key").chmod(0o600)
-    return {"cacert": str(d / "ca.crt"), "cert": str(d / "server.crt"), "key": str(d / "server.key")}
+    return {
+        "cacert": str(d / "ca.crt"),
+        "cert": str(d / "server.crt"),
+        "key": str(d / "server.key"),
+    }
 
 
 class Etcd:
@@ -90,13 +116,34 @@ class Etcd:
     def start(self):
         log = open(self.data_dir.parent / f"{self.name}.log", "ab")
         self.proc = subprocess.Popen(
-            [ETCD, "--name", self.name, "--data-dir", str(self.data_dir),
-             "--listen-client-urls", self.client, "--advertise-client-urls", self.client,
-             "--listen-peer-urls", self.peer, "--initial-advertise-peer-urls", self.peer,
-             "--initial-cluster", f"{self.name}={self.peer}",
-             "--cert-file", self.pki["cert"], "--key-file", self.pki["key"],
-             "--trusted-ca-file", self.pki["cacert"], "--client-cert-auth"],
-            stdout=log, stderr=log, start_new_session=True)
+            [
+                ETCD,
+                "--name",
+                self.name,
+                "--data-dir",
+                str(self.data_dir),
+                "--listen-client-urls",
+                self.client,
+                "--advertise-client-urls",
+                self.client,
+                "--listen-peer-urls",
+                self.peer,
+                "--initial-advertise-peer-urls",
+                self.peer,
+                "--initial-cluster",
+                f"{self.name}={self.peer}",
+                "--cert-file",
+                self.pki["cert"],
+                "--key-file",
+                self.pki["key"],
+                "--trusted-ca-file",
+                self.pki["cacert"],
+                "--client-cert-auth",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -108,10 +155,25 @@ class Etcd:
 
     def ctl(self, *args, check=True):
         return subprocess.run(
-            [ETCDCTL, "--endpoints", self.client, "--cacert", self.pki["cacert"],
-             "--cert", self.pki["cert"], "--key", self.pki["key"], "--dial-timeout=2s", *args],
-            capture_output=True, text=True, check=check, env={**os.environ, "ETCDCTL_API": "3"},
-            timeout=30)
+            [
+                ETCDCTL,
+                "--endpoints",
+                self.client,
+                "--cacert",
+                self.pki["cacert"],
+                "--cert",
+                self.pki["cert"],
+                "--key",
+                self.pki["key"],
+                "--dial-timeout=2s",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=check,
+            env={**os.environ, "ETCDCTL_API": "3"},
+            timeout=30,
+        )
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -142,14 +204,23 @@ def etcd_factory(pki, tmp_path):
 
 
 def _backup_env(etcd: Etcd, pki, backup_dir: Path, **extra) -> dict:
-    return {"PATH": os.environ["PATH"], "ETCDCTL_ENDPOINTS": etcd.client,
-            "ETCD_CACERT": pki["cacert"], "ETCD_CERT": pki["cert"], "ETCD_KEY": pki["key"],
-            "BACKUP_DIR": str(backup_dir), "NAME": etcd.name, "KEEP": "3", **extra}
+    return {
+        "PATH": os.environ["PATH"],
+        "ETCDCTL_ENDPOINTS": etcd.client,
+        "ETCD_CACERT": pki["cacert"],
+        "ETCD_CERT": pki["cert"],
+        "ETCD_KEY": pki["key"],
+        "BACKUP_DIR": str(backup_dir),
+        "NAME": etcd.name,
+        "KEEP": "3",
+        **extra,
+    }
 
 
 def _run(script: Path, env: dict, *args, timeout=60):
-    return subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_backup_destroy_restore_serves_the_same_keys(etcd_factory, pki, tmp_path):
@@ -157,8 +228,10 @@ def test_backup_destroy_restore_serves_the_same_keys(etcd_factory, pki, tmp_path
     directory destroyed, restore script, a fresh etcd on the restored directory serves them."""
     data = tmp_path / "data"
     etcd = etcd_factory(data)
-    keys = {f"/coreos.com/network/subnets/10.244.{i}.0-24": json.dumps({"PublicIP": f"10.0.0.{i}"})
-            for i in range(20)}
+    keys = {
+        f"/coreos.com/network/subnets/10.244.{i}.0-24": json.dumps({"PublicIP": f"10.0.0.{i}"})
+        for i in range(20)
+    }
     for k, v in keys.items():
         etcd.ctl("put", k, v)
 
@@ -172,8 +245,16 @@ def test_backup_destroy_restore_serves_the_same_keys(etcd_factory, pki, tmp_path
     etcd.stop()
     shutil.rmtree(data)
 
-    run = _run(RESTORE, {"PATH": os.environ["PATH"], "DATA_DIR": str(data), "NAME": etcd.name,
-                         "INITIAL_ADVERTISE_PEER_URLS": etcd.peer}, str(snapshots[0]))
+    run = _run(
+        RESTORE,
+        {
+            "PATH": os.environ["PATH"],
+            "DATA_DIR": str(data),
+            "NAME": etcd.name,
+            "INITIAL_ADVERTISE_PEER_URLS": etcd.peer,
+        },
+        str(snapshots[0]),
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Next steps" in run.stdout
     assert oct(data.stat().st_mode & 0o777) == "0o700"
@@ -182,8 +263,10 @@ def test_backup_destroy_restore_serves_the_same_keys(etcd_factory, pki, tmp_path
     got = restored.ctl("get", "/coreos.com/network/subnets/", "--prefix", "-w", "json").stdout
     kvs = json.loads(got)["kvs"]
     import base64
-    served = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
-              for kv in kvs}
+
+    served = {
+        base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode() for kv in kvs
+    }
     assert len(served) == 20 and served == keys
 
 
@@ -196,8 +279,12 @@ def test_restore_refuses_a_live_or_non_empty_data_dir(etcd_factory, pki, tmp_pat
     backups = tmp_path / "b"
     assert _run(BACKUP, _backup_env(etcd, pki, backups)).returncode == 0
     snapshot = str(next(backups.glob("*.db")))
-    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(data), "NAME": etcd.name,
-           "INITIAL_ADVERTISE_PEER_URLS": etcd.peer}
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATA_DIR": str(data),
+        "NAME": etcd.name,
+        "INITIAL_ADVERTISE_PEER_URLS": etcd.peer,
+    }
 
     live = _run(RESTORE, env, "--force", snapshot)
     assert live.returncode == 3 and "still running" in live.stderr, live.stderr
@@ -243,14 +330,26 @@ def test_upload_calls_openstack_with_container_and_object(etcd_factory, pki, tmp
     (fake / "openstack").write_text(
         "#!/usr/bin/env bash\n"
         f'printf "%s\\n" "$*" "$OS_APPLICATION_CREDENTIAL_ID" >>"{calls}"\n'
-        'cmp -s "${@: -1}" "${@: -1}" && [ -s "${@: -1}" ]\n')
+        'cmp -s "${@: -1}" "${@: -1}" && [ -s "${@: -1}" ]\n'
+    )
     (fake / "openstack").chmod(0o755)
     rc = tmp_path / "openrc"
-    rc.write_text(openstack_rc_file(auth_url="https://keystone.example:5000/v3",
-                                    credential_id="cred-id-1", credential_secret="s"))
+    rc.write_text(
+        openstack_rc_file(
+            auth_url="https://keystone.example:5000/v3",
+            credential_id="cred-id-1",
+            credential_secret="s",
+        )
+    )
     backups = tmp_path / "backups"
-    env = _backup_env(etcd, pki, backups, PATH=f"{fake}:{os.environ['PATH']}",
-                      SWIFT_CONTAINER="etcd-backups", OPENSTACK_RC=str(rc))
+    env = _backup_env(
+        etcd,
+        pki,
+        backups,
+        PATH=f"{fake}:{os.environ['PATH']}",
+        SWIFT_CONTAINER="etcd-backups",
+        OPENSTACK_RC=str(rc),
+    )
     run = _run(BACKUP, env)
     assert run.returncode == 0, run.stdout + run.stderr
     snapshot = next(backups.glob("member-0-*.db"))
@@ -259,7 +358,9 @@ def test_upload_calls_openstack_with_container_and_object(etcd_factory, pki, tmp
     assert cred == "cred-id-1"
 
     # a failing upload keeps the local snapshot and says so, with its own exit code
-    (fake / "openstack").write_text("#!/usr/bin/env bash\necho 'Unauthorized (HTTP 401)' >&2\nexit 1\n")
+    (fake / "openstack").write_text(
+        "#!/usr/bin/env bash\necho 'Unauthorized (HTTP 401)' >&2\nexit 1\n"
+    )
     run = _run(BACKUP, env)
     assert run.returncode == 3
     assert "etcd-backups" in run.stderr and "snapshot kept" in run.stderr
@@ -270,9 +371,16 @@ def test_backup_of_a_dead_etcd_fails_clearly_and_in_time(pki, tmp_path):
     """Nothing listening: the script gives up within its bound with an actionable message
     and leaves no snapshot or temporary file behind."""
     backups = tmp_path / "backups"
-    env = {"PATH": os.environ["PATH"], "ETCDCTL_ENDPOINTS": f"https://127.0.0.1:{_free_port()}",
-           "ETCD_CACERT": pki["cacert"], "ETCD_CERT": pki["cert"], "ETCD_KEY": pki["key"],
-           "BACKUP_DIR": str(backups), "NAME": "m", "TIMEOUT": "2"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "ETCDCTL_ENDPOINTS": f"https://127.0.0.1:{_free_port()}",
+        "ETCD_CACERT": pki["cacert"],
+        "ETCD_CERT": pki["cert"],
+        "ETCD_KEY": pki["key"],
+        "BACKUP_DIR": str(backups),
+        "NAME": "m",
+        "TIMEOUT": "2",
+    }
     start = time.monotonic()
     run = _run(BACKUP, env, timeout=30)
     took = time.monotonic() - start
@@ -282,17 +390,27 @@ def test_backup_of_a_dead_etcd_fails_clearly_and_in_time(pki, tmp_path):
     assert [p.name for p in backups.iterdir()] == [".lock"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"ETCDCTL_ENDPOINTS": "https://a:2379,https://b:2379"}, "exactly one endpoint"),
-    ({"KEEP": "0"}, "KEEP=0"),
-    ({"ETCD_CERT": "/nonexistent/cert"}, "cannot read /nonexistent/cert"),
-    ({"SWIFT_CONTAINER": "c"}, "OPENSTACK_RC"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"ETCDCTL_ENDPOINTS": "https://a:2379,https://b:2379"}, "exactly one endpoint"),
+        ({"KEEP": "0"}, "KEEP=0"),
+        ({"ETCD_CERT": "/nonexistent/cert"}, "cannot read /nonexistent/cert"),
+        ({"SWIFT_CONTAINER": "c"}, "OPENSTACK_RC"),
+    ],
+)
 def test_backup_refuses_bad_configuration(pki, tmp_path, change, message):
     """A misconfigured node says what is wrong (exit 2) instead of a half-made snapshot."""
-    env = {"PATH": os.environ["PATH"], "ETCDCTL_ENDPOINTS": "https://127.0.0.1:1",
-           "ETCD_CACERT": pki["cacert"], "ETCD_CERT": pki["cert"], "ETCD_KEY": pki["key"],
-           "BACKUP_DIR": str(tmp_path / "b"), "NAME": "m", **change}
+    env = {
+        "PATH": os.environ["PATH"],
+        "ETCDCTL_ENDPOINTS": "https://127.0.0.1:1",
+        "ETCD_CACERT": pki["cacert"],
+        "ETCD_CERT": pki["cert"],
+        "ETCD_KEY": pki["key"],
+        "BACKUP_DIR": str(tmp_path / "b"),
+        "NAME": "m",
+        **change,
+    }
     run = _run(BACKUP, env, timeout=20)
     assert run.returncode == 2 and message in run.stderr, run.stderr
 
@@ -300,24 +418,37 @@ def test_backup_refuses_bad_configuration(pki, tmp_path, change, message):
 @pytest.mark.parametrize("script", ["etcd-backup.sh", "etcd-restore.sh"])
 def test_scripts_pass_shellcheck(script):
     """Shipped as is: shellcheck must have nothing to say."""
-    run = subprocess.run([str(SHELLCHECK), "-x", str(SCRIPTS / script)], capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [str(SHELLCHECK), "-x", str(SCRIPTS / script)], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout
 
 
 # ---- cloud-config and schedule -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("role", ["master", "discovery"])
 @pytest.mark.parametrize("container", [None, "etcd-backups"])
 def test_cloud_config_part(role, container):
     """Both roles: strict cloud-init schema, the role's certificates in the environment file,
     the timer on the asked schedule, enabled; the credential only when uploading, mode 0600."""
-    rc = openstack_rc_file(auth_url="https://k:5000/v3", credential_id="i",
-                           credential_secret="s") if container else None
-    part = backup_cloud_config(role=role, name="node-0", schedule="*-*-* 00/6:00", keep=5,
-                               container=container, openstack_rc=rc)
+    rc = (
+        openstack_rc_file(auth_url="https://k:5000/v3", credential_id="i", credential_secret="s")
+        if container
+        else None
+    )
+    part = backup_cloud_config(
+        role=role,
+        name="node-0",
+        schedule="*-*-* 00/6:00",
+        keep=5,
+        container=container,
+        openstack_rc=rc,
+    )
     files = {f["path"]: f for f in part["write_files"]}
-    env = dict(line.split("=", 1) for line in files["/etc/default/etcd-backup"]["content"].splitlines())
+    env = dict(
+        line.split("=", 1) for line in files["/etc/default/etcd-backup"]["content"].splitlines()
+    )
     for k, path in (("ETCD_CACERT", "cacert"), ("ETCD_CERT", "cert"), ("ETCD_KEY", "key")):
         assert env[k] == ROLE_DEFAULTS[role][path]
     assert env["KEEP"] == "5" and env["NAME"] == "node-0"
@@ -335,14 +466,17 @@ def test_cloud_config_part(role, container):
     assert verdict(text) == "valid"
 
 
-@pytest.mark.parametrize("change, match", [
-    (dict(schedule="every hour"), "schedule"),
-    (dict(keep=0), "keep"),
-    (dict(role="worker"), "role"),
-    (dict(container="c"), "openstack_rc"),
-    (dict(name="a b"), "name"),
-    (dict(endpoints="https://a:2379,https://b:2379"), "exactly one endpoint"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(schedule="every hour"), "schedule"),
+        (dict(keep=0), "keep"),
+        (dict(role="worker"), "role"),
+        (dict(container="c"), "openstack_rc"),
+        (dict(name="a b"), "name"),
+        (dict(endpoints="https://a:2379,https://b:2379"), "exactly one endpoint"),
+    ],
+)
 def test_cloud_config_refuses_bad_input(change, match):
     """Bad settings fail at render time, naming the field."""
     args = dict(role="master", name="m-0", keep=3) | change
@@ -351,16 +485,51 @@ def test_cloud_config_refuses_bad_input(change, match):
 
 
 def _systemd_accepts(*values: str) -> bool:
-    return subprocess.run(["systemd-analyze", "calendar", *values],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(["systemd-analyze", "calendar", *values], capture_output=True).returncode
+        == 0
+    )
 
 
-GOOD = [*SHORTHANDS, "Hourly", "*:00/15", "*:0,30", "Mon..Fri 02:30", "mon,fri 2:0",
-        "Sat *-*-* 03:00:00", "*-*-01 00:00", "2099-01-01 00:00", "*-*-1..7/2 3:00",
-        "1..5/2:00:00", "Mon", "*-*-*", "00/6:00", "Monday..Sunday 23:59:59"]
-BAD = ["", " hourly", "every hour", "12:60", "24:00", "*/2:00", "*:0/0", "Fri..Mon 1:00",
-       "5..3:00", "*-13-01", "2200-01-01", "00:00 UTC", "Mon  02:00", "02:00:00:00", "Moon 1:00",
-       "*-*-0 00:00", "1:00 Mon", "23/1:00", "*-*-31/1", "9..9:00"]
+GOOD = [
+    *SHORTHANDS,
+    "Hourly",
+    "*:00/15",
+    "*:0,30",
+    "Mon..Fri 02:30",
+    "mon,fri 2:0",
+    "Sat *-*-* 03:00:00",
+    "*-*-01 00:00",
+    "2099-01-01 00:00",
+    "*-*-1..7/2 3:00",
+    "1..5/2:00:00",
+    "Mon",
+    "*-*-*",
+    "00/6:00",
+    "Monday..Sunday 23:59:59",
+]
+BAD = [
+    "",
+    " hourly",
+    "every hour",
+    "12:60",
+    "24:00",
+    "*/2:00",
+    "*:0/0",
+    "Fri..Mon 1:00",
+    "5..3:00",
+    "*-13-01",
+    "2200-01-01",
+    "00:00 UTC",
+    "Mon  02:00",
+    "02:00:00:00",
+    "Moon 1:00",
+    "*-*-0 00:00",
+    "1:00 Mon",
+    "23/1:00",
+    "*-*-31/1",
+    "9..9:00",
+]
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
@@ -377,15 +546,29 @@ def test_schedule_validation_agrees_with_systemd():
     rng = random.Random(5)
     accepted = []
     for _ in range(400):
+
         def comp(high):
             a = rng.randint(0, high + 3)
-            return rng.choice(["*", str(a), f"{a}..{min(a + rng.randint(-2, 5), 99)}",
-                               f"{a}/{rng.randint(0, 4)}", f"{a},{rng.randint(0, high)}"])
-        value = " ".join(filter(None, [
-            rng.choice(["", "Mon", "Tue..Thu", "sat,sun"]),
-            rng.choice(["", f"*-{comp(12)}-{comp(31)}"]),
-            f"{comp(23)}:{comp(59)}" + rng.choice(["", f":{comp(59)}"]),
-        ]))
+            return rng.choice(
+                [
+                    "*",
+                    str(a),
+                    f"{a}..{min(a + rng.randint(-2, 5), 99)}",
+                    f"{a}/{rng.randint(0, 4)}",
+                    f"{a},{rng.randint(0, high)}",
+                ]
+            )
+
+        value = " ".join(
+            filter(
+                None,
+                [
+                    rng.choice(["", "Mon", "Tue..Thu", "sat,sun"]),
+                    rng.choice(["", f"*-{comp(12)}-{comp(31)}"]),
+                    f"{comp(23)}:{comp(59)}" + rng.choice(["", f":{comp(59)}"]),
+                ],
+            )
+        )
         try:
             accepted.append(validate_schedule(value))
         except ValueError:

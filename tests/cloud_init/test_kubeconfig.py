@@ -1,6 +1,7 @@
 """The kubeconfig users get from the stack output, and the CA pin joins carry, built from real
 key material (made with `cryptography`) and checked by kubectl itself and by cryptography's own
 DER encoding."""
+
 import base64
 import datetime
 import shutil
@@ -16,17 +17,21 @@ from cryptography.x509.oid import NameOID
 from cloud_init.kubeconfig import ADMIN_GROUP, ADMIN_USER, admin_kubeconfig, ca_cert_hash
 
 SERVER = "https://203.0.113.10:6443"
-FIXED = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+FIXED = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def _cert(subject: str, key, issuer_key, issuer: str, ca: bool) -> x509.Certificate:
-    return (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key()).serial_number(1000 + len(subject))
-            .not_valid_before(FIXED).not_valid_after(FIXED + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .sign(issuer_key, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(1000 + len(subject))
+        .not_valid_before(FIXED)
+        .not_valid_after(FIXED + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -44,8 +49,9 @@ def admin_pems():
     return {
         "ca_pem": ca.public_bytes(pem).decode(),
         "cert_pem": client.public_bytes(pem).decode(),
-        "key_pem": client_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()).decode(),
+        "key_pem": client_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
     }
 
 
@@ -56,11 +62,18 @@ def test_admin_kubeconfig_passes_kubectl(admin_pems, tmp_path):
     out = tmp_path / "kubeconfig"
     out.write_text(admin_kubeconfig(server=SERVER, name="dev", **admin_pems))
     # The documented check, as a user would run it, must succeed...
-    subprocess.run(["kubectl", "config", "view", "--minify", "--kubeconfig", str(out)],
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["kubectl", "config", "view", "--minify", "--kubeconfig", str(out)],
+        capture_output=True,
+        check=True,
+    )
     # ...and its JSON form, with the data, is what the assertions read.
-    view = subprocess.run(["kubectl", "config", "view", "--minify", "--raw", "-o", "json",
-                           "--kubeconfig", str(out)], capture_output=True, text=True, check=True)
+    view = subprocess.run(
+        ["kubectl", "config", "view", "--minify", "--raw", "-o", "json", "--kubeconfig", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     shown = yaml.safe_load(view.stdout)
     assert shown["current-context"] == "dev"
     assert shown["contexts"][0]["context"] == {"cluster": "dev", "user": "dev"}
@@ -96,18 +109,24 @@ def test_exported_kubeconfig_is_issued_by_the_program(plan):
     assert {"dev-ca-cert", "dev-ca-key", "dev-admin-csr"} <= signers
 
 
-@pytest.mark.parametrize("make_key", [
-    lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    lambda: ec.generate_private_key(ec.SECP256R1()),
-], ids=["rsa", "ecdsa"])
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        lambda: ec.generate_private_key(ec.SECP256R1()),
+    ],
+    ids=["rsa", "ecdsa"],
+)
 def test_ca_cert_hash_matches_cryptography(make_key):
     """The pin is sha256 over the DER SubjectPublicKeyInfo, exactly as kubeadm computes it;
     cryptography produces that DER independently of our PEM-body shortcut."""
     key = make_key().public_key()
-    pem = key.public_bytes(serialization.Encoding.PEM,
-                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     digest = hashes.Hash(hashes.SHA256())
     digest.update(der)
     assert ca_cert_hash(pem) == "sha256:" + digest.finalize().hex()

@@ -1,6 +1,7 @@
 """What every VM receives, as the offline plan renders it for whole stacks: strict
 cloud-init schema validity, size as delivered, no private key but the node's own, and the
 kubeadm configuration the first master gets, read back out of its command."""
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,14 @@ from validators import shellcheck, strict_schema
 CONFIGS = {
     "one-master": ("dev",),
     "three-masters-two-pools": ("prod",),
-    "mirror-and-image-repository": ("dev", "packageMirror=https://mirror.example.org/k8s",
-                                    "imageRepository=registry.example.org/k8s"),
+    "mirror-and-image-repository": (
+        "dev",
+        "packageMirror=https://mirror.example.org/k8s",
+        "imageRepository=registry.example.org/k8s",
+    ),
 }
+
+
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_every_user_data_passes_strict_schema(plan, config):
     """All roles of the stack, and one deliberately broken copy to show the check bites."""
@@ -70,8 +76,12 @@ def test_only_the_node_own_secrets_are_in_user_data(plan):
         keys = re.findall(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----", text)
         assert len(keys) == 1, (name, keys)
         cfg = yaml.safe_load(text)
-        key_files = [f["path"] for f in cfg["write_files"] if "PRIVATE KEY" in str(f.get("content"))]
-        expected = "/etc/etcd/pki/server.key" if "-discovery-" in name else "/etc/flannel/pki/client.key"
+        key_files = [
+            f["path"] for f in cfg["write_files"] if "PRIVATE KEY" in str(f.get("content"))
+        ]
+        expected = (
+            "/etc/etcd/pki/server.key" if "-discovery-" in name else "/etc/flannel/pki/client.key"
+        )
         assert key_files == [expected], name
         for f in cfg["write_files"]:
             if f["path"] == expected:
@@ -84,11 +94,21 @@ def test_first_master_kubeadm_config(plan):
     encryption configuration and audit policy."""
     p = plan("prod")
     files = p.kubeadm_files("prod-master-0")
-    assert sorted(files) == sorted([
-        "kubeadm/init.yaml", "pki/ca.crt", "pki/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key",
-        "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/sa.key", "pki/sa.pub",
-        "encryption/config.yaml", "audit/policy.yaml",
-    ])
+    assert sorted(files) == sorted(
+        [
+            "kubeadm/init.yaml",
+            "pki/ca.crt",
+            "pki/ca.key",
+            "pki/front-proxy-ca.crt",
+            "pki/front-proxy-ca.key",
+            "pki/etcd/ca.crt",
+            "pki/etcd/ca.key",
+            "pki/sa.key",
+            "pki/sa.pub",
+            "encryption/config.yaml",
+            "audit/policy.yaml",
+        ]
+    )
     docs = list(yaml.safe_load_all(files["kubeadm/init.yaml"]))
     kinds = {(d["apiVersion"], d["kind"]) for d in docs}
     assert ("kubeadm.k8s.io/v1beta4", "InitConfiguration") in kinds
@@ -100,7 +120,11 @@ def test_first_master_kubeadm_config(plan):
     assert cluster["controlPlaneEndpoint"].endswith(":8443") and vip not in out["masterAddresses"]
     public = out["apiEndpoint"].removeprefix("https://").rsplit(":", 1)[0]
     assert {vip, public, *out["masterAddresses"]} <= set(cluster["apiServer"]["certSANs"])
-    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
+    assert cluster["networking"] == {
+        "podSubnet": "10.244.0.0/16",
+        "serviceSubnet": "10.96.0.0/12",
+        "dnsDomain": "cluster.local",
+    }
     assert cluster["kubernetesVersion"] == "v1.33.5"
     assert init["localAPIEndpoint"]["advertiseAddress"] == out["masterAddresses"][0]
     taints = init["nodeRegistration"]["taints"]
@@ -118,6 +142,8 @@ def test_every_script_passes_shellcheck():
 def test_every_script_is_used():
     """A script nothing ships is dead weight (or a missing wire)."""
     root = ROOT
-    code = "\n".join(p.read_text() for d in ("components", "cloud_init") for p in (root / d).glob("*.py"))
+    code = "\n".join(
+        p.read_text() for d in ("components", "cloud_init") for p in (root / d).glob("*.py")
+    )
     unused = [s.name for s in SCRIPTS.glob("*.sh") if s.name not in code]
     assert unused == []

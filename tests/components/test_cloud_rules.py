@@ -1,6 +1,7 @@
 """What the cloud is told, read from offline plans: security group rules, the API load
 balancer, application credentials. Each of these is something a real Neutron, Octavia or
 Keystone refuses or gets wrong, and the mock engine accepts."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,7 +21,7 @@ def _rules(p, group: str) -> list[dict]:
 def test_overlapping_sources_make_one_rule(plan):
     """nodePortAllowedCidrs naming the cluster's own network is the rule the program makes
     anyway: two registrations of one name stop the real engine (duplicate URN). One rule."""
-    p = plan("dev", "nodePortAllowedCidrs=[\"10.10.0.0/22\"]")
+    p = plan("dev", 'nodePortAllowedCidrs=["10.10.0.0/22"]')
     names = Counter(r["name"] for r in p.of_type(RULE))
     assert names and max(names.values()) == 1
     nodeports = [r for r in _rules(p, "worker") if r["inputs"].get("portRangeMin") == 30000]
@@ -34,7 +35,8 @@ def test_kubelet_answers_workers(plan):
     groups = {r["name"]: r for r in p.of_type("openstack:networking/secGroup:SecGroup")}
     for role in ("master", "worker"):
         sources = {
-            r["inputs"]["remoteGroupId"] for r in _rules(p, role)
+            r["inputs"]["remoteGroupId"]
+            for r in _rules(p, role)
             if r["inputs"].get("portRangeMin") == 10250 and r["inputs"].get("portRangeMax") == 10250
         }
         assert len(sources) == 2, role
@@ -45,7 +47,12 @@ def test_octavia_listener_admits_only_allowed_cidrs(plan):
     """The amphora forwards from its own address, so the masters' security group cannot tell
     clients apart: the listener itself admits the cluster network and apiAllowedCidrs only,
     on the amphora provider (OVN knows neither allowed CIDRs nor HTTPS monitors)."""
-    p = plan("dev", "masters.count=3", "controlPlane.endpoint=octavia", "apiAllowedCidrs=[\"198.51.100.0/24\"]")
+    p = plan(
+        "dev",
+        "masters.count=3",
+        "controlPlane.endpoint=octavia",
+        'apiAllowedCidrs=["198.51.100.0/24"]',
+    )
     listener = p.named("dev-master-lb-listener")["inputs"]
     assert listener["allowedCidrs"] == ["10.10.0.0/22", "198.51.100.0/24"]
     assert p.named("dev-master-lb")["inputs"]["loadbalancerProvider"] == "amphora"
@@ -66,10 +73,15 @@ def test_application_credentials_unique_per_stack_and_replaced_delete_first(plan
         assert c["options"].get("deleteBeforeReplace") is True, c["name"]
         assert c["inputs"]["name"] == f"openstack-k8s-dev-{c['name']}"
     # The same cluster name in another stack: other Keystone names.
-    other = run_plan(tmp_path / "other", "prod", ("clusterName=dev", "etcd.backup.container=etcd-snapshots"))
+    other = run_plan(
+        tmp_path / "other", "prod", ("clusterName=dev", "etcd.backup.container=etcd-snapshots")
+    )
     assert other.returncode == 0, other.stderr[-2000:]
     import json
 
-    theirs = {r["inputs"]["name"] for r in json.loads((tmp_path / "other" / "plan.json").read_text())["resources"]
-              if r["type"] == CREDENTIAL}
+    theirs = {
+        r["inputs"]["name"]
+        for r in json.loads((tmp_path / "other" / "plan.json").read_text())["resources"]
+        if r["type"] == CREDENTIAL
+    }
     assert theirs and not theirs & {c["inputs"]["name"] for c in creds}

@@ -1,6 +1,7 @@
 """The API endpoint in front of the masters, as the engine would receive it: a VIP
 with keepalived and haproxy on every master, or an Octavia load balancer; a floating IP on
 it; every address in the API certificate."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,11 @@ def test_vip_endpoint(plan):
     for name in masters:
         port = p.named(f"{name}-port")["inputs"]
         assert port["allowedAddressPairs"] == [{"ipAddress": vip}], name
-    vrrp = [r for r in p.of_type("openstack:networking/secGroupRule:SecGroupRule") if r["inputs"]["protocol"] == "112"]
+    vrrp = [
+        r
+        for r in p.of_type("openstack:networking/secGroupRule:SecGroupRule")
+        if r["inputs"]["protocol"] == "112"
+    ]
     assert len(vrrp) == 1 and vrrp[0]["name"].startswith("prod-network-sg-master-")
     priorities = set()
     for i, name in enumerate(masters):
@@ -52,7 +57,9 @@ def test_octavia_endpoint(plan):
     per master; the floating IP on the load balancer's VIP port; no keepalived."""
     p = plan("prod", "controlPlane.endpoint=octavia")
     assert p.data["outputs"]["apiEndpoint"].endswith(":6443")
-    lbs = [r for r in p.resources if r["type"] == "openstack:loadbalancer/loadBalancer:LoadBalancer"]
+    lbs = [
+        r for r in p.resources if r["type"] == "openstack:loadbalancer/loadBalancer:LoadBalancer"
+    ]
     assert len(lbs) == 1
     listener = p.named("prod-master-lb-listener")["inputs"]
     assert listener["protocol"] == "TCP" and listener["protocolPort"] == 6443
@@ -60,20 +67,28 @@ def test_octavia_endpoint(plan):
     monitor = p.named("prod-master-lb-monitor")["inputs"]
     assert monitor["type"] == "HTTPS" and monitor["urlPath"] == "/readyz"
     members = [r for r in p.resources if r["type"] == "openstack:loadbalancer/member:Member"]
-    assert sorted(m["inputs"]["address"] for m in members) == sorted(p.data["outputs"]["masterAddresses"])
+    assert sorted(m["inputs"]["address"] for m in members) == sorted(
+        p.data["outputs"]["masterAddresses"]
+    )
     assert all(m["inputs"]["protocolPort"] == 6443 for m in members)
     assert "prod-master-vip" not in p.by_name
     for i in range(3):
         assert "keepalived" not in p.user_data(f"prod-master-{i}")
         assert "allowedAddressPairs" not in p.named(f"prod-master-{i}-port")["inputs"]
     # the first master initialises behind a working load balancer
-    assert {"prod-master-lb-listener", "prod-master-lb-monitor", "prod-master-0-lb-member"} <= p.waits_for("prod-master-0-init")
+    assert {
+        "prod-master-lb-listener",
+        "prod-master-lb-monitor",
+        "prod-master-0-lb-member",
+    } <= p.waits_for("prod-master-0-init")
 
 
 def test_single_master_is_its_own_endpoint(plan):
     """One master and no endpoint asked: the master's address, with the floating IP on its port."""
     p = plan("dev")
-    assert "dev-master-vip" not in p.by_name and not [r for r in p.resources if r["type"].startswith(LB)]
+    assert "dev-master-vip" not in p.by_name and not [
+        r for r in p.resources if r["type"].startswith(LB)
+    ]
     assert _fip_target(p) == p.data["outputs"]["masterAddresses"][0]
 
 
@@ -107,4 +122,6 @@ def _fip_target(p) -> str:
 
 
 def _init_config(p) -> list[dict]:
-    return list(yaml.safe_load_all(p.kubeadm_files(f"{p.data['stack']}-master-0")["kubeadm/init.yaml"]))
+    return list(
+        yaml.safe_load_all(p.kubeadm_files(f"{p.data['stack']}-master-0")["kubeadm/init.yaml"])
+    )

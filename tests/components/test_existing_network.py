@@ -1,5 +1,6 @@
 """network.existing: the operator's network and subnet, read from the cloud; nothing of
 theirs is created, and the cluster's own security groups still guard every port."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,15 +8,21 @@ import pytest
 from planning import run_plan
 
 NET_UUID = "3f1e2d4c-5b6a-4789-8abc-def012345678"
-EXISTING = 'network={"existing":{"networkId":"%s","subnetId":"tenant-subnet"}}' % NET_UUID
-CREATED = {"openstack:networking/network:Network", "openstack:networking/subnet:Subnet",
-           "openstack:networking/router:Router", "openstack:networking/routerInterface:RouterInterface"}
+EXISTING = f'network={{"existing":{{"networkId":"{NET_UUID}","subnetId":"tenant-subnet"}}}}'
+CREATED = {
+    "openstack:networking/network:Network",
+    "openstack:networking/subnet:Subnet",
+    "openstack:networking/router:Router",
+    "openstack:networking/routerInterface:RouterInterface",
+}
 
 
 def test_nothing_of_the_network_is_created(plan):
     p = plan("dev", EXISTING, "masters.count=3", "controlPlane.endpoint=octavia")
     assert not {r["type"] for r in p.resources} & CREATED
-    assert CREATED <= {r["type"] for r in plan("dev").resources}, "the comparison would prove nothing"
+    assert CREATED <= {r["type"] for r in plan("dev").resources}, (
+        "the comparison would prove nothing"
+    )
     ports = [r for r in p.resources if r["type"] == "openstack:networking/port:Port"]
     assert len(ports) == 1 + 3 + 2
     for port in ports:
@@ -37,12 +44,23 @@ def test_user_data_knows_the_subnet(plan):
     assert "NETWORK_CIDR=10.10.0.0/22" in p.user_data("dev-worker-general-0")
 
 
-@pytest.mark.parametrize("sets,message", [
-    ((EXISTING, "podCidr=10.8.0.0/14"), "openstack-k8s:podCidr: 10.8.0.0/14 overlaps the existing subnet tenant-subnet"),
-    (('network={"existing":{"networkId":"n","subnetId":"s"},"cidr":"10.30.0.0/22"}',),
-     "openstack-k8s:network.cidr: is the existing subnet's own"),
-    (('network={"existing":{"networkId":"n","subnetId":" "}}',), "openstack-k8s:network.existing.subnetId"),
-])
+@pytest.mark.parametrize(
+    "sets,message",
+    [
+        (
+            (EXISTING, "podCidr=10.8.0.0/14"),
+            "openstack-k8s:podCidr: 10.8.0.0/14 overlaps the existing subnet tenant-subnet",
+        ),
+        (
+            ('network={"existing":{"networkId":"n","subnetId":"s"},"cidr":"10.30.0.0/22"}',),
+            "openstack-k8s:network.cidr: is the existing subnet's own",
+        ),
+        (
+            ('network={"existing":{"networkId":"n","subnetId":" "}}',),
+            "openstack-k8s:network.existing.subnetId",
+        ),
+    ],
+)
 def test_refused(tmp_path, sets, message):
     result = run_plan(tmp_path / "plan", "dev", sets)
     assert result.returncode != 0

@@ -1,6 +1,7 @@
 """The order remote commands bring nodes into the cluster, read from the dependency
 graph the engine receives: ready gates, init, control-plane joins one after another, worker
 joins in parallel, drains on delete."""
+
 from __future__ import annotations
 
 import base64
@@ -19,7 +20,12 @@ def test_join_order(plan, masters):
     master i-1; workers join after init, never after a control-plane join or each other."""
     p = plan("dev", f"masters.count={masters}", "discovery.count=3", POOLS)
     init = p.waits_for("dev-master-0-init")
-    assert {"dev-master-0-ready", "dev-discovery-0-ready", "dev-discovery-1-ready", "dev-discovery-2-ready"} <= init
+    assert {
+        "dev-master-0-ready",
+        "dev-discovery-0-ready",
+        "dev-discovery-1-ready",
+        "dev-discovery-2-ready",
+    } <= init
     assert "dev-master-0-kubeadm-files" in init
     # the PKI goes in while cloud-init runs: it waits for the VM, not its bootstrap
     assert "dev-master-0-ready" not in p.waits_for("dev-master-0-kubeadm-files")
@@ -52,10 +58,27 @@ def test_commands_reach_nodes_through_the_jump_host(plan):
         assert conn == "[secret]" or conn["user"] == "k8s"
     # connections carry the private key, so the engine stores them as secrets: check the
     # non-secret parts through the raw evaluation instead
-    raw = p.raw(["dev-worker-edge-1-join", "dev-worker-edge-1-token", "dev-worker-edge-1-drain", "dev-discovery-0-ready"])
-    join, token, drain, ready = (raw[n]["connection"] for n in
-                                 ("dev-worker-edge-1-join", "dev-worker-edge-1-token", "dev-worker-edge-1-drain", "dev-discovery-0-ready"))
-    assert join["proxy"]["host"] == jump and join["host"] == p.data["outputs"]["workerAddresses"]["edge"][1]
+    raw = p.raw(
+        [
+            "dev-worker-edge-1-join",
+            "dev-worker-edge-1-token",
+            "dev-worker-edge-1-drain",
+            "dev-discovery-0-ready",
+        ]
+    )
+    join, token, drain, ready = (
+        raw[n]["connection"]
+        for n in (
+            "dev-worker-edge-1-join",
+            "dev-worker-edge-1-token",
+            "dev-worker-edge-1-drain",
+            "dev-discovery-0-ready",
+        )
+    )
+    assert (
+        join["proxy"]["host"] == jump
+        and join["host"] == p.data["outputs"]["workerAddresses"]["edge"][1]
+    )
     assert token["host"] == master0 and drain["host"] == master0 and token["proxy"]["host"] == jump
     assert ready["host"] == jump and "proxy" not in ready
     assert "OPENSSH PRIVATE KEY" in join["privateKey"]
@@ -72,7 +95,9 @@ def test_joins_do_not_rerun_when_only_the_connection_changes(plan):
     connect) happens. Ready gates and tokens likewise: they run again only on a new VM."""
     p = plan("dev", "masters.count=3", POOLS)
     commands = {c["name"]: c for c in p.of_type(COMMAND)}
-    joins = [n for n in commands if n.endswith(("-join", "-init", "-kubeadm-files", "-ready", "-token"))]
+    joins = [
+        n for n in commands if n.endswith(("-join", "-init", "-kubeadm-files", "-ready", "-token"))
+    ]
     assert len(joins) == 2 * (2 + 5) + 1 + 3 + (1 + 3 + 5)
     for name in joins:
         assert commands[name]["inputs"]["create"] == "sudo bash -s"
@@ -86,10 +111,14 @@ def test_drain_runs_on_delete_from_the_first_master(plan):
     join, hence before its VM."""
     p = plan("dev", "masters.count=3", POOLS)
     drains = {c["name"]: c for c in p.of_type(COMMAND) if c["name"].endswith("-drain")}
-    assert sorted(drains) == sorted([f"dev-master-{i}-drain" for i in (1, 2)] + [f"{w}-drain" for w in WORKERS])
+    assert sorted(drains) == sorted(
+        [f"dev-master-{i}-drain" for i in (1, 2)] + [f"{w}-drain" for w in WORKERS]
+    )
     for name, c in drains.items():
         node = name.removesuffix("-drain")
-        assert "create" not in c["inputs"] and "update" not in c["inputs"]  # nothing runs before delete
+        assert (
+            "create" not in c["inputs"] and "update" not in c["inputs"]
+        )  # nothing runs before delete
         script = base64.b64decode(c["inputs"]["delete"].split()[1]).decode()
         assert f"export NODE_NAME={node}\n" in script
         assert ("export REMOVE_ETCD_MEMBER=true\n" in script) == node.startswith("dev-master")
@@ -103,7 +132,20 @@ def test_scaling_down_removes_only_that_node(plan):
     before = plan("dev", "masters.count=3", POOLS)
     after = plan("dev", "masters.count=3", POOLS.replace('"count":2', '"count":1'))
     removed = set(before.by_name) - set(after.by_name)
-    assert removed == {f"dev-worker-edge-1{s}" for s in ("", "-port", "-image", "-sshd", "-ready", "-token", "-join", "-drain", "-flannel-renewal", "-network-policy")} | {
-        n for n in removed if n.startswith("dev-worker-edge-1-upgrade")}
+    assert removed == {
+        f"dev-worker-edge-1{s}"
+        for s in (
+            "",
+            "-port",
+            "-image",
+            "-sshd",
+            "-ready",
+            "-token",
+            "-join",
+            "-drain",
+            "-flannel-renewal",
+            "-network-policy",
+        )
+    } | {n for n in removed if n.startswith("dev-worker-edge-1-upgrade")}
     for name, r in after.by_name.items():
         assert r["inputs"] == before.by_name[name]["inputs"], name

@@ -1,5 +1,6 @@
 """PrivateNetwork on its own, under the mock engine in this process: what it asks of Neutron
 for a network of its own and for the operator's existing one."""
+
 from __future__ import annotations
 
 from components.network import PrivateNetwork, role_rules
@@ -35,8 +36,14 @@ def test_own_network_has_a_router_and_one_rule_per_role_rule(under_mocks, stack_
 def test_existing_network_creates_none_and_opens_its_subnet(under_mocks, stack_settings):
     """With the operator's network nothing but the groups and rules is created, and the rules
     that name the cluster's network take the existing subnet's range (read from Neutron)."""
-    settings = stack_settings(network={"existing": {"networkId": "0b0e9f4c-7b36-4f2e-9a53-3f0c1c2d5e6f",
-                                                    "subnetId": "5d1d3f1a-2c4b-4e5f-8a9b-0c1d2e3f4a5b"}})
+    settings = stack_settings(
+        network={
+            "existing": {
+                "networkId": "0b0e9f4c-7b36-4f2e-9a53-3f0c1c2d5e6f",
+                "subnetId": "5d1d3f1a-2c4b-4e5f-8a9b-0c1d2e3f4a5b",
+            }
+        }
+    )
     ev = under_mocks(lambda: PrivateNetwork("t-network", settings), subnet="172.16.8.0/22")
     got = _by_type(ev)
     assert NETWORK not in got and SUBNET not in got and ROUTER not in got

@@ -1,23 +1,39 @@
 """Node groups in the plan: boot volume types, availability zones, server groups, and the
 upgrade lanes a percentage of a pool makes."""
+
 from __future__ import annotations
 
 import json
 
 from planning import INSTANCE
 
-ZONED = ('masters.count=3', 'masters.availabilityZones=["az1","az2","az3"]', 'masters.serverGroupPolicy=anti-affinity',
-         'workerPools=[{"name":"general","count":2,"availabilityZone":"az2","volumeSize":20,"volumeType":"ssd",'
-         '"serverGroupPolicy":"soft-anti-affinity"},{"name":"batch","count":1}]')
+ZONED = (
+    "masters.count=3",
+    'masters.availabilityZones=["az1","az2","az3"]',
+    "masters.serverGroupPolicy=anti-affinity",
+    'workerPools=[{"name":"general","count":2,"availabilityZone":"az2","volumeSize":20,"volumeType":"ssd",'
+    '"serverGroupPolicy":"soft-anti-affinity"},{"name":"batch","count":1}]',
+)
 
 
 def test_zones_volume_types_and_server_groups(plan):
     p = plan("dev", *ZONED)
     zones = {n: p.named(n)["inputs"].get("availabilityZone") for n in p.instances}
-    assert zones == {"dev-discovery-0": None, "dev-master-0": "az1", "dev-master-1": "az2", "dev-master-2": "az3",
-                     "dev-worker-general-0": "az2", "dev-worker-general-1": "az2", "dev-worker-batch-0": None}
+    assert zones == {
+        "dev-discovery-0": None,
+        "dev-master-0": "az1",
+        "dev-master-1": "az2",
+        "dev-master-2": "az3",
+        "dev-worker-general-0": "az2",
+        "dev-worker-general-1": "az2",
+        "dev-worker-batch-0": None,
+    }
     volume = p.named("dev-worker-general-0")["inputs"]["blockDevices"][0]
-    assert (volume["volumeType"], volume["volumeSize"], volume["destinationType"]) == ("ssd", 20, "volume")
+    assert (volume["volumeType"], volume["volumeSize"], volume["destinationType"]) == (
+        "ssd",
+        20,
+        "volume",
+    )
     assert p.named("dev-master-spread")["inputs"]["policies"] == "anti-affinity"
     pool_group = p.named("dev-worker-general-spread")
     assert pool_group["inputs"]["policies"] == "soft-anti-affinity"
@@ -45,10 +61,14 @@ def test_placement_is_kept_and_a_zone_move_replaces(plan):
 def test_percentage_rollout_lanes(plan):
     """20% of a pool of 10 upgrades 2 at a time: worker i follows worker i - 2."""
     p = plan("dev", 'workerPools=[{"name":"general","count":10}]')
-    deps = {n: {p.by_urn[u]["name"] for u in p.named(f"dev-worker-general-{n}-upgrade")["dependencies"]}
-            for n in range(10)}
+    deps = {
+        n: {p.by_urn[u]["name"] for u in p.named(f"dev-worker-general-{n}-upgrade")["dependencies"]}
+        for n in range(10)
+    }
     for n in range(10):
-        previous = {d for d in deps[n] if d.startswith("dev-worker-general-") and d.endswith("-upgrade")}
+        previous = {
+            d for d in deps[n] if d.startswith("dev-worker-general-") and d.endswith("-upgrade")
+        }
         assert previous == ({f"dev-worker-general-{n - 2}-upgrade"} if n >= 2 else set()), n
     assert json.loads((p.dir / "plan.json").read_text())["stack"] == "dev"
     assert len(p.of_type(INSTANCE)) == 12
@@ -57,10 +77,15 @@ def test_percentage_rollout_lanes(plan):
 def test_settings_and_kubeadm_agree_on_labels(plan):
     """A label settings accepts (the kubelet may set beta.kubernetes.io/os) reaches the join
     config instead of failing deep in the program: one label rule serves both."""
-    p = plan("dev", 'workerPools=[{"name":"general","count":1,"labels":{"beta.kubernetes.io/os":"linux","topology.kubernetes.io/zone":"az1"}}]')
+    p = plan(
+        "dev",
+        'workerPools=[{"name":"general","count":1,"labels":{"beta.kubernetes.io/os":"linux","topology.kubernetes.io/zone":"az1"}}]',
+    )
     stdin = p.raw(["dev-worker-general-0-join"])["dev-worker-general-0-join"]["stdin"]
     import base64
     import re
 
-    config = base64.b64decode(re.search(r"KUBEADM_JOIN_CONFIG_B64=(\S+)", stdin).group(1).strip("'")).decode()
+    config = base64.b64decode(
+        re.search(r"KUBEADM_JOIN_CONFIG_B64=(\S+)", stdin).group(1).strip("'")
+    ).decode()
     assert "beta.kubernetes.io/os=linux" in config and "topology.kubernetes.io/zone=az1" in config

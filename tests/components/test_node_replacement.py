@@ -8,6 +8,7 @@ again after it. For pulumi-command that property is `triggers`. The tests replay
 the plan: the mock gives every instance a stable id, and a command bound to a VM carries that
 id in its triggers.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -50,15 +51,21 @@ def test_master_replacement_reinstalls_pki_and_rejoins(plan):
     p = plan("dev", "masters.count=3")
     assert "dev-master-1-etcd-backup" in p.by_name, "the dev stack backs etcd up"
     assert bound_to(p, "dev-master-1") == {
-        f"dev-master-1-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup", "token", "join", "drain")
+        f"dev-master-1-{c}"
+        for c in ("sshd", "ready", "kubeadm-files", "etcd-backup", "token", "join", "drain")
     }
-    assert bound_to(p, "dev-master-0") == {f"dev-master-0-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup")}
+    assert bound_to(p, "dev-master-0") == {
+        f"dev-master-0-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup")
+    }
     assert all(p.named(n)["options"].get("deleteBeforeReplace") for n in p.instances)
 
 
 def test_backup_bundle_follows_a_replaced_vm(plan):
     p = plan("dev")
-    assert bound_to(p, "dev-discovery-0") == {"dev-discovery-0-ready", "dev-discovery-0-etcd-backup"}
+    assert bound_to(p, "dev-discovery-0") == {
+        "dev-discovery-0-ready",
+        "dev-discovery-0-etcd-backup",
+    }
 
 
 @pytest.mark.parametrize("sets", [(), (VOLUMES,)], ids=["image", "volume"])
@@ -107,8 +114,12 @@ def test_run_once_commands_never_update(plan):
     change there is not even a no-op update, which would connect to every node (and fail
     the whole `pulumi up` on one that is gone)."""
     p = plan("dev", "masters.count=3")
-    run_once = [r for r in p.of_type(COMMAND)
-                if r["name"].rsplit("-", 1)[-1] in ("init", "join", "token", "ready", "sshd") or r["name"].endswith("kubeadm-files")]
+    run_once = [
+        r
+        for r in p.of_type(COMMAND)
+        if r["name"].rsplit("-", 1)[-1] in ("init", "join", "token", "ready", "sshd")
+        or r["name"].endswith("kubeadm-files")
+    ]
     assert len(run_once) >= 12
     for r in run_once:
         assert set(r["options"].get("ignoreChanges", [])) == {"stdin", "connection"}, r["name"]
@@ -144,7 +155,9 @@ def test_upgrade_token_follows_the_worker_step_scripts(plan, monkeypatch):
     env = p.raw(["dev-master-0-upgrade-credential"])["dev-master-0-upgrade-credential"]["stdin"]
     assert f"export WORKER_STEPS_SHA256={kube_node.worker_steps_digest()}" in env
     real = kube_node.script
-    monkeypatch.setattr(kube_node, "script", lambda n: real(n) + ("\n# changed" if n == "upgrade-cordon.sh" else ""))
+    monkeypatch.setattr(
+        kube_node, "script", lambda n: real(n) + ("\n# changed" if n == "upgrade-cordon.sh" else "")
+    )
     assert kube_node.worker_steps_digest() != env.split("WORKER_STEPS_SHA256=")[1].split("\n")[0]
     assert digest["type"] == COMMAND
 
@@ -165,7 +178,11 @@ def test_upgrade_chain_of_a_big_pool_in_the_plan(plan):
     p = plan("dev", 'workerPools=[{"name":"general","count":120}]')
     longest = 0
     for i in range(120):
-        chain = [n for n in p.waits_for(f"dev-worker-general-{i}-upgrade") if n.endswith("-upgrade") and "worker" in n]
+        chain = [
+            n
+            for n in p.waits_for(f"dev-worker-general-{i}-upgrade")
+            if n.endswith("-upgrade") and "worker" in n
+        ]
         longest = max(longest, len(chain))
     assert 0 < longest < 50
     assert len([r for r in p.of_type(INSTANCE) if "worker" in r["name"]]) == 120
@@ -185,5 +202,7 @@ def test_private_nodes_are_waited_for_from_the_jump_host(plan):
         stdin, connection = raw[f"{node}-sshd"]["stdin"], raw[f"{node}-sshd"]["connection"]
         assert "discovery-wait-sshd" in stdin and "export TARGET_HOST=10.10." in stdin
         assert "proxy" not in connection, "the wait runs on the jump host itself"
-        assert sshd["options"]["ignoreChanges"] == ["connection", "stdin"] or set(sshd["options"]["ignoreChanges"]) == {"stdin", "connection"}
+        assert sshd["options"]["ignoreChanges"] == ["connection", "stdin"] or set(
+            sshd["options"]["ignoreChanges"]
+        ) == {"stdin", "connection"}
     assert "dev-discovery-0-sshd" not in p.by_name

@@ -1,12 +1,16 @@
 """A Kubernetes version bump as the engine would see it: no VM is replaced, only
 the upgrade commands change, and they run in order: first master, the other masters one by
 one, then workers in lanes of upgrade.maxUnavailable per pool."""
+
 from __future__ import annotations
 
 from planning import COMMAND
 
-BASE = ("masters.count=3", 'workerPools=[{"name":"general","count":5},{"name":"edge","count":2}]',
-        "upgrade.maxUnavailable=2")
+BASE = (
+    "masters.count=3",
+    'workerPools=[{"name":"general","count":5},{"name":"edge","count":2}]',
+    "upgrade.maxUnavailable=2",
+)
 UPGRADE_SUFFIXES = ("-upgrade", "-upgrade-credential")
 
 
@@ -19,7 +23,9 @@ def test_version_bump_changes_only_upgrade_commands(plan):
     new = plan("dev", *BASE, "kubernetesVersion=1.34.1")
     assert set(old.by_name) == set(new.by_name)
     changed = {n for n, r in old.by_name.items() if r["inputs"] != new.by_name[n]["inputs"]}
-    upgrades = {n for n in old.by_name if n.endswith(UPGRADE_SUFFIXES) and old.by_name[n]["type"] == COMMAND}
+    upgrades = {
+        n for n in old.by_name if n.endswith(UPGRADE_SUFFIXES) and old.by_name[n]["type"] == COMMAND
+    }
     assert len(upgrades) == 3 + 1 + 7
     addons = changed - upgrades
     assert upgrades <= changed
@@ -32,7 +38,10 @@ def test_version_bump_changes_only_upgrade_commands(plan):
         inputs = new.named(name)["inputs"]
         assert "create" not in inputs and "triggers" not in inputs  # triggers would replace it
         assert inputs["update"] == "sudo bash -s  # kubernetes 1.34.1 from pkgs.k8s.io"
-        assert old.named(name)["inputs"]["update"] == "sudo bash -s  # kubernetes 1.33.5 from pkgs.k8s.io"
+        assert (
+            old.named(name)["inputs"]["update"]
+            == "sudo bash -s  # kubernetes 1.33.5 from pkgs.k8s.io"
+        )
     credential = new.named("dev-master-0-upgrade-credential")["inputs"]
     assert "export TARGET_VERSION=1.34.1\n" in credential["stdin"]
 
@@ -50,7 +59,11 @@ def test_upgrade_order(plan):
         for i in range(count):
             node = f"dev-worker-{pool}-{i}"
             waits = p.waits_for(f"{node}-upgrade")
-            assert {"dev-master-2-upgrade", "dev-master-0-upgrade-credential", f"{node}-join"} <= waits
+            assert {
+                "dev-master-2-upgrade",
+                "dev-master-0-upgrade-credential",
+                f"{node}-join",
+            } <= waits
             lane = {f"dev-worker-{pool}-{j}-upgrade" for j in range(i % 2, i, 2)}
             other_lane = {f"dev-worker-{pool}-{j}-upgrade" for j in range((i + 1) % 2, count, 2)}
             later = {f"dev-worker-{pool}-{j}-upgrade" for j in range(i, count)}
@@ -68,7 +81,9 @@ def test_upgrade_commands_reach_the_right_nodes(plan):
     import re
 
     p = plan("dev", *BASE)
-    raw = p.raw(["dev-worker-edge-1-upgrade", "dev-master-1-upgrade", "dev-master-0-upgrade-credential"])
+    raw = p.raw(
+        ["dev-worker-edge-1-upgrade", "dev-master-1-upgrade", "dev-master-0-upgrade-credential"]
+    )
     master0 = p.data["outputs"]["masterAddresses"][0]
     worker = raw["dev-worker-edge-1-upgrade"]
     assert worker["connection"]["host"] == p.data["outputs"]["workerAddresses"]["edge"][1]
@@ -77,7 +92,11 @@ def test_upgrade_commands_reach_the_right_nodes(plan):
     assert re.search(r"^export KUBE_TOKEN=\S+$", stdin, re.M)
     assert "export KUBE_API=https://" in stdin and ":6443\n" in stdin
     for step in ("cordon", "node", "uncordon"):
-        b64 = re.search(rf"^export UPGRADE_{step.upper()}_B64=(\S+)$", stdin, re.M).group(1).strip("'")
+        b64 = (
+            re.search(rf"^export UPGRADE_{step.upper()}_B64=(\S+)$", stdin, re.M)
+            .group(1)
+            .strip("'")
+        )
         assert base64.b64decode(b64).decode().startswith("#!/usr/bin/env bash")
     assert "export ROLE=master\n" in raw["dev-master-1-upgrade"]["stdin"]
     assert "kubeadm upgrade" in raw["dev-master-1-upgrade"]["stdin"]

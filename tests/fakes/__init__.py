@@ -16,6 +16,7 @@ Two kinds, one place, one way in (a bin directory put first on PATH):
   (installing a package changes what kubeadm and dpkg-query report): `node_bin()` links the
   tools to it; its state directory is described at the top of node.sh.
 """
+
 import json
 import os
 import shlex
@@ -42,7 +43,8 @@ class FakeBin:
             wrapper = self.bin / name
             wrapper.write_text(
                 f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -S {shlex.quote(str(FAKE))} "
-                f"{shlex.quote(name)} \"$@\"\n")
+                f'{shlex.quote(name)} "$@"\n'
+            )
             wrapper.chmod(0o755)
         self._save()
 
@@ -58,8 +60,11 @@ class FakeBin:
     def env(self, **extra) -> dict[str, str]:
         """A process environment with the fakes first on PATH."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
-        env.update(PATH=f"{self.bin}:{env.get('PATH', '/usr/bin:/bin')}",
-                   FAKE_LOG=str(self.log), FAKE_RULES=str(self.rules_file))
+        env.update(
+            PATH=f"{self.bin}:{env.get('PATH', '/usr/bin:/bin')}",
+            FAKE_LOG=str(self.log),
+            FAKE_RULES=str(self.rules_file),
+        )
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
@@ -89,23 +94,34 @@ def node_bin(bin_dir: Path, faked: list[str], real: list[str]) -> Path:
     return bin_dir
 
 
-def run_remote(script: Path, env_lines: dict[str, str], env: dict[str, str],
-               timeout: float = 60) -> subprocess.CompletedProcess:
+def run_remote(
+    script: Path, env_lines: dict[str, str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run a node script the way the pulumi-command resources do: `bash -s`, its stdin being
     `export KEY='value'` lines followed by the script's text (no argv, nothing on disk)."""
     from cloud_init import SCRIPTS, script as shipped
 
     stdin = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env_lines.items())
     # What the commands send: the script with its libraries inlined.
-    stdin += shipped(Path(script).name) if Path(script).parent == SCRIPTS else Path(script).read_text()
-    return subprocess.run(["bash", "-s"], input=stdin, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    stdin += (
+        shipped(Path(script).name) if Path(script).parent == SCRIPTS else Path(script).read_text()
+    )
+    return subprocess.run(
+        ["bash", "-s"], input=stdin, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def runcmd_script(entries: list) -> str:
     """runcmd as cloud-init runs it: Debian's cloud-init joins the entries into one sh script
     (cloudinit.util.shellify), whose exit status is its last command's."""
-    code = ("import json, sys; from cloudinit.util import shellify; "
-            "print(shellify(json.load(sys.stdin)), end='')")
-    return subprocess.run(["/usr/bin/python3", "-c", code], input=json.dumps(entries),
-                          capture_output=True, text=True, check=True).stdout
+    code = (
+        "import json, sys; from cloudinit.util import shellify; "
+        "print(shellify(json.load(sys.stdin)), end='')"
+    )
+    return subprocess.run(
+        ["/usr/bin/python3", "-c", code],
+        input=json.dumps(entries),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

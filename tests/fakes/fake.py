@@ -14,6 +14,7 @@ before anything else), write ({path: text}, files created), remove ([paths]),
 capture (path: the call's stdin is copied there), copy_arg ([N, path]: the file named by the
 call's Nth argument is copied to path). Per-rule call counts live next to the log.
 """
+
 import fnmatch
 import json
 import os

@@ -1,6 +1,7 @@
 """tools/plan as a user and a CI job meet it: every error path ends, in one line that names
 what is wrong (the key, the file and line, the missing environment), and the paths Pulumi
 itself accepts are accepted."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,13 @@ FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
 def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
     """Run code in a fresh interpreter at the repo root. The timeout only guards the suite
     against a hang (the defects these tests pin were endless loops); it measures nothing."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def one_line(stderr: str) -> str:
@@ -36,7 +42,8 @@ def one_line(stderr: str) -> str:
 def test_a_self_caused_error_is_reported_not_looped_on(tmp_path):
     """The SDK re-raises an RPC's exception `from` itself; walking `__cause__` to the root
     must stop at a cycle (a self-cause, and a cause two steps round) and report the error."""
-    out = run_python("""
+    out = run_python(
+        """
         import sys
         from tools import plan
         a, b = RuntimeError("first"), ValueError("second")
@@ -48,7 +55,9 @@ def test_a_self_caused_error_is_reported_not_looped_on(tmp_path):
             raise next(errors)
         plan.build = fail
         print(plan.main(["--out", sys.argv[1]]), plan.main(["--out", sys.argv[1]]))
-    """, str(tmp_path / "out"))
+    """,
+        str(tmp_path / "out"),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["1", "1"]
     first, second = out.stderr.strip().splitlines()
@@ -61,7 +70,8 @@ def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
     """End to end through the SDK: a resource the (mock) cloud refuses with a RuntimeError
     (what the mock raised when out of addresses) makes the plan exit 1 with the cloud's
     error; the SDK re-raises it from itself, and the plan used to spin on that forever."""
-    out = run_python("""
+    out = run_python(
+        """
         import sys
         from tools import mockengine, plan
         answer = mockengine.CloudMocks.new_resource
@@ -71,7 +81,9 @@ def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
             return answer(self, args)
         mockengine.CloudMocks.new_resource = refuse
         sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
-    """, str(tmp_path / "out"))
+    """,
+        str(tmp_path / "out"),
+    )
     assert out.returncode == 1, out.stderr[-3000:]
     line = one_line(out.stderr)
     assert line.startswith("error: the program failed while planning stack dev")
@@ -91,7 +103,9 @@ def test_a_small_subnet_that_fits_plans(tmp_path):
     assert len(plan.of_type(PORT)) == 17  # 16 nodes and the VIP
     subnet = ipaddress.IPv4Network("10.10.0.0/27")
     outputs = plan.data["outputs"]
-    private = outputs["masterAddresses"] + [a for pool in outputs["workerAddresses"].values() for a in pool]
+    private = outputs["masterAddresses"] + [
+        a for pool in outputs["workerAddresses"].values() for a in pool
+    ]
     assert len(private) == 15 and all(ipaddress.ip_address(a) in subnet for a in private)
 
 
@@ -142,12 +156,18 @@ def test_an_index_past_the_end_of_a_list_is_refused_in_one_line(tmp_path):
     assert raw == {"workerPools": [{"name": "a"}, {"name": "b"}]}
 
 
-@pytest.mark.parametrize("key, parts", [
-    ('workerPools[0].labels["example.com/role"]', ["workerPools", 0, "labels", "example.com/role"]),
-    ('a["dotted.key"].b', ["a", "dotted.key", "b"]),
-    ('a["say \\"hi\\""]', ["a", 'say "hi"']),
-    ("masters.count", ["masters", "count"]),
-])
+@pytest.mark.parametrize(
+    "key, parts",
+    [
+        (
+            'workerPools[0].labels["example.com/role"]',
+            ["workerPools", 0, "labels", "example.com/role"],
+        ),
+        ('a["dotted.key"].b', ["a", "dotted.key", "b"]),
+        ('a["say \\"hi\\""]', ["a", 'say "hi"']),
+        ("masters.count", ["masters", "count"]),
+    ],
+)
 def test_pulumi_path_syntax_is_parsed(key, parts):
     """The keys `pulumi config set --path` takes, quoted names included."""
     assert P.parse_path(key) == parts
@@ -172,14 +192,20 @@ def test_a_quoted_label_key_reaches_the_join(tmp_path):
 
 
 BAD_STACK_FILES = {
-    "invalid YAML": ("config:\n  openstack-k8s:image: ubuntu\n  openstack-k8s:masters: {count: 3\n",
-                     r"Pulumi\.bad\.yaml:4: not valid YAML: "),
+    "invalid YAML": (
+        "config:\n  openstack-k8s:image: ubuntu\n  openstack-k8s:masters: {count: 3\n",
+        r"Pulumi\.bad\.yaml:4: not valid YAML: ",
+    ),
     "a list": ("- config\n- masters\n", r"Pulumi\.bad\.yaml:1: a stack file is a mapping"),
-    "config is a list": ("config:\n  - openstack-k8s:image\n",
-                         r"Pulumi\.bad\.yaml:2: config: must be a mapping of keys to values, not a list"),
-    "a number as a key": ("config:\n  openstack-k8s:image: ubuntu\n  openstack-k8s:workerPools:\n"
-                          "    - name: a\n      labels:\n        1: web\n",
-                          r"Pulumi\.bad\.yaml:6: key '1' is not a string"),
+    "config is a list": (
+        "config:\n  - openstack-k8s:image\n",
+        r"Pulumi\.bad\.yaml:2: config: must be a mapping of keys to values, not a list",
+    ),
+    "a number as a key": (
+        "config:\n  openstack-k8s:image: ubuntu\n  openstack-k8s:workerPools:\n"
+        "    - name: a\n      labels:\n        1: web\n",
+        r"Pulumi\.bad\.yaml:6: key '1' is not a string",
+    ),
     "two documents": ("config: {}\n---\nconfig: {}\n", r"Pulumi\.bad\.yaml:2: not valid YAML: "),
 }
 
@@ -209,12 +235,15 @@ def test_without_cryptography_the_plan_names_the_environment_it_needs(tmp_path):
     """The deploy venv (requirements.txt, what tools/up.sh builds) has no `cryptography`;
     the plan then says which requirements file to install, in one line, instead of a
     ModuleNotFoundError from deep in the mock engine."""
-    out = run_python("""
+    out = run_python(
+        """
         import sys
         sys.modules["cryptography"] = None  # what an environment without it imports
         from tools import plan
         sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
-    """, str(tmp_path / "out"))
+    """,
+        str(tmp_path / "out"),
+    )
     assert out.returncode == 2, out.stderr[-3000:]
     line = one_line(out.stderr)
     assert "pip install -r requirements-dev.txt" in line and "cryptography" in line
@@ -229,7 +258,9 @@ def stack_file():
     def make(name: str, extra: str) -> str:
         path = ROOT / f"Pulumi.{name}.yaml"
         # Under config:, two spaces in, whatever the caller's indentation.
-        path.write_text((ROOT / "Pulumi.dev.yaml").read_text() + textwrap.indent(textwrap.dedent(extra), "  "))
+        path.write_text(
+            (ROOT / "Pulumi.dev.yaml").read_text() + textwrap.indent(textwrap.dedent(extra), "  ")
+        )
         made.append(path)
         return name
 
@@ -244,7 +275,9 @@ def test_a_near_miss_namespace_in_the_stack_file_is_refused(tmp_path, stack_file
     stack = stack_file("zz-typo", "openstack-k8:masters:\n  count: 3\n")
     result = run_plan(tmp_path / "plan", stack)
     assert result.returncode == 2
-    assert one_line(result.stderr).startswith("error: openstack-k8:masters: namespace 'openstack-k8' is not this project's")
+    assert one_line(result.stderr).startswith(
+        "error: openstack-k8:masters: namespace 'openstack-k8' is not this project's"
+    )
 
 
 def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, stack_file):
@@ -257,7 +290,9 @@ def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, stac
     plain = stack_file("zz-plain", given.format(secret="plain-text"))
     result = run_plan(tmp_path / "plain", plain)
     assert result.returncode == 2
-    assert "openstack.applicationCredentialSecret: is a secret in plain text" in one_line(result.stderr)
+    assert "openstack.applicationCredentialSecret: is a secret in plain text" in one_line(
+        result.stderr
+    )
     secure = stack_file("zz-secure", given.format(secret="\n          secure: AAABAGZha2U="))
     result = run_plan(tmp_path / "secure", secure)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -5,6 +5,7 @@ code runs under the real CLI): a chain as long as the pool (worker i waiting for
 blew its recursion limit at about 980 links. The plan at 1000 workers must succeed, and its
 longest chain must be no longer than at 100 workers. Time and memory are in tools/bench.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -32,8 +32,14 @@ class PlanBuilder:
     """Builds the plan.json + user-data/ of a small cluster, parametrised on what the
     tests vary: worker count, Kubernetes version, ignoreChanges on instances, upgrades."""
 
-    def __init__(self, stack: str = "dev", workers: int = 2, k8s: str = "1.31.4",
-                 ignore_user_data: bool = True, upgrade_commands: bool = False):
+    def __init__(
+        self,
+        stack: str = "dev",
+        workers: int = 2,
+        k8s: str = "1.31.4",
+        ignore_user_data: bool = True,
+        upgrade_commands: bool = False,
+    ):
         self.stack, self.k8s = stack, k8s
         self.ignore_user_data = ignore_user_data
         self.resources: list[dict] = []
@@ -43,103 +49,170 @@ class PlanBuilder:
         cl = f"{st}$openstack-k8s:index:Cluster"
         self.cluster = self._add("openstack-k8s:index:Cluster", stack, self.stack_urn, cl, {})
         net_t = f"{cl}$openstack-k8s:index:PrivateNetwork"
-        net = self._add("openstack-k8s:index:PrivateNetwork", f"{stack}-net", self.cluster,
-                        net_t, {})
-        self.network = self._add("openstack:networking/network:Network", f"{stack}-net-network",
-                                 net, f"{net_t}$openstack:networking/network:Network",
-                                 {"name": f"{stack}-net", "adminStateUp": True})
-        self.subnet = self._add("openstack:networking/subnet:Subnet", f"{stack}-net-subnet", net,
-                                f"{net_t}$openstack:networking/subnet:Subnet",
-                                {"cidr": "10.0.0.0/24", "ipVersion": 4,
-                                 "networkId": "[unknown]"}, deps=[self.network])
+        net = self._add(
+            "openstack-k8s:index:PrivateNetwork", f"{stack}-net", self.cluster, net_t, {}
+        )
+        self.network = self._add(
+            "openstack:networking/network:Network",
+            f"{stack}-net-network",
+            net,
+            f"{net_t}$openstack:networking/network:Network",
+            {"name": f"{stack}-net", "adminStateUp": True},
+        )
+        self.subnet = self._add(
+            "openstack:networking/subnet:Subnet",
+            f"{stack}-net-subnet",
+            net,
+            f"{net_t}$openstack:networking/subnet:Subnet",
+            {"cidr": "10.0.0.0/24", "ipVersion": 4, "networkId": "[unknown]"},
+            deps=[self.network],
+        )
         cp_t = f"{cl}$openstack-k8s:index:ControlPlane"
-        cp = self._add("openstack-k8s:index:ControlPlane", f"{stack}-masters", self.cluster,
-                       cp_t, {})
+        cp = self._add(
+            "openstack-k8s:index:ControlPlane", f"{stack}-masters", self.cluster, cp_t, {}
+        )
         master = self._node(cp, cp_t, f"{stack}-master-0", "master", "m1.large")
-        init = self._command(cp, cp_t, f"{stack}-master-0-init", "kubeadm init",
-                             deps=[f"{stack}-master-0-ready"])
+        init = self._command(
+            cp, cp_t, f"{stack}-master-0-init", "kubeadm init", deps=[f"{stack}-master-0-ready"]
+        )
         wp_t = f"{cl}$openstack-k8s:index:WorkerPool"
-        wp = self._add("openstack-k8s:index:WorkerPool", f"{stack}-workers", self.cluster,
-                       wp_t, {})
+        wp = self._add("openstack-k8s:index:WorkerPool", f"{stack}-workers", self.cluster, wp_t, {})
         for i in range(workers):
             name = f"{stack}-worker-{i}"
             self._node(wp, wp_t, name, "worker", "m1.medium")
             self._command(wp, wp_t, f"{name}-join", "kubeadm join", deps=[f"{name}-ready", init])
             if upgrade_commands:
-                self._command(wp, wp_t, f"{name}-upgrade",
-                              f"upgrade-node.sh {k8s}", deps=[f"{name}-join"])
+                self._command(
+                    wp, wp_t, f"{name}-upgrade", f"upgrade-node.sh {k8s}", deps=[f"{name}-join"]
+                )
         if upgrade_commands:
-            self._command(cp, cp_t, f"{stack}-master-0-upgrade",
-                          f"kubeadm upgrade apply v{k8s}", deps=[init])
-        self.outputs = {"kubeconfig": "[secret]", "apiEndpoint": "https://203.0.113.10:6443",
-                        "masterCount": 1, "master": master}
+            self._command(
+                cp, cp_t, f"{stack}-master-0-upgrade", f"kubeadm upgrade apply v{k8s}", deps=[init]
+            )
+        self.outputs = {
+            "kubeconfig": "[secret]",
+            "apiEndpoint": "https://203.0.113.10:6443",
+            "masterCount": 1,
+            "master": master,
+        }
         self.settings = {"podCidr": "10.244.0.0/16", "serviceCidr": "10.96.0.0/12"}
         self.control_plane = (cp, cp_t)
 
     def _add(self, rtype, name, parent, qualified, inputs, deps=(), options=None) -> str:
         urn = _urn(self.stack, qualified, name)
         deps = [d if d.startswith("urn:") else self._by_name(d) for d in deps]
-        self.resources.append({"urn": urn, "type": rtype, "name": name, "parent": parent,
-                               "dependencies": sorted(deps), "inputs": inputs,
-                               "options": options or {}})
+        self.resources.append(
+            {
+                "urn": urn,
+                "type": rtype,
+                "name": name,
+                "parent": parent,
+                "dependencies": sorted(deps),
+                "inputs": inputs,
+                "options": options or {},
+            }
+        )
         return urn
 
     def add_vip(self) -> None:
         """The VIP port a multi-master endpoint puts in front of the masters."""
         cp, cp_t = self.control_plane
-        self._add(PORT, f"{self.stack}-masters-vip", cp, f"{cp_t}${PORT}",
-                  {"networkId": "[unknown]", "fixedIps": [{"subnetId": "[unknown]"}]},
-                  deps=[self.network, self.subnet])
+        self._add(
+            PORT,
+            f"{self.stack}-masters-vip",
+            cp,
+            f"{cp_t}${PORT}",
+            {"networkId": "[unknown]", "fixedIps": [{"subnetId": "[unknown]"}]},
+            deps=[self.network, self.subnet],
+        )
 
     def _by_name(self, name: str) -> str:
         return next(r["urn"] for r in self.resources if r["name"] == name)
 
     def _node(self, parent, ptype, name, role, flavor) -> str:
-        port = self._add(PORT, f"{name}-port", parent, f"{ptype}${PORT}",
-                         {"networkId": "[unknown]", "adminStateUp": True,
-                          "fixedIps": [{"subnetId": "[unknown]"}]},
-                         deps=[self.network, self.subnet])
-        cloud_config = "\n".join([
-            "#cloud-config",
-            f"hostname: {name}",
-            "package_update: true",
-            "write_files:",
-            "- path: /etc/kubernetes/versions.env",
-            "  permissions: '0644'",
-            f"  content: KUBERNETES_VERSION={self.k8s}",
-            "- path: /etc/kubernetes/pki/node.key",
-            "  permissions: '0600'",
-            "  content: |",
-            "    -----BEGIN EC PRIVATE KEY-----",
-            f"    MHcCAQEEIFAKE{name.upper()}KEYMATERIAL0123456789",
-            "    -----END EC PRIVATE KEY-----",
-            "runcmd:",
-            f"- [/usr/local/lib/openstack-k8s/install-{role}.sh, '{self.k8s}']",
-            "",
-        ])
+        port = self._add(
+            PORT,
+            f"{name}-port",
+            parent,
+            f"{ptype}${PORT}",
+            {
+                "networkId": "[unknown]",
+                "adminStateUp": True,
+                "fixedIps": [{"subnetId": "[unknown]"}],
+            },
+            deps=[self.network, self.subnet],
+        )
+        cloud_config = "\n".join(
+            [
+                "#cloud-config",
+                f"hostname: {name}",
+                "package_update: true",
+                "write_files:",
+                "- path: /etc/kubernetes/versions.env",
+                "  permissions: '0644'",
+                f"  content: KUBERNETES_VERSION={self.k8s}",
+                "- path: /etc/kubernetes/pki/node.key",
+                "  permissions: '0600'",
+                "  content: |",
+                "    -----BEGIN EC PRIVATE KEY-----",
+                f"    MHcCAQEEIFAKE{name.upper()}KEYMATERIAL0123456789",
+                "    -----END EC PRIVATE KEY-----",
+                "runcmd:",
+                f"- [/usr/local/lib/openstack-k8s/install-{role}.sh, '{self.k8s}']",
+                "",
+            ]
+        )
         self.user_data[name] = cloud_config
         options = {"ignoreChanges": ["userData"]} if self.ignore_user_data else {}
-        urn = self._add(INSTANCE, name, parent, f"{ptype}${INSTANCE}",
-                        {"name": name, "imageName": "ubuntu-24.04", "flavorName": flavor,
-                         "keyPair": f"{self.stack}-key", "userData": "[secret]",
-                         "networks": [{"port": "[unknown]"}],
-                         "metadata": {"role": role, "cluster": self.stack}},
-                        deps=[port], options=options)
+        urn = self._add(
+            INSTANCE,
+            name,
+            parent,
+            f"{ptype}${INSTANCE}",
+            {
+                "name": name,
+                "imageName": "ubuntu-24.04",
+                "flavorName": flavor,
+                "keyPair": f"{self.stack}-key",
+                "userData": "[secret]",
+                "networks": [{"port": "[unknown]"}],
+                "metadata": {"role": role, "cluster": self.stack},
+            },
+            deps=[port],
+            options=options,
+        )
         self._command(parent, ptype, f"{name}-ready", "wait-cloud-init.sh", deps=[urn])
         return name
 
     def _command(self, parent, ptype, name, script, deps) -> str:
-        return self._add(COMMAND, name, parent, f"{ptype}${COMMAND}",
-                         {"connection": {"host": "[unknown]", "user": "ubuntu",
-                                         "privateKey": "[secret]"},
-                          "create": f"#!/usr/bin/env bash\nset -euo pipefail\n{script}\n"},
-                         deps=deps, options={"customTimeouts": {"create": "20m"}})
+        return self._add(
+            COMMAND,
+            name,
+            parent,
+            f"{ptype}${COMMAND}",
+            {
+                "connection": {"host": "[unknown]", "user": "ubuntu", "privateKey": "[secret]"},
+                "create": f"#!/usr/bin/env bash\nset -euo pipefail\n{script}\n",
+            },
+            deps=deps,
+            options={"customTimeouts": {"create": "20m"}},
+        )
 
     def write(self, directory: Path) -> Path:
         (directory / "user-data").mkdir(parents=True)
-        (directory / "plan.json").write_text(json.dumps(
-            {"stack": self.stack, "project": PROJECT, "resources": self.resources,
-             "outputs": self.outputs, "settings": self.settings}, indent=2, sort_keys=True))
+        (directory / "plan.json").write_text(
+            json.dumps(
+                {
+                    "stack": self.stack,
+                    "project": PROJECT,
+                    "resources": self.resources,
+                    "outputs": self.outputs,
+                    "settings": self.settings,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
         for name, text in self.user_data.items():
             (directory / "user-data" / f"{name}.yaml").write_text(text)
         return directory
@@ -161,14 +234,17 @@ def _section(text: str, title: str) -> str:
 def _changed(section: str, rtype: str, effect: str) -> list[str]:
     """Names under `#### [N × ]`Type` `a`, `b`: effect...` headings of a Changed section."""
     names = []
-    for heading in re.findall(rf"^#### (?:\d+ × )?`{rtype}` (.*?): {re.escape(effect)}",
-                              section, re.M):
+    for heading in re.findall(
+        rf"^#### (?:\d+ × )?`{rtype}` (.*?): {re.escape(effect)}", section, re.M
+    ):
         names += re.findall(r"`([^`]+)`", heading)
     return names
 
 
-CALM = ("No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
-        "stays where it is.")
+CALM = (
+    "No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
+    "stays where it is."
+)
 
 
 def _boxes(text: str) -> list[str]:
@@ -200,8 +276,9 @@ def test_one_added_worker_is_exactly_its_resources_and_replaces_nothing(tmp_path
     code, text = _diff(tmp_path, PlanBuilder(workers=2), PlanBuilder(workers=3))
     assert code == 1
     added = _table_names(_section(text, "Added"))
-    assert sorted(added) == sorted(["dev-worker-2", "dev-worker-2-port",
-                                    "dev-worker-2-ready", "dev-worker-2-join"])
+    assert sorted(added) == sorted(
+        ["dev-worker-2", "dev-worker-2-port", "dev-worker-2-ready", "dev-worker-2-join"]
+    )
     assert "**4 to add, 0 to remove, 0 to change (0 replaced)" in text
     assert CALM in text
     for title in ("Removed", "Changed", "User-data", "Stack outputs changed"):
@@ -221,14 +298,14 @@ def test_version_bump_with_ignored_user_data_replaces_nothing(tmp_path):
     assert CALM in text
     assert "[!WARNING]" not in text
     added = _table_names(_section(text, "Added"))
-    assert sorted(added) == sorted(["dev-master-0-upgrade"] +
-                                   [f"dev-worker-{i}-upgrade" for i in range(3)])
+    assert sorted(added) == sorted(
+        ["dev-master-0-upgrade"] + [f"dev-worker-{i}-upgrade" for i in range(3)]
+    )
     assert _section(text, "Changed") == ""  # nothing the engine applies to a VM
     ignored = _section(text, "Ignored changes")
     instances = _changed(ignored, "Instance", "ignored")
     assert "Values shown for `dev-master-0`" in ignored  # one entry for all four
-    assert sorted(instances) == ["dev-master-0", "dev-worker-0", "dev-worker-1",
-                                 "dev-worker-2"]
+    assert sorted(instances) == ["dev-master-0", "dev-worker-0", "dev-worker-1", "dev-worker-2"]
     assert "0 to change (0 replaced), 4 with ignored changes" in text
     assert "### Ignored changes (4)" in text
     ud = _section(text, "User-data")
@@ -251,8 +328,10 @@ def test_version_bump_without_ignore_changes_replaces_every_instance(tmp_path):
     code, text = _diff(tmp_path, old, new)
     assert code == 1
     assert "This change **replaces 4 resources**" in text
-    assert "> - 3 × Instance in WorkerPool `dev-workers`: dev-worker-0, dev-worker-1, " \
-           "dev-worker-2" in text
+    assert (
+        "> - 3 × Instance in WorkerPool `dev-workers`: dev-worker-0, dev-worker-1, "
+        "dev-worker-2" in text
+    )
     assert "> - 1 × Instance in ControlPlane `dev-masters`: dev-master-0" in text
     changed = _section(text, "Changed")
     replaced = _changed(changed, "Instance", "**replace**")
@@ -262,12 +341,20 @@ def test_version_bump_without_ignore_changes_replaces_every_instance(tmp_path):
     assert "No resource is replaced" not in text
 
 
-@pytest.mark.parametrize("path, effect", [
-    ("flavorName", "resize"), ("imageName", "rebuild"), ("keyPair", "replace"),
-    ("metadata.role", "update"), ("networks[0].port", "replace"),
-    ("blockDevices[0].volumeSize", "replace"), ("blockDevices[0].multiattach", "replace"),
-    ("networks[0].accessNetwork", "update"), ("schedulerHints[0].group", "replace"),
-])
+@pytest.mark.parametrize(
+    "path, effect",
+    [
+        ("flavorName", "resize"),
+        ("imageName", "rebuild"),
+        ("keyPair", "replace"),
+        ("metadata.role", "update"),
+        ("networks[0].port", "replace"),
+        ("blockDevices[0].volumeSize", "replace"),
+        ("blockDevices[0].multiattach", "replace"),
+        ("networks[0].accessNetwork", "update"),
+        ("schedulerHints[0].group", "replace"),
+    ],
+)
 def test_instance_effects_follow_the_provider_table(path, effect):
     """Which Instance inputs replace, rebuild or resize is the knowledge the report adds
     over a plain JSON diff; pin the table's answers to the provider docs."""
@@ -294,7 +381,7 @@ def test_resize_is_reported_as_update_not_replacement(tmp_path):
     code, text = _diff(tmp_path, old, new)
     assert code == 1
     assert CALM in text
-    assert "| `flavorName` | `\"m1.medium\"` | `\"m1.xlarge\"` | resize |" in text
+    assert '| `flavorName` | `"m1.medium"` | `"m1.xlarge"` | resize |' in text
 
 
 def test_long_strings_are_summarized_and_secrets_stay_secret(tmp_path):
@@ -341,7 +428,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert "missing/plan.json" in err and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "plan.json").write_text("{\"resources\": [{\"urn\": 1}]}")
+    (bad / "plan.json").write_text('{"resources": [{"urn": 1}]}')
     assert plandiff.main([str(good), str(bad)]) == 2
     assert "resources[0]" in capsys.readouterr().err
     (bad / "plan.json").write_text("not json")
@@ -355,8 +442,10 @@ def test_removed_instances_are_the_first_warning(tmp_path):
     code, text = _diff(tmp_path, PlanBuilder(workers=3), PlanBuilder(workers=1))
     assert code == 1
     boxes = _boxes(text)
-    assert boxes == ["This change **deletes 2 instances**:\n"
-                     "- 2 × Instance in WorkerPool `dev-workers`: dev-worker-1, dev-worker-2\n"]
+    assert boxes == [
+        "This change **deletes 2 instances**:\n"
+        "- 2 × Instance in WorkerPool `dev-workers`: dev-worker-1, dev-worker-2\n"
+    ]
     assert CALM not in text
 
 
@@ -391,8 +480,10 @@ def test_settings_a_running_cluster_cannot_change_are_warned_of(tmp_path):
     code, text = _diff(tmp_path, PlanBuilder(), new)
     assert code == 1
     [box] = _boxes(text)
-    assert box.startswith("This change **changes what a running cluster cannot change**:\n"
-                          '- `podCidr`: `"10.244.0.0/16"` → `"10.200.0.0/16"`: flannel')
+    assert box.startswith(
+        "This change **changes what a running cluster cannot change**:\n"
+        '- `podCidr`: `"10.244.0.0/16"` → `"10.200.0.0/16"`: flannel'
+    )
     assert "serviceCidr" not in box
     # a plan written before the settings section existed is compared without it
     old_style = PlanBuilder()
@@ -401,7 +492,7 @@ def test_settings_a_running_cluster_cannot_change_are_warned_of(tmp_path):
 
 
 def test_the_header_counts_what_the_changed_section_lists(tmp_path):
-    """"N to change" in the header and "Changed (N)" below are one number; changes the
+    """ "N to change" in the header and "Changed (N)" below are one number; changes the
     engine ignores are counted and listed on their own."""
     old = PlanBuilder(k8s="1.31.4")
     new = PlanBuilder(k8s="1.32.1")
@@ -412,7 +503,9 @@ def test_the_header_counts_what_the_changed_section_lists(tmp_path):
     header = re.search(r"(\d+) to change \((\d+) replaced\), (\d+) with ignored changes", text)
     assert header, text[:500]
     assert re.search(r"^### Changed \((\d+)\)", text, re.M).group(1) == header.group(1) == "2"
-    assert re.search(r"^### Ignored changes \((\d+)\)", text, re.M).group(1) == header.group(3) == "1"
+    assert (
+        re.search(r"^### Ignored changes \((\d+)\)", text, re.M).group(1) == header.group(3) == "1"
+    )
 
 
 def test_values_read_as_text_and_image_tags_stay_visible(tmp_path):
@@ -438,10 +531,12 @@ def test_exit_status_is_in_the_help():
     """The exit status (1 on any difference) is what a CI step branches on: --help says it."""
     import subprocess
     import sys
+
     root = ROOT
     for args in (["tools.plandiff", "--help"], ["tools.plan", "--help"]):
-        out = subprocess.run([sys.executable, "-m", *args], cwd=root, capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", *args], cwd=root, capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 0, out.stderr
         assert "0 if the plans are the same, 1 if they differ" in " ".join(out.stdout.split())
 
@@ -450,11 +545,17 @@ def test_cli_module_runs(tmp_path):
     """`python -m tools.plandiff OLD NEW` is what the workflow calls."""
     import subprocess
     import sys
+
     a = PlanBuilder().write(tmp_path / "a")
     b = PlanBuilder(workers=3).write(tmp_path / "b")
     root = ROOT
-    proc = subprocess.run([sys.executable, "-m", "tools.plandiff", str(a), str(b)],
-                          cwd=root, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.plandiff", str(a), str(b)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "### Added (4)" in proc.stdout
 

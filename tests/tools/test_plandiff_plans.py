@@ -1,6 +1,7 @@
 """`python -m tools.plan --diff` on real offline plans of the dev stack: one more worker and a
 Kubernetes version bump (calm), and the changes that can break a running cluster (loud,
 first): a moving API endpoint, a renamed pool, a new pod network."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,13 +9,20 @@ import sys
 
 from planning import ROOT
 
-CALM = ("No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
-        "stays where it is.")
+CALM = (
+    "No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
+    "stays where it is."
+)
 
 
 def diff(old, new) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.plan", "--diff", str(old.dir), str(new.dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.plan", "--diff", str(old.dir), str(new.dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_one_more_worker(plan):
@@ -27,7 +35,11 @@ def test_one_more_worker(plan):
     rows = [line for line in out.splitlines() if line.startswith("| `")]
     assert all("dev-worker-general-2" in row for row in rows)
     names = {row.split("`")[3] for row in rows}
-    assert {"dev-worker-general-2", "dev-worker-general-2-port", "dev-worker-general-2-join"} <= names
+    assert {
+        "dev-worker-general-2",
+        "dev-worker-general-2-port",
+        "dev-worker-general-2-join",
+    } <= names
     assert f"**{len(rows)} to add" in out
 
 
@@ -39,7 +51,11 @@ def test_version_bump(plan):
     assert "0 to add, 0 to remove" in out and "(0 replaced)" in out
     assert CALM in out
     assert "3 with ignored changes" in out
-    for node in ("dev-master-0-upgrade", "dev-worker-general-0-upgrade", "dev-worker-general-1-upgrade"):
+    for node in (
+        "dev-master-0-upgrade",
+        "dev-worker-general-0-upgrade",
+        "dev-worker-general-1-upgrade",
+    ):
         assert node in out
     assert "kubernetes 1.34.1 from pkgs.k8s.io" in out
     assert "1.33.5" in out and "1.34.1" in out  # the user-data diff shows the version moving
@@ -66,15 +82,17 @@ def test_three_masters_without_an_endpoint_move_the_api(plan):
     assert result.returncode == 1, result.stderr
     box = first_box(result.stdout)
     assert box.startswith("> This change **moves the API endpoint**")
-    assert ":6443\"` → `\"https://" in box and ":8443\"`" in box
+    assert ':6443"` → `"https://' in box and ':8443"`' in box
     assert "adds Port `dev-master-vip`" in box
     assert CALM not in result.stdout
 
 
 def test_vip_to_octavia_removes_the_vip(plan):
     three = ("masters.count=3",)
-    result = diff(plan("dev", *three, "controlPlane.endpoint=vip"),
-                  plan("dev", *three, "controlPlane.endpoint=octavia"))
+    result = diff(
+        plan("dev", *three, "controlPlane.endpoint=vip"),
+        plan("dev", *three, "controlPlane.endpoint=octavia"),
+    )
     assert result.returncode == 1, result.stderr
     box = first_box(result.stdout)
     assert "moves the API endpoint" in box
@@ -86,7 +104,8 @@ def test_a_renamed_pool_deletes_its_instances(plan):
     assert result.returncode == 1, result.stderr
     assert first_box(result.stdout) == (
         "> This change **deletes 2 instances**:\n"
-        "> - 2 × Instance in WorkerPool `dev-worker-general`: dev-worker-general-0, dev-worker-general-1\n")
+        "> - 2 × Instance in WorkerPool `dev-worker-general`: dev-worker-general-0, dev-worker-general-1\n"
+    )
 
 
 def test_a_new_pod_network_is_warned_of(plan):
@@ -102,13 +121,20 @@ def test_api_server_settings_reconfigure_running_masters(plan):
     diff says which masters are reconfigured, by which commands, from what to what, in the
     clear although the files travel in a secret."""
     oidc = 'apiServer.oidc={"issuerUrl":"https://id.example.org/k8s","clientId":"k8s"}'
-    result = diff(plan("dev", "masters.count=3"), plan("dev", "masters.count=3", oidc, "apiServer.audit.maxAgeDays=90"))
+    result = diff(
+        plan("dev", "masters.count=3"),
+        plan("dev", "masters.count=3", oidc, "apiServer.audit.maxAgeDays=90"),
+    )
     assert result.returncode == 1, result.stderr
     out = result.stdout
     assert "> [!NOTE]\n> This change **reconfigures 3 masters**:" in out
     assert out.index("reconfigures 3 masters") < out.index(" to add, ")
     note = out.split("> [!NOTE]\n", 1)[1].split("\n\n", 1)[0]
-    assert "audit" in note and "30d, oidc off` → `" in note and "90d, oidc https://id.example.org/k8s`" in note
+    assert (
+        "audit" in note
+        and "30d, oidc off` → `" in note
+        and "90d, oidc https://id.example.org/k8s`" in note
+    )
     assert "`dev-master-0-apiserver`, `dev-master-1-apiserver`, `dev-master-2-apiserver`" in note
     assert CALM in out
 

@@ -1,6 +1,7 @@
 """tools/up.sh, run for real against a fake `pulumi` (and a fake `python3`, so that no venv
 is built): qualified stack names find their stack file, and nothing is created before every
 check has passed."""
+
 from __future__ import annotations
 
 import os
@@ -44,14 +45,24 @@ def checkout(tmp_path):
     _executable(bin_dir / "pulumi", FAKE_PULUMI)
     _executable(bin_dir / "python3", FAKE_PYTHON)
     log = tmp_path / "calls.log"
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "FAKE_LOG": str(log),
-           "OS_CLOUD": "mycloud", "PULUMI_CONFIG_PASSPHRASE": "test"}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "FAKE_LOG": str(log),
+        "OS_CLOUD": "mycloud",
+        "PULUMI_CONFIG_PASSPHRASE": "test",
+    }
 
     def run(*args: str, **overrides: str | None) -> subprocess.CompletedProcess:
         full = {**env, **overrides}
         full = {k: v for k, v in full.items() if v is not None}
-        return subprocess.run(["bash", str(repo / "tools" / "up.sh"), *args], env=full,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            ["bash", str(repo / "tools" / "up.sh"), *args],
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     run.repo, run.log = repo, log
     return run
@@ -63,8 +74,13 @@ def test_a_plain_stack_runs_pulumi_up(checkout):
     assert result.returncode == 0, result.stderr
     calls = checkout.log.read_text().splitlines()
     backend = f"backend=file://{checkout.repo}/.pulumi-state"
-    assert calls == ["pip install -q --disable-pip-version-check -r requirements.txt",
-                     "stack select --create dev", backend, "up --stack dev --yes", backend]
+    assert calls == [
+        "pip install -q --disable-pip-version-check -r requirements.txt",
+        "stack select --create dev",
+        backend,
+        "up --stack dev --yes",
+        backend,
+    ]
     assert (checkout.repo / ".pulumi-state").is_dir()
 
 

@@ -24,10 +24,16 @@ from tests.vm import qemu, sample
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.vm", description=__doc__.split("\n")[0])
     parser.add_argument("user_data", nargs="?", type=Path, help="cloud-config file to boot as is")
-    parser.add_argument("--sample", action="store_true", help="boot the harness's own smoke user-data")
-    parser.add_argument("--address", default="10.0.0.5/24", help="the node's private address/prefix")
+    parser.add_argument(
+        "--sample", action="store_true", help="boot the harness's own smoke user-data"
+    )
+    parser.add_argument(
+        "--address", default="10.0.0.5/24", help="the node's private address/prefix"
+    )
     parser.add_argument("--name", default="vm-test-0", help="instance name (hostname, instance id)")
-    parser.add_argument("--ssh-key", type=Path, help="private key whose public key the user-data installs")
+    parser.add_argument(
+        "--ssh-key", type=Path, help="private key whose public key the user-data installs"
+    )
     parser.add_argument("--user", default="debian", help="ssh login user (Debian's default user)")
     parser.add_argument("--keep", action="store_true", help="stay up after cloud-init finished")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for cloud-init")
@@ -56,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         if key:
             print("ssh: " + " ".join(qemu.Ssh(vm, args.user, key).argv("")[:-1]))
         done = vm.wait_cloud_init_finished(1, args.timeout)
-        print(f"cloud-init {done.version} finished at guest uptime {done.uptime_seconds:.1f} s "
-              f"({time.monotonic() - vm.started_at:.1f} s wall)")
+        print(
+            f"cloud-init {done.version} finished at guest uptime {done.uptime_seconds:.1f} s "
+            f"({time.monotonic() - vm.started_at:.1f} s wall)"
+        )
         if key:
             ssh = qemu.Ssh(vm, args.user, key)
             ssh.wait(120)

@@ -39,7 +39,7 @@ def tail(text: str, lines: int = 60) -> str:
 def boots(text: str) -> list[str]:
     """The log split per boot (text before the first kernel line is dropped)."""
     starts = [m.start() for m in _KERNEL_START.finditer(text)]
-    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)], strict=True)]
 
 
 def finished(boot_text: str) -> Finished | None:

@@ -29,7 +29,9 @@ class ClientTls:
 class _Connection(http.client.HTTPSConnection):
     """HTTPS to 127.0.0.1:port, verifying the certificate for ``server_name``."""
 
-    def __init__(self, port: int, server_name: str, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(
+        self, port: int, server_name: str, context: ssl.SSLContext, timeout: float
+    ) -> None:
         super().__init__(server_name, port, context=context, timeout=timeout)
         self._local_port = port
         self._server_name = server_name
@@ -47,8 +49,14 @@ def context(tls: ClientTls) -> ssl.SSLContext:
     return ctx
 
 
-def request(port: int, server_name: str, tls: ClientTls, path: str, body: dict | None = None,
-            timeout: float = 15) -> dict:
+def request(
+    port: int,
+    server_name: str,
+    tls: ClientTls,
+    path: str,
+    body: dict | None = None,
+    timeout: float = 15,
+) -> dict:
     """GET (no body) or POST (JSON body) ``path``; returns the decoded JSON reply.
 
     Raises ``ssl.SSLError``/``OSError`` when the TLS handshake or connection is refused, and
@@ -59,7 +67,9 @@ def request(port: int, server_name: str, tls: ClientTls, path: str, body: dict |
         if body is None:
             conn.request("GET", path)
         else:
-            conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"}
+            )
         reply = conn.getresponse()
         data = reply.read()
         if reply.status != 200:

@@ -175,7 +175,12 @@ def _run(cmd: list[str], log: Path, timeout: float) -> None:
         out.flush()
         try:
             subprocess.run(
-                cmd, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=timeout, preexec_fn=die_with_parent
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=timeout,
+                preexec_fn=die_with_parent,
             )
         except subprocess.TimeoutExpired:
             raise ImageBuildError(
@@ -224,7 +229,17 @@ def _build(target: Path, suite: str, packages: tuple[str, ...]) -> None:
     shutil.copyfile(_boot_file(rootfs, "vmlinuz-*"), target / "vmlinuz")
     shutil.copyfile(_boot_file(rootfs, "initrd.img-*"), target / "initrd.img")
     _run(
-        ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(rootfs), str(target / "disk.raw"), DISK_SIZE],
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-L",
+            "root",
+            "-d",
+            str(rootfs),
+            str(target / "disk.raw"),
+            DISK_SIZE,
+        ],
         log,
         timeout=max(60.0, deadline - time.monotonic()),
     )

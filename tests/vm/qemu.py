@@ -49,7 +49,12 @@ def slirp_addresses(address: ipaddress.IPv4Interface) -> dict[str, str]:
     """
     free = (ip for ip in address.network.hosts() if ip != address.ip)
     host, dns = next(free), next(free)
-    return {"net": str(address.network), "host": str(host), "dns": str(dns), "dhcpstart": str(address.ip)}
+    return {
+        "net": str(address.network),
+        "host": str(host),
+        "dns": str(dns),
+        "dhcpstart": str(address.ip),
+    }
 
 
 def free_port() -> int:
@@ -160,7 +165,10 @@ class Vm:
 
     def describe(self, lines: int = 60) -> str:
         """The console's tail (and qemu's own output when it exited), for failure messages."""
-        parts = [f"--- console tail ({self.console_log}) ---", console.tail(self.console_text(), lines)]
+        parts = [
+            f"--- console tail ({self.console_log}) ---",
+            console.tail(self.console_text(), lines),
+        ]
         qemu_output = console.read(self.qemu_log).strip()
         if qemu_output:
             parts += ["--- qemu output ---", console.tail(qemu_output, 20)]
@@ -175,7 +183,9 @@ class Vm:
         if line:
             raise VmError(f"the guest cannot boot: {line}\n{self.describe()}")
 
-    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float, interval: float = 2.0) -> T:
+    def wait_for(
+        self, what: str, probe: Callable[[], T | None], timeout: float, interval: float = 2.0
+    ) -> T:
         """Poll ``probe`` until it returns something other than None; bounded by ``timeout``."""
         deadline = time.monotonic() + timeout
         last_error = ""
@@ -189,7 +199,9 @@ class Vm:
                 return result
             if time.monotonic() >= deadline:
                 hint = f"\nlast probe error: {last_error}" if last_error else ""
-                raise VmError(f"timed out after {timeout:.0f} s waiting for {what}{hint}\n{self.describe()}")
+                raise VmError(
+                    f"timed out after {timeout:.0f} s waiting for {what}{hint}\n{self.describe()}"
+                )
             time.sleep(interval)
 
     def wait_cloud_init_finished(self, boot: int, timeout: float) -> console.Finished:
@@ -238,7 +250,9 @@ class Ssh:
             f"{self.user}@127.0.0.1", command,
         ]  # fmt: skip
 
-    def run(self, command: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, command: str, timeout: float = 60, check: bool = True
+    ) -> subprocess.CompletedProcess:
         result = subprocess.run(self.argv(command), capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise VmError(

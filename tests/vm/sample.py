@@ -29,7 +29,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool, sans=(), usage=None):
-    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -60,7 +60,9 @@ def write_pki(directory: Path, address: ipaddress.IPv4Address) -> dict[str, Path
         usage=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
     )  # fmt: skip
     client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _cert("flannel", client_key, ca_name, ca_key, ca=False, usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    client = _cert(
+        "flannel", client_key, ca_name, ca_key, ca=False, usage=[ExtendedKeyUsageOID.CLIENT_AUTH]
+    )
     files = {
         "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
         "server.crt": server.public_bytes(serialization.Encoding.PEM),
@@ -75,7 +77,9 @@ def write_pki(directory: Path, address: ipaddress.IPv4Address) -> dict[str, Path
     return paths
 
 
-def user_data(pki: dict[str, Path], address: ipaddress.IPv4Address, pod_cidr: str, ssh_key: str) -> str:
+def user_data(
+    pki: dict[str, Path], address: ipaddress.IPv4Address, pod_cidr: str, ssh_key: str
+) -> str:
     """The cloud-config text: etcd-server from Debian, reconfigured for TLS, flannel key seeded."""
     url = f"https://{address}:2379"
     etcd_env = {
@@ -104,11 +108,26 @@ def user_data(pki: dict[str, Path], address: ipaddress.IPv4Address, pod_cidr: st
             {"path": f"{staged}/{name}", "content": pki[name].read_text(), "permissions": "0600"}
             for name in ("ca.crt", "server.crt", "server.key")
         ]
-        + [{"path": f"{staged}/etcd.env", "content": "".join(f"{k}={v}\n" for k, v in etcd_env.items())}],
+        + [
+            {
+                "path": f"{staged}/etcd.env",
+                "content": "".join(f"{k}={v}\n" for k, v in etcd_env.items()),
+            }
+        ],
         "runcmd": [
             ["install", "-d", "-o", "etcd", "-g", "etcd", "-m", "0750", "/etc/etcd/pki"],
             *(
-                ["install", "-o", "etcd", "-g", "etcd", "-m", "0600", f"{staged}/{name}", f"/etc/etcd/pki/{name}"]
+                [
+                    "install",
+                    "-o",
+                    "etcd",
+                    "-g",
+                    "etcd",
+                    "-m",
+                    "0600",
+                    f"{staged}/{name}",
+                    f"/etc/etcd/pki/{name}",
+                ]
                 for name in ("ca.crt", "server.crt", "server.key")
             ),
             ["install", "-m", "0644", f"{staged}/etcd.env", "/etc/default/etcd"],

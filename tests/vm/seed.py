@@ -23,7 +23,9 @@ def network_config(mac: str) -> dict:
     }
 
 
-def write_seed(workdir: Path, user_data: Path, *, instance_id: str, hostname: str, mac: str) -> Path:
+def write_seed(
+    workdir: Path, user_data: Path, *, instance_id: str, hostname: str, mac: str
+) -> Path:
     """Write ``workdir/seed.iso`` (label ``cidata``) and return its path."""
     files = workdir / "seed"
     files.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 resources feed them (`bash -s`, exports then the script on stdin), with fake kubeadm, kubectl,
 etcdctl, cloud-init, systemctl and journalctl on PATH that record their calls and fail on
 demand. Deadlines and pauses are shrunk through the scripts' own env knobs."""
+
 import base64
 import os
 import socket
@@ -38,9 +39,14 @@ def node(tmp_path):
 
 def join(node, **env):
     """node-join.sh with a real base64 join config and fast retries."""
-    exports = dict(KUBEADM_JOIN_CONFIG_B64=base64.b64encode(JOIN_CONFIG.encode()).decode(),
-                   JOIN_TIMEOUT="5", RETRY_DELAY="0.05", KUBELET_GRACE="0",
-                   KUBERNETES_DIR=str(node.k8s), RUNTIME_DIR=str(node.run))
+    exports = dict(
+        KUBEADM_JOIN_CONFIG_B64=base64.b64encode(JOIN_CONFIG.encode()).decode(),
+        JOIN_TIMEOUT="5",
+        RETRY_DELAY="0.05",
+        KUBELET_GRACE="0",
+        KUBERNETES_DIR=str(node.k8s),
+        RUNTIME_DIR=str(node.run),
+    )
     exports.update(env)
     return run_remote(SCRIPTS / "node-join.sh", exports, node.env())
 
@@ -52,14 +58,22 @@ def verbs(calls):
 
 # --- node-join.sh -------------------------------------------------------------------------
 
+
 def test_join_retried_after_two_failures(node):
     """A join that fails twice (API not up yet) is reset and retried, and ends joined; the
     join config the fake saw is the one we sent, and it is gone afterwards (it holds the token)."""
     seen = node.root / "seen-config"
-    node.rule("kubeadm", "join --config *",
-              {"rc": 1, "stderr": "couldn't validate the identity of the API Server", "copy_arg": [2, str(seen)]},
-              {"rc": 1, "stderr": "token abcdef.0123456789abcdef is invalid"},
-              {"rc": 0, "write": {str(node.k8s / "kubelet.conf"): "x"}})
+    node.rule(
+        "kubeadm",
+        "join --config *",
+        {
+            "rc": 1,
+            "stderr": "couldn't validate the identity of the API Server",
+            "copy_arg": [2, str(seen)],
+        },
+        {"rc": 1, "stderr": "token abcdef.0123456789abcdef is invalid"},
+        {"rc": 0, "write": {str(node.k8s / "kubelet.conf"): "x"}},
+    )
     result = join(node)
     assert result.returncode == 0, result.stderr
     assert verbs(node.calls("kubeadm")) == ["join", "reset", "join", "reset", "join"]
@@ -74,8 +88,15 @@ def test_join_retried_after_two_failures(node):
 def test_join_gives_up_at_deadline_with_actionable_message(node):
     """Past JOIN_TIMEOUT the script stops, exits 1 and tells the user what to check: the API
     endpoint (probed), the token's lifetime, the CA pin and the kubelet's journal."""
-    node.rule("kubeadm", "join *", {"rc": 1, "stderr": "error execution phase preflight: "
-                                    "couldn't validate the identity of the API Server"})
+    node.rule(
+        "kubeadm",
+        "join *",
+        {
+            "rc": 1,
+            "stderr": "error execution phase preflight: "
+            "couldn't validate the identity of the API Server",
+        },
+    )
     node.rule("journalctl", "*", {"stdout": "kubelet.go:1: failed to load kubelet config\n"})
     started = time.monotonic()
     result = join(node, JOIN_TIMEOUT="1", RETRY_DELAY="0.2")
@@ -139,6 +160,7 @@ def test_join_rejects_missing_config(node):
 
 # --- node-ready.sh ------------------------------------------------------------------------
 
+
 def ready(node, log, **env):
     exports = dict(READY_TIMEOUT="5", CLOUD_INIT_OUTPUT_LOG=str(log))
     exports.update(env)
@@ -190,21 +212,31 @@ def test_ready_gate_accepts_recoverable_errors(node, tmp_path):
 
 # --- master-init.sh -----------------------------------------------------------------------
 
+
 def init(node, **env):
     config = node.k8s / "kubeadm" / "init.yaml"
     config.parent.mkdir(exist_ok=True)
     config.write_text("kind: InitConfiguration\n")
-    exports = dict(KUBERNETES_DIR=str(node.k8s), KUBEADM_INIT_CONFIG=str(config),
-                   INIT_TIMEOUT="5", RETRY_DELAY="0.05", API_GRACE="0.5",
-                   INIT_MARKER=str(node.root / "var-lib-kubelet" / "kubeadm-init.done"),
-                   INIT_LOG=str(node.root / "kubeadm-init.log"), RUNTIME_DIR=str(node.run))
+    exports = dict(
+        KUBERNETES_DIR=str(node.k8s),
+        KUBEADM_INIT_CONFIG=str(config),
+        INIT_TIMEOUT="5",
+        RETRY_DELAY="0.05",
+        API_GRACE="0.5",
+        INIT_MARKER=str(node.root / "var-lib-kubelet" / "kubeadm-init.done"),
+        INIT_LOG=str(node.root / "kubeadm-init.log"),
+        RUNTIME_DIR=str(node.run),
+    )
     exports.update(env)
     return run_remote(SCRIPTS / "master-init.sh", exports, node.env())
 
 
 def init_writes_admin_conf(node, rc=0):
-    return {"rc": rc, "write": {str(node.k8s / "admin.conf"): "admin"},
-            "stdout": "kubeadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef\n"}
+    return {
+        "rc": rc,
+        "write": {str(node.k8s / "admin.conf"): "admin"},
+        "stdout": "kubeadm join 10.0.0.5:6443 --token abcdef.0123456789abcdef\n",
+    }
 
 
 def test_init_runs_once_then_is_idempotent(node):
@@ -278,29 +310,50 @@ def test_init_keeps_shipped_ca_across_reset(node):
 
 # --- master-join-token.sh -----------------------------------------------------------------
 
+
 def test_token_is_the_only_output_and_retried_until_api_answers(node):
     """The API is not answering at first: retried; stdout is exactly the token (a secret the
     caller captures), created with the requested TTL."""
-    node.rule("kubeadm", "token create *",
-              {"rc": 1, "stderr": "connection refused"},
-              {"rc": 0, "stdout": "abcdef.0123456789abcdef\n"})
-    result = run_remote(SCRIPTS / "master-join-token.sh",
-                        dict(TOKEN_TTL="15m", RETRY_DELAY="0.05", KUBERNETES_DIR=str(node.k8s),
-                             TOKEN_DESCRIPTION="join of worker-a-0"), node.env())
+    node.rule(
+        "kubeadm",
+        "token create *",
+        {"rc": 1, "stderr": "connection refused"},
+        {"rc": 0, "stdout": "abcdef.0123456789abcdef\n"},
+    )
+    result = run_remote(
+        SCRIPTS / "master-join-token.sh",
+        dict(
+            TOKEN_TTL="15m",
+            RETRY_DELAY="0.05",
+            KUBERNETES_DIR=str(node.k8s),
+            TOKEN_DESCRIPTION="join of worker-a-0",
+        ),
+        node.env(),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "abcdef.0123456789abcdef\n"
     calls = node.calls("kubeadm")
     assert len(calls) == 2
-    assert calls[1] == ["token", "create", "--kubeconfig", str(node.k8s / "admin.conf"),
-                        "--ttl", "15m", "--description", "join of worker-a-0"]
+    assert calls[1] == [
+        "token",
+        "create",
+        "--kubeconfig",
+        str(node.k8s / "admin.conf"),
+        "--ttl",
+        "15m",
+        "--description",
+        "join of worker-a-0",
+    ]
 
 
 def test_token_gives_up_with_kubeadm_error(node):
     """No token by TOKEN_TIMEOUT: exit 1, nothing on stdout, kubeadm's error on stderr."""
     node.rule("kubeadm", "token create *", {"rc": 1, "stderr": "connection refused\n"})
-    result = run_remote(SCRIPTS / "master-join-token.sh",
-                        dict(TOKEN_TIMEOUT="0.3", RETRY_DELAY="0.05",
-                             KUBERNETES_DIR=str(node.k8s)), node.env())
+    result = run_remote(
+        SCRIPTS / "master-join-token.sh",
+        dict(TOKEN_TIMEOUT="0.3", RETRY_DELAY="0.05", KUBERNETES_DIR=str(node.k8s)),
+        node.env(),
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert "connection refused" in result.stderr and "TOKEN_TIMEOUT=0.3s" in result.stderr
@@ -316,20 +369,36 @@ fd422379fda50e48, started, master-2, https://10.0.0.12:2380, https://10.0.0.12:2
 
 def drain_node(node, name, **env):
     (node.k8s / "admin.conf").write_text("admin")
-    exports = dict(NODE_NAME=name, DRAIN_TIMEOUT="5", API_TIMEOUT="0.5", ETCD_TIMEOUT="1",
-                   RETRY_DELAY="0.05", KUBERNETES_DIR=str(node.k8s))
+    exports = dict(
+        NODE_NAME=name,
+        DRAIN_TIMEOUT="5",
+        API_TIMEOUT="0.5",
+        ETCD_TIMEOUT="1",
+        RETRY_DELAY="0.05",
+        KUBERNETES_DIR=str(node.k8s),
+    )
     exports.update(env)
     return run_remote(SCRIPTS / "master-drain-node.sh", exports, node.env())
 
 
 def kubectl_verbs(node):
     """kubectl calls without the --kubeconfig/--request-timeout prefix."""
-    return [" ".join(a for a in args if not a.startswith("--kubeconfig") and a != str(node.k8s / "admin.conf")
-                     and not a.startswith("--request-timeout")) for args in node.calls("kubectl")]
+    return [
+        " ".join(
+            a
+            for a in args
+            if not a.startswith("--kubeconfig")
+            and a != str(node.k8s / "admin.conf")
+            and not a.startswith("--request-timeout")
+        )
+        for args in node.calls("kubectl")
+    ]
 
 
 def node_is(node, name, ready):
-    node.rule("kubectl", f"* get node {name} --ignore-not-found -o name", {"stdout": f"node/{name}\n"})
+    node.rule(
+        "kubectl", f"* get node {name} --ignore-not-found -o name", {"stdout": f"node/{name}\n"}
+    )
     node.rule("kubectl", f"* get node {name} -o jsonpath=*", {"stdout": ready})
 
 
@@ -359,8 +428,12 @@ def test_drain_with_host_gone_still_deletes_node(node):
     assert result.returncode == 0, result.stderr
     calls = kubectl_verbs(node)
     assert any(c.startswith("drain worker-a-1 --ignore-daemonsets") for c in calls), calls
-    assert any(c.startswith("delete pods --all-namespaces --field-selector spec.nodeName=worker-a-1 --force")
-               for c in calls), calls
+    assert any(
+        c.startswith(
+            "delete pods --all-namespaces --field-selector spec.nodeName=worker-a-1 --force"
+        )
+        for c in calls
+    ), calls
     assert calls[-1] == "delete node worker-a-1 --ignore-not-found --wait=false"
 
 
@@ -380,7 +453,11 @@ def test_drain_blocked_by_pdb_is_forced(node):
     (--disable-eviction) runs, the Node goes."""
     node_is(node, "worker-a-1", "True")
     node.rule("kubectl", "* drain * --disable-eviction *", {"rc": 0})
-    node.rule("kubectl", "* drain *", {"rc": 1, "stderr": "Cannot evict pod as it would violate the pod's disruption budget."})
+    node.rule(
+        "kubectl",
+        "* drain *",
+        {"rc": 1, "stderr": "Cannot evict pod as it would violate the pod's disruption budget."},
+    )
     result = drain_node(node, "worker-a-1")
     assert result.returncode == 0, result.stderr
     drains = [c for c in kubectl_verbs(node) if c.startswith("drain ")]
@@ -434,8 +511,10 @@ def test_master_drain_with_member_already_gone(node):
 
 # --- master-drain-node.sh against a real etcd ---------------------------------------------
 
+
 def _free_ports(count):
     import socket
+
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("127.0.0.1", 0))
@@ -455,34 +534,54 @@ def _etcd_pki(pki):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
 
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     def write(stem, cert, key):
         (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (pki / f"{stem}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        (pki / f"{stem}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("etcd-ca")).issuer_name(name("etcd-ca"))
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(start)
-          .not_valid_after(start + datetime.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("etcd-ca"))
+        .issuer_name(name("etcd-ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     write("ca", ca, ca_key)
-    for serial, stem, usage in [(2, "server", ExtendedKeyUsageOID.SERVER_AUTH),
-                                (3, "healthcheck-client", ExtendedKeyUsageOID.CLIENT_AUTH)]:
+    for serial, stem, usage in [
+        (2, "server", ExtendedKeyUsageOID.SERVER_AUTH),
+        (3, "healthcheck-client", ExtendedKeyUsageOID.CLIENT_AUTH),
+    ]:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (x509.CertificateBuilder().subject_name(name(stem)).issuer_name(name("etcd-ca"))
-                .public_key(key.public_key()).serial_number(serial).not_valid_before(start)
-                .not_valid_after(start + datetime.timedelta(days=3650))
-                .add_extension(x509.SubjectAlternativeName(
-                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(stem))
+            .issuer_name(name("etcd-ca"))
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=3650))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
         write(stem, cert, key)
 
 
@@ -493,32 +592,54 @@ def etcd_pair(tmp_path):
     processes are killed by the PIDs started here, whatever happens."""
     import shutil
     import subprocess
+
     assert shutil.which("etcd"), "needs etcd-server (Debian package; tools/test.sh installs it)"
     pki = tmp_path / "etc-kubernetes" / "pki" / "etcd"
     pki.mkdir(parents=True)
     _etcd_pki(pki)
     c0, p0, c1, p1 = _free_ports(4)
-    tls = [f"--cert-file={pki}/server.crt", f"--key-file={pki}/server.key",
-           "--client-cert-auth", f"--trusted-ca-file={pki}/ca.crt"]
-    ctl = ["etcdctl", f"--endpoints=https://127.0.0.1:{c0}", f"--cacert={pki}/ca.crt",
-           f"--cert={pki}/healthcheck-client.crt", f"--key={pki}/healthcheck-client.key"]
+    tls = [
+        f"--cert-file={pki}/server.crt",
+        f"--key-file={pki}/server.key",
+        "--client-cert-auth",
+        f"--trusted-ca-file={pki}/ca.crt",
+    ]
+    ctl = [
+        "etcdctl",
+        f"--endpoints=https://127.0.0.1:{c0}",
+        f"--cacert={pki}/ca.crt",
+        f"--cert={pki}/healthcheck-client.crt",
+        f"--key={pki}/healthcheck-client.key",
+    ]
     env = {"PATH": "/usr/bin:/bin", "ETCDCTL_API": "3"}
     procs = []
 
     def start(member, client, peer, cluster, state):
         log = open(tmp_path / f"{member}.log", "w")
-        procs.append(subprocess.Popen(
-            ["etcd", f"--name={member}", f"--data-dir={tmp_path}/{member}.etcd",
-             f"--listen-client-urls=https://127.0.0.1:{client}",
-             f"--advertise-client-urls=https://127.0.0.1:{client}",
-             f"--listen-peer-urls=http://127.0.0.1:{peer}",
-             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-             f"--initial-cluster={cluster}", f"--initial-cluster-state={state}", *tls],
-            stdout=log, stderr=log, env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "etcd",
+                    f"--name={member}",
+                    f"--data-dir={tmp_path}/{member}.etcd",
+                    f"--listen-client-urls=https://127.0.0.1:{client}",
+                    f"--advertise-client-urls=https://127.0.0.1:{client}",
+                    f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                    f"--initial-cluster={cluster}",
+                    f"--initial-cluster-state={state}",
+                    *tls,
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+        )
 
     def members():
-        out = subprocess.run([*ctl, "member", "list", "-w", "simple"], env=env,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [*ctl, "member", "list", "-w", "simple"], env=env, capture_output=True, text=True
+        )
         return out.stdout
 
     def wait_for(predicate, what):
@@ -532,11 +653,19 @@ def etcd_pair(tmp_path):
     try:
         start("master-0", c0, p0, f"master-0=http://127.0.0.1:{p0}", "new")
         wait_for(lambda: "master-0" in members(), "master-0 did not start")
-        subprocess.run([*ctl, "member", "add", "master-1", "--learner",
-                        f"--peer-urls=http://127.0.0.1:{p1}"], env=env, check=True,
-                       capture_output=True)
-        start("master-1", c1, p1,
-              f"master-0=http://127.0.0.1:{p0},master-1=http://127.0.0.1:{p1}", "existing")
+        subprocess.run(
+            [*ctl, "member", "add", "master-1", "--learner", f"--peer-urls=http://127.0.0.1:{p1}"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        start(
+            "master-1",
+            c1,
+            p1,
+            f"master-0=http://127.0.0.1:{p0},master-1=http://127.0.0.1:{p1}",
+            "existing",
+        )
         wait_for(lambda: ", master-1, " in members(), "master-1 did not start")
         procs[1].kill()  # its host is gone
         procs[1].wait()
@@ -562,9 +691,16 @@ def test_master_drain_removes_member_from_real_etcd(node, etcd_pair):
     kubectl_only.mkdir()
     (kubectl_only / "kubectl").symlink_to(node.bin / "kubectl")
     env = node.env(PATH=f"{kubectl_only}:/usr/bin:/bin")
-    exports = dict(NODE_NAME="master-1", REMOVE_ETCD_MEMBER="true", DRAIN_TIMEOUT="5",
-                   API_TIMEOUT="0.3", ETCD_TIMEOUT="10", RETRY_DELAY="0.05",
-                   ETCD_ENDPOINTS=f"https://127.0.0.1:{client_port}", KUBERNETES_DIR=str(k8s))
+    exports = dict(
+        NODE_NAME="master-1",
+        REMOVE_ETCD_MEMBER="true",
+        DRAIN_TIMEOUT="5",
+        API_TIMEOUT="0.3",
+        ETCD_TIMEOUT="10",
+        RETRY_DELAY="0.05",
+        ETCD_ENDPOINTS=f"https://127.0.0.1:{client_port}",
+        KUBERNETES_DIR=str(k8s),
+    )
     result = run_remote(SCRIPTS / "master-drain-node.sh", exports, env)
     assert result.returncode == 0, result.stderr
     assert "removed etcd member master-1" in result.stdout
@@ -585,10 +721,14 @@ def test_discovery_member_removed_by_name_from_real_etcd(etcd_pair):
 
     k8s, client_port, members = etcd_pair
     pki = k8s / "pki" / "etcd"
-    exports = {**remove_member_env(DiscoveryMember("master-1", "127.0.0.2"), timeout=10),
-               "RETRY_DELAY": "0.05", "ETCD_ENDPOINTS": f"https://127.0.0.1:{client_port}",
-               "ETCD_CACERT": str(pki / "ca.crt"), "ETCD_CERT": str(pki / "healthcheck-client.crt"),
-               "ETCD_KEY": str(pki / "healthcheck-client.key")}
+    exports = {
+        **remove_member_env(DiscoveryMember("master-1", "127.0.0.2"), timeout=10),
+        "RETRY_DELAY": "0.05",
+        "ETCD_ENDPOINTS": f"https://127.0.0.1:{client_port}",
+        "ETCD_CACERT": str(pki / "ca.crt"),
+        "ETCD_CERT": str(pki / "healthcheck-client.crt"),
+        "ETCD_KEY": str(pki / "healthcheck-client.key"),
+    }
     env = {"PATH": "/usr/bin:/bin"}
     assert ", master-1, " in members()
     result = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, env)
@@ -597,16 +737,24 @@ def test_discovery_member_removed_by_name_from_real_etcd(etcd_pair):
     assert "master-1" not in members() and ", master-0, " in members()
     again = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, env)
     assert again.returncode == 0 and "already removed" in again.stderr, again.stderr
-    last = run_remote(SCRIPTS / "discovery-remove-member.sh", {**exports, "MEMBER_NAME": "master-0"}, env)
+    last = run_remote(
+        SCRIPTS / "discovery-remove-member.sh", {**exports, "MEMBER_NAME": "master-0"}, env
+    )
     assert last.returncode == 2 and "only member" in last.stderr, last.stderr
     assert ", master-0, " in members()
 
 
 def test_discovery_member_removal_is_bounded_when_etcd_is_gone(tmp_path):
     """No etcd answering: exit 1 within REMOVE_TIMEOUT, with etcd's last answer."""
-    exports = {"MEMBER_NAME": "dev-discovery-2", "REMOVE_TIMEOUT": "1", "RETRY_DELAY": "0.1",
-               "ETCD_ENDPOINTS": "https://127.0.0.1:1", "ETCD_CACERT": "/nonexistent",
-               "ETCD_CERT": "/nonexistent", "ETCD_KEY": "/nonexistent"}
+    exports = {
+        "MEMBER_NAME": "dev-discovery-2",
+        "REMOVE_TIMEOUT": "1",
+        "RETRY_DELAY": "0.1",
+        "ETCD_ENDPOINTS": "https://127.0.0.1:1",
+        "ETCD_CACERT": "/nonexistent",
+        "ETCD_CERT": "/nonexistent",
+        "ETCD_KEY": "/nonexistent",
+    }
     started = time.monotonic()
     result = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, {"PATH": "/usr/bin:/bin"})
     assert result.returncode == 1, result.stderr
@@ -615,6 +763,7 @@ def test_discovery_member_removal_is_bounded_when_etcd_is_gone(tmp_path):
 
 
 # --- discovery-wait-sshd.sh: the jump host waits for a node's sshd ---------------------------
+
 
 class Listener:
     """A TCP server on 127.0.0.1 that, once started, greets every client with `greeting`
@@ -641,6 +790,7 @@ class Listener:
                 if self.greeting is not None:
                     conn.sendall(self.greeting)
                 self.held.append(conn)  # left open, as sshd does while it waits for the client
+
         threading.Thread(target=serve, daemon=True).start()
         return self
 
@@ -651,8 +801,14 @@ class Listener:
 
 
 def wait_sshd(port: int, **env):
-    exports = {"TARGET_HOST": "127.0.0.1", "TARGET_PORT": str(port), "SSH_WAIT_TIMEOUT": "5",
-               "PROBE_TIMEOUT": "1", "RETRY_DELAY": "0.1", **env}
+    exports = {
+        "TARGET_HOST": "127.0.0.1",
+        "TARGET_PORT": str(port),
+        "SSH_WAIT_TIMEOUT": "5",
+        "PROBE_TIMEOUT": "1",
+        "RETRY_DELAY": "0.1",
+        **env,
+    }
     started = time.monotonic()
     result = run_remote(SCRIPTS / "discovery-wait-sshd.sh", exports, {"PATH": "/usr/bin:/bin"})
     result.elapsed = time.monotonic() - started
@@ -686,12 +842,20 @@ def test_wait_sshd_fails_bounded_when_nothing_listens():
     # Bounded: the deadline plus one pause, with room for a loaded machine.
     assert 1.0 <= result.elapsed < 6, result.stderr
     assert result.stdout == ""
-    assert f"sshd on 127.0.0.1:{server.port} did not answer within SSH_WAIT_TIMEOUT=1.5s" in result.stderr
+    assert (
+        f"sshd on 127.0.0.1:{server.port} did not answer within SSH_WAIT_TIMEOUT=1.5s"
+        in result.stderr
+    )
     assert "connection refused" in result.stderr and "security group" in result.stderr
 
 
-@pytest.mark.parametrize("greeting, seen", [(None, "no banner within PROBE_TIMEOUT"),
-                                            (b"HTTP/1.1 400 Bad Request\r\n", "not an SSH banner")])
+@pytest.mark.parametrize(
+    "greeting, seen",
+    [
+        (None, "no banner within PROBE_TIMEOUT"),
+        (b"HTTP/1.1 400 Bad Request\r\n", "not an SSH banner"),
+    ],
+)
 def test_wait_sshd_wants_an_ssh_banner_not_just_a_port(greeting, seen):
     """An open port is not an sshd: a listener that says nothing (sshd hung, a proxy) or says
     something else keeps the wait going, and the failure names what it got; every try is
@@ -718,8 +882,11 @@ def test_wait_sshd_env_builder():
     """What the jump host's command gets, refused early when it cannot work."""
     from cloud_init import jump
 
-    assert jump.wait_sshd_env("10.0.0.7") == {"TARGET_HOST": "10.0.0.7", "TARGET_PORT": "22",
-                                              "SSH_WAIT_TIMEOUT": "300"}
+    assert jump.wait_sshd_env("10.0.0.7") == {
+        "TARGET_HOST": "10.0.0.7",
+        "TARGET_PORT": "22",
+        "SSH_WAIT_TIMEOUT": "300",
+    }
     with pytest.raises(ValueError):
         jump.wait_sshd_env("10.0.0.7; reboot")
     with pytest.raises(ValueError, match="port"):
@@ -727,6 +894,7 @@ def test_wait_sshd_env_builder():
 
 
 # --- node-install-cert.sh: renewed certificates reach running nodes -------------------------
+
 
 def _cert_pair(ca_key, ca_cert, cn, days=365):
     import datetime
@@ -736,17 +904,25 @@ def _cert_pair(ca_key, ca_cert, cn, days=365):
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=2))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .sign(ca_key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=2))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(ca_key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -762,21 +938,29 @@ def pki():
     def ca(cn):
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(key.public_key()).serial_number(1)
-                .not_valid_before(now - datetime.timedelta(days=3))
-                .not_valid_after(now + datetime.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256()))
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=3))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
         return key, cert
 
     ca_key, ca_cert = ca("discovery-etcd-ca")
     other_key, other_cert = ca("another-ca")
-    return {"ca": ca_cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "old": _cert_pair(ca_key, ca_cert, "flannel"), "new": _cert_pair(ca_key, ca_cert, "flannel"),
-            "foreign": _cert_pair(other_key, other_cert, "flannel"),
-            "expired": _cert_pair(ca_key, ca_cert, "flannel", days=-1)}
+    return {
+        "ca": ca_cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "old": _cert_pair(ca_key, ca_cert, "flannel"),
+        "new": _cert_pair(ca_key, ca_cert, "flannel"),
+        "foreign": _cert_pair(other_key, other_cert, "flannel"),
+        "expired": _cert_pair(ca_key, ca_cert, "flannel", days=-1),
+    }
 
 
 def install_cert(node, pair, pki, **env):
@@ -786,9 +970,15 @@ def install_cert(node, pair, pki, **env):
     exports = flannel_cert_env(cert_pem=pair[0], key_pem=pair[1], ca_pem=pki["ca"])
     import grp
     import pwd
+
     owner = f"{pwd.getpwuid(os.getuid()).pw_name}:{grp.getgrgid(os.getgid()).gr_name}"
-    exports.update(CERT_PATH=str(d / "client.crt"), KEY_PATH=str(d / "client.key"),
-                   CA_PATH=str(d / "ca.crt"), KEY_OWNER=owner, **env)
+    exports.update(
+        CERT_PATH=str(d / "client.crt"),
+        KEY_PATH=str(d / "client.key"),
+        CA_PATH=str(d / "ca.crt"),
+        KEY_OWNER=owner,
+        **env,
+    )
     return run_remote(SCRIPTS / "node-install-cert.sh", exports, node.env()), d
 
 
@@ -813,11 +1003,14 @@ def test_renewed_flannel_certificate_reaches_the_node(node, pki):
     assert len(node.calls("systemctl")) == 2
 
 
-@pytest.mark.parametrize("case, message", [
-    ("mismatched", "is not the key of CERT_PEM"),
-    ("foreign", "does not verify against CA_PEM"),
-    ("expired", "expired"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("mismatched", "is not the key of CERT_PEM"),
+        ("foreign", "does not verify against CA_PEM"),
+        ("expired", "expired"),
+    ],
+)
 def test_a_bad_certificate_replaces_nothing(node, pki, case, message):
     """A key that is not the certificate's, a certificate from another CA, or an expired one:
     refused (exit 2) before anything is written, the working pair and flanneld left alone."""
@@ -846,9 +1039,14 @@ def test_etcd_certificate_inputs():
     restarted."""
     from cloud_init import discovery
 
-    env = discovery.etcd_cert_env(cert_pem="-----BEGIN C", key_pem="-----BEGIN K", ca_pem="-----BEGIN A")
+    env = discovery.etcd_cert_env(
+        cert_pem="-----BEGIN C", key_pem="-----BEGIN K", ca_pem="-----BEGIN A"
+    )
     assert (env["CERT_PATH"], env["KEY_PATH"], env["CA_PATH"]) == (
-        discovery.CERT_PATH, discovery.KEY_PATH, discovery.CA_PATH)
+        discovery.CERT_PATH,
+        discovery.KEY_PATH,
+        discovery.CA_PATH,
+    )
     assert env["KEY_OWNER"] == "etcd:etcd" and env["RESTART_UNITS"] == "etcd.service"
     with pytest.raises(ValueError, match="key_pem"):
         discovery.etcd_cert_env(cert_pem="-----BEGIN C", key_pem="nope", ca_pem="-----BEGIN A")

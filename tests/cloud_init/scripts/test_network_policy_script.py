@@ -1,5 +1,6 @@
 """node-network-policy.sh, fed the way its command feeds it: with network policy turned off
 it removes what Calico's install-cni left in the CNI directory, and only that."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,13 @@ from components.commands import stdin_text
 
 def run(net_d, **env) -> subprocess.CompletedProcess:
     values = {"CNI_CONF_DIR": str(net_d), "CNI_FILES": " ".join(CNI_FILES), **env}
-    return subprocess.run(["bash", "-s"], input=stdin_text("node-network-policy.sh", values),
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["bash", "-s"],
+        input=stdin_text("node-network-policy.sh", values),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.fixture
@@ -40,11 +46,14 @@ def test_on_leaves_everything(net_d):
     assert len(list(net_d.iterdir())) == 3 and "installs its CNI files itself" in p.stderr
 
 
-@pytest.mark.parametrize("env,why", [
-    ({"NETWORK_POLICY": "yes"}, "must be true or false"),
-    ({"NETWORK_POLICY": "false", "CNI_FILES": ""}, "CNI_FILES is not set"),
-    ({"NETWORK_POLICY": "false", "CNI_FILES": "../10-flannel.conflist"}, "names files in"),
-])
+@pytest.mark.parametrize(
+    "env,why",
+    [
+        ({"NETWORK_POLICY": "yes"}, "must be true or false"),
+        ({"NETWORK_POLICY": "false", "CNI_FILES": ""}, "CNI_FILES is not set"),
+        ({"NETWORK_POLICY": "false", "CNI_FILES": "../10-flannel.conflist"}, "names files in"),
+    ],
+)
 def test_bad_input_changes_nothing(net_d, env, why):
     p = run(net_d, **env)
     assert p.returncode == 2 and why in p.stderr

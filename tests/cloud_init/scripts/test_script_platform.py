@@ -3,6 +3,7 @@ one format. The scripts are fed to `bash -s` (their text on stdin), so a command
 stdin would eat the rest of the script; the rules here are checked over every script, and
 the failure they prevent is shown on node-install-bundle.sh with a fake apt-get that reads
 its stdin the way dpkg's configuration prompts can."""
+
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from cloud_init import SCRIPTS, script, userdata
 from fakes import FakeBin, run_remote
 
 from planning import ROOT  # noqa: E402
+
 ALL = sorted(SCRIPTS.glob("*.sh"))
 MAIN_CALL = 'main "$@" </dev/null'
 
@@ -42,11 +44,15 @@ def test_bundle_survives_an_apt_get_that_reads_stdin(tmp_path):
     fakes.rule("dpkg-query", "*", {"rc": 1})  # nothing installed: the packages get installed
     fakes.rule("apt-get", "* install *", {"capture": str(swallowed)})
     root = tmp_path / "root"
-    env = userdata.bundle_env({
-        "packages": ["etcd-client"],
-        "write_files": [{"path": "/etc/example/a.conf", "content": "a\n", "permissions": "0640"}],
-        "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "x.timer"]],
-    })
+    env = userdata.bundle_env(
+        {
+            "packages": ["etcd-client"],
+            "write_files": [
+                {"path": "/etc/example/a.conf", "content": "a\n", "permissions": "0640"}
+            ],
+            "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "x.timer"]],
+        }
+    )
     r = run_remote(SCRIPTS / "node-install-bundle.sh", {**env, "ROOT_DIR": str(root)}, fakes.env())
     assert r.returncode == 0, r.stderr
     assert swallowed.exists() and swallowed.read_text() == ""
@@ -60,24 +66,35 @@ def test_every_script_sources_the_one_library(path):
     """One die, one log, one set of deadline helpers: lib/common.sh, sourced at the top level
     (cloud_init.script inlines it there when the script is shipped), never redefined."""
     text = path.read_text()
-    assert re.search(r'^PROG=[a-z-]+\n(#.*\n|LOG_FD=[12]\n)*source "\$\{BASH_SOURCE\[0\]%/\*\}/lib/common\.sh"',
-                     text, re.M), path.name
+    assert re.search(
+        r'^PROG=[a-z-]+\n(#.*\n|LOG_FD=[12]\n)*source "\$\{BASH_SOURCE\[0\]%/\*\}/lib/common\.sh"',
+        text,
+        re.M,
+    ), path.name
     assert not re.search(r"^\s*(die|log)\(\)", text, re.M), path.name
     shipped = script(path.name)
-    assert "lib/common.sh\" #" not in shipped and "\ndie() {" in shipped
+    assert 'lib/common.sh" #' not in shipped and "\ndie() {" in shipped
 
 
 # shfmt, pinned: tools/test.sh builds this version into the cache below.
 SHFMT_VERSION = "v3.12.0"
-SHFMT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "openstack-k8s" / "bin" / f"shfmt-{SHFMT_VERSION}"
+SHFMT = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    / "openstack-k8s"
+    / "bin"
+    / f"shfmt-{SHFMT_VERSION}"
+)
 
 
 def shfmt() -> str:
     """The pinned shfmt; a missing one fails the test (it is never skipped)."""
     assert SHFMT.is_file(), (
         f"{SHFMT} is missing: run `bash tools/test.sh`, or `GOBIN=$(mktemp -d) go install "
-        f"mvdan.cc/sh/v3/cmd/shfmt@{SHFMT_VERSION}` and move the binary there")
-    version = subprocess.run([str(SHFMT), "--version"], capture_output=True, text=True).stdout.strip()
+        f"mvdan.cc/sh/v3/cmd/shfmt@{SHFMT_VERSION}` and move the binary there"
+    )
+    version = subprocess.run(
+        [str(SHFMT), "--version"], capture_output=True, text=True
+    ).stdout.strip()
     assert version == SHFMT_VERSION, f"{SHFMT} says {version!r}"
     return str(SHFMT)
 

@@ -5,6 +5,7 @@ components.commands.stdin_text renders and the remote.Command sends). PATH holds
 the node fake (tests/fakes/node.sh, its tools sharing one state directory, so installing a
 package really changes what kubeadm and dpkg-query report) and a short list of real coreutils.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +20,38 @@ from components.commands import stdin_text
 UPGRADE_SCRIPTS = ("upgrade-cordon.sh", "upgrade-node.sh", "upgrade-uncordon.sh")
 
 FAKED = ("kubeadm", "kubectl", "apt-get", "apt-mark", "dpkg-query", "systemctl", "curl", "gpg")
-REAL = ("bash", "timeout", "sleep", "sed", "tr", "grep", "head", "mktemp", "mkdir", "mv", "rm",
-        "chmod", "dirname", "cat")
+REAL = (
+    "bash",
+    "timeout",
+    "sleep",
+    "sed",
+    "tr",
+    "grep",
+    "head",
+    "mktemp",
+    "mkdir",
+    "mv",
+    "rm",
+    "chmod",
+    "dirname",
+    "cat",
+)
 RELEASED = ["1.32.5", "1.33.1", "1.33.2", "1.33.4", "1.34.0", "1.34.1"]
 PACKAGES = ("kubeadm", "kubectl", "kubelet")
 # Calls that change the machine or the cluster; everything else the scripts run is a read.
-MUTATING = ("apt-get", "apt-mark hold", "apt-mark unhold", "curl", "gpg", "kubeadm upgrade",
-            "systemctl daemon-reload", "systemctl restart", "kubectl cordon", "kubectl drain",
-            "kubectl uncordon")
+MUTATING = (
+    "apt-get",
+    "apt-mark hold",
+    "apt-mark unhold",
+    "curl",
+    "gpg",
+    "kubeadm upgrade",
+    "systemctl daemon-reload",
+    "systemctl restart",
+    "kubectl cordon",
+    "kubectl drain",
+    "kubectl uncordon",
+)
 
 
 class Machine:
@@ -35,9 +60,19 @@ class Machine:
     The state layout is described at the top of tests/fakes/node.sh.
     """
 
-    def __init__(self, root: Path, *, version="1.33.2", cluster=None, control_plane=False,
-                 node="n1", nodes=None, fail=None, kubelet_broken=False,
-                 sandbox="registry.example.org/k8s/pause:3.10"):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        version="1.33.2",
+        cluster=None,
+        control_plane=False,
+        node="n1",
+        nodes=None,
+        fail=None,
+        kubelet_broken=False,
+        sandbox="registry.example.org/k8s/pause:3.10",
+    ):
         self.root = root
         self.bin = node_bin(root / "bin", FAKED, REAL)
         self.source = root / "etc/apt/sources.list.d/kubernetes.list"
@@ -48,7 +83,8 @@ class Machine:
         self.containerd.write_text(
             'version = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n'
             f'  sandbox_image = "{sandbox}"\n\n'
-            '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n')
+            '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n'
+        )
         self.source.parent.mkdir(parents=True)
         self.keyring.parent.mkdir(parents=True)
         self.manifests.mkdir(parents=True)
@@ -58,13 +94,18 @@ class Machine:
         self.keyring.write_text("dearmored:boot key\n")
         if control_plane:
             (self.manifests / "kube-apiserver.yaml").write_text(
-                f"spec:\n  containers:\n  - image: registry.k8s.io/kube-apiserver:v{version}\n")
+                f"spec:\n  containers:\n  - image: registry.k8s.io/kube-apiserver:v{version}\n"
+            )
         self.node = node
         self.st = root / "state"
         files = {
-            "apt_source_file": str(self.source), "apt_index": channel,
-            "released": "\n".join(RELEASED) + "\n", "cluster": cluster or version,
-            "manifest_dir": str(self.manifests), "node": node, "kubelet_active": "true",
+            "apt_source_file": str(self.source),
+            "apt_index": channel,
+            "released": "\n".join(RELEASED) + "\n",
+            "cluster": cluster or version,
+            "manifest_dir": str(self.manifests),
+            "node": node,
+            "kubelet_active": "true",
             "fail": "".join(f"{n} {prefix}\n" for prefix, n in (fail or {}).items()),
             "calls.log": "",
         }
@@ -77,23 +118,31 @@ class Machine:
         for name, fields in nodes.items():
             files[f"nodes/{name}/unschedulable"] = "false"
             for key, value in fields.items():
-                files[f"nodes/{name}/{key}"] = str(value).lower() if isinstance(value, bool) else value
+                files[f"nodes/{name}/{key}"] = (
+                    str(value).lower() if isinstance(value, bool) else value
+                )
         for rel, text in files.items():
             (self.st / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.st / rel).write_text(text)
 
     @property
     def state(self) -> dict:
-        read = lambda rel: (self.st / rel).read_text()
+        def read(rel):
+            return (self.st / rel).read_text()
+
         return {
             "pkgs": {p.name: p.read_text() for p in (self.st / "pkgs").iterdir()},
             "held": sorted(p.name for p in (self.st / "held").iterdir()),
             "cluster": read("cluster"),
             "apt_index": read("apt_index"),
-            "nodes": {n.name: {"version": read(f"nodes/{n.name}/version"),
-                               "ready": read(f"nodes/{n.name}/ready"),
-                               "unschedulable": read(f"nodes/{n.name}/unschedulable") == "true"}
-                      for n in (self.st / "nodes").iterdir()},
+            "nodes": {
+                n.name: {
+                    "version": read(f"nodes/{n.name}/version"),
+                    "ready": read(f"nodes/{n.name}/ready"),
+                    "unschedulable": read(f"nodes/{n.name}/unschedulable") == "true",
+                }
+                for n in (self.st / "nodes").iterdir()
+            },
         }
 
     def calls(self) -> list[str]:
@@ -103,25 +152,39 @@ class Machine:
         """Run script `name` like `sudo bash -s` with `env` exported; returns the process, with
         the calls made by this run in .calls."""
         before = len(self.calls())
-        defaults = {"NODE_NAME": self.node, "KUBECONFIG": str(self.root / "kubeconfig"),
-                    "POLL_INTERVAL": "0.05"}
+        defaults = {
+            "NODE_NAME": self.node,
+            "KUBECONFIG": str(self.root / "kubeconfig"),
+            "POLL_INTERVAL": "0.05",
+        }
         if name == "upgrade-node.sh":
-            defaults.update(APT_SOURCE_FILE=str(self.source), APT_KEYRING=str(self.keyring),
-                            MANIFEST_DIR=str(self.manifests), CONTAINERD_CONFIG=str(self.containerd),
-                            UPGRADE_TIMEOUT="60")
+            defaults.update(
+                APT_SOURCE_FILE=str(self.source),
+                APT_KEYRING=str(self.keyring),
+                MANIFEST_DIR=str(self.manifests),
+                CONTAINERD_CONFIG=str(self.containerd),
+                UPGRADE_TIMEOUT="60",
+            )
         defaults.update(env)
         proc = subprocess.run(
-            [str(self.bin / "bash"), "-s"], input=stdin_text(name, defaults), text=True,
-            capture_output=True, timeout=120,
-            env={"PATH": str(self.bin), "FAKE_STATE": str(self.st), "LANG": "C.UTF-8"})
+            [str(self.bin / "bash"), "-s"],
+            input=stdin_text(name, defaults),
+            text=True,
+            capture_output=True,
+            timeout=120,
+            env={"PATH": str(self.bin), "FAKE_STATE": str(self.st), "LANG": "C.UTF-8"},
+        )
         proc.calls = self.calls()[before:]
         return proc
 
 
 def called(calls: list[str], *words: str) -> list[int]:
     """Indexes of the calls whose line starts with words[0] and contains every other word."""
-    return [i for i, c in enumerate(calls)
-            if c.startswith(words[0]) and all(w in c.split() for w in words[1:])]
+    return [
+        i
+        for i, c in enumerate(calls)
+        if c.startswith(words[0]) and all(w in c.split() for w in words[1:])
+    ]
 
 
 def in_order(calls: list[str], *steps: tuple[str, ...]) -> list[int]:
@@ -131,7 +194,7 @@ def in_order(calls: list[str], *steps: tuple[str, ...]) -> list[int]:
         hits = called(calls, *step)
         assert len(hits) == 1, f"{step} ran {len(hits)} times in {calls}"
         at += hits
-    assert at == sorted(at), f"out of order: {list(zip(steps, at))}"
+    assert at == sorted(at), f"out of order: {list(zip(steps, at, strict=True))}"
     assert len(at) == len(steps) > 0
     return at
 
@@ -169,8 +232,13 @@ def test_first_master_minor_upgrade_sequence(tmp_path):
     m = Machine(tmp_path, control_plane=True)
     p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="first-master")
     assert p.returncode == 0, p.stderr
-    in_order(p.calls, *PACKAGE_STEPS, ("kubeadm upgrade plan", "v1.34.1"),
-             ("kubeadm upgrade apply", "-y", "v1.34.1"), *KUBELET_STEPS)
+    in_order(
+        p.calls,
+        *PACKAGE_STEPS,
+        ("kubeadm upgrade plan", "v1.34.1"),
+        ("kubeadm upgrade apply", "-y", "v1.34.1"),
+        *KUBELET_STEPS,
+    )
     assert not called(p.calls, "kubeadm upgrade node")
     assert m.state["cluster"] == "1.34.1"
     assert "kube-apiserver:v1.34.1" in (m.manifests / "kube-apiserver.yaml").read_text()
@@ -240,8 +308,11 @@ def test_failed_kubelet_restart_then_rerun_resumes(tmp_path):
 
 
 def sandbox(m: Machine) -> str:
-    return next(line.split('"')[1] for line in m.containerd.read_text().splitlines()
-                if "sandbox_image" in line)
+    return next(
+        line.split('"')[1]
+        for line in m.containerd.read_text().splitlines()
+        if "sandbox_image" in line
+    )
 
 
 def test_minor_upgrade_moves_the_sandbox_image_with_kubernetes(tmp_path):
@@ -253,9 +324,15 @@ def test_minor_upgrade_moves_the_sandbox_image_with_kubernetes(tmp_path):
     p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker")
     assert p.returncode == 0, p.stderr
     assert sandbox(m) == "registry.example.org/k8s/pause:3.10.1"
-    assert [line for line in m.containerd.read_text().splitlines() if "sandbox_image" not in line] == rest
-    in_order(p.calls, ("kubeadm config images list", "v1.34.1"), ("systemctl restart", "containerd"),
-             ("systemctl restart", "kubelet"))
+    assert [
+        line for line in m.containerd.read_text().splitlines() if "sandbox_image" not in line
+    ] == rest
+    in_order(
+        p.calls,
+        ("kubeadm config images list", "v1.34.1"),
+        ("systemctl restart", "containerd"),
+        ("systemctl restart", "kubelet"),
+    )
     again = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker")
     assert again.returncode == 0 and mutating(again.calls) == [], again.calls
 
@@ -266,7 +343,9 @@ def test_patch_upgrade_keeps_the_sandbox_image(tmp_path):
     p = m.run("upgrade-node.sh", TARGET_VERSION="1.33.4", ROLE="worker")
     assert p.returncode == 0, p.stderr
     assert sandbox(m) == "registry.example.org/k8s/pause:3.10"
-    assert called(p.calls, "kubeadm config images list") and not called(p.calls, "systemctl restart", "containerd")
+    assert called(p.calls, "kubeadm config images list") and not called(
+        p.calls, "systemctl restart", "containerd"
+    )
 
 
 def test_failed_containerd_restart_is_retried_by_the_rerun(tmp_path):
@@ -304,11 +383,14 @@ def test_interrupted_after_unhold_restores_holds(tmp_path):
     upgraded_packages(m, "1.34.1")
 
 
-@pytest.mark.parametrize("current,target,why", [
-    ("1.32.5", "1.34.1", "skips a minor version"),
-    ("1.34.1", "1.34.0", "downgrade"),
-    ("1.34.0", "1.33.4", "downgrade"),
-])
+@pytest.mark.parametrize(
+    "current,target,why",
+    [
+        ("1.32.5", "1.34.1", "skips a minor version"),
+        ("1.34.1", "1.34.0", "downgrade"),
+        ("1.34.0", "1.33.4", "downgrade"),
+    ],
+)
 def test_bad_step_refused_before_any_change(tmp_path, current, target, why):
     """A skipped minor or a downgrade is refused with the rule's message before anything moves
     (the node decides: only it knows the version it runs)."""
@@ -328,8 +410,12 @@ def test_patch_upgrade_keeps_the_apt_source(tmp_path):
     p = m.run("upgrade-node.sh", TARGET_VERSION="v1.33.4", ROLE="first-master")
     assert p.returncode == 0, p.stderr
     assert not called(p.calls, "curl") and m.source.read_text() == source
-    in_order(p.calls, ("apt-get", "install", "kubeadm=1.33.4-*"),
-             ("kubeadm upgrade apply", "v1.33.4"), ("systemctl restart", "kubelet"))
+    in_order(
+        p.calls,
+        ("apt-get", "install", "kubeadm=1.33.4-*"),
+        ("kubeadm upgrade apply", "v1.33.4"),
+        ("systemctl restart", "kubelet"),
+    )
     upgraded_packages(m, "1.33.4")
 
 
@@ -347,7 +433,8 @@ def test_apt_source_switched_to_target_minor(tmp_path, mirror):
     assert m.source.read_text() == f"deb [signed-by={m.keyring}] {channel} /\n"
     assert called(p.calls, "curl", f"{channel}Release.key")
     assert m.keyring.read_text() == (
-        f"dearmored:KEY DE15B14486CD377B9E876E1A234654DA9A296436 {channel}Release.key\n")
+        f"dearmored:KEY DE15B14486CD377B9E876E1A234654DA9A296436 {channel}Release.key\n"
+    )
     assert m.state["apt_index"] == channel
 
 
@@ -356,18 +443,25 @@ def test_foreign_key_refused(tmp_path):
     m = Machine(tmp_path, cluster="1.34.1")
     (m.st / "served_fingerprint").write_text("0123456789ABCDEF0123456789ABCDEF01234567")
     source, keyring = m.source.read_text(), m.keyring.read_text()
-    p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker",
-              PACKAGE_MIRROR="https://evil.example")
+    p = m.run(
+        "upgrade-node.sh",
+        TARGET_VERSION="1.34.1",
+        ROLE="worker",
+        PACKAGE_MIRROR="https://evil.example",
+    )
     assert p.returncode == 1
     assert "is not the Kubernetes release key" in p.stderr and "0123456789ABCDEF" in p.stderr
     assert (m.source.read_text(), m.keyring.read_text()) == (source, keyring)
     assert not called(p.calls, "apt-get")
 
 
-@pytest.mark.parametrize("env,message", [
-    ({"TARGET_VERSION": "1.34", "ROLE": "worker"}, "not a version"),
-    ({"TARGET_VERSION": "1.34.1", "ROLE": "minion"}, "must be first-master, master or worker"),
-])
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"TARGET_VERSION": "1.34", "ROLE": "worker"}, "not a version"),
+        ({"TARGET_VERSION": "1.34.1", "ROLE": "minion"}, "must be first-master, master or worker"),
+    ],
+)
 def test_bad_input_refused(tmp_path, env, message):
     """Bad input stops the script before it calls anything."""
     m = Machine(tmp_path)
@@ -382,9 +476,19 @@ def test_cordon_drains_an_old_node(tmp_path):
     m = Machine(tmp_path, nodes={"w1": {"version": "v1.33.2", "ready": "True"}})
     p = m.run("upgrade-cordon.sh", NODE_NAME="w1", TARGET_VERSION="1.34.1", DRAIN_TIMEOUT="90")
     assert p.returncode == 0, p.stderr
-    in_order(p.calls, ("kubectl", "get", "node", "w1"), ("kubectl", "cordon", "w1"),
-             ("kubectl", "drain", "w1", "--ignore-daemonsets", "--delete-emptydir-data",
-              "--timeout=90s"))
+    in_order(
+        p.calls,
+        ("kubectl", "get", "node", "w1"),
+        ("kubectl", "cordon", "w1"),
+        (
+            "kubectl",
+            "drain",
+            "w1",
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=90s",
+        ),
+    )
     assert m.state["nodes"]["w1"]["unschedulable"] is True
 
 
@@ -399,8 +503,11 @@ def test_cordon_skips_a_node_at_target(tmp_path):
 
 def test_cordon_failures_are_explained(tmp_path):
     """A missing Node and a drain that fails each exit 1 with what to do next."""
-    m = Machine(tmp_path, nodes={"w1": {"version": "v1.33.2", "ready": "True"}},
-                fail={f"kubectl --kubeconfig {tmp_path}/kubeconfig drain": 1})
+    m = Machine(
+        tmp_path,
+        nodes={"w1": {"version": "v1.33.2", "ready": "True"}},
+        fail={f"kubectl --kubeconfig {tmp_path}/kubeconfig drain": 1},
+    )
     p = m.run("upgrade-cordon.sh", NODE_NAME="w9", TARGET_VERSION="1.34.1")
     assert p.returncode == 1 and "cannot read Node w9" in p.stderr
     p = m.run("upgrade-cordon.sh", NODE_NAME="w1", TARGET_VERSION="1.34.1")
@@ -412,8 +519,9 @@ def test_cordon_failures_are_explained(tmp_path):
 
 def test_uncordon_when_ready_at_target(tmp_path):
     """An upgraded, Ready node is uncordoned."""
-    m = Machine(tmp_path, nodes={"w1": {"version": "v1.34.1", "ready": "True",
-                                        "unschedulable": True}})
+    m = Machine(
+        tmp_path, nodes={"w1": {"version": "v1.34.1", "ready": "True", "unschedulable": True}}
+    )
     p = m.run("upgrade-uncordon.sh", NODE_NAME="w1", TARGET_VERSION="1.34.1")
     assert p.returncode == 0, p.stderr
     in_order(p.calls, ("kubectl", "get", "node", "w1"), ("kubectl", "uncordon", "w1"))
@@ -423,8 +531,7 @@ def test_uncordon_when_ready_at_target(tmp_path):
 @pytest.mark.parametrize("version,ready", [("v1.33.2", "True"), ("v1.34.1", "False")])
 def test_uncordon_waits_bounded_and_keeps_cordon(tmp_path, version, ready):
     """A node not Ready at the target makes the command fail after READY_TIMEOUT, still cordoned."""
-    m = Machine(tmp_path, nodes={"w1": {"version": version, "ready": ready,
-                                        "unschedulable": True}})
+    m = Machine(tmp_path, nodes={"w1": {"version": version, "ready": ready, "unschedulable": True}})
     p = m.run("upgrade-uncordon.sh", NODE_NAME="w1", TARGET_VERSION="1.34.1", READY_TIMEOUT="1")
     assert p.returncode == 1
     assert f"'{version} {ready}'" in p.stderr and "stays cordoned" in p.stderr
@@ -445,8 +552,11 @@ def test_script_stdin_quotes_values():
     """Values reach the script verbatim, quotes and all; a bad key is refused."""
     text = stdin_text("upgrade-cordon.sh", {"TARGET_VERSION": "1.34.1", "NODE_NAME": "it's"})
     assert text.startswith("export NODE_NAME=") and "export TARGET_VERSION=1.34.1\n" in text
-    p = subprocess.run(["bash", "-c", text.split("#!")[0] + 'printf %s "$NODE_NAME"'],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        ["bash", "-c", text.split("#!")[0] + 'printf %s "$NODE_NAME"'],
+        capture_output=True,
+        text=True,
+    )
     assert p.stdout == "it's"
     with pytest.raises(ValueError):
         stdin_text("upgrade-cordon.sh", {"A B": "x"})

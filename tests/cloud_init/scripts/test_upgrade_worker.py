@@ -1,5 +1,6 @@
 """The worker-side rolling upgrade (upgrade-worker.sh) and the token it uses
 (master-upgrade-credential.sh), run for real with bash, stub steps and a fake kubectl."""
+
 from __future__ import annotations
 
 import base64
@@ -26,15 +27,28 @@ def run_worker(tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProces
     log = tmp_path / "steps.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "UPGRADE_"))}
     env.update(
-        NODE_NAME="dev-worker-general-3", TARGET_VERSION="1.34.1", KUBE_API="https://10.10.0.30:6443",
-        KUBE_TOKEN="secret-token-value", KUBE_CA=str(ca), STUB_LOG=str(log), TMPDIR=str(tmp_path),
+        NODE_NAME="dev-worker-general-3",
+        TARGET_VERSION="1.34.1",
+        KUBE_API="https://10.10.0.30:6443",
+        KUBE_TOKEN="secret-token-value",
+        KUBE_CA=str(ca),
+        STUB_LOG=str(log),
+        TMPDIR=str(tmp_path),
         KUBECONFIG="/etc/should-not-leak",
-        **{f"UPGRADE_{s.upper()}_B64": base64.b64encode(STUB.format(step=s).encode()).decode()
-           for s in ("cordon", "node", "uncordon")},
+        **{
+            f"UPGRADE_{s.upper()}_B64": base64.b64encode(STUB.format(step=s).encode()).decode()
+            for s in ("cordon", "node", "uncordon")
+        },
     )
     env.update(extra)
-    result = subprocess.run(["bash", "-s"], input=script("upgrade-worker.sh"), env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "-s"],
+        input=script("upgrade-worker.sh"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return result, log.read_text().splitlines() if log.exists() else []
 
 
@@ -44,15 +58,20 @@ def test_steps_run_in_order_with_the_token_kubeconfig(tmp_path):
     temporary files are gone afterwards."""
     result, lines = run_worker(tmp_path)
     assert result.returncode == 0, result.stderr
-    steps = [l.split()[0] for l in lines if not l.isdigit()]
+    steps = [line.split()[0] for line in lines if not line.isdigit()]
     assert steps == ["cordon", "node", "uncordon"]
-    node = next(l for l in lines if l.startswith("node "))
+    node = next(line for line in lines if line.startswith("node "))
     assert "KUBECONFIG=unset" in node and "ROLE=worker" in node
     assert lines.count("600") == 2
     kubeconfig = (tmp_path / "steps.log.cordon.kubeconfig").read_text()
-    assert "token: secret-token-value" in kubeconfig and "server: https://10.10.0.30:6443" in kubeconfig
+    assert (
+        "token: secret-token-value" in kubeconfig
+        and "server: https://10.10.0.30:6443" in kubeconfig
+    )
     assert "secret-token-value" not in result.stdout + result.stderr
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")], "temporary files left behind"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")], (
+        "temporary files left behind"
+    )
 
 
 @pytest.mark.parametrize("failing,ran", [("cordon", ["cordon"]), ("node", ["cordon", "node"])])
@@ -60,7 +79,7 @@ def test_a_failed_step_stops_the_upgrade_and_keeps_the_node_cordoned(tmp_path, f
     """No uncordon after a failure: the node must not get work back half-upgraded."""
     result, lines = run_worker(tmp_path, STUB_FAIL=failing)
     assert result.returncode == 7
-    assert [l.split()[0] for l in lines if not l.isdigit()] == ran
+    assert [line.split()[0] for line in lines if not line.isdigit()] == ran
     assert f"{failing} failed" in result.stderr
 
 
@@ -74,16 +93,26 @@ def test_credential_prints_only_the_token_and_retries(tmp_path):
     """RBAC applied, token made with the asked duration, only the token on stdout; a first
     failure (API not answering yet) is retried."""
     fakes = FakeBin(tmp_path, ["kubectl"])
-    fakes.rule("kubectl", "* create token *", {"rc": 1, "stderr": "connection refused"},
-               {"stdout": "eyJhbGciOi.token\n"})
-    result = subprocess.run(["bash", "-s"], input=script("master-upgrade-credential.sh"),
-                            env=fakes.env(RETRY_DELAY="0", TOKEN_DURATION="6h", KUBECONFIG="/k/admin.conf"),
-                            capture_output=True, text=True, timeout=60)
+    fakes.rule(
+        "kubectl",
+        "* create token *",
+        {"rc": 1, "stderr": "connection refused"},
+        {"stdout": "eyJhbGciOi.token\n"},
+    )
+    result = subprocess.run(
+        ["bash", "-s"],
+        input=script("master-upgrade-credential.sh"),
+        env=fakes.env(RETRY_DELAY="0", TOKEN_DURATION="6h", KUBECONFIG="/k/admin.conf"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "eyJhbGciOi.token\n"
     calls = fakes.calls("kubectl")
-    assert [c[2:] for c in calls][1::2] == [["-n", "kube-system", "create", "token",
-                                             "openstack-k8s-node-upgrader", "--duration=6h"]] * 2
+    assert [c[2:] for c in calls][1::2] == [
+        ["-n", "kube-system", "create", "token", "openstack-k8s-node-upgrader", "--duration=6h"]
+    ] * 2
     applies = [c[2:] for c in calls][0::2]
     assert len(applies) == 2 and all(a[:2] == ["apply", "-f"] for a in applies)
     assert all(c[:2] == ["--kubeconfig", "/k/admin.conf"] for c in calls)
@@ -92,8 +121,13 @@ def test_credential_prints_only_the_token_and_retries(tmp_path):
 def test_credential_gives_up_at_its_deadline(tmp_path):
     fakes = FakeBin(tmp_path, ["kubectl"])
     fakes.rule("kubectl", "*", {"rc": 1})
-    result = subprocess.run(["bash", "-s"], input=script("master-upgrade-credential.sh"),
-                            env=fakes.env(RETRY_DELAY="0.2", CREDENTIAL_TIMEOUT="1"),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "-s"],
+        input=script("master-upgrade-credential.sh"),
+        env=fakes.env(RETRY_DELAY="0.2", CREDENTIAL_TIMEOUT="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "did not give a token" in result.stderr and result.stdout == ""
