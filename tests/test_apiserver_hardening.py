@@ -116,10 +116,21 @@ FAKES = {
             flags = [l for l in os.environ.get("APISERVER_FLAGS", "").splitlines() if l]
             os.makedirs(os.environ["KUBERNETES_DIR"] + "/manifests", exist_ok=True)
             with open(os.environ["KUBERNETES_DIR"] + "/manifests/kube-apiserver.yaml", "w") as f:
-                head = "spec:\\n  containers:\\n  - command:\\n    - kube-apiserver\\n"
+                # kubeadm's own manifests carry annotations of their own.
+                head = ("apiVersion: v1\\nkind: Pod\\nmetadata:\\n  annotations:\\n"
+                        "    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 10.0.0.5:6443\\n"
+                        "  name: kube-apiserver\\nspec:\\n  containers:\\n  - command:\\n    - kube-apiserver\\n")
                 f.write(head + "".join(f"    - {x}\\n" for x in flags))
             state["restarted"] = True
         json.dump(state, open(os.environ["FAKE_STATE"], "w"))
+    """,
+    # The kubelet: a pod made from the manifest as it is now (it restarts at once).
+    "crictl": """
+        import json, os, sys, yaml
+        state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["crictl", *sys.argv[1:]])
+        json.dump(state, open(os.environ["FAKE_STATE"], "w"))
+        manifest = yaml.safe_load(open(os.environ["KUBERNETES_DIR"] + "/manifests/kube-apiserver.yaml"))
+        print(json.dumps({"items": [{"state": "SANDBOX_READY", "annotations": manifest["metadata"]["annotations"]}]}, indent=2))
     """,
     "curl": """
         import os, sys, json
@@ -137,6 +148,20 @@ FAKES = {
 }
 
 
+def files_tar(policy: str = "kind: Policy\n") -> str:
+    """FILES_TAR_B64 as the program makes it: the encryption config and the audit policy."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path, text in (
+            ("encryption/config.yaml", "kind: EncryptionConfiguration\n"),
+            ("audit/policy.yaml", policy),
+        ):
+            info = tarfile.TarInfo(path)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 @pytest.fixture
 def master(tmp_path):
     bin_dir = tmp_path / "bin"
@@ -146,20 +171,11 @@ def master(tmp_path):
         (bin_dir / name).chmod(0o755)
     kdir = tmp_path / "etc-kubernetes"
     state = tmp_path / "state.json"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, text in (
-            ("encryption/config.yaml", "kind: EncryptionConfiguration\n"),
-            ("audit/policy.yaml", "kind: Policy\n"),
-        ):
-            info = tarfile.TarInfo(path)
-            info.size = len(text)
-            tar.addfile(info, io.BytesIO(text.encode()))
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_STATE": str(state),
         "KUBERNETES_DIR": str(kdir),
-        "FILES_TAR_B64": base64.b64encode(buf.getvalue()).decode(),
+        "FILES_TAR_B64": files_tar(),
         "KUBEADM_CONFIG_B64": base64.b64encode(b"kind: ClusterConfiguration\n").decode(),
         "APISERVER_FLAGS": "--encryption-provider-config=/etc/kubernetes/encryption/config.yaml\n--audit-log-maxage=30\n",
         "FIRST_MASTER": "true",
@@ -211,6 +227,37 @@ def test_reconfigure_installs_regenerates_stores_and_rewrites(master):
         ["init", "phase", "control-plane", "apiserver"]
     ]
     assert not [c for c in state3["calls"] if c[0] == "kubectl"]
+
+
+def test_a_changed_file_alone_restarts_the_api_server(master):
+    """A new audit policy with the same flags: kubeadm writes the same manifest, and the kubelet
+    restarts a static pod only when its manifest changes. The script marks the manifest with
+    a digest of the flags and files, so kube-apiserver is restarted and reads the new policy,
+    and it waits for the pod that carries the mark."""
+    first, _, kdir = master()
+    assert first.returncode == 0, first.stderr
+    manifest = kdir / "manifests/kube-apiserver.yaml"
+    before = manifest.read_text()
+    changed, state, _ = master(FILES_TAR_B64=files_tar("kind: Policy\nrules: []\n"))
+    assert changed.returncode == 0, changed.stderr
+    assert (kdir / "audit/policy.yaml").read_text() == "kind: Policy\nrules: []\n"
+    after = manifest.read_text()
+    assert after != before
+    marks = [yaml.safe_load(t)["metadata"]["annotations"] for t in (before, after)]
+    key = "openstack-k8s.io/apiserver-config-sha256"
+    assert marks[0][key] != marks[1][key] and len(marks[1][key]) == 64
+    # kubeadm's own annotations stay.
+    assert "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint" in marks[1]
+    assert [
+        "crictl",
+        "pods",
+        "--name",
+        "kube-apiserver",
+        "--state",
+        "ready",
+        "-o",
+        "json",
+    ] in state["calls"]
 
 
 def test_reconfigure_fails_loudly_when_the_api_does_not_come_back(master):

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # master-apiserver-config.sh: bring a running master's kube-apiserver to the stack's
 # hardening settings (encryption at rest, audit log, OIDC): install the files it reads, then
-# let kubeadm regenerate its static pod from a ClusterConfiguration with the new flags. On
+# let kubeadm regenerate its static pod from a ClusterConfiguration with the new flags, and
+# mark the manifest with a digest of the flags and files (the kubelet restarts a static pod
+# when its manifest changes, not when a file it mounts does: a new audit policy alone would
+# otherwise never be read), then wait for the pod that carries the mark. On
 # the first master the configuration is also stored in the cluster (kubeadm-config), so
 # control-plane joins and `kubeadm upgrade` keep the flags. A master whose files and
 # manifest already say all of it is left alone (what happens right after bring-up).
@@ -28,6 +31,10 @@ set -euo pipefail
 PROG=master-apiserver-config
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+# shellcheck source-path=SCRIPTDIR source=lib/apiserver.sh
+source "${BASH_SOURCE[0]%/*}/lib/apiserver.sh" # inlined when shipped (cloud_init.script)
+
+ANNOTATION=openstack-k8s.io/apiserver-config-sha256
 
 already_configured() {
   local manifest=$DIR/manifests/kube-apiserver.yaml flag
@@ -44,14 +51,37 @@ install_files() {
   while IFS= read -r f; do
     rel=${f#"$STAGE"/}
     [[ $rel == /* || $rel == *..* ]] && die 2 "refusing path $rel"
+    FILES+=("$rel")
     if ! cmp -s "$f" "$DIR/$rel"; then
       install -D -m 0600 "$f" "$DIR/$rel"
       log "installed $DIR/$rel"
       changed=1
     fi
-  done < <(find "$STAGE" -type f)
+  done < <(find "$STAGE" -type f | sort)
   rm -rf "$STAGE"
   return "$changed"
+}
+
+# What kube-apiserver is to run with: its flags and the files they name.
+config_digest() {
+  local rel
+  {
+    printf '%s\n' "${APISERVER_FLAGS:-}"
+    for rel in "${FILES[@]}"; do
+      printf '%s\n' "$rel"
+      cat "$DIR/$rel"
+    done
+  } | sha256sum | cut -d' ' -f1
+}
+
+# wait_for DEADLINE COMMAND...: until COMMAND succeeds, 1 once the deadline passed.
+wait_for() {
+  local until=$1
+  shift
+  until "$@"; do
+    (($(now_ms) + DELAY_MS < until)) || return 1
+    sleep "$(ms_to_s "$DELAY_MS")"
+  done
 }
 
 api_ready() {
@@ -69,7 +99,8 @@ main() {
   DIR=${KUBERNETES_DIR:-/etc/kubernetes}
   API_URL=${API_URL:-https://127.0.0.1:6443}
   DELAY_MS=$(seconds_env RETRY_DELAY 5)
-  local deadline config files_changed=0
+  local deadline config files_changed=0 digest
+  FILES=()
   deadline=$(($(now_ms) + $(seconds_env RECONFIGURE_TIMEOUT 600)))
   STAGE=$(mktemp -d)
   config=$DIR/kubeadm/apiserver.yaml
@@ -87,7 +118,11 @@ main() {
     timeout 120 kubeadm init phase upload-config kubeadm --config "$config" --kubeconfig "$DIR/admin.conf" >&2 ||
       die 1 "kubeadm could not store the new ClusterConfiguration in the cluster"
   fi
-  # The kubelet restarts the static pod once its manifest (or a file it mounts) changed.
+  digest=$(config_digest)
+  annotate_manifest "$DIR/manifests/kube-apiserver.yaml" "$ANNOTATION" "$digest"
+  wait_for "$deadline" apiserver_pod_runs "$ANNOTATION" "$digest" || die 1 "the kubelet did not restart" \
+    "kube-apiserver on $(hostname) with the new flags and files within RECONFIGURE_TIMEOUT; check" \
+    "'journalctl -u kubelet' and 'crictl pods --name kube-apiserver', then run pulumi up again"
   api_ready "$deadline" || die 1 "kube-apiserver on $(hostname) did not answer $API_URL/readyz within" \
     "RECONFIGURE_TIMEOUT; check 'crictl ps -a --name kube-apiserver' and its logs (a bad flag or file)"
   if [[ ${FIRST_MASTER:-false} == true && ${ENCRYPTED:-false} == true ]]; then

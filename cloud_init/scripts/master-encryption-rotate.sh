@@ -39,6 +39,8 @@ set -euo pipefail
 PROG=master-encryption-rotate
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
+# shellcheck source-path=SCRIPTDIR source=lib/apiserver.sh
+source "${BASH_SOURCE[0]%/*}/lib/apiserver.sh" # inlined when shipped (cloud_init.script)
 
 ANNOTATION=openstack-k8s.io/encryption-config-sha256
 
@@ -50,29 +52,9 @@ decode() {
   grep -qx 'kind: EncryptionConfiguration' "$path" || die 2 "$name is not an EncryptionConfiguration"
 }
 
-annotated_hash() { sed -n "s|^    $ANNOTATION: \"\\(.*\\)\"\$|\\1|p" "$MANIFEST"; }
-
-# annotate HASH: the manifest says which file kube-apiserver is to run with; written beside
-# it as a dotfile (the kubelet skips those) and renamed, so the kubelet never reads half of it.
-annotate() {
-  local tmp=$DIR/manifests/.kube-apiserver.yaml.rotate anchor='^  annotations:$'
-  local add="    $ANNOTATION: \"$1\""
-  if ! grep -q "$anchor" "$MANIFEST"; then
-    anchor='^metadata:$' add="  annotations:\\n$add"
-  fi
-  awk -v anchor="$anchor" -v add="$add" -v drop="    $ANNOTATION: " \
-    'index($0, drop) == 1 { next } { print } $0 ~ anchor && !done { print add; done = 1 }' \
-    "$MANIFEST" >"$tmp"
-  chmod 0600 "$tmp"
-  mv -f "$tmp" "$MANIFEST"
-}
-
-# pod_runs HASH: a ready kube-apiserver pod made from the manifest annotated with HASH.
-pod_runs() {
-  local pods
-  pods=$(crictl pods --name kube-apiserver --state ready -o json 2>/dev/null) || return 1
-  grep -qF "\"$ANNOTATION\": \"$1\"" <<<"$pods"
-}
+annotated_hash() { manifest_annotation "$MANIFEST" "$ANNOTATION"; }
+annotate() { annotate_manifest "$MANIFEST" "$ANNOTATION" "$1"; }
+pod_runs() { apiserver_pod_runs "$ANNOTATION" "$1"; }
 
 api_ready() { curl -fsk --max-time 5 "$API_URL/readyz" >/dev/null 2>&1; }
 
