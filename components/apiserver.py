@@ -18,12 +18,14 @@ from pulumi_command import remote
 from cloud_init import apiserver
 from cloud_init.userdata import tar_b64
 from components.commands import node_command
+from components.roles import Role, command_name
 from settings import ConfigError, Settings
 
 RECONFIGURE_TIMEOUT = 600
 # One step of a key rotation on one master: install its file, the kubelet restarts
 # kube-apiserver, /readyz answers (or, for the rewrite, every Secret written again).
 ROTATE_SCRIPT = "master-encryption-rotate.sh"
+_PHASE_ROLES = {"add": Role.ENCRYPTION_ADD, "promote": Role.ENCRYPTION_PROMOTE, "drop": Role.ENCRYPTION_DROP}
 ROTATE_TIMEOUT = 600
 
 
@@ -178,7 +180,7 @@ def reconfigure_master(
     already runs with them is left alone: at bring-up this checks and does nothing."""
     contents = pulumi.Output.all(*[c for _, c in config.files])
     return node_command(
-        f"{node}-apiserver",
+        command_name(node, Role.APISERVER),
         connection=connection,
         script_name="master-apiserver-config.sh",
         env={
@@ -224,8 +226,8 @@ def rotate_encryption_key(
     parent: pulumi.Resource,
 ) -> remote.Command:
     """The rotation to `rotation.generation`'s key, as run-once commands (their names carry
-    the generation, so each rotation runs once): `<master>-encryption-<N>-add` on every
-    master, then `-promote` on every master, `<name>-encryption-<N>-rewrite` once on the first
+    the generation, so each rotation runs once): `<master>-encryption-add-<N>` on every
+    master, then `-promote-` on every master, `<name>-encryption-rewrite-<N>` once on the first
     master, then `-drop` on every master. One master restarts at a time, and no master
     writes with a key another master cannot read yet. Returns the last step: what the
     masters' steady `-apiserver` commands (and joins) wait for."""
@@ -240,7 +242,7 @@ def rotate_encryption_key(
         previous: list[pulumi.Resource],
     ) -> remote.Command:
         return node_command(
-            f"{master.node}-encryption-{g}-{phase}",
+            command_name(master.node, _PHASE_ROLES[phase], g),
             connection=master.connection,
             script_name=ROTATE_SCRIPT,
             env={
@@ -263,7 +265,7 @@ def rotate_encryption_key(
     # Every master now writes with the new key and reads both: rewrite once, through any of them.
     previous = [
         node_command(
-            f"{name}-encryption-{g}-rewrite",
+            command_name(name, Role.ENCRYPTION_REWRITE, g),
             connection=masters[0].connection,
             script_name=ROTATE_SCRIPT,
             env={"PHASE": "rewrite", "KEY_NAME": new, "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT)},

@@ -7,6 +7,7 @@ matching suffixes of its own."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -21,6 +22,11 @@ class Role(StrEnum):
     ETCD_BACKUP = "etcd-backup"  # the etcd backup timer and scripts on a node
     # Day 2: nothing runs at creation, the script runs when what it applies changes.
     APISERVER = "apiserver"  # the API server's flags and files on a running master
+    # Rotating the Secrets encryption key, once per key generation (the name ends in it).
+    ENCRYPTION_ADD = "encryption-add"  # the new key read on a master
+    ENCRYPTION_PROMOTE = "encryption-promote"  # the new key written on a master
+    ENCRYPTION_REWRITE = "encryption-rewrite"  # every Secret written again, once
+    ENCRYPTION_DROP = "encryption-drop"  # the old key gone from a master
     UPGRADE = "upgrade"  # a node's Kubernetes version
     UPGRADE_CREDENTIAL = "upgrade-credential"  # what worker upgrades authenticate with
     ETCD_RENEWAL = "etcd-renewal"  # a renewed etcd member certificate
@@ -32,17 +38,28 @@ class Role(StrEnum):
     CLOUD_CLEANUP = "cloud-cleanup"  # load balancers and volumes go before the CCM and CSI
 
 
-def command_name(owner: str, role: Role) -> str:
-    return f"{owner}-{role}"
+def command_name(owner: str, role: Role, generation: int | None = None) -> str:
+    """`<owner>-<role>`, and `-<generation>` for a command that runs once per generation of
+    what it applies (a key rotation)."""
+    return f"{owner}-{role}" + (f"-{generation}" if generation is not None else "")
 
 
 # Longest first, so that `-upgrade-credential` is never read as `-upgrade`.
 _BY_LENGTH = sorted(Role, key=lambda r: len(r.value), reverse=True)
 
 
+_GENERATION = re.compile(r"-[0-9]+$")
+# The roles whose commands run once per generation: their names end in it.
+GENERATIONAL = (Role.ENCRYPTION_ADD, Role.ENCRYPTION_PROMOTE, Role.ENCRYPTION_REWRITE, Role.ENCRYPTION_DROP)
+
+
 def role_of(name: str) -> Role | None:
     """The role of the command named `name`, None for a name no command of ours has."""
-    return next((r for r in _BY_LENGTH if name.endswith(f"-{r.value}")), None)
+    role = next((r for r in _BY_LENGTH if name.endswith(f"-{r.value}")), None)
+    if role is None and _GENERATION.search(name):
+        bare = _GENERATION.sub("", name)
+        role = next((r for r in GENERATIONAL if bare.endswith(f"-{r.value}")), None)
+    return role
 
 
 def owner_of(name: str) -> str:
@@ -50,4 +67,6 @@ def owner_of(name: str) -> str:
     role = role_of(name)
     if role is None:
         raise ValueError(f"{name} is not the name of a command")
+    if role in GENERATIONAL:
+        name = _GENERATION.sub("", name)
     return name[: -len(role.value) - 1]

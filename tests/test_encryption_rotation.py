@@ -24,10 +24,10 @@ ROTATION = "apiServer.encryption.keyGeneration=2"
 MASTERS = [f"dev-master-{i}" for i in range(3)]
 # The steps, in the order they must run: each one waits for the one before it.
 ORDER = (
-    [f"{m}-encryption-2-add" for m in MASTERS]
-    + [f"{m}-encryption-2-promote" for m in MASTERS]
-    + ["dev-master-encryption-2-rewrite"]
-    + [f"{m}-encryption-2-drop" for m in MASTERS]
+    [f"{m}-encryption-add-2" for m in MASTERS]
+    + [f"{m}-encryption-promote-2" for m in MASTERS]
+    + ["dev-master-encryption-rewrite-2"]
+    + [f"{m}-encryption-drop-2" for m in MASTERS]
 )
 
 
@@ -48,18 +48,18 @@ def test_a_rotation_runs_step_by_step_through_every_master(plan):
     # The steady commands install the new single-key file only once the rotation is over, and
     # a master joins only then (it would not read Secrets under the old key).
     for m in MASTERS:
-        assert "dev-master-2-encryption-2-drop" in p.waits_for(f"{m}-apiserver")
+        assert "dev-master-2-encryption-drop-2" in p.waits_for(f"{m}-apiserver")
     for m in MASTERS[1:]:
-        assert "dev-master-2-encryption-2-drop" in _direct(p, f"{m}-join")
-    assert "dev-master-0-init" in _direct(p, "dev-master-0-encryption-2-add")
-    assert "dev-master-1-kubeadm-files" in _direct(p, "dev-master-1-encryption-2-add")
+        assert "dev-master-2-encryption-drop-2" in _direct(p, f"{m}-join")
+    assert "dev-master-0-init" in _direct(p, "dev-master-0-encryption-add-2")
+    assert "dev-master-1-kubeadm-files" in _direct(p, "dev-master-1-encryption-add-2")
     # The rewrite runs on the first master, where admin.conf is.
-    raw = p.raw(["dev-master-0-kubeadm-files", "dev-master-encryption-2-rewrite"])
+    raw = p.raw(["dev-master-0-kubeadm-files", "dev-master-encryption-rewrite-2"])
     assert (
-        raw["dev-master-encryption-2-rewrite"]["connection"]["host"]
+        raw["dev-master-encryption-rewrite-2"]["connection"]["host"]
         == raw["dev-master-0-kubeadm-files"]["connection"]["host"]
     )
-    assert "export PHASE=rewrite" in raw["dev-master-encryption-2-rewrite"]["stdin"]
+    assert "export PHASE=rewrite" in raw["dev-master-encryption-rewrite-2"]["stdin"]
     # Both generations' keys exist during generation 2; the first keeps its old name.
     assert {"dev-master-encryption-key", "dev-master-encryption-key-2"} <= set(p.by_name)
     assert "encryption secretbox key2" in p.named("dev-master-0-apiserver")["inputs"]["create"]
@@ -71,31 +71,31 @@ def _env_of(stdin: str) -> dict[str, str]:
 
 def test_each_step_carries_its_file_and_the_keys_stay_secret(plan):
     p = plan("dev", "masters.count=3", ROTATION)
-    steps = [n for n in ORDER if not n.endswith("-rewrite")]
+    steps = [n for n in ORDER if "-encryption-rewrite-" not in n]
     for name in steps:
         assert p.named(name)["inputs"]["stdin"] == "[secret]", name
         assert "export" not in p.named(name)["inputs"]["create"]
     raw = p.raw(
         [
-            "dev-master-1-encryption-2-add",
-            "dev-master-1-encryption-2-promote",
-            "dev-master-1-encryption-2-drop",
+            "dev-master-1-encryption-add-2",
+            "dev-master-1-encryption-promote-2",
+            "dev-master-1-encryption-drop-2",
             "dev-master-1-kubeadm-files",
         ]
     )
     order = {}
     for phase in ("add", "promote", "drop"):
-        env = _env_of(raw[f"dev-master-1-encryption-2-{phase}"]["stdin"])
+        env = _env_of(raw[f"dev-master-1-encryption-{phase}-2"]["stdin"])
         assert env["PHASE"] == phase and env["KEY_NAME"] == "key2"
         order[phase] = _keys(base64.b64decode(env["ENCRYPTION_CONFIG_B64"]).decode())
         assert base64.b64decode(env["FINAL_CONFIG_B64"]) == base64.b64decode(
-            _env_of(raw["dev-master-1-encryption-2-drop"]["stdin"])["ENCRYPTION_CONFIG_B64"]
+            _env_of(raw["dev-master-1-encryption-drop-2"]["stdin"])["ENCRYPTION_CONFIG_B64"]
         )
     assert order == {"add": ["key1", "key2"], "promote": ["key2", "key1"], "drop": ["key2"]}
     # The drop step's file is byte for byte what every master keeps (and new masters get with
     # their PKI), so the steady -apiserver commands find it in place.
     drop = base64.b64decode(
-        _env_of(raw["dev-master-1-encryption-2-drop"]["stdin"])["ENCRYPTION_CONFIG_B64"]
+        _env_of(raw["dev-master-1-encryption-drop-2"]["stdin"])["ENCRYPTION_CONFIG_B64"]
     ).decode()
     assert p.kubeadm_files("dev-master-1")[apiserver.ENCRYPTION_FILE] == drop
     secret = yaml.safe_load(drop)["resources"][0]["providers"][0]["secretbox"]["keys"][0]["secret"]
@@ -114,11 +114,11 @@ def test_a_later_generation_keeps_only_its_key_and_the_previous_one(plan):
     keys = sorted(n for n in p.by_name if n.startswith("dev-master-encryption-key"))
     assert keys == ["dev-master-encryption-key-2", "dev-master-encryption-key-3"]
     assert (
-        "dev-master-0-encryption-3-add" in p.by_name
-        and "dev-master-0-encryption-2-add" not in p.by_name
+        "dev-master-0-encryption-add-3" in p.by_name
+        and "dev-master-0-encryption-add-2" not in p.by_name
     )
     env = _env_of(
-        p.raw(["dev-master-0-encryption-3-add"])["dev-master-0-encryption-3-add"]["stdin"]
+        p.raw(["dev-master-0-encryption-add-3"])["dev-master-0-encryption-add-3"]["stdin"]
     )
     assert _keys(base64.b64decode(env["ENCRYPTION_CONFIG_B64"]).decode()) == ["key2", "key3"]
 

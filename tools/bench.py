@@ -51,6 +51,8 @@ DURATIONS = {
     "cp-join": 90.0,  # kubeadm join --control-plane (etcd member, static pods)
     "worker-join": 45.0,  # kubeadm join
     "apiserver-check": 3.0,  # the API server's flags and files already as asked (bring-up)
+    "encryption-step": 60.0,  # a master's kube-apiserver restarted with the next key order
+    "secrets-rewrite": 30.0,  # every Secret read and written again
     "bundle": 40.0,  # etcd backup timer and scripts installed (apt)
     "engine-only": 0.05,  # a command with nothing to run at creation (drain, upgrades)
     "k8s-object": 2.0,  # a Kubernetes object applied
@@ -73,6 +75,10 @@ _ROLE_KINDS = {
     Role.UPGRADE_CREDENTIAL: "token",
     Role.APISERVER: "apiserver-check",
     Role.ETCD_BACKUP: "bundle",
+    Role.ENCRYPTION_ADD: "encryption-step",
+    Role.ENCRYPTION_PROMOTE: "encryption-step",
+    Role.ENCRYPTION_DROP: "encryption-step",
+    Role.ENCRYPTION_REWRITE: "secrets-rewrite",
 }
 _FIXED_KINDS = {
     "openstack:networking/router:Router": "router",

@@ -522,9 +522,45 @@ def _alerts(
 
 
 def _command_label(res: dict[str, Any]) -> str:
-    """The clear-text label a day-2 command carries on its command line (`# ...`)."""
-    line = (res.get("inputs") or {}).get("update") or ""
-    return line.split("  # ", 1)[1] if isinstance(line, str) and "  # " in line else "?"
+    """The clear-text label a command carries on its command line (`# ...`)."""
+    inputs = res.get("inputs") or {}
+    for line in (inputs.get("create"), inputs.get("update")):
+        if isinstance(line, str) and "  # " in line:
+            return line.split("  # ", 1)[1]
+    return "?"
+
+
+def _rotation_notes(added: list[dict[str, Any]]) -> list[Alert]:
+    """A new generation of the Secrets encryption key: its steps are added commands, run once
+    each, master after master (the labels say which keys each step leaves)."""
+    order = [
+        Role.ENCRYPTION_ADD,
+        Role.ENCRYPTION_PROMOTE,
+        Role.ENCRYPTION_REWRITE,
+        Role.ENCRYPTION_DROP,
+    ]
+    steps = sorted(
+        (r for r in added if r["type"] == COMMAND and role_of(r["name"]) in order),
+        key=lambda r: (order.index(role_of(r["name"])), _natural(r["name"])),
+    )
+    if not steps:
+        return []
+    masters = sum(1 for r in steps if role_of(r["name"]) is Role.ENCRYPTION_ADD)
+    lines = [
+        f"`{r['name']}`: "
+        + (
+            "every Secret written again with the new key"
+            if role_of(r["name"]) is Role.ENCRYPTION_REWRITE
+            else _command_label(r)
+        )
+        for r in steps
+    ]
+    return [
+        Alert(
+            f"rotates the Secrets encryption key on {masters} master{'s' if masters != 1 else ''}",
+            ["in this order, one step after another (master-encryption-rotate.sh):", *lines],
+        )
+    ]
 
 
 def _notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
@@ -626,7 +662,7 @@ def compare(old: Plan, new: Plan) -> Comparison:
         meta_only=[d for d in diffs if d.meta and not d.changes],
         outputs=outputs,
         alerts=_alerts(old, new, added, removed, changed),
-        notes=_notes(old, new, changed),
+        notes=_rotation_notes(added) + _notes(old, new, changed),
         user_data=_user_data_groups(old, new, ignored_ud),
         user_data_nodes=ud_nodes,
     )

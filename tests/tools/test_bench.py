@@ -159,3 +159,11 @@ def test_commands_are_told_apart_by_role_and_group():
     )
     with pytest.raises(ValueError, match="no duration for command x-frobnicate"):
         bench.kind_of(node("x-frobnicate", "", type_=C, group="worker") | {"inputs": join})
+
+
+def test_a_key_rotation_has_durations(plan):
+    """The rotation's steps are commands of their own roles, with durations of their own."""
+    p = plan("dev", "masters.count=3", "apiServer.encryption.keyGeneration=2")
+    kinds = {r["name"]: bench.kind_of(r) for r in p.resources}
+    assert kinds["dev-master-1-encryption-promote-2"] == "encryption-step"
+    assert kinds["dev-master-encryption-rewrite-2"] == "secrets-rewrite"

@@ -142,3 +142,21 @@ def test_api_server_settings_reconfigure_running_masters(plan):
 def test_a_new_worker_reconfigures_no_master(plan):
     result = diff(plan("dev"), plan("dev", "workerPools[0].count=3"))
     assert result.returncode == 1 and "[!NOTE]" not in result.stdout
+
+
+def test_a_key_rotation_is_announced_in_its_order(plan):
+    """Raising keyGeneration adds the rotation's commands: the note lists them in the order
+    they run (add, promote on every master, one rewrite, drop), before the counts."""
+    result = diff(
+        plan("dev", "masters.count=3"),
+        plan("dev", "masters.count=3", "apiServer.encryption.keyGeneration=2"),
+    )
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "This change **rotates the Secrets encryption key on 3 masters**" in out
+    note = out.split("rotates the Secrets encryption key", 1)[1].split("\n\n", 1)[0]
+    names = [line.split("`")[1] for line in note.splitlines() if line.startswith("> - `")]
+    phases = [n.rsplit("-", 2)[1] for n in names]
+    assert phases == ["add"] * 3 + ["promote"] * 3 + ["rewrite"] + ["drop"] * 3
+    assert "drop key1" in note and out.index("rotates the Secrets") < out.index(" to add, ")
+    assert CALM in out
