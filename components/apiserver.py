@@ -25,7 +25,11 @@ RECONFIGURE_TIMEOUT = 600
 # One step of a key rotation on one master: install its file, the kubelet restarts
 # kube-apiserver, /readyz answers (or, for the rewrite, every Secret written again).
 ROTATE_SCRIPT = "master-encryption-rotate.sh"
-_PHASE_ROLES = {"add": Role.ENCRYPTION_ADD, "promote": Role.ENCRYPTION_PROMOTE, "drop": Role.ENCRYPTION_DROP}
+_PHASE_ROLES = {
+    "add": Role.ENCRYPTION_ADD,
+    "promote": Role.ENCRYPTION_PROMOTE,
+    "drop": Role.ENCRYPTION_DROP,
+}
 ROTATE_TIMEOUT = 600
 
 

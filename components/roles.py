@@ -50,7 +50,12 @@ _BY_LENGTH = sorted(Role, key=lambda r: len(r.value), reverse=True)
 
 _GENERATION = re.compile(r"-[0-9]+$")
 # The roles whose commands run once per generation: their names end in it.
-GENERATIONAL = (Role.ENCRYPTION_ADD, Role.ENCRYPTION_PROMOTE, Role.ENCRYPTION_REWRITE, Role.ENCRYPTION_DROP)
+GENERATIONAL = (
+    Role.ENCRYPTION_ADD,
+    Role.ENCRYPTION_PROMOTE,
+    Role.ENCRYPTION_REWRITE,
+    Role.ENCRYPTION_DROP,
+)
 
 
 def role_of(name: str) -> Role | None:
