@@ -35,7 +35,7 @@ main() {
   probe_ms=$(seconds_env PROBE_TIMEOUT 5)
   delay_ms=$(seconds_env RETRY_DELAY 2)
 
-  local start deadline tries=0 rc out last left
+  local start deadline tries=0 rc out last="" left
   start=$(now_ms)
   deadline=$((start + timeout_ms))
   while :; do
@@ -54,7 +54,10 @@ main() {
       0) last="an answer that is not an SSH banner: '${out:0:80}'" ;;
       3) last="connection refused or no route" ;;
       4) last="the connection closed before any banner" ;;
-      124 | 137) last="no banner within PROBE_TIMEOUT (connect or banner hung)" ;;
+      124 | 137)
+        # A try cut short by the deadline says nothing new: keep what a whole try saw.
+        ((left < probe_ms)) && [[ -n ${last:-} ]] || last="no banner within PROBE_TIMEOUT (connect or banner hung)"
+        ;;
       *) last="exit $rc" ;;
     esac
     (($(now_ms) + delay_ms < deadline)) || break

@@ -769,8 +769,13 @@ class Listener:
     """A TCP server on 127.0.0.1 that, once started, greets every client with `greeting`
     (None: accepts and says nothing) and counts the connections it saw."""
 
-    def __init__(self, greeting: bytes | None = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"):
-        self.greeting, self.connections = greeting, 0
+    def __init__(
+        self,
+        greeting: bytes | None = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+        greet_first: int | None = None,
+    ):
+        # greet_first: greet only that many clients, then say nothing (a listener that hangs).
+        self.greeting, self.connections, self.greet_first = greeting, 0, greet_first
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -787,7 +792,8 @@ class Listener:
                 except OSError:
                     return
                 self.connections += 1
-                if self.greeting is not None:
+                greets = self.greet_first is None or self.connections <= self.greet_first
+                if self.greeting is not None and greets:
                     conn.sendall(self.greeting)
                 self.held.append(conn)  # left open, as sshd does while it waits for the client
 
@@ -869,6 +875,20 @@ def test_wait_sshd_wants_an_ssh_banner_not_just_a_port(greeting, seen):
     assert result.elapsed < 6, result.stderr
     assert server.connections >= 2
     assert seen in result.stderr
+
+
+def test_a_try_cut_short_by_the_deadline_keeps_what_a_whole_try_saw():
+    """The last try gets only what is left of SSH_WAIT_TIMEOUT; timing out in that sliver says
+    nothing about the node, so the failure still names what a whole try saw (here an answer
+    that is not SSH), not a hang the deadline made (a loaded machine made it flaky before)."""
+    server = Listener(b"HTTP/1.1 400 Bad Request\r\n", greet_first=1).start()
+    try:
+        result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="1", PROBE_TIMEOUT="5", RETRY_DELAY="0.05")
+    finally:
+        server.close()
+    assert result.returncode == 1, result.stdout
+    assert server.connections >= 2
+    assert "not an SSH banner" in result.stderr and "no banner within" not in result.stderr
 
 
 def test_wait_sshd_refuses_bad_input():
