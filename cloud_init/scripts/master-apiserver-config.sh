@@ -74,24 +74,7 @@ config_digest() {
   } | sha256sum | cut -d' ' -f1
 }
 
-# wait_for DEADLINE COMMAND...: until COMMAND succeeds, 1 once the deadline passed.
-wait_for() {
-  local until=$1
-  shift
-  until "$@"; do
-    (($(now_ms) + DELAY_MS < until)) || return 1
-    sleep "$(ms_to_s "$DELAY_MS")"
-  done
-}
-
-api_ready() {
-  local until=$1
-  while :; do
-    curl -fsk --max-time 5 "$API_URL/readyz" >/dev/null 2>&1 && return 0
-    (($(now_ms) + DELAY_MS < until)) || return 1
-    sleep "$(ms_to_s "$DELAY_MS")"
-  done
-}
+api_ready() { curl -fsk --max-time 5 "$API_URL/readyz" >/dev/null 2>&1; }
 
 main() {
   [[ -n ${FILES_TAR_B64:-} ]] || die 2 "FILES_TAR_B64 is not set"
@@ -123,7 +106,7 @@ main() {
   wait_for "$deadline" apiserver_pod_runs "$ANNOTATION" "$digest" || die 1 "the kubelet did not restart" \
     "kube-apiserver on $(hostname) with the new flags and files within RECONFIGURE_TIMEOUT; check" \
     "'journalctl -u kubelet' and 'crictl pods --name kube-apiserver', then run pulumi up again"
-  api_ready "$deadline" || die 1 "kube-apiserver on $(hostname) did not answer $API_URL/readyz within" \
+  wait_for "$deadline" api_ready || die 1 "kube-apiserver on $(hostname) did not answer $API_URL/readyz within" \
     "RECONFIGURE_TIMEOUT; check 'crictl ps -a --name kube-apiserver' and its logs (a bad flag or file)"
   if [[ ${FIRST_MASTER:-false} == true && ${ENCRYPTED:-false} == true ]]; then
     # Secrets written before encryption was on stay readable (identity is the last provider)

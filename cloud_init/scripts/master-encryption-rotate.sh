@@ -58,16 +58,6 @@ pod_runs() { apiserver_pod_runs "$ANNOTATION" "$1"; }
 
 api_ready() { curl -fsk --max-time 5 "$API_URL/readyz" >/dev/null 2>&1; }
 
-# wait_for DEADLINE COMMAND...: until COMMAND succeeds, 1 once the deadline passed.
-wait_for() {
-  local deadline=$1
-  shift
-  until "$@"; do
-    (($(now_ms) + DELAY_MS < deadline)) || return 1
-    sleep "$(ms_to_s "$DELAY_MS")"
-  done
-}
-
 # A config holding a key this rotation does not know would lose it: the Secrets under it
 # could no longer be read (keyGeneration lowered, or the file changed by hand).
 known_keys_only() {
