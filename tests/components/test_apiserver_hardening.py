@@ -10,11 +10,10 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
-import textwrap
 
 import pytest
+from fakes import master as master_fakes
 import yaml
 
 from cloud_init import apiserver, script
@@ -108,6 +107,7 @@ def test_audit_policy_file(tmp_path):
 # --- master-apiserver-config.sh against fakes ----------------------------------------------
 
 FAKES = {
+    **master_fakes.FAKES,
     "kubeadm": """
         import os, sys, json
         state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(sys.argv[1:])
@@ -123,20 +123,6 @@ FAKES = {
                 f.write(head + "".join(f"    - {x}\\n" for x in flags))
             state["restarted"] = True
         json.dump(state, open(os.environ["FAKE_STATE"], "w"))
-    """,
-    # The kubelet: a pod made from the manifest as it is now (it restarts at once).
-    "crictl": """
-        import json, os, sys, yaml
-        state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["crictl", *sys.argv[1:]])
-        json.dump(state, open(os.environ["FAKE_STATE"], "w"))
-        manifest = yaml.safe_load(open(os.environ["KUBERNETES_DIR"] + "/manifests/kube-apiserver.yaml"))
-        print(json.dumps({"items": [{"state": "SANDBOX_READY", "annotations": manifest["metadata"]["annotations"]}]}, indent=2))
-    """,
-    "curl": """
-        import os, sys, json
-        state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["curl"])
-        json.dump(state, open(os.environ["FAKE_STATE"], "w"))
-        sys.exit(0 if state["api_up"] else 7)
     """,
     # Two of them run at once in a pipeline: each appends its own line.
     "kubectl": """
@@ -165,10 +151,7 @@ def files_tar(policy: str = "kind: Policy\n") -> str:
 @pytest.fixture
 def master(tmp_path):
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in FAKES.items():
-        (bin_dir / name).write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
-        (bin_dir / name).chmod(0o755)
+    master_fakes.install(bin_dir, FAKES)
     kdir = tmp_path / "etc-kubernetes"
     state = tmp_path / "state.json"
     env = {

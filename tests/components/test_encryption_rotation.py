@@ -11,10 +11,9 @@ import json
 import os
 import re
 import subprocess
-import sys
-import textwrap
 
 import pytest
+from fakes import master as master_fakes
 import yaml
 
 from cloud_init import apiserver
@@ -126,23 +125,7 @@ def test_a_later_generation_keeps_only_its_key_and_the_previous_one(plan):
 # --- master-encryption-rotate.sh against fakes ---------------------------------------------
 
 FAKES = {
-    # A kubelet that replaces the pod when its manifest changes (the pod carries the
-    # manifest's annotations), or, stuck, keeps the pod it had.
-    "crictl": """
-        import json, os, sys, yaml
-        state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["crictl", *sys.argv[1:]])
-        manifest = os.environ["KUBERNETES_DIR"] + "/manifests/kube-apiserver.yaml"
-        if state["kubelet_restarts"]:
-            state["pod"] = yaml.safe_load(open(manifest))["metadata"]["annotations"]
-        json.dump(state, open(os.environ["FAKE_STATE"], "w"))
-        print(json.dumps({"items": [{"state": "SANDBOX_READY", "annotations": state["pod"]}]}, indent=2))
-    """,
-    "curl": """
-        import json, os, sys
-        state = json.load(open(os.environ["FAKE_STATE"])); state["calls"].append(["curl"])
-        json.dump(state, open(os.environ["FAKE_STATE"], "w"))
-        sys.exit(0 if state["api_up"] else 7)
-    """,
+    **master_fakes.FAKES,
     # Two of them run at once in a pipeline: each appends its own line.
     "kubectl": """
         import json, os, sys
@@ -199,10 +182,7 @@ def master(tmp_path):
     """A running master at generation 1; run(phase, **env) runs one step as its command
     would (the same stdin) and returns (result, calls, kubernetes dir)."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in FAKES.items():
-        (bin_dir / name).write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
-        (bin_dir / name).chmod(0o755)
+    master_fakes.install(bin_dir, FAKES)
     kdir = tmp_path / "etc-kubernetes"
     (kdir / "manifests").mkdir(parents=True)
     (kdir / "encryption").mkdir()

@@ -1,6 +1,6 @@
 """Fake node binaries for the script tests: record every call, fail on demand.
 
-Two kinds, one place, one way in (a bin directory put first on PATH):
+Three kinds, one place, one way in (a bin directory put first on PATH):
 
 - rule fakes (`fake.py`), for scripts whose tools answer from a script of results:
 
@@ -15,6 +15,9 @@ Two kinds, one place, one way in (a bin directory put first on PATH):
 - the node fake (`node.sh`), for the upgrade scripts, whose tools must agree with each other
   (installing a package changes what kubeadm and dpkg-query report): `node_bin()` links the
   tools to it; its state directory is described at the top of node.sh.
+
+- the master fakes (`master.py`), for the API server scripts: a kubelet (crictl) whose
+  kube-apiserver pod follows the manifest, and /readyz (curl), on one JSON state file.
 """
 
 import json
