@@ -5,6 +5,17 @@
 # Not run on its own: sourced after lib/common.sh (inlined when shipped, cloud_init.script).
 # shellcheck shell=bash
 
+# wait_for DEADLINE COMMAND...: COMMAND again every DELAY_MS (the caller sets it) until it
+# succeeds; 1 once the next try would start past DEADLINE (a now_ms instant).
+wait_for() {
+  local deadline=$1
+  shift
+  until "$@"; do
+    (($(now_ms) + DELAY_MS < deadline)) || return 1
+    sleep "$(ms_to_s "$DELAY_MS")"
+  done
+}
+
 # manifest_annotation MANIFEST KEY: the value of annotation KEY in MANIFEST, empty if none.
 manifest_annotation() { sed -n "s|^    $2: \"\\(.*\\)\"\$|\\1|p" "$1"; }
 

@@ -22,16 +22,6 @@ ms_left() {
   local l=$(($1 - $(now_ms)))
   echo $((l > 0 ? l : 0))
 }
-# wait_for DEADLINE COMMAND...: COMMAND again every DELAY_MS (the caller sets it) until it
-# succeeds; 1 once the next try would start past DEADLINE (a now_ms instant).
-wait_for() {
-  local deadline=$1
-  shift
-  until "$@"; do
-    (($(now_ms) + DELAY_MS < deadline)) || return 1
-    sleep "$(ms_to_s "$DELAY_MS")"
-  done
-}
 die() {
   local rc=$1
   shift
