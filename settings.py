@@ -611,6 +611,7 @@ class Settings(_Model):
             "cloud_controller": self.cloud_controller.enabled,
             "cinder_csi": self.csi.enabled,
             "metrics_server": self.metrics_server.enabled,
+            "network_policy": self.network_policy.enabled,
         }
 
     @property

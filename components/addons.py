@@ -11,27 +11,16 @@ import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
 from addons import addon_objects, cloud_conf, cloud_conf_secret, needs_cloud_conf
-from addons.versions import tags_for
 from addons.resources import create
 from components.commands import delete_command
 from components.credentials import application_credential
 from components.network import PrivateNetwork
-from settings import ConfigError, Settings
+from settings import Settings
 
 
 # Octavia deletes a load balancer in a minute or two, Cinder a volume in seconds; many of
 # them queue up behind each other.
 CLEANUP_TIMEOUT = 600
-
-
-def addon_features(settings: Settings) -> dict[str, bool]:
-    """Every add-on feature the stack turns on: Settings.addon_features, and network policy."""
-    return {**settings.addon_features, "network_policy": settings.network_policy.enabled}
-
-
-def wanted(settings: Settings) -> bool:
-    """Whether the cluster gets a ClusterAddons at all: any one feature is enough."""
-    return any(addon_features(settings).values())
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -49,14 +38,7 @@ class ClusterAddons(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:ClusterAddons", name, None, opts)
-        features = addon_features(settings)
-        try:
-            tags_for(settings.kubernetes_version)
-        except ValueError as e:
-            # Settings checks this for its own add-on features only, not for network policy.
-            raise pulumi.RunError(
-                str(ConfigError("kubernetesVersion", str(e).split(": ", 1)[1]))
-            ) from None
+        features = settings.addon_features
         provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=kubeconfig,

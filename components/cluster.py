@@ -9,7 +9,7 @@ import pulumi_tls as tls
 
 from cloud_init.backup import openstack_rc_file
 from cloud_init.kubeconfig import ADMIN_GROUP, ADMIN_USER, admin_kubeconfig
-from components.addons import ClusterAddons, wanted as addons_wanted
+from components.addons import ClusterAddons
 from components.commands import SSH_USER
 from components.control_plane import ControlPlane
 from components.credentials import application_credential, swift_writer_rules
@@ -132,7 +132,7 @@ class Cluster(pulumi.ComponentResource):
         port = endpoint_port(settings)
         self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
         self.kubeconfig = self._kubeconfig(name, settings, pki)
-        if addons_wanted(settings):
+        if any(settings.addon_features.values()):
             ClusterAddons(
                 f"{name}-addons",
                 settings,

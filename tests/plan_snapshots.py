@@ -38,7 +38,12 @@ CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "swift-backups": ("dev", ("etcd.backup.container=etcd-snapshots",)),
     "no-addons": (
         "dev",
-        ("cloudController.enabled=false", "csi.enabled=false", "metricsServer.enabled=false"),
+        (
+            "cloudController.enabled=false",
+            "csi.enabled=false",
+            "metricsServer.enabled=false",
+            "networkPolicy.enabled=false",
+        ),
     ),
     "three-discovery-members": ("dev", ("discovery.count=3", "masters.count=3")),
     "private-api": (

@@ -24,6 +24,7 @@ ADDONS_OFF = {
     "cloudController": {"enabled": False},
     "csi": {"enabled": False},
     "metricsServer": {"enabled": False},
+    "networkPolicy": {"enabled": False},
 }
 
 
@@ -240,6 +241,13 @@ REFUSED = [
         {"kubernetesVersion": "1.99.0", **ADDONS_OFF},
         "kubernetesVersion",
         "newer than",
+    ),
+    # network policy alone is an add-on too: Calico is pinned per minor like the others
+    (
+        "version-unpinned-network-policy",
+        {"kubernetesVersion": "1.31.4", **ADDONS_OFF, "networkPolicy": {"enabled": True}},
+        "kubernetesVersion",
+        "has no pinned add-on versions",
     ),
     # a secret for a mode that does not use it
     (
