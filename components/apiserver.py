@@ -5,7 +5,6 @@ one master after another."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pulumi_command import remote
 
 from cloud_init import apiserver
 from cloud_init.userdata import tar_b64
-from components.commands import node_command
+from components.commands import node_command, secret_b64
 from components.roles import Role, command_name
 from settings import ConfigError, Settings
 
@@ -25,11 +24,6 @@ RECONFIGURE_TIMEOUT = 600
 # One step of a key rotation on one master: install its file, the kubelet restarts
 # kube-apiserver, /readyz answers (or, for the rewrite, every Secret written again).
 ROTATE_SCRIPT = "master-encryption-rotate.sh"
-_PHASE_ROLES = {
-    "add": Role.ENCRYPTION_ADD,
-    "promote": Role.ENCRYPTION_PROMOTE,
-    "drop": Role.ENCRYPTION_DROP,
-}
 ROTATE_TIMEOUT = 600
 
 
@@ -115,12 +109,7 @@ def _encryption_files(
 
     new = _encryption_key(name, generation, parent)
     if generation == 1:
-        # Built as it always was (one apply over the key): plans stay byte-identical.
-        return pulumi.Output.secret(
-            new.apply(
-                lambda k: apiserver.encryption_config(enc.provider, [(encryption_key_name(1), k)])
-            )
-        ), None
+        return config((1, new)), None
     old = _encryption_key(name, generation - 1, parent)
     final = config((generation, new))
     return final, KeyRotation(
@@ -191,9 +180,7 @@ def reconfigure_master(
             "FILES_TAR_B64": pulumi.Output.secret(
                 contents.apply(lambda c: tar_b64(zip([p for p, _ in config.files], c, strict=True)))
             ),
-            "KUBEADM_CONFIG_B64": pulumi.Output.secret(
-                kubeadm_config.apply(lambda text: base64.b64encode(text.encode()).decode())
-            ),
+            "KUBEADM_CONFIG_B64": secret_b64(kubeadm_config),
             "APISERVER_FLAGS": "".join(f"--{a['name']}={a['value']}\n" for a in config.args),
             "FIRST_MASTER": "true" if first else "false",
             "ENCRYPTED": "true" if settings.api_server.encryption.enabled else "false",
@@ -218,9 +205,13 @@ class RotatingMaster:
     after: list[pulumi.Resource]
 
 
-# (step, what it does, in the clear): each step goes through every master, one after another.
-_ROTATION_STEPS = [("add", "add {new} as a reading key"), ("promote", "make {new} the writing key")]
-_DROP_STEP = ("drop", "drop {old}")
+# Step -> its role and what it does, in the clear: each goes through every master, one after
+# another; the rewrite comes between promote and drop.
+_STEPS = {
+    "add": (Role.ENCRYPTION_ADD, "add {new} as a reading key"),
+    "promote": (Role.ENCRYPTION_PROMOTE, "make {new} the writing key"),
+    "drop": (Role.ENCRYPTION_DROP, "drop {old}"),
+}
 
 
 def rotate_encryption_key(
@@ -238,22 +229,17 @@ def rotate_encryption_key(
     g = rotation.generation
     new, old = encryption_key_name(g), encryption_key_name(g - 1)
 
-    def step(
-        master: RotatingMaster,
-        phase: str,
-        what: str,
-        config: pulumi.Output[str],
-        previous: list[pulumi.Resource],
-    ) -> remote.Command:
+    def step(master: RotatingMaster, phase: str, previous: list[pulumi.Resource]) -> remote.Command:
+        role, what = _STEPS[phase]
         return node_command(
-            command_name(master.node, _PHASE_ROLES[phase], g),
+            command_name(master.node, role, g),
             connection=master.connection,
             script_name=ROTATE_SCRIPT,
             env={
                 "PHASE": phase,
                 "KEY_NAME": new,
-                "ENCRYPTION_CONFIG_B64": _b64_secret(config),
-                "FINAL_CONFIG_B64": _b64_secret(rotation.drop),
+                "ENCRYPTION_CONFIG_B64": secret_b64(getattr(rotation, phase)),
+                "FINAL_CONFIG_B64": secret_b64(rotation.drop),
                 "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT),
             },
             timeout=ROTATE_TIMEOUT,
@@ -263,9 +249,9 @@ def rotate_encryption_key(
         )
 
     previous: list[pulumi.Resource] = []
-    for phase, what in _ROTATION_STEPS:
+    for phase in ("add", "promote"):
         for m in masters:
-            previous = [step(m, phase, what, getattr(rotation, phase), previous)]
+            previous = [step(m, phase, previous)]
     # Every master now writes with the new key and reads both: rewrite once, through any of them.
     previous = [
         node_command(
@@ -279,11 +265,6 @@ def rotate_encryption_key(
             label=f"encryption: rewrite every Secret with {new}",
         )
     ]
-    phase, what = _DROP_STEP
     for m in masters:
-        previous = [step(m, phase, what, rotation.drop, previous)]
+        previous = [step(m, "drop", previous)]
     return previous[0]
-
-
-def _b64_secret(text: pulumi.Output[str]) -> pulumi.Output[str]:
-    return pulumi.Output.secret(text.apply(lambda t: base64.b64encode(t.encode()).decode()))

@@ -115,6 +115,11 @@ def script_with_env(name: str, env: Env) -> pulumi.Output[str]:
     )
 
 
+def secret_b64(text: pulumi.Output[str]) -> pulumi.Output[str]:
+    """A text for a script's environment, base64 (one line, any content) and a secret."""
+    return pulumi.Output.secret(text.apply(lambda t: base64.b64encode(t.encode()).decode()))
+
+
 def stdin_text(name: str, values: Mapping[str, object]) -> str:
     """The text itself, for values already known. The scripts run `main "$@" </dev/null`, so
     nothing they start can read the rest of it."""

@@ -20,6 +20,7 @@ from components.commands import (
     day2_command,
     delete_command,
     node_command,
+    secret_b64,
 )
 from components.pki import Pem
 from components.roles import Role, command_name
@@ -172,9 +173,7 @@ def join_node(
         connection=connection,
         script_name="node-join.sh",
         env={
-            "KUBEADM_JOIN_CONFIG_B64": pulumi.Output.secret(
-                config.apply(lambda c: base64.b64encode(c.encode()).decode())
-            ),
+            "KUBEADM_JOIN_CONFIG_B64": secret_b64(config),
             "JOIN_TIMEOUT": str(settings.timeouts.join),
             # A master's shared CA keys come from kubeadm-files; `kubeadm reset` wipes them.
             "PRESERVE_PKI": "true" if control_plane else "false",
