@@ -73,14 +73,6 @@ def test_default_goes_through_the_jump_host(plan):
     assert "proxy" not in raw["dev-discovery-0-ready"]["connection"]
 
 
-BASE = {
-    "clusterName": "t",
-    "externalNetwork": "public",
-    "image": "img",
-    "sshAllowedCidrs": ["192.0.2.0/24"],
-}
-
-
 @pytest.mark.parametrize(
     "extra,key,why",
     [
@@ -112,7 +104,7 @@ BASE = {
         ),
     ],
 )
-def test_refused(extra, key, why):
+def test_refused(extra, key, why, stack_settings):
     with pytest.raises(settings.ConfigError, match=why) as e:
-        settings.load({**BASE, **extra})
+        stack_settings(**extra)
     assert e.value.key == key

@@ -82,26 +82,20 @@ def test_everything_off(plan):
     assert "dev-master-encryption-key" not in p.by_name
 
 
-def test_audit_policy_file(tmp_path):
+def test_audit_policy_file(tmp_path, stack_settings):
     import settings
 
-    base = {
-        "clusterName": "t",
-        "externalNetwork": "e",
-        "image": "i",
-        "sshAllowedCidrs": ["192.0.2.0/24"],
-    }
     good = tmp_path / "policy.yaml"
     good.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
-    s = settings.load({**base, "apiServer": {"audit": {"policy": str(good)}}})
+    s = stack_settings(apiServer={"audit": {"policy": str(good)}})
     assert audit_policy(s) == good.read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: Pod\n")
     with pytest.raises(
         settings.ConfigError, match="apiServer.audit.policy: .* is not an audit.k8s.io/v1 Policy"
     ):
-        audit_policy(settings.load({**base, "apiServer": {"audit": {"policy": str(bad)}}}))
-    assert yaml.safe_load(audit_policy(settings.load(base)))["rules"][-1] == {"level": "Metadata"}
+        audit_policy(stack_settings(apiServer={"audit": {"policy": str(bad)}}))
+    assert yaml.safe_load(audit_policy(stack_settings()))["rules"][-1] == {"level": "Metadata"}
 
 
 # --- master-apiserver-config.sh against fakes ----------------------------------------------
