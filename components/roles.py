@@ -49,7 +49,8 @@ _BY_LENGTH = sorted(Role, key=lambda r: len(r.value), reverse=True)
 
 
 _GENERATION = re.compile(r"-[0-9]+$")
-# The roles whose commands run once per generation: their names end in it.
+# The roles whose commands run once per generation (their names end in it), in the order
+# they run.
 GENERATIONAL = (
     Role.ENCRYPTION_ADD,
     Role.ENCRYPTION_PROMOTE,
@@ -65,13 +66,3 @@ def role_of(name: str) -> Role | None:
         bare = _GENERATION.sub("", name)
         role = next((r for r in GENERATIONAL if bare.endswith(f"-{r.value}")), None)
     return role
-
-
-def owner_of(name: str) -> str:
-    """The node (or cluster) a command named `name` acts on."""
-    role = role_of(name)
-    if role is None:
-        raise ValueError(f"{name} is not the name of a command")
-    if role in GENERATIONAL:
-        name = _GENERATION.sub("", name)
-    return name[: -len(role.value) - 1]

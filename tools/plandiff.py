@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
 
-from components.roles import Role, role_of
+from components.roles import GENERATIONAL, Role, role_of
 
 SECRET = "[secret]"
 
@@ -533,12 +533,7 @@ def _command_label(res: dict[str, Any]) -> str:
 def _rotation_notes(added: list[dict[str, Any]]) -> list[Alert]:
     """A new generation of the Secrets encryption key: its steps are added commands, run once
     each, master after master (the labels say which keys each step leaves)."""
-    order = [
-        Role.ENCRYPTION_ADD,
-        Role.ENCRYPTION_PROMOTE,
-        Role.ENCRYPTION_REWRITE,
-        Role.ENCRYPTION_DROP,
-    ]
+    order = GENERATIONAL  # in the order the steps run
     steps = sorted(
         (r for r in added if r["type"] == COMMAND and role_of(r["name"]) in order),
         key=lambda r: (order.index(role_of(r["name"])), _natural(r["name"])),

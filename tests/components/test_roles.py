@@ -1,10 +1,10 @@
-"""Command names and roles: every name the program builds reads back as its role and owner."""
+"""Command names and roles: every name the program builds reads back as its role."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.roles import GENERATIONAL, Role, command_name, owner_of, role_of
+from components.roles import GENERATIONAL, Role, command_name, role_of
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -14,7 +14,7 @@ from components.roles import GENERATIONAL, Role, command_name, owner_of, role_of
 def test_every_name_reads_back(owner, role):
     generation = 7 if role in GENERATIONAL else None
     name = command_name(owner, role, generation)
-    assert role_of(name) is role and owner_of(name) == owner
+    assert name.startswith(f"{owner}-") and role_of(name) is role
 
 
 def test_longer_roles_win_and_other_names_have_none():
@@ -22,5 +22,4 @@ def test_longer_roles_win_and_other_names_have_none():
     # A pool named like a role: its instances and ports are not commands.
     assert role_of("dev-worker-join-0") is None and role_of("dev-worker-join-0-port") is None
     assert role_of("dev-master-0-encryption-add") is Role.ENCRYPTION_ADD
-    with pytest.raises(ValueError, match="not the name of a command"):
-        owner_of("dev-master-0")
+    assert role_of("dev-master-0") is None
