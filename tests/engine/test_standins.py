@@ -10,10 +10,13 @@ import base64
 import datetime
 import hashlib
 import ipaddress
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import grpc
 import pytest
@@ -764,3 +767,186 @@ def test_kubernetes_provider_config_replaces_only_on_a_new_cluster_identifier():
         assert list(checked.failures) == [] and from_struct(checked.inputs) == old
     finally:
         rpc.close()
+
+
+# --- through the real CLI ----------------------------------------------------------------------
+
+
+def pulumi_cli() -> str:
+    """The Go-built CLI: $OPENSTACK_K8S_PULUMI, or `pulumi` on PATH (tools/real-engine.sh
+    prints the directory to put there). Missing, the test fails: it is a dependency."""
+    cli = os.environ.get("OPENSTACK_K8S_PULUMI") or shutil.which("pulumi")
+    if not cli:
+        pytest.fail("no Pulumi CLI: run tools/real-engine.sh and put its last line on PATH")
+    return cli
+
+
+def install_standins(cli: str, work: Path, env: dict[str, str]) -> None:
+    """The stand-ins as installed plugins, wrapped as tools/real-engine.sh wraps them."""
+    for name, version in VERSIONS.items():
+        wrapper = work / f"pulumi-resource-{name}"
+        wrapper.write_text(
+            f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m tools.engine.standins {name} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        subprocess.run(
+            [cli, "plugin", "install", "resource", name, version, "--file", str(wrapper)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def standins_program():
+    """Every stand-in resource type the project uses, wired as the project wires them, and one
+    command and one Kubernetes object that must be excluded."""
+    import pulumi
+    import pulumi_command as command
+    import pulumi_kubernetes as k8s
+    import pulumi_random as random
+    import pulumi_tls as tls
+
+    config = pulumi.Config()
+    key = tls.PrivateKey("ca-key", algorithm="ECDSA", ecdsa_curve="P256")
+    ca = tls.SelfSignedCert(
+        "ca",
+        private_key_pem=key.private_key_pem,
+        is_ca_certificate=True,
+        subject=tls.SelfSignedCertSubjectArgs(common_name="kubernetes", organization="o"),
+        validity_period_hours=1000,
+        allowed_uses=["cert_signing", "digital_signature"],
+    )
+    leaf_key = tls.PrivateKey("leaf-key", algorithm="ED25519")
+    csr = tls.CertRequest(
+        "leaf-csr",
+        private_key_pem=leaf_key.private_key_pem,
+        subject=tls.CertRequestSubjectArgs(common_name="admin", organization="system:masters"),
+        dns_names=["api.example"],
+        ip_addresses=["10.0.0.1"],
+    )
+    # Ready for renewal from the start when earlyRenewalHours is wider than its validity.
+    leaf = tls.LocallySignedCert(
+        "leaf",
+        cert_request_pem=csr.cert_request_pem,
+        ca_private_key_pem=key.private_key_pem,
+        ca_cert_pem=ca.cert_pem,
+        validity_period_hours=100,
+        early_renewal_hours=config.get_int("earlyRenewalHours") or 10,
+        allowed_uses=["digital_signature", "client_auth"],
+    )
+    password = random.RandomPassword("vrrp", length=8, special=False)
+    key_bytes = random.RandomBytes("encryption-key", length=32)
+    pin = random.RandomId(
+        "image",
+        byte_length=4,
+        keepers={"imageId": config.get("image") or "img-1"},
+        opts=pulumi.ResourceOptions(ignore_changes=["keepers"]),
+    )
+    command.remote.Command(
+        "cmd",
+        connection=command.remote.ConnectionArgs(host="192.0.2.1"),
+        create="true",
+        stdin=password.result,
+    )
+    provider = k8s.Provider("k8s", kubeconfig=leaf.cert_pem, cluster_identifier="standins/test")
+    k8s.core.v1.ConfigMap("cm", data={"a": "b"}, opts=pulumi.ResourceOptions(provider=provider))
+    pulumi.export("ca", ca.cert_pem)
+    pulumi.export("leaf", leaf.cert_pem)
+    pulumi.export("leafSerial", leaf.id)
+    pulumi.export("password", password.result)
+    pulumi.export("bytes", key_bytes.base64)
+    pulumi.export("image", pin.keepers.apply(lambda k: k["imageId"]))
+
+
+@pytest.mark.engine
+def test_a_real_pulumi_program_runs_on_the_standins(tmp_path):
+    """preview, up (command and Kubernetes excluded), preview --expect-no-changes, refresh,
+    an up that would create a command (refused in one line), a renewal window opened by
+    config (the certificate is replaced, nothing else), destroy: the real CLI with the
+    stand-ins installed into a PULUMI_HOME of the test's own, the program inline (the SDK
+    serves the language runtime itself: no language host needed)."""
+    from pulumi import automation as auto
+
+    cli = pulumi_cli()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "pulumi").symlink_to(cli)
+    (tmp_path / "state").mkdir()
+    env = {
+        **os.environ,
+        "PULUMI_HOME": str(tmp_path / "home"),
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # Only the installed stand-ins: never a pulumi-resource-* found on PATH.
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": "standins",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    install_standins(cli, tmp_path, env)
+    stack = auto.create_or_select_stack(
+        "test",
+        project_name="standins",
+        program=standins_program,
+        opts=auto.LocalWorkspaceOptions(
+            pulumi_command=auto.PulumiCommand(root=str(tmp_path)),
+            env_vars=env,
+            pulumi_home=env["PULUMI_HOME"],
+            work_dir=str(tmp_path),
+        ),
+    )
+    prefix = "urn:pulumi:test::standins::"
+    excluded = {
+        "exclude": [
+            f"{prefix}command:remote:Command::cmd",
+            f"{prefix}kubernetes:core/v1:ConfigMap::cm",
+        ],
+        "exclude_dependents": True,
+    }
+
+    # A preview of everything: the refusing stand-ins show what would be created.
+    assert stack.preview().change_summary == {"create": 12}
+
+    up = stack.up(**excluded)
+    # 9 resources of tls and random, the stack, and the kubernetes provider.
+    assert up.summary.resource_changes == {"create": 10, "same": 2}
+    outputs = up.outputs
+    assert outputs["password"].secret and outputs["bytes"].secret
+    assert len(outputs["password"].value) == 8 and outputs["password"].value.isalnum()
+    assert len(base64.b64decode(outputs["bytes"].value)) == 32
+    assert outputs["image"].value == "img-1"
+    ca = x509.load_pem_x509_certificate(outputs["ca"].value.encode())
+    leaf = x509.load_pem_x509_certificate(outputs["leaf"].value.encode())
+    leaf.verify_directly_issued_by(ca)
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["api.example"]
+    # No private key in the clear anywhere in the state: every copy is a secret.
+    (checkpoint,) = (tmp_path / "state").rglob("test.json")
+    saved = checkpoint.read_text()
+    assert "PRIVATE KEY" not in saved and saved.count('"ciphertext"') >= 6
+    assert "BEGIN CERTIFICATE" in saved  # the certificates are not secrets
+    assert stack.preview(expect_no_changes=True, **excluded).change_summary == {"same": 12}
+    assert stack.refresh(expect_no_changes=True).summary.resource_changes == {"same": 10}
+    # A changed keeper is ignored (the program's pinned image id stays).
+    stack.set_config("image", auto.ConfigValue("img-2"))
+    assert stack.preview(expect_no_changes=True, **excluded).change_summary == {"same": 12}
+
+    with pytest.raises(auto.errors.CommandError) as refused:
+        stack.up()
+    assert "cannot create: the command provider here is openstack-k8s's stand-in" in str(
+        refused.value
+    )
+    assert f"pulumi up --exclude '{prefix}command:remote:Command::cmd' --exclude-dependents" in (
+        str(refused.value)
+    )
+
+    # The renewal window opens (earlyRenewalHours beyond the validity): the next up replaces
+    # the certificate, and only it (the kubernetes provider's kubeconfig follows, in place).
+    stack.set_config("earlyRenewalHours", auto.ConfigValue("200"))
+    preview = stack.preview(**excluded)
+    assert preview.change_summary.get("replace") == 1, preview.change_summary
+    renewed = stack.up(**excluded)
+    assert renewed.summary.resource_changes.get("replace") == 1
+    assert renewed.outputs["leafSerial"].value != outputs["leafSerial"].value
+    assert renewed.outputs["ca"].value == outputs["ca"].value
+
+    assert stack.destroy().summary.resource_changes == {"delete": 10}

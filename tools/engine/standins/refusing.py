@@ -27,8 +27,9 @@ K8S_CLUSTER = ("kubeconfig", "context", "cluster")
 
 
 def refusal(package: str, action: str, urn: str) -> str:
+    # The engine prints it under the resource's name: the URN is there for the command line.
     return (
-        f"{urn}: cannot {action}: the {package} provider here is openstack-k8s's stand-in "
+        f"cannot {action}: the {package} provider here is openstack-k8s's stand-in "
         f"(tools/engine/standins), which acts on nothing; run with this provider's resources "
         f"excluded: pulumi up --exclude '{urn}' --exclude-dependents"
     )
