@@ -857,6 +857,22 @@ def standins_program():
     pulumi.export("password", password.result)
     pulumi.export("bytes", key_bytes.base64)
     pulumi.export("image", pin.keepers.apply(lambda k: k["imageId"]))
+    # And the project's own PKI functions, with the inputs the program really sends.
+    from components import pki
+
+    parent = pulumi.ComponentResource("standins:test:Pki", "pki")
+    cluster = pki.kubernetes_pki("k", parent)
+    api = pki.signed_certificate(
+        "api",
+        ca=cluster.ca,
+        common_name="kube-apiserver",
+        uses=["server_auth"],
+        parent=parent,
+        dns_names=["kubernetes"],
+        ip_addresses=["10.96.0.1"],
+    )
+    pulumi.export("clusterCa", cluster.ca.cert)
+    pulumi.export("apiCert", api.cert)
 
 
 @pytest.mark.engine
@@ -904,11 +920,11 @@ def test_a_real_pulumi_program_runs_on_the_standins(tmp_path):
     }
 
     # A preview of everything: the refusing stand-ins show what would be created.
-    assert stack.preview().change_summary == {"create": 12}
+    assert stack.preview().change_summary == {"create": 23}
 
     up = stack.up(**excluded)
-    # 9 resources of tls and random, the stack, and the kubernetes provider.
-    assert up.summary.resource_changes == {"create": 10, "same": 2}
+    # 19 resources of tls and random, the stack, the PKI component and the kubernetes provider.
+    assert up.summary.resource_changes == {"create": 21, "same": 2}
     outputs = up.outputs
     assert outputs["password"].secret and outputs["bytes"].secret
     assert len(outputs["password"].value) == 8 and outputs["password"].value.isalnum()
@@ -919,16 +935,22 @@ def test_a_real_pulumi_program_runs_on_the_standins(tmp_path):
     leaf.verify_directly_issued_by(ca)
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["api.example"]
+    api = x509.load_pem_x509_certificate(outputs["apiCert"].value.encode())
+    api.verify_directly_issued_by(
+        x509.load_pem_x509_certificate(outputs["clusterCa"].value.encode())
+    )
+    assert isinstance(api.public_key(), ec.EllipticCurvePublicKey)
+    assert api.public_key().curve.name == "secp256r1"  # the program's ECDSA P-256
     # No private key in the clear anywhere in the state: every copy is a secret.
     (checkpoint,) = (tmp_path / "state").rglob("test.json")
     saved = checkpoint.read_text()
-    assert "PRIVATE KEY" not in saved and saved.count('"ciphertext"') >= 6
+    assert "PRIVATE KEY" not in saved and saved.count('"ciphertext"') >= 15
     assert "BEGIN CERTIFICATE" in saved  # the certificates are not secrets
-    assert stack.preview(expect_no_changes=True, **excluded).change_summary == {"same": 12}
-    assert stack.refresh(expect_no_changes=True).summary.resource_changes == {"same": 10}
+    assert stack.preview(expect_no_changes=True, **excluded).change_summary == {"same": 23}
+    assert stack.refresh(expect_no_changes=True).summary.resource_changes == {"same": 21}
     # A changed keeper is ignored (the program's pinned image id stays).
     stack.set_config("image", auto.ConfigValue("img-2"))
-    assert stack.preview(expect_no_changes=True, **excluded).change_summary == {"same": 12}
+    assert stack.preview(expect_no_changes=True, **excluded).change_summary == {"same": 23}
 
     with pytest.raises(auto.errors.CommandError) as refused:
         stack.up()
@@ -949,4 +971,15 @@ def test_a_real_pulumi_program_runs_on_the_standins(tmp_path):
     assert renewed.outputs["leafSerial"].value != outputs["leafSerial"].value
     assert renewed.outputs["ca"].value == outputs["ca"].value
 
-    assert stack.destroy().summary.resource_changes == {"delete": 10}
+    assert stack.destroy().summary.resource_changes == {"delete": 21}
+
+
+def test_what_the_standins_do_not_implement_is_a_clean_unimplemented(tls_rpc, capfd):
+    with pytest.raises(grpc.RpcError) as err:
+        tls_rpc.stub.Invoke(pb.InvokeRequest(tok="tls:index/getPublicKey:getPublicKey"))
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "openstack-k8s stand-in for tls" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        tls_rpc.stub.Parameterize(pb.ParameterizeRequest())
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Traceback" not in capfd.readouterr().err

@@ -80,6 +80,16 @@ class Base(provider_pb2_grpc.ResourceProviderServicer):
     def Cancel(self, request, context):
         return empty_pb2.Empty()
 
+    def _unimplemented(self, request, context):
+        # A clean status, where the generated base class would also log a traceback on the
+        # plugin's stderr (which the engine shows).
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"not implemented by the openstack-k8s stand-in for {self.name}",
+        )
+
+    Parameterize = Invoke = Call = Construct = Attach = GetMapping = GetMappings = _unimplemented
+
 
 def check(rtype: ResourceType, news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple]]:
     """(inputs with defaults filled in, [(property, reason)]): secret and unknown values stay
