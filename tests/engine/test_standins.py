@@ -27,7 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2 as pb
 from pulumi.runtime.proto import provider_pb2_grpc
-from standin_rpc import START, Client, FakeClock
+from engine.standin_rpc import START, Client, FakeClock
 
 from planning import ROOT
 from tools.engine.standins import randomness, tls
@@ -983,3 +983,12 @@ def test_what_the_standins_do_not_implement_is_a_clean_unimplemented(tls_rpc, ca
         tls_rpc.stub.Parameterize(pb.ParameterizeRequest())
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_bad_pem_fails_the_create_with_one_line_naming_the_input(tls_rpc):
+    inputs = tls_rpc.checked(CSR, {"privateKeyPem": "not a key"})
+    with pytest.raises(grpc.RpcError) as err:
+        tls_rpc.create(CSR, inputs)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith(f"{CSR}: privateKeyPem: not a PEM private key")
+    assert "\n" not in err.value.details()

@@ -199,7 +199,7 @@ class Provider(Base):
             )
         try:
             rid, computed = rtype.create(plain(inputs), self.clock())
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # inputs Check could not judge (bad PEM)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{rtype.token}: {err}")
         outputs = {k: secret(v) if k in rtype.secret_outputs else v for k, v in computed.items()}
         return provider_pb2.CreateResponse(id=rid, properties=to_struct({**inputs, **outputs}))
