@@ -52,7 +52,12 @@ class ProjectLanguageServer(LanguageServer):
         os.chdir(request.pwd or directory)
         if directory not in sys.path:
             sys.path.insert(0, directory)
-        result = super().Run(request, context)
+        try:
+            result = super().Run(request, context)
+        except Exception as exn:  # noqa: BLE001 one line instead of gRPC's "Exception calling application"
+            # The SDK's Run has logged the failure with its traceback by then; its clean-up
+            # re-raises the failed task (a data source the cloud refused, say) on its way out.
+            return language_pb2.RunResponse(error=str(exn))
         if self._bailed:
             return language_pb2.RunResponse(bail=True)
         return result

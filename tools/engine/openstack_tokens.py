@@ -20,6 +20,7 @@ Every token must find exactly one Terraform name and every Terraform name at lea
 names that did not match. Non-tier-1 pairs are printed so a build log shows them.
 
     python -m tools.engine.openstack_tokens TFNAMES_JSON OUT_GO
+    python -m tools.engine.openstack_tokens --check PROVIDER_BINARY VERSION   # after the build
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import ast
 import json
 import pathlib
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -191,15 +193,50 @@ def go_source(
     )
 
 
+def check_binary(
+    binary: str, version: str, resource_tokens: set[str], function_tokens: set[str]
+) -> None:
+    """The built provider serves exactly the SDK's tokens, each on a Terraform name it has."""
+    got = subprocess.run([binary, "-version"], capture_output=True, text=True, check=True)
+    if got.stdout.strip() != version:
+        raise TokenMapError(
+            f"{binary} -version says {got.stdout.strip()!r}, the SDK wants {version}"
+        )
+    info = json.loads(
+        subprocess.run(
+            [binary, "-get-provider-info"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    for kind, sdk in (("resources", resource_tokens), ("dataSources", function_tokens)):
+        served = {entry["tok"] for entry in info[kind].values()}
+        if served != sdk:
+            raise TokenMapError(
+                f"{kind}: the SDK sends {sorted(sdk - served) or 'nothing'} the provider does not serve; "
+                f"the provider serves {sorted(served - sdk) or 'nothing'} the SDK does not send"
+            )
+        unknown = sorted(set(info[kind]) - set(info["provider"][kind]))
+        if unknown:
+            raise TokenMapError(f"{kind}: keys without a Terraform schema: {unknown}")
+
+
+USAGE = """usage: python -m tools.engine.openstack_tokens TFNAMES_JSON OUT_GO
+       python -m tools.engine.openstack_tokens --check PROVIDER_BINARY VERSION"""
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m tools.engine.openstack_tokens TFNAMES_JSON OUT_GO", file=sys.stderr)
+    checking = argv[:1] == ["--check"]
+    if len(argv) != (3 if checking else 2):
+        print(USAGE, file=sys.stderr)
         return 2
     import pulumi_openstack
 
-    tf = json.loads(pathlib.Path(argv[0]).read_text())
     resource_tokens, function_tokens = sdk_tokens(pathlib.Path(pulumi_openstack.__file__).parent)
     try:
+        if checking:
+            check_binary(argv[1], argv[2], resource_tokens, function_tokens)
+            print(f"openstack token map: {argv[1]} serves every SDK token", file=sys.stderr)
+            return 0
+        tf = json.loads(pathlib.Path(argv[0]).read_text())
         resources = match(tf["resources"], resource_tokens, function=False)
         data_sources = match(tf["dataSources"], function_tokens, function=True)
     except TokenMapError as e:
