@@ -73,6 +73,9 @@ os_sources=(tools/engine/openstack/go.mod tools/engine/openstack/go.sum tools/en
 os_key=$OPENSTACK_VERSION-$(digest "$go_version" "${os_sources[@]}")
 os_dir=$cache/openstack-$os_key
 mkdir -p "$cache/logs"
+# One build at a time (test workers call this side by side): the others wait, then reuse it.
+exec 9>"$cache/.lock"
+flock 9
 
 # The CLI: the wrapper module's `tool` line names the CLI's main package.
 build_cli() {
