@@ -17,7 +17,7 @@ import sys
 
 import pytest
 from openstack_stub import OpenStackStub
-from real import ROOT, Stack, error_diagnostics, steps
+from real import CLUSTER_SIDE, ROOT, Stack, error_diagnostics, steps
 
 # name -> (stack file, overrides): the shipped stacks and a 3-master Octavia stack with two pools
 CASES = {
@@ -125,3 +125,40 @@ def test_disagreements_name_each_difference():
         for urn, s in real.items()
     }
     assert disagreements(real, same) == []
+
+
+def dependents_closure(states: dict[str, dict], roots: set[str]) -> set[str]:
+    """`roots` and every resource that depends on one or is a child of one, transitively:
+    what `--exclude-dependents` leaves out with them."""
+    out = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for urn, state in states.items():
+            if urn not in out and (
+                state.get("parent") in out or out & set(state.get("dependencies") or [])
+            ):
+                out.add(urn)
+                changed = True
+    return out
+
+
+@pytest.mark.engine
+def test_cluster_side_excludes_command_and_kubernetes_resources_and_their_dependents(
+    engine, tmp_path
+):
+    """The harness's CLUSTER_SIDE, as the cloud tests use it for `up`: the preview plans every
+    resource but the command:* and kubernetes:* ones and what depends on them."""
+    with OpenStackStub() as stub:
+        stack = Stack.from_stack_file(engine, tmp_path, "dev", env=stub.env)
+        stack.init()
+        full = stack.preview()
+        cut = stack.preview(exclude=CLUSTER_SIDE)
+    assert full.ok and cut.ok, full.describe() + cut.describe()
+    states = {urn: s["newState"] for urn, s in steps(full.json()).items()}
+    roots = {urn for urn in states if CLUSTER_SIDE.matches(urn)}
+    assert len(roots) > 90  # dev: 30 commands, 70-odd Kubernetes objects
+    planned = {urn for urn, s in steps(cut.json()).items() if s["op"] == "create"}
+    assert planned == set(states) - dependents_closure(states, roots)
+    kept_types = {states[urn]["type"].split(":")[0] for urn in planned}
+    assert kept_types == {"pulumi", "openstack-k8s", "openstack", "tls", "random"}, kept_types
