@@ -105,10 +105,10 @@ class Exclusion:
     packages: tuple[str, ...]
     reason: str
 
-    def globs(self, stack: str) -> list[str]:
+    def globs(self, stack: str, project: str = PROJECT) -> list[str]:
         """URN globs of the packages' resources: top-level (`::pkg:...`) or under components
         (`...$pkg:...`); the CLI's `*` stops at `:`, `**` does not."""
-        prefix = f"urn:pulumi:{stack}::{PROJECT}::"
+        prefix = f"urn:pulumi:{stack}::{project}::"
         out = []
         for pkg in self.packages:
             out += [f"{prefix}{pkg}:**", f"{prefix}**${pkg}:**"]
@@ -223,6 +223,11 @@ class Stack:
         return cls(engine, workdir, name or stack, stack_file_config(stack, sets), dict(env or {}))
 
     @property
+    def project(self) -> str:
+        """The project's name, from Pulumi.yaml in `project_dir`."""
+        return yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text())["name"]
+
+    @property
     def config_file(self) -> Path:
         return self.workdir / f"Pulumi.{self.name}.yaml"
 
@@ -291,7 +296,7 @@ class Stack:
         if exclude is None:
             return []
         out = []
-        for glob in exclude.globs(self.name):
+        for glob in exclude.globs(self.name, self.project):
             out += ["--exclude", glob]
         return [*out, "--exclude-dependents"]
 

@@ -9,7 +9,7 @@ import socket
 import textwrap
 
 import pytest
-from real import PROJECT, Stack, error_diagnostics, steps
+from real import CLUSTER_SIDE, PROJECT, Stack, error_diagnostics, steps
 
 pytestmark = pytest.mark.engine
 
@@ -151,3 +151,49 @@ def test_the_harness_writes_config_outside_the_checkout(engine, tmp_path):
     assert stack.config[f"{PROJECT}:workerPools"][1]["name"] == "gateway"
     stack.set("kubernetesVersion=1.33.6")
     assert f"{PROJECT}:kubernetesVersion: 1.33.6" in textwrap.dedent(stack.config_file.read_text())
+
+
+LOCAL_ONLY = """\
+import pulumi
+import pulumi_command as command
+import pulumi_random as random
+import pulumi_tls as tls
+
+key = tls.PrivateKey("key", algorithm="ED25519")
+suffix = random.RandomId("suffix", byte_length=4)
+# A remote command needs a host: excluded (CLUSTER_SIDE), and its dependent with it.
+cmd = command.remote.Command(
+    "cmd", connection=command.remote.ConnectionArgs(host="192.0.2.1"), create="true"
+)
+random.RandomId("after-cmd", byte_length=2, opts=pulumi.ResourceOptions(depends_on=[cmd]))
+pulumi.export("suffix", suffix.hex)
+pulumi.export("publicKey", key.public_key_openssh)
+"""
+
+
+def test_up_preview_refresh_destroy_through_the_harness(engine, tmp_path):
+    """The harness's life cycle on a program without cloud resources (the tls and random
+    stand-ins make real values): `up` with CLUSTER_SIDE leaves the command and its dependent
+    out, then nothing changes and nothing drifts, and `destroy` empties the state."""
+    project = tmp_path / "local"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: local\nruntime: python\n")
+    (project / "__main__.py").write_text(LOCAL_ONLY)
+    stack = Stack(engine, tmp_path / "work", "local", {}, project_dir=project)
+    stack.init()
+    stack.up(exclude=CLUSTER_SIDE)
+    state = stack.export()["deployment"]["resources"]
+    names = sorted(
+        r["urn"].rsplit("::", 1)[1] for r in state if not r["type"].startswith("pulumi:")
+    )
+    assert names == ["key", "suffix"]
+    outputs = next(r for r in state if r["type"] == "pulumi:pulumi:Stack")["outputs"]
+    assert len(outputs["suffix"]) == 8 and outputs["publicKey"].startswith("ssh-ed25519 ")
+
+    again = stack.preview(exclude=CLUSTER_SIDE, expect_no_changes=True)
+    assert again.ok, again.describe()
+    assert {s["op"] for s in again.json()["steps"]} == {"same"}
+    stack.refresh(exclude=CLUSTER_SIDE, expect_no_changes=True)
+
+    stack.destroy()
+    assert stack.export()["deployment"].get("resources") in (None, [])
