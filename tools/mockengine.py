@@ -25,6 +25,7 @@ from pulumi.runtime import mocks, rpc
 from pulumi.runtime.sync_await import _sync_await
 
 from components.roles import Role, role_of
+from tools import urn as urns
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
@@ -458,9 +459,16 @@ class Recorder(mocks.MockMonitor):
         super().__init__(mocks_)
         self.registrations: list[Registration] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The SDK's mock keeps only the direct parent's type (and the stack's): `pulumi up
+        # --replace <urn>` with such a URN would match nothing.
+        from pulumi.runtime.settings import get_project, get_stack
+
+        return urns.make(get_stack(), get_project(), parent, type_, name)
+
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == urns.STACK_TYPE:
             return response
         inputs = rpc.deserialize_properties(request.object)
         deps = set(request.dependencies)

@@ -30,6 +30,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from components.roles import GENERATIONAL, Role, role_of
+from tools import urn as urns
 
 SECRET = "[secret]"
 
@@ -227,14 +228,46 @@ def load_plan(directory: Path) -> Plan:
     if not plan_file.is_file():
         raise PlanError(f"{plan_file}: no such file (is {directory} an offline plan dir?)")
     data = _read_plan_file(plan_file)
+    resources = _resources_by_urn(plan_file, data["resources"])
     return Plan(
         str(data.get("stack", "")),
         str(data.get("project", "")),
-        _resources_by_urn(plan_file, data["resources"]),
+        _engine_urns(resources),
         data.get("outputs") or {},
         _read_user_data(directory / "user-data"),
         data.get("settings") or {},
     )
+
+
+def _engine_urns(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A plan written before tools/plan made the engine's URNs, with the engine's URNs
+    (tools/urn), rebuilt from each resource's parent: a diff across that change compares
+    the same resources instead of reporting every one removed and added again."""
+    if not any(urns.is_legacy(u) for u in resources):
+        return resources
+    new: dict[str, str] = {}
+
+    def convert(old: str) -> str:
+        if old not in resources:
+            return old  # the stack, or a URN from outside the plan
+        if old not in new:
+            res = resources[old]
+            parent = res.get("parent") or ""
+            stack, project = old.split("::", 2)[0].removeprefix("urn:pulumi:"), old.split("::")[1]
+            new[old] = urns.make(
+                stack, project, convert(parent) if parent else "", res["type"], res["name"]
+            )
+        return new[old]
+
+    out = {}
+    for old, res in resources.items():
+        res = dict(
+            res, urn=convert(old), dependencies=[convert(d) for d in res.get("dependencies") or []]
+        )
+        if res.get("parent"):
+            res["parent"] = convert(res["parent"])
+        out[res["urn"]] = res
+    return out
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -291,13 +324,7 @@ def _short_type(rtype: str) -> str:
     return rtype.rsplit(":", 1)[-1]
 
 
-def _urn_name(urn: str) -> str:
-    return urn.split("::", 3)[-1] if urn.count("::") >= 3 else urn
-
-
-def _urn_type(urn: str) -> str:
-    parts = urn.split("::", 3)
-    return parts[2].rsplit("$", 1)[-1] if len(parts) == 4 else ""
+_urn_name, _urn_type = urns.name_of, urns.type_of
 
 
 def _redact(text: str) -> str:

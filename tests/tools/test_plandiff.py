@@ -17,6 +17,7 @@ import pytest
 
 from planning import ROOT
 from tools import plandiff
+from tools.urn import make as make_urn
 
 PROJECT = "openstack-k8s"
 INSTANCE = "openstack:compute/instance:Instance"
@@ -46,7 +47,8 @@ class PlanBuilder:
         self.user_data: dict[str, str] = {}
         st = "pulumi:pulumi:Stack"
         self.stack_urn = self._add(st, f"{PROJECT}-{stack}", None, st, {})
-        cl = f"{st}$openstack-k8s:index:Cluster"
+        # The engine's URNs (tools/urn): the stack's type is not in its children's.
+        cl = "openstack-k8s:index:Cluster"
         self.cluster = self._add("openstack-k8s:index:Cluster", stack, self.stack_urn, cl, {})
         net_t = f"{cl}$openstack-k8s:index:PrivateNetwork"
         net = self._add(
@@ -567,8 +569,43 @@ def test_builder_shape_is_what_tools_plan_writes():
     urns = {r["urn"] for r in b.resources}
     keys = {"urn", "type", "name", "parent", "dependencies", "inputs", "options"}
     assert all(set(r) == keys for r in b.resources)
+    for r in b.resources:
+        assert r["urn"] == make_urn("dev", PROJECT, r["parent"], r["type"], r["name"])
     deps = [d for r in b.resources for d in r["dependencies"]]
     assert deps and set(deps) <= urns
     instances = [r["name"] for r in b.resources if r["type"] == INSTANCE]
     assert len(instances) == 3 and set(instances) == set(b.user_data)
     assert copy.deepcopy(b.resources) == b.resources
+
+
+def _legacy_urns(resources: list[dict]) -> list[dict]:
+    """The URNs tools/plan wrote before it followed the engine (Pulumi's mock monitor's):
+    the direct parent's type only, and `pulumi:pulumi:Stack$` before a top component's."""
+    old: dict[str, str] = {}
+    for r in resources:  # parents come first in the builder
+        parent_type = (old.get(r["parent"]) or r["parent"] or "").split("::")[2:3]
+        prefix = parent_type[0].rsplit("$", 1)[-1] + "$" if parent_type else ""
+        old[r["urn"]] = f"urn:pulumi:dev::{PROJECT}::{prefix}{r['type']}::{r['name']}"
+    return [
+        dict(
+            r,
+            urn=old[r["urn"]],
+            parent=old.get(r["parent"], r["parent"]),
+            dependencies=[old[d] for d in r["dependencies"]],
+        )
+        for r in resources
+    ]
+
+
+def test_a_plan_with_the_old_urns_compares_to_one_with_the_engines(tmp_path):
+    """A PR that brings the engine's URNs is diffed against a base plan written with the
+    mock's: the same resources, not every one removed and added again."""
+    old, new = PlanBuilder(), PlanBuilder()
+    old.resources = _legacy_urns(old.resources)
+    cluster = next(r for r in old.resources if r["name"] == "dev")
+    worker = next(r for r in old.resources if r["name"] == "dev-worker-0")
+    assert "::pulumi:pulumi:Stack$openstack-k8s:index:Cluster::" in cluster["urn"]
+    assert "::openstack-k8s:index:WorkerPool$openstack:compute/instance:" in worker["urn"]
+    assert old.resources != new.resources
+    code, text = _diff(tmp_path, old, new)
+    assert (code, "**No changes.**" in text) == (0, True), text
