@@ -57,24 +57,28 @@ SECRET = "[secret]"
 #   networking/floatingIp: pool, dns_name, dns_domain, region, tenant_id create a new IP.
 #   networking/subnet: network_id, cidr, ip_version, prefix_length, subnetpool_id,
 #     ipv6 modes, region, tenant_id create a new subnet (and so every port on it).
-#   command:remote:Command (pulumi-command 1.x): without an `update` command, a change
-#     re-runs `create` in place; `triggers` replace it (delete runs, then create).
+#   command:remote:Command (pulumi-command 1.x, remote/commandController.go Update): a change
+#     runs `update`, or without one `create` again, in place; a command with neither (only
+#     a `delete` step) runs nothing then, the change only replaces what runs at its delete;
+#     `triggers` replace it (delete runs, then create).
 #   tls and random resources: every input is ForceNew in those providers.
-REPLACE, REBUILD, RESIZE, RERUN, UPDATE, IGNORED = (
+REPLACE, REBUILD, RESIZE, RERUN, UPDATE, AT_DELETE, IGNORED = (
     "replace",
     "rebuild",
     "resize",
     "rerun",
     "update",
+    "at-delete",
     "ignored",
 )
-EFFECT_RANK = {IGNORED: 0, UPDATE: 1, RERUN: 2, RESIZE: 3, REBUILD: 4, REPLACE: 5}
+EFFECT_RANK = {IGNORED: 0, AT_DELETE: 1, UPDATE: 2, RERUN: 3, RESIZE: 4, REBUILD: 5, REPLACE: 6}
 EFFECT_TEXT = {
     REPLACE: "**replace** (delete + create)",
     REBUILD: "**rebuild** in place (root disk re-imaged, node state lost)",
     RESIZE: "resize in place (the server reboots)",
     RERUN: "update: the command runs again",
     UPDATE: "update in place",
+    AT_DELETE: "update in place: nothing runs now, only what runs at delete changes",
     IGNORED: "ignored (ignoreChanges): not applied to the existing resource",
 }
 INSTANCE = "openstack:compute/instance:Instance"
@@ -300,19 +304,28 @@ def _matches(path: str, pattern: str) -> bool:
     return False
 
 
-def effect_of(rtype: str, path: str, options: dict[str, Any]) -> str:
-    """What changing input `path` of a resource of type `rtype` does, given its options."""
+def effect_of(
+    rtype: str, path: str, options: dict[str, Any], inputs: dict[str, Any] | None = None
+) -> str:
+    """What changing input `path` of a resource of type `rtype` does, given its options and
+    (when known) its new inputs."""
     if any(_matches(path, p) for p in options.get("ignoreChanges") or []):
         return IGNORED
     if any(_matches(path, p) for p in options.get("replaceOnChanges") or []):
         return REPLACE
     table = EFFECTS.get(rtype)
-    if table is not None:
-        hits = [p for p in table if _matches(path, p)]
-        if hits:
-            return table[max(hits, key=len)]
-        return UPDATE
-    return PROVIDER_EFFECTS.get(rtype.split(":", 1)[0], UPDATE)
+    if table is None:
+        return PROVIDER_EFFECTS.get(rtype.split(":", 1)[0], UPDATE)
+    hits = [p for p in table if _matches(path, p)]
+    effect = table[max(hits, key=len)] if hits else UPDATE
+    if (
+        effect == RERUN
+        and inputs is not None
+        and not (inputs.get("update") or inputs.get("create"))
+    ):
+        # An update runs `update`, else `create`: a command with neither runs nothing.
+        return AT_DELETE
+    return effect
 
 
 def _natural(name: str) -> list:
@@ -374,18 +387,18 @@ def _diff_resource(
     old: dict[str, Any], new: dict[str, Any], old_ud: str | None, new_ud: str | None
 ) -> ResourceDiff:
     rd = ResourceDiff(new["urn"], new["type"], new["name"], new.get("parent"))
-    options = new.get("options") or {}
-    a, b = _flatten(old.get("inputs") or {}), _flatten(new.get("inputs") or {})
+    options, inputs = new.get("options") or {}, new.get("inputs") or {}
+    a, b = _flatten(old.get("inputs") or {}), _flatten(inputs)
     ud_changed = old_ud != new_ud and not (old_ud is None or new_ud is None)
     for path in sorted(set(a) | set(b)):
         va, vb = a.get(path, _MISSING), b.get(path, _MISSING)
         if path == "userData" and ud_changed:
             continue  # reported once below, from the decoded cloud-config
         if va != vb:
-            rd.changes.append(Change(path, va, vb, effect_of(rd.type, path, options)))
+            rd.changes.append(Change(path, va, vb, effect_of(rd.type, path, options, inputs)))
     if ud_changed:
         rd.changes.append(
-            Change("userData", old_ud, new_ud, effect_of(rd.type, "userData", options))
+            Change("userData", old_ud, new_ud, effect_of(rd.type, "userData", options, inputs))
         )
     old_opts, new_opts = old.get("options") or {}, options
     for key in sorted(set(old_opts) | set(new_opts)):

@@ -609,3 +609,32 @@ def test_a_plan_with_the_old_urns_compares_to_one_with_the_engines(tmp_path):
     assert old.resources != new.resources
     code, text = _diff(tmp_path, old, new)
     assert (code, "**No changes.**" in text) == (0, True), text
+
+
+def _drain(b: PlanBuilder, seconds: int, *, create: bool) -> None:
+    """A worker's drain: a command whose work is its `delete` step (and maybe a `create`)."""
+    cp, cp_t = b.control_plane
+    inputs = {"delete": f"drain.sh --timeout {seconds}"}
+    if create:
+        inputs["create"] = "true"
+    b._add(COMMAND, "dev-worker-0-drain", cp, f"{cp_t}${COMMAND}", inputs)
+
+
+@pytest.mark.parametrize(
+    ("create", "heading"),
+    [
+        (False, "update in place: nothing runs now, only what runs at delete changes"),
+        (True, "update: the command runs again"),
+    ],
+)
+def test_a_changed_delete_step_runs_again_only_with_a_create_step(tmp_path, create, heading):
+    """pulumi-command's update runs `update`, else `create`: a command with only a `delete`
+    step (a drain) runs nothing when its delete changes; one with a `create` runs it again."""
+    old, new = PlanBuilder(), PlanBuilder()
+    _drain(old, 300, create=create)
+    _drain(new, 900, create=create)
+    code, text = _diff(tmp_path, old, new)
+    assert code == 1
+    changed = _section(text, "Changed")
+    assert re.findall(r"^#### `Command` `dev-worker-0-drain`: (.*)$", changed, re.M) == [heading]
+    assert ("runs again" in text) == create

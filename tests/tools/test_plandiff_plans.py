@@ -160,3 +160,16 @@ def test_a_key_rotation_is_announced_in_its_order(plan):
     assert phases == ["add"] * 3 + ["promote"] * 3 + ["rewrite"] + ["drop"] * 3
     assert "drop key1" in note and out.index("rotates the Secrets") < out.index(" to add, ")
     assert CALM in out
+
+
+def test_a_longer_drain_runs_nothing_now(plan):
+    """timeouts.drain is read by the drain command's delete step only: nothing runs on the
+    workers today, and the diff must not say a command runs again."""
+    result = diff(plan("dev"), plan("dev", "timeouts.drain=900"))
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert (
+        "#### 2 × `Command` `dev-worker-general-0-drain`, `dev-worker-general-1-drain`: "
+        "update in place: nothing runs now, only what runs at delete changes"
+    ) in out
+    assert "runs again" not in out and CALM in out
