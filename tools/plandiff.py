@@ -56,7 +56,9 @@ SECRET = "[secret]"
 #   networking/secGroupRule: every argument is ForceNew.
 #   networking/floatingIp: pool, dns_name, dns_domain, region, tenant_id create a new IP.
 #   networking/subnet: network_id, cidr, ip_version, prefix_length, subnetpool_id,
-#     ipv6 modes, region, tenant_id create a new subnet (and so every port on it).
+#     ipv6 modes, region, tenant_id create a new subnet (and so every port on it: a port
+#     updates its fixed_ips to the new subnet, and gets a new address there).
+#   networking/routerInterface: the resource has no Update, every input replaces it.
 #   command:remote:Command (pulumi-command 1.x, remote/commandController.go Update): a change
 #     runs `update`, or without one `create` again, in place; a command with neither (only
 #     a `delete` step) runs nothing then, the change only replaces what runs at its delete;
@@ -122,6 +124,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "size": RESIZE,
     },
     "openstack:compute/volumeAttach:VolumeAttach": {"": REPLACE},
+    "openstack:networking/routerInterface:RouterInterface": {"": REPLACE},
     "openstack:networking/secGroupRule:SecGroupRule": {"": REPLACE},
     "openstack:networking/floatingIp:FloatingIp": {
         key: REPLACE for key in ("pool", "dnsName", "dnsDomain", "region", "tenantId")
@@ -160,6 +163,8 @@ class Plan:
     outputs: dict[str, Any]
     user_data: dict[str, str]  # instance resource name -> cloud-config text
     settings: dict[str, Any] = field(default_factory=dict)  # effective values (tools/plan)
+    digest: str = ""  # of plan.json's content (plan_digest)
+    planned_against: str = ""  # the digest of the plan it was planned over (--previous)
 
 
 @dataclass
@@ -189,11 +194,20 @@ class ResourceDiff:
 _MISSING = object()
 
 
+def plan_digest(data: dict[str, Any]) -> str:
+    """What identifies a plan.json: its content, whatever the formatting."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _read_plan_file(plan_file: Path) -> dict[str, Any]:
     try:
         data = json.loads(plan_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"{plan_file}: not valid JSON: {exc}") from None
+    return _checked(plan_file, data)
+
+
+def _checked(plan_file: Path | str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
         raise PlanError(f"{plan_file}: expected an object with a 'resources' list")
     for key in ("outputs", "settings"):
@@ -202,7 +216,7 @@ def _read_plan_file(plan_file: Path) -> dict[str, Any]:
     return data
 
 
-def _resources_by_urn(plan_file: Path, listed: list[Any]) -> dict[str, dict[str, Any]]:
+def _resources_by_urn(plan_file: Path | str, listed: list[Any]) -> dict[str, dict[str, Any]]:
     resources: dict[str, dict[str, Any]] = {}
     for i, res in enumerate(listed):
         if not isinstance(res, dict) or not all(
@@ -231,15 +245,22 @@ def load_plan(directory: Path) -> Plan:
     plan_file = directory / "plan.json"
     if not plan_file.is_file():
         raise PlanError(f"{plan_file}: no such file (is {directory} an offline plan dir?)")
-    data = _read_plan_file(plan_file)
-    resources = _resources_by_urn(plan_file, data["resources"])
+    return plan_of(_read_plan_file(plan_file), _read_user_data(directory / "user-data"), plan_file)
+
+
+def plan_of(data: dict[str, Any], user_data: dict[str, str], source: Path | str) -> Plan:
+    """The Plan of a plan.json's content and its user-data (source names it in errors)."""
+    data = _checked(source, data)
+    resources = _resources_by_urn(source, data["resources"])
     return Plan(
         str(data.get("stack", "")),
         str(data.get("project", "")),
         _engine_urns(resources),
         data.get("outputs") or {},
-        _read_user_data(directory / "user-data"),
+        user_data,
         data.get("settings") or {},
+        plan_digest(data),
+        str(data.get("plannedAgainst") or ""),
     )
 
 
@@ -419,6 +440,114 @@ def _diff_resource(
     return rd
 
 
+@dataclass
+class Step:
+    """What the engine does to one resource, as `pulumi preview --json` says it."""
+
+    op: str  # create, same, update, replace, delete
+    diff_reasons: list[str] = field(default_factory=list)  # top-level inputs that change
+    replace_reasons: list[str] = field(default_factory=list)  # those that force the replace
+    detailed: dict[str, dict[str, Any]] = field(default_factory=dict)  # by property path
+
+
+def _top(path: str) -> str:
+    return re.match(r"[^.\[]*", path).group(0)
+
+
+def step(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Step:
+    """The engine's step for a resource of the old plan (None: new) registered as new
+    (None: gone). Ignored changes are none to the engine (it sends the old values); a
+    rebuild or resize is an update in place."""
+    if old is None:
+        return Step("create")
+    if new is None:
+        return Step("delete")
+    changes = [c for c in _diff_resource(old, new, None, None).changes if c.effect != IGNORED]
+    if not changes:
+        return Step("same")
+    replace = [c for c in changes if c.effect == REPLACE]
+    detailed = {}
+    for c in changes:
+        kind = "add" if c.old is _MISSING else "delete" if c.new is _MISSING else "update"
+        detailed[c.path] = {
+            "kind": kind + ("-replace" if c.effect == REPLACE else ""),
+            "inputDiff": True,
+        }
+    return Step(
+        "replace" if replace else "update",
+        sorted({_top(c.path) for c in changes}),
+        sorted({_top(c.path) for c in replace}),
+        detailed,
+    )
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+
+
+def _seconds(text: str) -> float:
+    """A Go duration as the SDK sends customTimeouts ("20m", "1h30m") in seconds."""
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in _DURATION.findall(text))
+
+
+def _state(res: dict[str, Any], known_id: bool) -> dict[str, Any]:
+    """A resource as the engine's state shows it (apitype.ResourceV3): inputs, no outputs
+    (a plan knows what the program sends, not what the cloud answers)."""
+    options = res.get("options") or {}
+    state: dict[str, Any] = {"urn": res["urn"], "custom": bool(res.get("custom"))}
+    if known_id and res.get("id"):
+        state["id"] = res["id"]
+    state["type"] = res["type"]
+    if res.get("inputs"):
+        state["inputs"] = res["inputs"]
+    if res.get("parent"):
+        state["parent"] = res["parent"]
+    if options.get("protect"):
+        state["protect"] = True
+    if res.get("dependencies"):
+        state["dependencies"] = res["dependencies"]
+    if options.get("additionalSecretOutputs"):
+        state["additionalSecretOutputs"] = options["additionalSecretOutputs"]
+    if options.get("customTimeouts"):
+        state["customTimeouts"] = {
+            k: _seconds(v) for k, v in options["customTimeouts"].items() if _seconds(v)
+        }
+    return state
+
+
+def preview(old: Plan, new: Plan) -> dict[str, Any]:
+    """The steps from old to new in `pulumi preview --json`'s shape (display.PreviewDigest:
+    steps of op, urn, oldState, newState, diffReasons, replaceReasons, detailedDiff; and
+    changeSummary), every resource's step included, `same` ones too (as with --show-sames),
+    and the stack's first, as the engine always shows it. The order is the new plan's, then
+    what it deletes."""
+    stack = urns.make(new.stack, new.project, None, urns.STACK_TYPE, f"{new.project}-{new.stack}")
+    steps: list[dict[str, Any]] = [
+        {"op": "same", "urn": stack, "detailedDiff": None},
+    ]
+    for urn, res in new.resources.items():
+        prior = old.resources.get(urn)
+        s = step(prior, res)
+        entry: dict[str, Any] = {"op": s.op, "urn": urn}
+        if prior is not None:
+            entry["oldState"] = _state(prior, known_id=True)
+        entry["newState"] = _state(res, known_id=s.op in ("same", "update"))
+        if s.diff_reasons:
+            entry["diffReasons"] = s.diff_reasons
+        if s.replace_reasons:
+            entry["replaceReasons"] = s.replace_reasons
+        entry["detailedDiff"] = s.detailed or None
+        steps.append(entry)
+    for urn, res in old.resources.items():
+        if urn not in new.resources:
+            steps.append(
+                {"op": "delete", "urn": urn, "oldState": _state(res, True), "detailedDiff": None}
+            )
+    summary: dict[str, int] = {}
+    for entry in steps:
+        summary[entry["op"]] = summary.get(entry["op"], 0) + 1
+    return {"steps": steps, "changeSummary": dict(sorted(summary.items()))}
+
+
 def _where(res: dict[str, Any]) -> str:
     parent = res.get("parent")
     if not parent or _urn_type(parent) == "pulumi:pulumi:Stack":
@@ -438,6 +567,9 @@ FIXED_SETTINGS = {
     "change it, and every node holds a /24 of the old one",
     "serviceCidr": "the API server's certificate and every Service's cluster IP come from "
     "the old range",
+    "networkCidr": "no running cluster survives it: the subnet is replaced and every node's "
+    "port takes a new address, while etcd's members, the API server's certificate and "
+    "every kubelet hold the old ones",
 }
 
 
@@ -790,7 +922,19 @@ def _summary(c: Comparison) -> list[str]:
             "No resource is replaced or rebuilt, no instance is deleted, and the API "
             "endpoint stays where it is.\n"
         )
+    if c.new.planned_against != c.old.digest:
+        parts.append(NOT_PLANNED_OVER + "\n")
     return parts
+
+
+# What a diff of two plans made apart cannot see: the mock gives every resource the id and
+# outputs of its name, as if nothing existed before.
+NOT_PLANNED_OVER = (
+    "*The new plan was not planned over the old one (`python -m tools.plan ... --previous "
+    "OLD_DIR`): ids and outputs come from names, so what a replacement changes downstream "
+    "(new ids, addresses) and what ignoreChanges keeps (a node's pinned image) are not "
+    "shown as the engine would.*"
+)
 
 
 def _sections(c: Comparison) -> list[str]:

@@ -51,7 +51,7 @@ def test_a_self_caused_error_is_reported_not_looped_on(tmp_path):
         self_caused.__cause__ = self_caused
         a.__cause__, b.__cause__ = b, a
         errors = iter([self_caused, a])
-        def fail(stack, sets):
+        def fail(*_):
             raise next(errors)
         plan.build = fail
         print(plan.main(["--out", sys.argv[1]]), plan.main(["--out", sys.argv[1]]))
@@ -74,12 +74,12 @@ def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
         """
         import sys
         from tools import mockengine, plan
-        answer = mockengine.CloudMocks.new_resource
-        def refuse(self, args):
-            if args.typ == "openstack:compute/instance:Instance":
+        answer = mockengine.CloudMocks.register
+        def refuse(self, reg):
+            if reg.type == "openstack:compute/instance:Instance":
                 raise RuntimeError("Quota exceeded for instances")
-            return answer(self, args)
-        mockengine.CloudMocks.new_resource = refuse
+            return answer(self, reg)
+        mockengine.CloudMocks.register = refuse
         sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
     """,
         str(tmp_path / "out"),
