@@ -525,6 +525,8 @@ def preview(old: Plan, new: Plan) -> dict[str, Any]:
         {"op": "same", "urn": stack, "detailedDiff": None},
     ]
     for urn, res in new.resources.items():
+        if res["type"] == urns.STACK_TYPE:
+            continue  # tools/plan lists no stack; a plan that does has it first already
         prior = old.resources.get(urn)
         s = step(prior, res)
         entry: dict[str, Any] = {"op": s.op, "urn": urn}
@@ -538,7 +540,7 @@ def preview(old: Plan, new: Plan) -> dict[str, Any]:
         entry["detailedDiff"] = s.detailed or None
         steps.append(entry)
     for urn, res in old.resources.items():
-        if urn not in new.resources:
+        if urn not in new.resources and res["type"] != urns.STACK_TYPE:
             steps.append(
                 {"op": "delete", "urn": urn, "oldState": _state(res, True), "detailedDiff": None}
             )

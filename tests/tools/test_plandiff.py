@@ -638,3 +638,96 @@ def test_a_changed_delete_step_runs_again_only_with_a_create_step(tmp_path, crea
     changed = _section(text, "Changed")
     assert re.findall(r"^#### `Command` `dev-worker-0-drain`: (.*)$", changed, re.M) == [heading]
     assert ("runs again" in text) == create
+
+
+# The fields of `pulumi preview --json` (pulumi/pulumi display.PreviewStep, and the
+# apitype.ResourceV3 of its states): what reads a real preview reads ours.
+PREVIEW_STEP = {
+    "op",
+    "urn",
+    "provider",
+    "oldState",
+    "newState",
+    "diffReasons",
+    "replaceReasons",
+    "detailedDiff",
+}
+RESOURCE_V3 = {
+    "urn",
+    "custom",
+    "delete",
+    "id",
+    "type",
+    "inputs",
+    "outputs",
+    "parent",
+    "protect",
+    "external",
+    "dependencies",
+    "initErrors",
+    "provider",
+    "propertyDependencies",
+    "pendingReplacement",
+    "additionalSecretOutputs",
+    "aliases",
+    "customTimeouts",
+}
+
+
+def _preview(tmp_path: Path, old: PlanBuilder, new: PlanBuilder) -> dict:
+    a, b = old.write(tmp_path / "old"), new.write(tmp_path / "new")
+    return plandiff.preview(plandiff.load_plan(a), plandiff.load_plan(b))
+
+
+def _ops(preview: dict) -> dict[str, str]:
+    return {s["urn"].rsplit("::", 1)[1]: s["op"] for s in preview["steps"]}
+
+
+def test_the_preview_has_one_step_per_resource_in_the_engines_fields(tmp_path):
+    """One more worker and a version bump: the new worker's resources are created, the
+    upgrade commands (a new create line) update, the instances' ignored user-data is no
+    change to the engine (same), a removed worker's resources are deleted."""
+    old = PlanBuilder(workers=3, upgrade_commands=True)
+    new = PlanBuilder(workers=2, k8s="1.32.0", upgrade_commands=True)
+    preview = _preview(tmp_path, old, new)
+    steps = preview["steps"]
+    assert steps[0] == {
+        "op": "same",
+        "urn": "urn:pulumi:dev::openstack-k8s::pulumi:pulumi:Stack::openstack-k8s-dev",
+        "detailedDiff": None,
+    }
+    for s in steps:
+        assert set(s) <= PREVIEW_STEP and {"op", "urn", "detailedDiff"} <= set(s), s
+        for key in ("oldState", "newState"):
+            assert set(s.get(key) or {}) <= RESOURCE_V3, s[key]
+    assert len({s["urn"] for s in steps}) == len(steps)
+    ops = _ops(preview)
+    builder_names = {r["name"] for r in old.resources + new.resources} - {"openstack-k8s-dev"}
+    assert set(ops) == builder_names | {"openstack-k8s-dev"}
+    assert [ops[f"dev-worker-2{s}"] for s in ("", "-port", "-ready", "-join", "-upgrade")] == [
+        "delete"
+    ] * 5
+    assert ops["dev-worker-0-upgrade"] == ops["dev-master-0-upgrade"] == "update"
+    assert ops["dev-worker-0"] == ops["dev-master-0"] == "same"  # userData is ignored
+    upgrade = next(s for s in steps if s["urn"].endswith("::dev-worker-0-upgrade"))
+    assert upgrade["diffReasons"] == ["create"] and "replaceReasons" not in upgrade
+    assert upgrade["detailedDiff"] == {"create": {"kind": "update", "inputDiff": True}}
+    assert upgrade["oldState"]["inputs"]["create"] != upgrade["newState"]["inputs"]["create"]
+    counts = preview["changeSummary"]
+    assert sum(counts.values()) == len(steps) and counts["delete"] == 5
+    assert json.loads(json.dumps(preview)) == preview  # what is written is what is read
+
+
+def test_a_replacement_step_names_what_forces_it(tmp_path):
+    old, new = PlanBuilder(ignore_user_data=False), PlanBuilder(ignore_user_data=False)
+    new.user_data["dev-worker-0"] += "# changed\n"
+    worker = next(r for r in new.resources if r["name"] == "dev-worker-0")
+    worker["inputs"] = dict(worker["inputs"], userData="#cloud-config\n# new\n")
+    step = next(s for s in _preview(tmp_path, old, new)["steps"] if s["urn"] == worker["urn"])
+    assert (step["op"], step["diffReasons"], step["replaceReasons"]) == (
+        "replace",
+        ["userData"],
+        ["userData"],
+    )
+    assert step["detailedDiff"] == {"userData": {"kind": "update-replace", "inputDiff": True}}
+    assert "id" not in step["newState"]  # a replacement's id is the cloud's to give

@@ -4,6 +4,7 @@ first): a moving API endpoint, a renamed pool, a new pod network."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -236,3 +237,41 @@ def test_a_new_network_range_is_no_change_a_cluster_survives(plan, tmp_path):
 def test_plans_made_apart_say_what_they_cannot_show(plan):
     result = diff(plan("dev"), plan("dev", "workerPools[0].count=3"))
     assert result.returncode == 1 and "not planned over the old one" in result.stdout
+
+
+def test_preview_json_is_the_engines_step_per_resource(plan, tmp_path):
+    """--previous writes preview.json beside plan.json: a step per resource in the fields of
+    `pulumi preview --json`; a replaced resource, and only one, has a new id."""
+    old = plan("dev")
+    result = run_plan(tmp_path / "new", "dev", ("network.cidr=10.20.0.0/22",), old.dir)
+    assert result.returncode == 0, result.stderr
+    new = Plan.load(tmp_path / "new")
+    preview = json.loads((new.dir / "preview.json").read_text())
+    steps = {s["urn"]: s for s in preview["steps"]}
+    assert len(steps) == len(preview["steps"]) == len(new.resources) + 1 + 1  # stack, delete
+    assert preview["changeSummary"] == {
+        "create": 1,
+        "delete": 1,
+        "replace": 4,
+        "same": len(new.resources) - 1 - 4 - 4 + 1,  # and the stack
+        "update": 4,
+    }
+    assert "(1 create, 1 delete, 4 replace, 166 same, 4 update)" in result.stdout
+    subnet = steps[new.named("dev-network-subnet")["urn"]]
+    assert subnet["op"] == "replace" and subnet["replaceReasons"] == ["cidr"]
+    assert subnet["detailedDiff"] == {"cidr": {"kind": "update-replace", "inputDiff": True}}
+    assert subnet["oldState"]["inputs"]["cidr"] == "10.10.0.0/22"
+    assert subnet["newState"]["inputs"]["cidr"] == "10.20.0.0/22"
+    port = steps[new.named("dev-master-0-port")["urn"]]
+    assert (port["op"], port["diffReasons"]) == ("update", ["fixedIps"])
+    assert port["newState"]["id"] == port["oldState"]["id"]
+    gone = [s for s in preview["steps"] if s["op"] == "delete"]
+    assert [s["urn"].rsplit("::", 1)[1] for s in gone] == [
+        "dev-network-sg-worker-tcp-30000-32767-from-10.10.0.0-22"
+    ]
+    assert "newState" not in gone[0] and gone[0]["oldState"]["type"].endswith("SecGroupRule")
+    # The mock's ids agree with the steps: new exactly where the engine replaces.
+    for r in new.resources:
+        if r.get("custom") and r["urn"] in old.by_urn:
+            replaced = r["id"] != old.by_urn[r["urn"]]["id"]
+            assert replaced == (steps[r["urn"]]["op"] == "replace"), r["name"]
