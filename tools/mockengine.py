@@ -26,6 +26,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.roles import Role, role_of
+from tools import plandiff
 from tools import urn as urns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -353,17 +354,17 @@ class CloudMocks(mocks.Mocks):
     def register(self, reg: Registration) -> tuple[str | None, dict, str]:
         """(id, outputs, op) for a registration: op is the engine's step, "create" when no
         previous plan has the resource, else "same", "update" or "replace"."""
-        prior = self.prior.get(reg.urn) if reg.custom else None
+        prior = self.prior.get(reg.urn)
+        if not reg.custom:  # a component: no id, no provider, nothing to answer
+            return None, dict(reg.raw_inputs), "create" if prior is None else "same"
         if prior is None:
-            id_ = _id(reg.type, reg.name) if reg.custom else None
+            id_ = _id(reg.type, reg.name)
             return id_, self._state(reg.type, reg.name, id_, reg.raw_inputs), "create"
         ignored = reg.options.get("ignoreChanges") or []
         old_inputs = prior.get("inputs") or {}
         shown = _keep_old(reg.inputs, old_inputs, ignored, reg.urn)
         raw = _keep_old(reg.raw_inputs, old_inputs, ignored, reg.urn, secret_stays_new=True)
-        from tools import plandiff
-
-        op = plandiff.step(prior, {**reg.__dict__, "inputs": shown}).op
+        op = plandiff.step(prior, {**vars(reg), "inputs": shown}).op
         old_id = prior.get("id") or _id(reg.type, reg.name)  # plans before ids: the name's
         id_ = _id(reg.type, reg.name, old_id) if op == "replace" else old_id
         return id_, self._state(reg.type, reg.name, id_, raw), op
