@@ -1,11 +1,13 @@
 """Run the Pulumi program under Pulumi's mock engine and record what the engine would receive.
 
 `Recorder` subclasses `pulumi.runtime.mocks.MockMonitor`: every RegisterResource request is
-kept as the engine sees it (type, name, parent, dependencies, inputs, options), secrets
-marked. `CloudMocks` answers like a cloud would, plausibly and deterministically: addresses
-inside the configured subnet (stable per resource name), ids derived from names, and real
-keys and certificates (ECDSA with deterministic signatures, fixed validity) so that what the
-nodes would receive is what a real run renders, byte for byte across runs.
+kept as the engine sees it (the engine's URN, type, name, parent, dependencies, inputs,
+options), secrets marked. `CloudMocks` answers like a cloud would, plausibly and
+deterministically: addresses inside the configured subnet (stable per resource name), ids
+derived from names, and real keys and certificates (ECDSA with deterministic signatures,
+fixed validity) so that what the nodes would receive is what a real run renders, byte for
+byte across runs. Over a previous plan it answers as the engine over that state: kept ids
+and outputs, ignoreChanges, new ids and outputs for what is replaced.
 """
 
 from __future__ import annotations
