@@ -19,11 +19,13 @@ INSTANCE = "openstack:compute/instance:Instance"
 
 
 def run_plan(
-    out: Path, stack: str = "dev", sets: tuple[str, ...] = ()
+    out: Path, stack: str = "dev", sets: tuple[str, ...] = (), previous: Path | None = None
 ) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
     for s in sets:
         args += ["--set", s]
+    if previous is not None:
+        args += ["--previous", str(previous)]
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 

@@ -51,7 +51,7 @@ def test_a_self_caused_error_is_reported_not_looped_on(tmp_path):
         self_caused.__cause__ = self_caused
         a.__cause__, b.__cause__ = b, a
         errors = iter([self_caused, a])
-        def fail(stack, sets):
+        def fail(*_):
             raise next(errors)
         plan.build = fail
         print(plan.main(["--out", sys.argv[1]]), plan.main(["--out", sys.argv[1]]))
@@ -74,12 +74,12 @@ def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
         """
         import sys
         from tools import mockengine, plan
-        answer = mockengine.CloudMocks.new_resource
-        def refuse(self, args):
-            if args.typ == "openstack:compute/instance:Instance":
+        answer = mockengine.CloudMocks.register
+        def refuse(self, reg):
+            if reg.type == "openstack:compute/instance:Instance":
                 raise RuntimeError("Quota exceeded for instances")
-            return answer(self, args)
-        mockengine.CloudMocks.new_resource = refuse
+            return answer(self, reg)
+        mockengine.CloudMocks.register = refuse
         sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
     """,
         str(tmp_path / "out"),
@@ -296,3 +296,22 @@ def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, stac
     secure = stack_file("zz-secure", given.format(secret="\n          secure: AAABAGZha2U="))
     result = run_plan(tmp_path / "secure", secure)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_previous_plan_that_is_none_or_another_stacks_is_refused_in_one_line(tmp_path):
+    """--previous names what it cannot use, exits 2, and writes nothing."""
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "plan.json").write_text('{"stack": "prod", "resources": []}')
+    for previous, want in (
+        (tmp_path / "nothing", "--previous: " + str(tmp_path / "nothing" / "plan.json")),
+        (tmp_path / "other", f"--previous {tmp_path / 'other'} is a plan of stack prod"),
+    ):
+        out = run_python(
+            "import sys; from tools import plan; "
+            "sys.exit(plan.main(['--stack', 'dev', '--previous', sys.argv[1], '--out', sys.argv[2]]))",
+            str(previous),
+            str(tmp_path / "out"),
+        )
+        assert out.returncode == 2, out.stderr
+        assert one_line(out.stderr).startswith("error: " + want), out.stderr
+        assert not (tmp_path / "out").exists()
