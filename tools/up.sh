@@ -76,6 +76,8 @@ command -v pulumi >/dev/null || die "the Pulumi CLI is not installed (https://ww
 [[ -f "$stack_file" ]] || die "no $stack_file for stack $stack: copy Pulumi.dev.yaml, change its clusterName and edit it"
 [[ -n "${OS_CLOUD:-}${OS_AUTH_URL:-}" ]] || die "set OS_CLOUD (clouds.yaml) or source your openrc (OS_AUTH_URL, ...)"
 [[ -z "${OS_CLOUD:-}" ]] || check_cloud
+command -v python3 >/dev/null || die "python3 is not installed: the program needs Python 3.11 or newer"
+python3 python_version.py || exit 1 # one line when python3 is older than the program needs
 
 local_state=""
 backend=${PULUMI_BACKEND_URL:-}

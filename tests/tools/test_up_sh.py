@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,15 @@ if [[ $1 == whoami ]]; then
     exit 3
 fi
 """
-# `python3 -m venv .venv` makes a .venv whose pip only records that it ran.
+# `python3 -m venv .venv` makes a .venv whose pip only records that it ran; the version check
+# (`python3 python_version.py`) runs for real, or answers as an old Python with
+# FAKE_PYTHON_TOO_OLD.
 FAKE_PYTHON = """#!/usr/bin/env bash
+if [[ $1 == python_version.py ]]; then
+    echo "python3 $*" >> "$FAKE_LOG"
+    [[ -z ${FAKE_PYTHON_TOO_OLD:-} ]] || { echo "$FAKE_PYTHON_TOO_OLD" >&2; exit 1; }
+    exec "$REAL_PYTHON" "$@"
+fi
 [[ "$1 $2" == "-m venv" ]] || exit 99
 mkdir -p "$3/bin"
 printf '#!/usr/bin/env bash\\necho "pip $*" >> "$FAKE_LOG"\\n' > "$3/bin/pip"
@@ -47,6 +55,7 @@ clouds:
     auth: {auth_url: https://keystone.example.test:5000/v3}
 """
 WHOAMI = "whoami --json --non-interactive"
+VERSION_CHECK = "python3 python_version.py"
 
 
 def _executable(path: Path, text: str) -> None:
@@ -61,6 +70,7 @@ def checkout(tmp_path):
     repo = tmp_path / "repo"
     (repo / "tools").mkdir(parents=True)
     shutil.copy(ROOT / "tools" / "up.sh", repo / "tools" / "up.sh")
+    shutil.copy(ROOT / "python_version.py", repo / "python_version.py")
     (repo / "requirements.txt").write_text("pulumi\n")
     (repo / "Pulumi.dev.yaml").write_text("config: {}\n")
     bin_dir = tmp_path / "bin"
@@ -74,6 +84,7 @@ def checkout(tmp_path):
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "FAKE_LOG": str(log),
+        "REAL_PYTHON": sys.executable,
         "OS_CLOUD": "mycloud",
         "PULUMI_CONFIG_PASSPHRASE": "test",
     }
@@ -107,6 +118,7 @@ def test_not_logged_in_anywhere_the_state_is_local(checkout):
     assert result.returncode == 0, result.stderr
     backend = f"backend=file://{checkout.repo}/.pulumi-state"
     assert checkout.calls() == [
+        VERSION_CHECK,
         WHOAMI,
         "backend=",
         "pip install -q --disable-pip-version-check -r requirements.txt",
@@ -141,7 +153,7 @@ def test_no_passphrase_creates_nothing(checkout):
     result = checkout("dev", PULUMI_CONFIG_PASSPHRASE=None)
     assert result.returncode == 1
     assert "set PULUMI_CONFIG_PASSPHRASE" in result.stderr
-    assert checkout.calls() == [WHOAMI, "backend="]
+    assert checkout.calls() == [VERSION_CHECK, WHOAMI, "backend="]
     _nothing_created(checkout)
 
 
@@ -162,6 +174,7 @@ def test_a_pulumi_cloud_login_is_used_and_needs_no_passphrase(checkout):
     )
     assert result.returncode == 0, result.stderr
     assert checkout.calls() == [
+        VERSION_CHECK,
         WHOAMI,
         "backend=",
         "pip install -q --disable-pip-version-check -r requirements.txt",
@@ -255,3 +268,14 @@ def test_openrc_variables_need_no_clouds_yaml(checkout):
     result = checkout("dev", OS_CLOUD=None, OS_AUTH_URL="https://keystone.example.test:5000/v3")
     assert result.returncode == 0, result.stderr
     assert "up --stack dev" in checkout.calls()
+
+
+def test_an_old_python3_stops_before_anything_is_made(checkout):
+    """python_version.py's one line, as the program would give it only after the venv, the
+    login and the stack were made."""
+    line = "openstack-k8s needs Python 3.11 or newer (it uses enum.StrEnum and datetime.UTC); ..."
+    result = checkout("dev", FAKE_PYTHON_TOO_OLD=line)
+    assert result.returncode == 1
+    assert result.stderr.strip() == line
+    assert checkout.calls() == [VERSION_CHECK]
+    _nothing_created(checkout)
