@@ -72,7 +72,7 @@ run_step() {
 }
 
 # start_step NAME COMMAND... runs it beside what follows, its output in a log of its own;
-# wait_step NAME waits for it, shows the log when it failed, and records it.
+# wait_step NAME waits for it, shows the log when it failed, records it, and returns its status.
 logs=$(mktemp -d)
 declare -A step_pid step_start
 start_step() {
@@ -87,6 +87,7 @@ wait_step() {
   wait "${step_pid[$1]}" || rc=$?
   ((rc == 0)) || cat "$logs/$1.log" >&2
   record "$1" "$rc" "${step_start[$1]}"
+  return "$rc"
 }
 
 print_report() {
@@ -178,8 +179,8 @@ install_packages
   start_step shfmt build_shfmt
 }
 make_venv
-[[ -z "${step_pid[shfmt]:-}" ]] || wait_step shfmt
-record setup 0 "$start"
+[[ -z "${step_pid[shfmt]:-}" ]] || wait_step shfmt || true # a failure is in the report
+record setup $((${#failed[@]} ? 1 : 0)) "$start"
 ((${#failed[@]} == 0)) || {
   print_report
   exit 1

@@ -49,12 +49,16 @@ echo $(( $(cat "$FAKE_CLOCK") + ${!seconds_var:-0} )) > "$FAKE_CLOCK"
 EOF
 chmod +x "$3/bin/pip" "$3/bin/python"
 """
-# `go env GOVERSION` says FAKE_GO_VERSION; `go install` leaves a shfmt in $GOBIN.
+# `go env GOVERSION` says FAKE_GO_VERSION; `go install` leaves a shfmt in $GOBIN, or fails
+# saying FAKE_GO_FAILS.
 FAKE_GO = """#!/usr/bin/env bash
 echo "go $*" >> "$FAKE_LOG"
 case $1 in
   env) echo "$FAKE_GO_VERSION" ;;
-  install) printf '#!/bin/sh\\n' > "$GOBIN/shfmt" && chmod +x "$GOBIN/shfmt" ;;
+  install)
+    [[ -z ${FAKE_GO_FAILS:-} ]] || { echo "$FAKE_GO_FAILS" >&2; exit 1; }
+    printf '#!/bin/sh\\n' > "$GOBIN/shfmt" && chmod +x "$GOBIN/shfmt"
+    ;;
   *) exit 99 ;;
 esac
 """
@@ -196,3 +200,18 @@ def test_an_old_go_is_named_in_one_line_before_the_tiers(checkout):
         "Go 1.23 or newer (https://go.dev/dl/)"
     )
     assert not [c for c in checkout.calls() if c.startswith(("offline", "vm", "go install"))]
+
+
+def test_a_failed_shfmt_build_is_reported_and_no_tier_runs(checkout):
+    """A step beside the others (start_step/wait_step): its log is shown when it fails, the
+    report names it, and setup failures stop the run before the tiers."""
+    checkout.shfmt.unlink()
+    result = checkout(FAKE_GO_FAILS="go: proxy.golang.org: connection refused")
+    assert result.returncode == 1
+    assert "go: proxy.golang.org: connection refused" in result.stderr
+    assert [row[:2] for row in report(result)] == [
+        ["shfmt", "FAILED (exit 1)"],
+        ["setup", "FAILED (exit 1)"],
+    ]
+    assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: shfmt setup"
+    assert not [c for c in checkout.calls() if c.startswith(("offline", "vm"))]
