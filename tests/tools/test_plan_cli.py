@@ -14,9 +14,11 @@ import textwrap
 import pytest
 import yaml
 
-from planning import ROOT, Plan, run_plan
+from planning import CONNECT_FROM, CONNECT_FROM_CONFIG, ROOT, Plan, run_plan
 from tools import mockengine, plan as P
 
+# `--set` arguments for tools.plan.main: the dev stack plans once it says where it is reached from.
+DEV_SETS = tuple(arg for s in CONNECT_FROM for arg in ("--set", s))
 PORT = "openstack:networking/port:Port"
 FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
 
@@ -80,9 +82,10 @@ def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
                 raise RuntimeError("Quota exceeded for instances")
             return answer(self, reg)
         mockengine.CloudMocks.register = refuse
-        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
+        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1], *sys.argv[2:]]))
     """,
         str(tmp_path / "out"),
+        *DEV_SETS,
     )
     assert out.returncode == 1, out.stderr[-3000:]
     line = one_line(out.stderr)
@@ -240,9 +243,10 @@ def test_without_cryptography_the_plan_names_the_environment_it_needs(tmp_path):
         import sys
         sys.modules["cryptography"] = None  # what an environment without it imports
         from tools import plan
-        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
+        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1], *sys.argv[2:]]))
     """,
         str(tmp_path / "out"),
+        *DEV_SETS,
     )
     assert out.returncode == 2, out.stderr[-3000:]
     line = one_line(out.stderr)
@@ -252,14 +256,17 @@ def test_without_cryptography_the_plan_names_the_environment_it_needs(tmp_path):
 
 @pytest.fixture
 def stack_file():
-    """A throwaway Pulumi.<stack>.yaml next to the real ones: the dev stack plus `extra`."""
+    """A throwaway Pulumi.<stack>.yaml next to the real ones: the dev stack, the addresses
+    it is reached from (CONNECT_FROM), plus `extra`."""
     made = []
 
     def make(name: str, extra: str) -> str:
         path = ROOT / f"Pulumi.{name}.yaml"
         # Under config:, two spaces in, whatever the caller's indentation.
+        access = yaml.safe_dump({f"openstack-k8s:{k}": v for k, v in CONNECT_FROM_CONFIG.items()})
         path.write_text(
-            (ROOT / "Pulumi.dev.yaml").read_text() + textwrap.indent(textwrap.dedent(extra), "  ")
+            (ROOT / "Pulumi.dev.yaml").read_text()
+            + textwrap.indent(access + textwrap.dedent(extra), "  ")
         )
         made.append(path)
         return name
