@@ -23,6 +23,12 @@ from settings import Settings
 CLEANUP_TIMEOUT = 600
 
 
+def cluster_identifier(settings: Settings) -> str:
+    """The Kubernetes provider's identity of the cluster: the same for as long as the cluster
+    lives, whatever the stack is called."""
+    return f"{pulumi.get_project()}/{settings.name}"
+
+
 class ClusterAddons(pulumi.ComponentResource):
     """Typed Kubernetes resources, one per object, so each shows in preview and plan."""
 
@@ -44,8 +50,10 @@ class ClusterAddons(pulumi.ComponentResource):
             kubeconfig=kubeconfig,
             # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
             # address, one still unknown in a preview) replaces the provider and with it every
-            # object it made, and creating them again fails with AlreadyExists.
-            cluster_identifier=f"{pulumi.get_project()}/{pulumi.get_stack()}/{settings.name}",
+            # object it made, and creating them again fails with AlreadyExists. A changed
+            # identifier does the same, so it is made of what a `pulumi stack rename` keeps:
+            # the project and clusterName, never the stack's name.
+            cluster_identifier=cluster_identifier(settings),
             opts=pulumi.ResourceOptions(parent=self),
         )
         csi = settings.csi.storage_class
