@@ -1,8 +1,11 @@
 """ClusterAddons: what makes the cluster an OpenStack cluster from the inside: the cloud
 controller manager (node metadata, LoadBalancer Services through Octavia), the Cinder CSI
 driver with its StorageClass, metrics-server, and NetworkPolicy enforced by Calico next to
-flannel (with pods kept off the metadata service). Installed once the first master is up,
-through a Kubernetes provider built from the cluster's own kubeconfig."""
+flannel (with pods kept off the metadata service). Applied through a Kubernetes provider
+built from the cluster's own kubeconfig, after the last master's upgrade step: at bring-up
+that step has nothing to do, and on a version bump the control plane is at the new version
+before any add-on image follows it (Kubernetes' version-skew policy: no component newer than
+the API server it talks to); workers upgrade after the add-ons rolled out."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
-from addons import addon_objects, cloud_conf, cloud_conf_secret, needs_cloud_conf
-from addons.resources import create
+from addons import addon_objects, cloud_conf, cloud_conf_secret, images, needs_cloud_conf
+from addons.manifests import object_key
+from addons.resources import create, pod_images
 from components.commands import delete_command
 from components.credentials import application_credential
 from components.network import PrivateNetwork
@@ -30,7 +34,12 @@ def cluster_identifier(settings: Settings) -> str:
 
 
 class ClusterAddons(pulumi.ComponentResource):
-    """Typed Kubernetes resources, one per object, so each shows in preview and plan."""
+    """Typed Kubernetes resources, one per object, so each shows in preview and plan.
+
+    `rolled_out`: the objects whose pods run an image pinned per Kubernetes minor (the
+    DaemonSets and Deployments): what worker upgrades wait for."""
+
+    rolled_out: list[pulumi.Resource]
 
     def __init__(
         self,
@@ -39,7 +48,7 @@ class ClusterAddons(pulumi.ComponentResource):
         *,
         kubeconfig: pulumi.Output[str],
         network: PrivateNetwork,
-        initialized: pulumi.Resource,
+        control_plane_upgraded: pulumi.Resource,
         first_master: remote.ConnectionArgs,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -71,11 +80,18 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         if needs_cloud_conf(features):
             objects.append(cloud_conf_secret(self._cloud_conf(name, settings, network)))
+        # Every object, not only those with pinned images: nothing is applied through the
+        # API while kubeadm restarts the API servers one after another. The last master's
+        # upgrade comes after kubeadm init and after every control-plane join.
         created = create(
             objects,
             prefix=name,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[initialized]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[control_plane_upgraded]
+            ),
         )
+        pinned = set(images(settings.kubernetes_version, settings.image_repository).values())
+        self.rolled_out = [created[object_key(o)] for o in objects if pod_images(o) & pinned]
         if features["cloud_controller"] or features["cinder_csi"]:
             # Depends on every add-on object, so it is deleted (and runs) before any of them:
             # the cloud controller and the CSI driver must still be there to delete their

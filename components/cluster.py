@@ -3,6 +3,8 @@ the deploy key and the join material; hands out the kubeconfig."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_tls as tls
@@ -113,6 +115,22 @@ class Cluster(pulumi.ComponentResource):
             backup_rc=backup_rc,
             opts=child,
         )
+        port = endpoint_port(settings)
+        self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
+        self.kubeconfig = self._kubeconfig(name, settings, pki)
+        target = control_plane.join_target
+        if any(settings.addon_features.values()):
+            addons = ClusterAddons(
+                f"{name}-addons",
+                settings,
+                kubeconfig=self.kubeconfig,
+                network=network,
+                control_plane_upgraded=target.control_plane_upgraded,
+                first_master=target.first_master,
+                opts=child,
+            )
+            # Workers upgrade once the add-ons run the images of the new version.
+            target = dataclasses.replace(target, addons_rolled_out=tuple(addons.rolled_out))
         pools = {
             pool.name: WorkerPool(
                 f"{name}-worker-{pool.name}",
@@ -121,7 +139,7 @@ class Cluster(pulumi.ComponentResource):
                 network=network,
                 flannel=flannel,
                 access=discovery.access,
-                target=control_plane.join_target,
+                target=target,
                 ssh_keys=ssh_keys,
                 image=image,
                 opts=child,
@@ -129,19 +147,6 @@ class Cluster(pulumi.ComponentResource):
             for pool in settings.worker_pools
         }
 
-        port = endpoint_port(settings)
-        self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
-        self.kubeconfig = self._kubeconfig(name, settings, pki)
-        if any(settings.addon_features.values()):
-            ClusterAddons(
-                f"{name}-addons",
-                settings,
-                kubeconfig=self.kubeconfig,
-                network=network,
-                initialized=control_plane.initialized,
-                first_master=control_plane.join_target.first_master,
-                opts=child,
-            )
         self.discovery_address = discovery.jump_host
         self.master_addresses = control_plane.master_addresses
         self.worker_addresses = (
