@@ -17,7 +17,7 @@ from addons import addon_objects, cloud_conf, cloud_conf_secret, images, needs_c
 from addons.manifests import object_key
 from addons.resources import create, pod_images
 from components.commands import delete_command
-from components.credentials import application_credential
+from components.credentials import application_credential, given_credential
 from components.network import PrivateNetwork
 from settings import Settings
 
@@ -114,28 +114,24 @@ class ClusterAddons(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         """cloud.conf from an application credential, and ids from the program's own network."""
         given = settings.openstack
-        if given.application_credential == "create":
-            credential = application_credential(
+        credential = (
+            application_credential(
                 f"{name}-openstack",
                 parent=self,
                 description=f"openstack-k8s {settings.name}: cloud controller manager and Cinder CSI",
             )
-            cred_id, cred_secret, auth_url, region = (
-                credential.id,
-                credential.secret,
-                credential.auth_url,
-                credential.region,
+            if given.application_credential == "create"
+            else given_credential(
+                given.application_credential_id, given.application_credential_secret
             )
-        else:
-            from components.credentials import identity_endpoint
-            import pulumi_openstack as openstack
-
-            scope = openstack.identity.get_auth_scope_output(name="current")
-            cred_id = pulumi.Output.from_input(given.application_credential_id)
-            cred_secret = pulumi.Output.secret(given.application_credential_secret)
-            auth_url, region = scope.apply(identity_endpoint), scope.region
+        )
         conf = pulumi.Output.all(
-            cred_id, cred_secret, auth_url, region, network.subnet_id, network.external_network_id
+            credential.id,
+            credential.secret,
+            credential.auth_url,
+            credential.region,
+            network.subnet_id,
+            network.external_network_id,
         ).apply(
             lambda v: cloud_conf(
                 auth={

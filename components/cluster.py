@@ -14,7 +14,11 @@ from cloud_init.kubeconfig import ADMIN_GROUP, ADMIN_USER, admin_kubeconfig
 from components.addons import ClusterAddons
 from components.commands import SSH_USER
 from components.control_plane import ControlPlane
-from components.credentials import application_credential, swift_writer_rules
+from components.credentials import (
+    application_credential,
+    given_credential,
+    swift_writer_rules,
+)
 from components.discovery import DiscoveryNode
 from components.kube_node import FlannelClient
 from components.machine import NodeImage
@@ -189,15 +193,22 @@ class Cluster(pulumi.ComponentResource):
 
     def _backup_rc(self, name: str, settings: Settings) -> pulumi.Output[str] | None:
         """An openrc for etcd snapshot uploads: an application credential that may put
-        objects into the one Swift container, nothing else."""
-        container = settings.etcd.backup.container
+        objects into the one Swift container, nothing else (made here, or given)."""
+        given = settings.etcd.backup
+        container = given.container
         if not container:
             return None
-        backup = application_credential(
-            f"{name}-etcd-backup",
-            parent=self,
-            description=f"openstack-k8s {name}: etcd snapshots into Swift container {container}",
-            access_rules=swift_writer_rules(container),
+        backup = (
+            application_credential(
+                f"{name}-etcd-backup",
+                parent=self,
+                description=f"openstack-k8s {name}: etcd snapshots into Swift container {container}",
+                access_rules=swift_writer_rules(container),
+            )
+            if given.application_credential == "create"
+            else given_credential(
+                given.application_credential_id, given.application_credential_secret
+            )
         )
         return pulumi.Output.secret(
             pulumi.Output.all(backup.auth_url, backup.id, backup.secret, backup.region).apply(

@@ -61,6 +61,18 @@ def application_credential(
     )
 
 
+def given_credential(credential_id: str, secret: str) -> CloudCredential:
+    """An application credential the operator made (config), used where the program would
+    make one: against the cloud the program runs against."""
+    scope = openstack.identity.get_auth_scope_output(name="current")
+    return CloudCredential(
+        id=pulumi.Output.from_input(credential_id),
+        secret=pulumi.Output.secret(secret),
+        auth_url=scope.apply(identity_endpoint),
+        region=scope.region,
+    )
+
+
 def swift_writer_rules(
     container: str,
 ) -> list[openstack.identity.ApplicationCredentialAccessRuleArgs]:
