@@ -588,20 +588,24 @@ WORKER_POOL = "openstack-k8s:index:WorkerPool"
 WORKLOAD_TYPES = ("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment")
 
 
-def _waiting_for(plan: Plan, name: str) -> set[str]:
-    """Names of every resource that waits for `name`, directly or through others."""
+def _waiting_for(plan: Plan, names: list[str]) -> dict[str, set[str]]:
+    """For each of `names`: the names of every resource that waits for it, directly or
+    through others."""
     waiters: dict[str, list[str]] = {}
     for res in plan.resources.values():
         for dep in res.get("dependencies") or ():
             waiters.setdefault(_urn_name(dep), []).append(res["name"])
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        for waiter in waiters.get(todo.pop(), ()):
-            if waiter not in seen:
-                seen.add(waiter)
-                todo.append(waiter)
-    return seen
+    out = {}
+    for name in names:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for waiter in waiters.get(todo.pop(), ()):
+                if waiter not in seen:
+                    seen.add(waiter)
+                    todo.append(waiter)
+        out[name] = seen
+    return out
 
 
 def _upgrade_order(new: Plan, changed: list[ResourceDiff]) -> tuple[list[Alert], list[Alert]]:
@@ -616,7 +620,7 @@ def _upgrade_order(new: Plan, changed: list[ResourceDiff]) -> tuple[list[Alert],
     workers = sorted((d.name for d in upgrades if where[d.name] == WORKER_POOL), key=_natural)
     addons = sorted((d.name for d in changed if d.type.startswith("kubernetes:")), key=_natural)
     workloads = [d.name for d in changed if d.type in WORKLOAD_TYPES]
-    after = {name: _waiting_for(new, name) for name in [*masters, *workloads]}
+    after = _waiting_for(new, [*masters, *workloads])
     # Each master waits for the ones before it: the fewest waited-for comes first.
     masters.sort(key=lambda m: sum(m in after[other] for other in masters))
     late = set.intersection(*(after[m] for m in masters))
