@@ -754,6 +754,92 @@ def _notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
     return [Alert(f"reconfigures {count} master{'s' if count != 1 else ''}", lines)]
 
 
+# Kubernetes' version-skew policy, as the program orders a version bump: the control plane
+# first (no component may be newer than the API server it talks to), then the add-ons, then
+# the workers (a kubelet never newer than the API server).
+CONTROL_PLANE = "openstack-k8s:index:ControlPlane"
+WORKER_POOL = "openstack-k8s:index:WorkerPool"
+WORKLOAD_TYPES = ("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment")
+
+
+def _waiting_for(plan: Plan, names: list[str]) -> dict[str, set[str]]:
+    """For each of `names`: the names of every resource that waits for it, directly or
+    through others."""
+    waiters: dict[str, list[str]] = {}
+    for res in plan.resources.values():
+        for dep in res.get("dependencies") or ():
+            waiters.setdefault(_urn_name(dep), []).append(res["name"])
+    out = {}
+    for name in names:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for waiter in waiters.get(todo.pop(), ()):
+                if waiter not in seen:
+                    seen.add(waiter)
+                    todo.append(waiter)
+        out[name] = seen
+    return out
+
+
+def _upgrade_order(new: Plan, changed: list[ResourceDiff]) -> tuple[list[Alert], list[Alert]]:
+    """A changed version (or mirror) runs the upgrade commands again: a note with the steps in
+    the order the dependency graph runs them, and a warning naming every step the graph lets
+    run out of the version-skew order. (alerts, notes)"""
+    upgrades = [d for d in changed if d.type == COMMAND and role_of(d.name) is Role.UPGRADE]
+    where = {d.name: _urn_type(new.resources[d.urn].get("parent") or "") for d in upgrades}
+    masters = [d.name for d in upgrades if where[d.name] == CONTROL_PLANE]
+    if not masters:
+        return [], []
+    workers = sorted((d.name for d in upgrades if where[d.name] == WORKER_POOL), key=_natural)
+    addons = sorted((d.name for d in changed if d.type.startswith("kubernetes:")), key=_natural)
+    workloads = [d.name for d in changed if d.type in WORKLOAD_TYPES]
+    after = _waiting_for(new, [*masters, *workloads])
+    # Each master waits for the ones before it: the fewest waited-for comes first.
+    masters.sort(key=lambda m: sum(m in after[other] for other in masters))
+    late = set.intersection(*(after[m] for m in masters))
+    lines = [
+        "the control plane, one master after another: "
+        + " → ".join(f"`{m}`" for m in masters)
+        + f" (`{_command_label(new.resources[_urn_of(new, masters[0])])}`)"
+    ]
+    if addons:
+        lines.append(
+            f"then the add-ons ({len(addons)} object{'s' if len(addons) != 1 else ''}), "
+            "once every master runs the new version: " + ", ".join(f"`{a}`" for a in addons)
+        )
+    if workers:
+        lines.append(
+            f"then the workers ({len(workers)}), "
+            + ("after the add-ons rolled out, " if workloads else "")
+            + "`upgrade.maxUnavailable` at a time in each pool"
+        )
+    early = [
+        f"`{a}` does not wait for every master's upgrade: it may roll out beside "
+        "`kubeadm upgrade`, newer than an API server"
+        for a in addons
+        if a not in late
+    ]
+    early += [
+        f"`{w}` does not wait for `{x}`: the worker may upgrade before the add-on rolled out"
+        for w in workers
+        for x in workloads
+        if w not in after[x]
+    ]
+    early += [
+        f"`{w}` does not wait for every master's upgrade: its kubelet may be newer than an "
+        "API server"
+        for w in workers
+        if w not in late
+    ]
+    alerts = [Alert("upgrades out of the version-skew order", early)] if early else []
+    return alerts, [Alert("upgrades Kubernetes in this order", lines)]
+
+
+def _urn_of(plan: Plan, name: str) -> str:
+    return next(u for u, r in plan.resources.items() if r["name"] == name)
+
+
 def _user_data_groups(old: Plan, new: Plan, ignored: set[str]) -> list[UserDataGroup]:
     """One group per distinct user-data change; nodes whose changed lines are identical (a
     version bump on 30 workers) share one."""
@@ -821,6 +907,7 @@ def compare(old: Plan, new: Plan) -> Comparison:
     ud_nodes = sum(
         1 for n in set(old.user_data) & set(new.user_data) if old.user_data[n] != new.user_data[n]
     )
+    skew_alerts, upgrade_notes = _upgrade_order(new, changed)
     return Comparison(
         old,
         new,
@@ -830,8 +917,8 @@ def compare(old: Plan, new: Plan) -> Comparison:
         ignored,
         meta_only=[d for d in diffs if d.meta and not d.changes],
         outputs=outputs,
-        alerts=_alerts(old, new, added, removed, changed),
-        notes=_rotation_notes(added) + _notes(old, new, changed),
+        alerts=_alerts(old, new, added, removed, changed) + skew_alerts,
+        notes=_rotation_notes(added) + _notes(old, new, changed) + upgrade_notes,
         user_data=_user_data_groups(old, new, ignored_ud),
         user_data_nodes=ud_nodes,
     )
