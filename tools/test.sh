@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 # The tiers, in the order they run. A tier is a name here and a function tier_<name> below;
 # its exit status is its result. Anything else on the command line goes to every pytest.
-TIERS=(offline vm)
+TIERS=(offline vm engine cloud)
 pytest_args=()
 while (($#)); do
   case $1 in
@@ -32,8 +32,27 @@ while (($#)); do
 done
 
 # The offline tests, two at a time; the VM boot test on its own (it wants both cores).
-tier_offline() { .venv/bin/python -m pytest -n 2 -m "not vm" "${pytest_args[@]}"; }
+tier_offline() { .venv/bin/python -m pytest -n 2 -m "not vm and not engine and not cloud" "${pytest_args[@]}"; }
 tier_vm() { .venv/bin/python -m pytest -m vm "${pytest_args[@]}"; }
+# The real Pulumi CLI and plugins (tools/real-engine.sh, built beside the earlier tiers).
+tier_engine() {
+  wait_step engine-build || return
+  .venv/bin/python -m pytest -n 2 -m "engine and not cloud" "${pytest_args[@]}"
+}
+# The real engine against the local OpenStack (tools/openstack.sh, installed beside the earlier
+# tiers): started for this tier and stopped whatever the tests did. One cloud for the tier: its
+# tests use stacks of their own names, one at a time.
+tier_cloud() {
+  local rc=0
+  wait_step openstack-install || return
+  [[ -z "${step_pid["engine-build"]:-}" ]] || wait_step engine-build || return
+  bash tools/openstack.sh start || rc=$?
+  if ((rc == 0)); then
+    .venv/bin/python -m pytest -m cloud "${pytest_args[@]}" || rc=$?
+  fi
+  bash tools/openstack.sh stop || rc=$?
+  return "$rc"
+}
 
 die() {
   echo "tools/test.sh: $*" >&2
@@ -58,7 +77,7 @@ record() { # NAME EXIT_STATUS START
     result="FAILED (exit $2)"
     failed+=("$1")
   fi
-  report+=("$(printf '%-12s %-18s %6d s' "$1" "$result" $(($(now) - $3)))")
+  report+=("$(printf '%-18s %-18s %6d s' "$1" "$result" $(($(now) - $3)))")
 }
 
 # run_step NAME COMMAND...: runs it in the foreground and records it; never stops the script.
@@ -74,7 +93,7 @@ run_step() {
 # start_step NAME COMMAND... runs it beside what follows, its output in a log of its own;
 # wait_step NAME waits for it, shows the log when it failed, records it, and returns its status.
 logs=$(mktemp -d)
-declare -A step_pid step_start
+declare -A step_pid step_start step_rc
 start_step() {
   local name=$1
   shift
@@ -82,11 +101,13 @@ start_step() {
   "$@" >"$logs/$name.log" 2>&1 &
   step_pid[$name]=$!
 }
-wait_step() {
+wait_step() { # a second wait for the same step (two tiers need one build) returns its status
   local rc=0
+  [[ -z "${step_rc[$1]:-}" ]] || return "${step_rc[$1]}"
   wait "${step_pid[$1]}" || rc=$?
   ((rc == 0)) || cat "$logs/$1.log" >&2
   record "$1" "$rc" "${step_start[$1]}"
+  step_rc[$1]=$rc
   return "$rc"
 }
 
@@ -174,11 +195,18 @@ make_venv() {
 # Setup failures stop here: no tier could run without its packages and .venv.
 start=$(now)
 install_packages
+# The long installs only later tiers need start now, beside everything else: the local
+# OpenStack's Debian packages and venv (its apt-get runs after ours, never beside it).
+in_tiers() { [[ " ${TIERS[*]} " == *" $1 "* ]]; }
+! in_tiers cloud || start_step openstack-install bash tools/openstack.sh install
 [[ -x $shfmt_bin ]] || {
   check_go
   start_step shfmt build_shfmt
 }
 make_venv
+# The CLI and the OpenStack provider are Go builds of minutes cold; the token map is read from
+# the venv's pulumi_openstack, so this starts after make_venv. Waited for by the tiers.
+if in_tiers engine || in_tiers cloud; then start_step engine-build bash tools/real-engine.sh; fi
 [[ -z "${step_pid[shfmt]:-}" ]] || wait_step shfmt || true # a failure is in the report
 record setup $((${#failed[@]} ? 1 : 0)) "$start"
 ((${#failed[@]} == 0)) || {

@@ -40,8 +40,12 @@ echo "pip $*" >> "$FAKE_LOG"
 EOF
 cat > "$3/bin/python" <<'EOF'
 #!/usr/bin/env bash
-tier=vm
-[[ " $* " == *" not vm "* ]] && tier=offline
+case " $* " in
+  *" not vm and not engine and not cloud "*) tier=offline ;;
+  *" engine and not cloud "*) tier=engine ;;
+  *" -m cloud "*) tier=cloud ;;
+  *) tier=vm ;;
+esac
 echo "$tier: $*" >> "$FAKE_LOG"
 seconds_var=FAKE_SECONDS_$tier
 echo $(( $(cat "$FAKE_CLOCK") + ${!seconds_var:-0} )) > "$FAKE_CLOCK"
@@ -63,6 +67,19 @@ case $1 in
 esac
 """
 
+# The engine build records itself, or fails saying FAKE_BUILD_FAILS; the local OpenStack records
+# each command and fails the one FAKE_OPENSTACK_FAILS names.
+FAKE_REAL_ENGINE = """#!/usr/bin/env bash
+echo "real-engine.sh $*" >> "$FAKE_LOG"
+[[ -z ${FAKE_BUILD_FAILS:-} ]] || { echo "$FAKE_BUILD_FAILS" >&2; exit 1; }
+echo /fake/engine/bin
+"""
+FAKE_OPENSTACK = """#!/usr/bin/env bash
+echo "openstack.sh $*" >> "$FAKE_LOG"
+[[ $1 != "${FAKE_OPENSTACK_FAILS:-}" ]]
+"""
+TIER_ROWS = ["setup", "offline", "vm", "engine-build", "engine", "openstack-install", "cloud"]
+
 
 def _executable(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +93,8 @@ def checkout(tmp_path):
     repo = tmp_path / "repo"
     (repo / "tools").mkdir(parents=True)
     shutil.copy(ROOT / "tools" / "test.sh", repo / "tools" / "test.sh")
+    _executable(repo / "tools" / "real-engine.sh", FAKE_REAL_ENGINE)
+    _executable(repo / "tools" / "openstack.sh", FAKE_OPENSTACK)
     (repo / "requirements-dev.txt").write_text("pytest\n")
     bin_dir = tmp_path / "bin"
     for name, text in {
@@ -112,6 +131,10 @@ def checkout(tmp_path):
 
     run.shfmt = shfmt
     run.calls = lambda: log.read_text().splitlines() if log.exists() else []
+    # The tiers' pytest runs, in order (the background steps' calls interleave by chance).
+    run.tier_calls = lambda: [
+        c for c in run.calls() if c.split(":")[0] in ("offline", "vm", "engine", "cloud")
+    ]
     return run
 
 
@@ -126,41 +149,85 @@ def report(result: subprocess.CompletedProcess) -> list[list[str]]:
 def test_every_tier_runs_and_passes(checkout):
     result = checkout("-p", "no:cacheprovider", FAKE_SECONDS_offline="300", FAKE_SECONDS_vm="120")
     assert result.returncode == 0, result.stderr
-    assert checkout.calls() == [
-        "pip install -q --disable-pip-version-check -r requirements-dev.txt",
-        "offline: -m pytest -n 2 -m not vm -p no:cacheprovider",
+    calls = checkout.calls()
+    assert calls.count("pip install -q --disable-pip-version-check -r requirements-dev.txt") == 1
+    assert checkout.tier_calls() == [
+        "offline: -m pytest -n 2 -m not vm and not engine and not cloud -p no:cacheprovider",
         "vm: -m pytest -m vm -p no:cacheprovider",
+        "engine: -m pytest -n 2 -m engine and not cloud -p no:cacheprovider",
+        "cloud: -m pytest -m cloud -p no:cacheprovider",
     ]
-    # Durations come from the fake clock: what each fake tier "took".
+    # The long installs run once, beside the tiers; the cloud is started around its tier only.
+    assert calls.count("real-engine.sh ") == 1 and calls.count("openstack.sh install") == 1
+    cloud = calls.index("cloud: -m pytest -m cloud -p no:cacheprovider")
+    assert calls.index("openstack.sh start") < cloud < calls.index("openstack.sh stop")
+    # Durations come from the fake clock: what each fake tier "took"; a background step
+    # counts until the tier that needs it waits for it.
     assert report(result) == [
         ["setup", "passed", "0 s"],
         ["offline", "passed", "300 s"],
         ["vm", "passed", "120 s"],
+        ["engine-build", "passed", "420 s"],
+        ["engine", "passed", "0 s"],
+        ["openstack-install", "passed", "420 s"],
+        ["cloud", "passed", "0 s"],
     ]
     assert result.stdout.splitlines()[-1] == "tools/test.sh: all passed"
 
 
-def test_a_failing_offline_tier_does_not_hide_the_vm_tier(checkout):
-    """The point of the runner: the VM test still runs and reports, and the exit is 1."""
+def test_a_failing_offline_tier_does_not_hide_the_later_tiers(checkout):
+    """The point of the runner: the VM, engine and cloud tests still run and report, and the
+    exit is 1."""
     result = checkout(FAKE_FAIL="offline", FAKE_SECONDS_offline="42", FAKE_SECONDS_vm="7")
     assert result.returncode == 1
-    assert [c.split(":")[0] for c in checkout.calls()[1:]] == ["offline", "vm"]
-    assert report(result) == [
+    assert [c.split(":")[0] for c in checkout.tier_calls()] == ["offline", "vm", "engine", "cloud"]
+    assert report(result)[:3] == [
         ["setup", "passed", "0 s"],
         ["offline", "FAILED (exit 1)", "42 s"],
         ["vm", "passed", "7 s"],
     ]
+    assert [row[:2] for row in report(result)[3:]] == [[name, "passed"] for name in TIER_ROWS[3:]]
     assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: offline"
 
 
-def test_the_last_tier_failing_fails_the_run(checkout):
-    result = checkout(FAKE_FAIL="vm", FAKE_FAIL_STATUS="2")
+def test_the_last_tier_failing_fails_the_run_and_the_cloud_is_stopped(checkout):
+    result = checkout(FAKE_FAIL="cloud", FAKE_FAIL_STATUS="2")
     assert result.returncode == 1
-    assert report(result)[1:] == [["offline", "passed", "0 s"], ["vm", "FAILED (exit 2)", "0 s"]]
-    assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: vm"
+    assert report(result)[-1] == ["cloud", "FAILED (exit 2)", "0 s"]
+    assert checkout.calls()[-1] == "openstack.sh stop"
+    assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: cloud"
+
+
+def test_a_failed_engine_build_fails_both_tiers_that_need_it_without_running_them(checkout):
+    """The build's log is shown once; neither the engine's pytest nor the cloud is started."""
+    result = checkout(FAKE_BUILD_FAILS="go: module lookup refused")
+    assert result.returncode == 1
+    assert result.stderr.count("go: module lookup refused") == 1
+    assert [c.split(":")[0] for c in checkout.tier_calls()] == ["offline", "vm"]
+    assert "openstack.sh start" not in checkout.calls()
+    assert [row[:2] for row in report(result)] == [
+        ["setup", "passed"],
+        ["offline", "passed"],
+        ["vm", "passed"],
+        ["engine-build", "FAILED (exit 1)"],
+        ["engine", "FAILED (exit 1)"],
+        ["openstack-install", "passed"],
+        ["cloud", "FAILED (exit 1)"],
+    ]
+    assert result.stdout.splitlines()[-1] == ("tools/test.sh: FAILED: engine-build engine cloud")
+
+
+def test_a_cloud_that_does_not_start_fails_its_tier_and_is_still_stopped(checkout):
+    result = checkout(FAKE_OPENSTACK_FAILS="start")
+    assert result.returncode == 1
+    assert "cloud" not in [c.split(":")[0] for c in checkout.tier_calls()]
+    calls = checkout.calls()
+    assert calls.index("openstack.sh start") < calls.index("openstack.sh stop")
+    assert report(result)[-1][:2] == ["cloud", "FAILED (exit 1)"]
 
 
 def test_tiers_can_be_chosen(checkout):
+    """Only what the chosen tiers need is built or installed."""
     result = checkout("--tiers", "vm", "-k", "boot")
     assert result.returncode == 0, result.stderr
     assert checkout.calls()[1:] == ["vm: -m pytest -m vm -k boot"]
@@ -168,10 +235,10 @@ def test_tiers_can_be_chosen(checkout):
 
 
 def test_an_unknown_tier_is_named_before_anything_runs(checkout):
-    result = checkout("--tiers", "offline,engine")
+    result = checkout("--tiers", "offline,soak")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "tools/test.sh: --tiers: no tier named 'engine' (tiers: offline vm)"
+        "tools/test.sh: --tiers: no tier named 'soak' (tiers: cloud engine offline vm)"
     )
     assert checkout.calls() == []
 
@@ -182,11 +249,8 @@ def test_shfmt_is_built_with_a_recent_go_and_reported(checkout):
     assert result.returncode == 0, result.stderr
     assert f"go install mvdan.cc/sh/v3/cmd/shfmt@{SHFMT_VERSION}" in checkout.calls()
     assert os.access(checkout.shfmt, os.X_OK)
-    assert [row[:2] for row in report(result)] == [
-        ["shfmt", "passed"],
-        ["setup", "passed"],
-        ["offline", "passed"],
-        ["vm", "passed"],
+    assert [row[:2] for row in report(result)] == [["shfmt", "passed"]] + [
+        [name, "passed"] for name in TIER_ROWS
     ]
 
 
