@@ -847,11 +847,23 @@ def _secrets_kept_secret(raw: dict[str, Any], secret_keys: set[str]) -> None:
             )
 
 
+# What a required key without a default is for, where "is required" alone would not say.
+# sshAllowedCidrs has no default, and the shipped dev stack none either: a stack plans only
+# once its user has said where they connect from, so no example opens SSH to the internet.
+_REQUIRED = {
+    "sshAllowedCidrs": (
+        "is required: the addresses you run Pulumi, ssh and kubectl from (your own, as a /32; "
+        "0.0.0.0/0 opens the jump host to the internet); set it and apiAllowedCidrs with: "
+        "pulumi config set --path 'sshAllowedCidrs[0]' <address>/32"
+    ),
+}
+
+
 def _config_error(err: dict[str, Any]) -> ConfigError:
     """pydantic's first error as one line naming the key."""
     key = _key_of(err["loc"])
     if err["type"] == "missing":
-        return ConfigError(key, "is required")
+        return ConfigError(key, _REQUIRED.get(key, "is required"))
     if err["type"] == "extra_forbidden":
         return ConfigError(
             key,

@@ -1,0 +1,217 @@
+"""tools/test.sh, run for real in a checkout of its own with fakes on PATH: `dpkg-query` (every
+package installed), `python3` (a .venv whose python is a fake pytest), `date` (a clock the fake
+pytest moves forward) and, for the shfmt build, `go`. Every tier runs even when one fails, the
+report names each tier with its result and duration, and the exit status says whether all
+passed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from planning import ROOT
+
+SHFMT_VERSION = re.search(r"^SHFMT_VERSION=(\S+)$", (ROOT / "tools" / "test.sh").read_text(), re.M)[
+    1
+]
+
+# The clock: `date +%s` prints the number in $FAKE_CLOCK, which only the fake pytest moves.
+FAKE_DATE = """#!/usr/bin/env bash
+[[ $* == +%s ]] || exit 99
+cat "$FAKE_CLOCK"
+"""
+FAKE_DPKG_QUERY = """#!/usr/bin/env bash
+printf 'install ok installed'
+"""
+# A .venv whose pip records its call and whose python is pytest: it records its arguments,
+# takes FAKE_SECONDS_<tier> seconds of the fake clock, and fails the tier FAKE_FAIL names.
+FAKE_PYTHON3 = """#!/usr/bin/env bash
+[[ "$1 $2" == "-m venv" ]] || exit 99
+mkdir -p "$3/bin"
+cat > "$3/bin/pip" <<'EOF'
+#!/usr/bin/env bash
+echo "pip $*" >> "$FAKE_LOG"
+EOF
+cat > "$3/bin/python" <<'EOF'
+#!/usr/bin/env bash
+tier=vm
+[[ " $* " == *" not vm "* ]] && tier=offline
+echo "$tier: $*" >> "$FAKE_LOG"
+seconds_var=FAKE_SECONDS_$tier
+echo $(( $(cat "$FAKE_CLOCK") + ${!seconds_var:-0} )) > "$FAKE_CLOCK"
+[[ $tier != "${FAKE_FAIL:-}" ]] || exit "${FAKE_FAIL_STATUS:-1}"
+EOF
+chmod +x "$3/bin/pip" "$3/bin/python"
+"""
+# `go env GOVERSION` says FAKE_GO_VERSION; `go install` leaves a shfmt in $GOBIN, or fails
+# saying FAKE_GO_FAILS.
+FAKE_GO = """#!/usr/bin/env bash
+echo "go $*" >> "$FAKE_LOG"
+case $1 in
+  env) echo "$FAKE_GO_VERSION" ;;
+  install)
+    [[ -z ${FAKE_GO_FAILS:-} ]] || { echo "$FAKE_GO_FAILS" >&2; exit 1; }
+    printf '#!/bin/sh\\n' > "$GOBIN/shfmt" && chmod +x "$GOBIN/shfmt"
+    ;;
+  *) exit 99 ;;
+esac
+"""
+
+
+def _executable(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """tools/test.sh in a checkout of its own; shfmt already in the cache, kubectl present."""
+    repo = tmp_path / "repo"
+    (repo / "tools").mkdir(parents=True)
+    shutil.copy(ROOT / "tools" / "test.sh", repo / "tools" / "test.sh")
+    (repo / "requirements-dev.txt").write_text("pytest\n")
+    bin_dir = tmp_path / "bin"
+    for name, text in {
+        "date": FAKE_DATE,
+        "dpkg-query": FAKE_DPKG_QUERY,
+        "python3": FAKE_PYTHON3,
+        "kubectl": "#!/bin/sh\n",
+        "go": FAKE_GO,
+    }.items():
+        _executable(bin_dir / name, text)
+    cache = tmp_path / "cache"
+    shfmt = cache / "openstack-k8s" / "bin" / f"shfmt-{SHFMT_VERSION}"
+    _executable(shfmt, "#!/bin/sh\n")
+    clock = tmp_path / "clock"
+    clock.write_text("1000\n")
+    log = tmp_path / "calls.log"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(cache),
+        "FAKE_LOG": str(log),
+        "FAKE_CLOCK": str(clock),
+        "FAKE_GO_VERSION": "go1.26.0",
+    }
+
+    def run(*args: str, **overrides: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(repo / "tools" / "test.sh"), *args],
+            env={**env, **overrides},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    run.shfmt = shfmt
+    run.calls = lambda: log.read_text().splitlines() if log.exists() else []
+    return run
+
+
+def report(result: subprocess.CompletedProcess) -> list[list[str]]:
+    """The report's rows, each split into name, result and duration."""
+    lines = result.stdout.splitlines()
+    assert "tools/test.sh: report" in lines, result.stdout + result.stderr
+    rows = lines[lines.index("tools/test.sh: report") + 1 : -1]
+    return [re.split(r"\s{2,}", row.strip()) for row in rows]
+
+
+def test_every_tier_runs_and_passes(checkout):
+    result = checkout("-p", "no:cacheprovider", FAKE_SECONDS_offline="300", FAKE_SECONDS_vm="120")
+    assert result.returncode == 0, result.stderr
+    assert checkout.calls() == [
+        "pip install -q --disable-pip-version-check -r requirements-dev.txt",
+        "offline: -m pytest -n 2 -m not vm -p no:cacheprovider",
+        "vm: -m pytest -m vm -p no:cacheprovider",
+    ]
+    # Durations come from the fake clock: what each fake tier "took".
+    assert report(result) == [
+        ["setup", "passed", "0 s"],
+        ["offline", "passed", "300 s"],
+        ["vm", "passed", "120 s"],
+    ]
+    assert result.stdout.splitlines()[-1] == "tools/test.sh: all passed"
+
+
+def test_a_failing_offline_tier_does_not_hide_the_vm_tier(checkout):
+    """The point of the runner: the VM test still runs and reports, and the exit is 1."""
+    result = checkout(FAKE_FAIL="offline", FAKE_SECONDS_offline="42", FAKE_SECONDS_vm="7")
+    assert result.returncode == 1
+    assert [c.split(":")[0] for c in checkout.calls()[1:]] == ["offline", "vm"]
+    assert report(result) == [
+        ["setup", "passed", "0 s"],
+        ["offline", "FAILED (exit 1)", "42 s"],
+        ["vm", "passed", "7 s"],
+    ]
+    assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: offline"
+
+
+def test_the_last_tier_failing_fails_the_run(checkout):
+    result = checkout(FAKE_FAIL="vm", FAKE_FAIL_STATUS="2")
+    assert result.returncode == 1
+    assert report(result)[1:] == [["offline", "passed", "0 s"], ["vm", "FAILED (exit 2)", "0 s"]]
+    assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: vm"
+
+
+def test_tiers_can_be_chosen(checkout):
+    result = checkout("--tiers", "vm", "-k", "boot")
+    assert result.returncode == 0, result.stderr
+    assert checkout.calls()[1:] == ["vm: -m pytest -m vm -k boot"]
+    assert [row[0] for row in report(result)] == ["setup", "vm"]
+
+
+def test_an_unknown_tier_is_named_before_anything_runs(checkout):
+    result = checkout("--tiers", "offline,engine")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "tools/test.sh: --tiers: no tier named 'engine' (tiers: offline vm)"
+    )
+    assert checkout.calls() == []
+
+
+def test_shfmt_is_built_with_a_recent_go_and_reported(checkout):
+    checkout.shfmt.unlink()
+    result = checkout()
+    assert result.returncode == 0, result.stderr
+    assert f"go install mvdan.cc/sh/v3/cmd/shfmt@{SHFMT_VERSION}" in checkout.calls()
+    assert os.access(checkout.shfmt, os.X_OK)
+    assert [row[:2] for row in report(result)] == [
+        ["shfmt", "passed"],
+        ["setup", "passed"],
+        ["offline", "passed"],
+        ["vm", "passed"],
+    ]
+
+
+def test_an_old_go_is_named_in_one_line_before_the_tiers(checkout):
+    """Debian 12's golang-go (1.19) cannot build shfmt v3.12; say so, not a module error."""
+    checkout.shfmt.unlink()
+    result = checkout(FAKE_GO_VERSION="go1.19.8")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"tools/test.sh: Go 1.19.8 is too old to build shfmt {SHFMT_VERSION}: "
+        "Go 1.23 or newer (https://go.dev/dl/)"
+    )
+    assert not [c for c in checkout.calls() if c.startswith(("offline", "vm", "go install"))]
+
+
+def test_a_failed_shfmt_build_is_reported_and_no_tier_runs(checkout):
+    """A step beside the others (start_step/wait_step): its log is shown when it fails, the
+    report names it, and setup failures stop the run before the tiers."""
+    checkout.shfmt.unlink()
+    result = checkout(FAKE_GO_FAILS="go: proxy.golang.org: connection refused")
+    assert result.returncode == 1
+    assert "go: proxy.golang.org: connection refused" in result.stderr
+    assert [row[:2] for row in report(result)] == [
+        ["shfmt", "FAILED (exit 1)"],
+        ["setup", "FAILED (exit 1)"],
+    ]
+    assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: shfmt setup"
+    assert not [c for c in checkout.calls() if c.startswith(("offline", "vm"))]
