@@ -43,8 +43,18 @@ def closed_cloud(port: int) -> dict[str, str]:
     [
         (("masters.count=2",), "masters.count", "must be odd"),
         (('clusterName=" "',), "clusterName", "must be a DNS label"),
+        # Given in the stack file, not with --secret: the host must say which keys are secret.
+        (
+            (
+                "openstack.applicationCredential=given",
+                "openstack.applicationCredentialId=ci",
+                "openstack.applicationCredentialSecret=s3cret",
+            ),
+            "openstack.applicationCredentialSecret",
+            "is a secret in plain text",
+        ),
     ],
-    ids=["even-masters", "blank-cluster-name"],
+    ids=["even-masters", "blank-cluster-name", "plain-text-secret"],
 )
 def test_bad_config_is_one_error_line_naming_the_key_and_nothing_registers(
     engine, tmp_path, closed_port, sets, key, reason
