@@ -87,6 +87,9 @@ class Runner:
         self.layout = layout
         self.logs = layout.run / "log"
         self.procs: dict[str, subprocess.Popen] = {}
+        # Deadlines read this clock and poll with this sleep (a test gives fake ones).
+        self.clock = time.monotonic
+        self.sleep = time.sleep
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -173,7 +176,7 @@ class Runner:
         self, name: str, check, timeout: float, what: str = "come up", log: str | None = None
     ) -> None:
         """Poll `check()` until true; fail at the deadline or as soon as `name` has died."""
-        deadline = time.monotonic() + timeout
+        deadline = self.clock() + timeout
         log = log or name
         while True:
             try:
@@ -186,9 +189,9 @@ class Runner:
                 raise StartError(
                     f"{name} exited with {proc.returncode} before it would {what}\n{self.tail(log)}"
                 )
-            if time.monotonic() > deadline:
+            if self.clock() > deadline:
                 raise StartError(f"{name} did not {what} within {timeout:.0f} s\n{self.tail(log)}")
-            time.sleep(0.5)
+            self.sleep(0.5)
 
 
 def port_open(port: int) -> bool:
