@@ -6,6 +6,7 @@ tie them together. Runs in the offline suite (stdlib only, real processes, fake 
 from __future__ import annotations
 
 import configparser
+import importlib.metadata
 import socket
 import sys
 import subprocess
@@ -146,6 +147,17 @@ def test_configs_agree_on_hosts_catalog_and_drivers(layout):
     octavia = read("octavia/octavia.conf")
     assert octavia["api_settings"]["default_provider_driver"] == "amphora"
     assert octavia["controller_worker"]["amphora_driver"] == "amphora_noop_driver"
+    # Our VIP-port driver is found through the dist-info beside it (tools/openstack on PYTHONPATH).
+    [entry] = [
+        e
+        for dist in importlib.metadata.distributions(path=[str(controlplane.HERE)])
+        for e in dist.entry_points
+        if e.group == "octavia.network.drivers"
+    ]
+    assert (entry.name, entry.value) == (
+        octavia["controller_worker"]["network_driver"],
+        "osk8s_octavia:NeutronVipNetworkDriver",
+    )
     for name in (
         "nova/nova.conf",
         "neutron/neutron.conf",

@@ -618,6 +618,9 @@ def start_api(r: Runner, name: str) -> None:
             "--threads=8",
             "--worker-class=gthread",
             "--timeout=300",
+            # No keep-alive: a client reusing a connection the server is just closing gets
+            # "connection reset by peer" on a POST (seen from the Pulumi provider on Neutron).
+            "--keep-alive=0",
             "--graceful-timeout=5",
             f"--name=osk8s-{name}",
             f"--chdir={HERE}",
