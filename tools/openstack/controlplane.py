@@ -685,10 +685,11 @@ def preflight(layout: Layout) -> None:
 def snapshot_dir(layout: Layout) -> Path:
     """Migrated databases (and Keystone's keys) are kept beside the venv and loaded on the next
     start: the migrations are most of a cold start. The snapshot holds the run directory's
-    paths (Nova's cell mappings), so its key covers them."""
-    key = hashlib.sha256(
-        json.dumps([str(layout.run), PORTS, configs.DATABASES]).encode()
-    ).hexdigest()[:12]
+    paths (Nova's cell mappings) and what the bootstrap wrote, so its key covers them and the
+    sources that decide them."""
+    sources = [(HERE / name).read_text() for name in ("configs.py", "controlplane.py")]
+    material = json.dumps([str(layout.run), PORTS, *sources])
+    key = hashlib.sha256(material.encode()).hexdigest()[:12]
     return layout.venv.parent / "db-snapshots" / key
 
 
