@@ -85,6 +85,29 @@ CASES = [
     # Checks on what the cloud returns are refused the same way (issue 23, class 1).
     ((EXISTING, "podCidr=10.8.0.0/14"), "podCidr", "overlaps the existing subnet tenant-subnet"),
     ((EXISTING, "serviceCidr=10.10.0.0/16"), "serviceCidr", "overlaps the existing subnet"),
+    # One rule for control characters, one URL parser, the program's label namespace.
+    (
+        ('apiServer.oidc={"issuerUrl":"https://id.example.com","clientId":"k8s\\nadmin"}',),
+        "apiServer.oidc.clientId",
+        "a newline (U+000A)",
+    ),
+    (
+        (
+            'apiServer.oidc={"issuerUrl":"https://id.example.com","clientId":"k","groupsClaim":"g\\tx"}',
+        ),
+        "apiServer.oidc.groupsClaim",
+        "a tab (U+0009)",
+    ),
+    (("imageRepository=registry.example.com/k8s/",), "imageRepository", "trailing slash"),
+    (("imageRepository=registry.example.com//k8s",), "imageRepository", "empty path segment"),
+    (("packageMirror=https://mirror.example.com:70000/k8s",), "packageMirror", "not a TCP port"),
+    (
+        (
+            'workerPools=[{"name":"a","count":1,"labels":{"openstack-k8s.io/pool":"b"}},{"name":"b","count":1}]',
+        ),
+        "workerPools[0].labels",
+        "openstack-k8s.io namespace",
+    ),
 ]
 
 
@@ -153,3 +176,28 @@ def test_a_check_on_what_the_cloud_returns_stops_the_program_before_any_resource
     raw, _ = P.load_stack("dev", [("network", existing)])
     mockengine.evaluate(P.engine_config(raw), stack="dev", subnet="10.10.0.0/22")
     assert len(monitors) == 2 and len(monitors[1].registrations) > 100
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [\n- level: : x\n",
+            "is not YAML at line 4",
+        ),
+        ("", "is empty"),
+        ("apiVersion: v1\nkind: Pod\n", "is not an audit.k8s.io/v1 Policy"),
+    ],
+)
+def test_a_bad_audit_policy_file_is_refused_by_the_plan(tmp_path, text, says):
+    """A file named by config: one line naming the key, the file and (for YAML) the line."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    out = tmp_path / "plan"
+    result = run_plan(out, "dev", (f'apiServer.audit={{"policy":"{policy}"}}',))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"error: openstack-k8s:apiServer.audit.policy: {policy} {says}"
+        + result.stderr.strip().split(says, 1)[1]
+    ]
+    assert says in result.stderr and not out.exists()
