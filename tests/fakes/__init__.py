@@ -29,6 +29,28 @@ from pathlib import Path
 
 FAKE = Path(__file__).with_name("fake.py")
 NODE_FAKE = Path(__file__).with_name("node.sh")
+CLOCK = Path(__file__).with_name("clock.sh")
+
+
+class Clock:
+    """A fake clock for a node script (clock.sh, through BASH_ENV): time moves only when the
+    script sleeps, so a test of a deadline counts tries, whatever the machine's load.
+
+        clock = Clock(tmp_path)
+        subprocess.run(["bash", "-s"], input=..., env={**env, **clock.env})
+        assert clock.sleeps() == [0.25, 0.25, 0.25]   # and clock.elapsed() == 0.75
+    """
+
+    def __init__(self, root: Path):
+        self.log = Path(root) / "fake-clock.log"
+        self.log.write_text("")
+        self.env = {"BASH_ENV": str(CLOCK), "FAKE_CLOCK_LOG": str(self.log)}
+
+    def sleeps(self) -> list[float]:
+        """The seconds of every sleep the script made, in order (and resets the log)."""
+        got = [float(line) for line in self.log.read_text().split()]
+        self.log.write_text("")
+        return got
 
 
 class FakeBin:
