@@ -56,8 +56,10 @@ class Clock:
 class FakeBin:
     """A directory of fake executables, their call log and their rules, under `root`."""
 
-    def __init__(self, root: Path, names: list[str]):
+    def __init__(self, root: Path, names: list[str], clock: bool = False):
         self.root = Path(root)
+        # clock=True: the script runs on a fake clock (Clock), its env() says so.
+        self.clock = Clock(self.root) if clock else None
         self.bin = self.root / "fakebin"
         self.bin.mkdir(parents=True, exist_ok=True)
         self.log = self.root / "fake.log"
@@ -90,6 +92,8 @@ class FakeBin:
             FAKE_LOG=str(self.log),
             FAKE_RULES=str(self.rules_file),
         )
+        if self.clock is not None:
+            env.update(self.clock.env)
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
