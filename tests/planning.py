@@ -24,7 +24,9 @@ def run_plan(
     args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
     for s in sets:
         args += ["--set", s]
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # A guard against a hung plan, not a speed test: a thousand workers take about a minute
+    # alone, and ten times that beside a loaded machine (tools/test.sh --under-load).
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1800)
 
 
 _RAW = """
