@@ -14,12 +14,17 @@ if python_version.problem():
 
 import settings as config  # noqa: E402
 from components.cluster import Cluster  # noqa: E402
+from components.network import check_existing_subnet  # noqa: E402
 
 try:
     settings = config.from_pulumi()
+    # What only the cloud knows (an existing subnet's range) is read and checked here too,
+    # before the first resource.
+    check_existing_subnet(settings)
 except config.ConfigError as e:
-    # RunError: the CLI shows the one line, not a traceback.
-    raise pulumi.RunError(str(e)) from None
+    # RunError: the CLI shows the one line, not a traceback. The ConfigError stays its
+    # cause for tools/plan, which exits 2 on it as on any other.
+    raise pulumi.RunError(str(e)) from e
 
 cluster = Cluster(settings.name, settings)
 

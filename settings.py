@@ -26,6 +26,7 @@ from pydantic import (
     ValidationInfo,
     ConfigDict,
     Field,
+    PrivateAttr,
     Strict,
     ValidationError,
     field_validator,
@@ -34,7 +35,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from rules import addresses, names, rollout, ssh, urls, versions
+from rules import files as file_rules
 from rules import labels as label_rules
+from rules import text as text_rules
 from rules import schedule as schedules
 
 PROJECT = "openstack-k8s"
@@ -112,19 +115,16 @@ DnsName = Annotated[
 SwiftContainer = Annotated[
     str,
     _matches(
-        r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$",
+        r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$",
         "must be a Swift container name: letters, digits, '_', '.' and '-', at most 256 characters",
     ),
 ]
-RegistryPath = Annotated[
-    str,
-    _matches(
-        r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$",
-        "must be a registry path like registry.example.com/kubernetes",
-    ),
-]
+RegistryPath = Annotated[str, AfterValidator(urls.image_repository)]
 # Secrets must arrive as Pulumi secrets (`--secret`): see load().
 SECRET = {"secret": True}
+# The one kind of value that may span lines (a PEM private key): it is the SSH client's, and
+# reaches no node. Every other string is refused with a control character in it (load()).
+MULTILINE = {"multiline": True}
 
 
 class _Model(BaseModel):
@@ -229,15 +229,15 @@ class BastionSettings(_Model):
     host: Annotated[
         str,
         _matches(
-            r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$",
-            "must be a host name or an IPv4 address",
+            r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+            "must be a host name (at most 253 characters) or an IPv4 address",
         ),
     ]
     user: Annotated[str, _matches(r"^[a-z_][a-z0-9_-]{0,31}$", "must be a user name like ops")]
     port: Annotated[Count, Field(ge=1, le=65535)] = 22
     # The key the bastion accepts (a Pulumi secret); without it, the operator's ssh-agent.
     private_key: Annotated[str, Field(min_length=1)] | None = Field(
-        default=None, json_schema_extra=SECRET
+        default=None, json_schema_extra=SECRET | MULTILINE
     )
 
     @field_validator("host")
@@ -299,7 +299,12 @@ TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
 class Taint(_Model):
-    key: Annotated[str, AfterValidator(lambda k: label_rules.qualified_name(k, "taint key"))]
+    key: Annotated[
+        str,
+        AfterValidator(
+            lambda k: label_rules.not_ours(label_rules.qualified_name(k, "taint key"), "taint key")
+        ),
+    ]
     value: str = ""
     effect: TaintEffect
 
@@ -319,7 +324,7 @@ class WorkerPoolSettings(NodeGroupSettings):
     def zone(self, index: int) -> str | None:
         return self.availability_zone
 
-    labels: Annotated[dict[str, str], AfterValidator(label_rules.node_labels)] = {}
+    labels: Annotated[dict[str, str], AfterValidator(label_rules.pool_labels)] = {}
     taints: list[Taint] = []
     # A floating IP on every node of the pool (gateway pools serve traffic from outside).
     floating_ip: Flag = False
@@ -331,19 +336,6 @@ class WorkerPoolSettings(NodeGroupSettings):
     def _taints_unique(cls, v: list[Taint]) -> list[Taint]:
         label_rules.unique_taints([(t.key, t.effect) for t in v])
         return v
-
-    @model_validator(mode="after")
-    def _gateway_taint_once(self) -> WorkerPoolSettings:
-        if self.gateway:
-            from addons.gateway import gateway_labels_taints
-
-            given = {(t.key, t.effect) for t in self.taints}
-            for t in gateway_labels_taints()[1]:
-                if (t["key"], t["effect"]) in given:
-                    raise ValueError(
-                        f"taint {t['key']!r} with effect {t['effect']} is added by gateway: true already; remove it from taints"
-                    )
-        return self
 
     @property
     def schedulable(self) -> bool:
@@ -383,16 +375,36 @@ class AuditSettings(_Model):
             r"^(default|[^\x00\n]+\.ya?ml)$", "must be default or a path to a .yaml policy file"
         ),
     ] = "default"
+    # The policy file's text, read and checked once, with the config (None: "default").
+    _policy_text: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read_policy(self) -> AuditSettings:
+        if self.policy != "default":
+            key = "apiServer.audit.policy"
+            try:
+                text, policy = file_rules.yaml_document(self.policy)
+            except ValueError as e:
+                raise ConfigError(key, str(e)) from None
+            if (
+                not isinstance(policy, dict)
+                or policy.get("kind") != "Policy"
+                or policy.get("apiVersion") != "audit.k8s.io/v1"
+            ):
+                raise ConfigError(
+                    key, f"{self.policy} is not an audit.k8s.io/v1 Policy (kind: Policy)"
+                )
+            self._policy_text = text
+        return self
+
+    @property
+    def policy_text(self) -> str | None:
+        """The stack's own policy file's text; None for the default policy."""
+        return self._policy_text
 
 
 class OidcSettings(_Model):
-    issuer_url: Annotated[
-        str,
-        _matches(
-            r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?$",
-            "must be an https:// URL without query or fragment",
-        ),
-    ]
+    issuer_url: Annotated[str, AfterValidator(urls.issuer_url)]
     client_id: CloudName
     username_claim: CloudName = "sub"
     groups_claim: CloudName | None = None
@@ -776,18 +788,43 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _secret_paths(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
-    """Dotted keys of every field marked SECRET: what must arrive as a Pulumi secret."""
+def _marked_paths(mark: str, model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Dotted keys (list indexes left out) of every field whose json_schema_extra has `mark`."""
     model = model or Settings
     out = []
     for alias, f in _fields(model).items():
         key = f"{prefix}{alias}"
-        if (f.json_schema_extra or {}).get("secret"):
+        if (f.json_schema_extra or {}).get(mark):
             out.append(key)
         sub = _nested_model(f.annotation)
         if sub is not None:
-            out += _secret_paths(sub, key + ".")
+            out += _marked_paths(mark, sub, key + ".")
     return out
+
+
+def _secret_paths() -> list[str]:
+    """Dotted keys of every field marked SECRET: what must arrive as a Pulumi secret."""
+    return _marked_paths("secret")
+
+
+def _one_line_values(value: Any, key: str, multiline: set[str]) -> None:
+    """Every string of the config, and every key of a map (labels), holds no control
+    character: one rule for all of them, since each reaches a node (rules.text)."""
+    if isinstance(value, str):
+        if re.sub(r"\[\d+\]", "", key) not in multiline:
+            try:
+                text_rules.one_line(value)
+            except ValueError as e:
+                raise ConfigError(key, str(e)) from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found = text_rules.control_character(str(k))
+            if found:
+                raise ConfigError(key, f"the key {k!r} contains {found}")
+            _one_line_values(v, f"{key}.{k}", multiline)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _one_line_values(v, f"{key}[{i}]", multiline)
 
 
 def _lookup(data: Any, dotted: str) -> Any:
@@ -853,8 +890,10 @@ def load(
     `project:key` names the engine marks secret (None when unknown, as under the mock engine):
     a secret field given outside them is refused, since it sits in plain text in the stack file.
     """
+    multiline = set(_marked_paths("multiline"))
     for key, value in raw.items():
         _no_empty_values(value, key)
+        _one_line_values(value, key, multiline)
         _flat_key(key, value)
     _required_name(raw, stack)
     if secret_keys is not None:

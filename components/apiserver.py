@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_random as random
-import yaml
 from pulumi_command import remote
 
 from cloud_init import apiserver
 from cloud_init.userdata import tar_b64
 from components.commands import node_command, secret_b64
 from components.roles import Role, command_name
-from settings import ConfigError, Settings
+from settings import Settings
 
 RECONFIGURE_TIMEOUT = 600
 # One step of a key rotation on one master: install its file, the kubelet restarts
@@ -57,23 +55,8 @@ class ApiServerConfig:
 
 
 def audit_policy(settings: Settings) -> str:
-    """The default policy, or the stack's own file (read at plan time, checked here)."""
-    given = settings.api_server.audit.policy
-    if given == "default":
-        return apiserver.default_audit_policy()
-    path = Path(given)
-    try:
-        text = path.read_text()
-        policy = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError("apiServer.audit.policy", f"cannot read {given}: {e}") from None
-    if (
-        not isinstance(policy, dict)
-        or policy.get("kind") != "Policy"
-        or policy.get("apiVersion") != "audit.k8s.io/v1"
-    ):
-        raise ConfigError("apiServer.audit.policy", f"{given} is not an audit.k8s.io/v1 Policy")
-    return text
+    """The default policy, or the stack's own file (read and checked with the config)."""
+    return settings.api_server.audit.policy_text or apiserver.default_audit_policy()
 
 
 def _encryption_key(name: str, generation: int, parent: pulumi.Resource) -> pulumi.Output[str]:

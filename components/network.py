@@ -161,6 +161,23 @@ def endpoint_kind(settings: Settings) -> str:
     return "vip" if settings.masters.count > 1 else "master"
 
 
+def check_existing_subnet(settings: Settings) -> str | None:
+    """The range of network.existing's subnet, read from the cloud and checked against
+    podCidr and serviceCidr (settings.check_subnet: a ConfigError naming the key). A plain
+    invoke, so that the program can call it before it registers any resource: a refusal then
+    leaves nothing half made, as every other config error does. None without an existing
+    network."""
+    given = settings.network.existing
+    if given is None:
+        return None
+    subnet = (
+        openstack.networking.get_subnet(subnet_id=given.subnet_id)
+        if names.is_id(given.subnet_id)
+        else openstack.networking.get_subnet(name=given.subnet_id)
+    )
+    return settings.check_subnet(subnet.cidr)
+
+
 # A rule's source that is the cluster's subnet, whose range an existing subnet only tells at
 # plan time (a resource name cannot wait for it).
 SUBNET = "subnet"
@@ -266,4 +283,6 @@ class PrivateNetwork(pulumi.ComponentResource):
         )
         self.way_out = []
         self.network_id, self.subnet_id = network.id, subnet.id
-        self.cidr = subnet.cidr.apply(settings.check_subnet)
+        # Checked against podCidr and serviceCidr by check_existing_subnet, before any
+        # resource was registered.
+        self.cidr = subnet.cidr

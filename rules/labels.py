@@ -9,6 +9,10 @@
   (or their subdomains), except the labels and namespaces it may set on its own Node
   (cmd/kubelet/app/options: isKubernetesLabel; k8s.io/kubelet/pkg/apis: IsKubeletLabel).
 - A Node's taints are unique by key and effect (core/v1 validation: validateNodeTaints).
+- openstack-k8s.io (and its subdomains) is the program's own namespace: it labels every
+  node with its pool (`openstack-k8s.io/pool`) and gateway pools with a label and a taint
+  (`openstack-k8s.io/gateway`), and add-ons select on them. A pool's own labels and taints
+  may not use it, or the program's promises about those keys would break.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 RESTRICTED_NAMESPACES = ("kubernetes.io", "k8s.io")
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+PROGRAM_NAMESPACE = "openstack-k8s.io"
 
 
 def _in_namespace(prefix: str, namespace: str) -> bool:
@@ -81,6 +86,25 @@ def label_value(value: str, key: str, what: str = "label") -> str:
             f"digits, '-', '_' or '.', starting and ending with a letter or digit"
         )
     return value
+
+
+def not_ours(key: str, what: str = "label") -> str:
+    """`key` unless it lies in the program's own namespace (openstack-k8s.io)."""
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    if _in_namespace(prefix, PROGRAM_NAMESPACE):
+        raise ValueError(
+            f"{what} {key!r} is in the {PROGRAM_NAMESPACE} namespace, which the program sets "
+            f"itself (the pool's name, gateway: true); use your own prefix"
+        )
+    return key
+
+
+def pool_labels(labels: dict[str, str]) -> dict[str, str]:
+    """A pool's own labels: what a node may be given, outside the program's namespace (the
+    builders check the whole set, the program's labels with them, with node_labels)."""
+    for key in node_labels(labels):
+        not_ours(key)
+    return labels
 
 
 def kubelet_may_set(key: str) -> bool:

@@ -44,7 +44,9 @@ def run_plan(
         args += ["--set", s]
     if previous is not None:
         args += ["--previous", str(previous)]
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # A guard against a hung plan, not a speed test: a thousand workers take about a minute
+    # alone, and ten times that beside a loaded machine (tools/test.sh --under-load).
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1800)
 
 
 _RAW = """

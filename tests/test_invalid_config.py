@@ -8,6 +8,8 @@ import pytest
 from planning import run_plan
 
 POOLS = '[{"name":"general","count":1}]'
+# The operator's network: its subnet's range is what the cloud returns (the mock: 10.10.0.0/22).
+EXISTING = 'network={"existing":{"networkId":"tenant-net","subnetId":"tenant-subnet"}}'
 
 # (--set arguments, key the message must name, words the reason must contain)
 CASES = [
@@ -80,6 +82,32 @@ CASES = [
         "no worker can run",
     ),
     (("masters.volume_size=20",), "masters.volume_size", "did you mean volumeSize"),
+    # Checks on what the cloud returns are refused the same way (issue 23, class 1).
+    ((EXISTING, "podCidr=10.8.0.0/14"), "podCidr", "overlaps the existing subnet tenant-subnet"),
+    ((EXISTING, "serviceCidr=10.10.0.0/16"), "serviceCidr", "overlaps the existing subnet"),
+    # One rule for control characters, one URL parser, the program's label namespace.
+    (
+        ('apiServer.oidc={"issuerUrl":"https://id.example.com","clientId":"k8s\\nadmin"}',),
+        "apiServer.oidc.clientId",
+        "a newline (U+000A)",
+    ),
+    (
+        (
+            'apiServer.oidc={"issuerUrl":"https://id.example.com","clientId":"k","groupsClaim":"g\\tx"}',
+        ),
+        "apiServer.oidc.groupsClaim",
+        "a tab (U+0009)",
+    ),
+    (("imageRepository=registry.example.com/k8s/",), "imageRepository", "trailing slash"),
+    (("imageRepository=registry.example.com//k8s",), "imageRepository", "empty path segment"),
+    (("packageMirror=https://mirror.example.com:70000/k8s",), "packageMirror", "not a TCP port"),
+    (
+        (
+            'workerPools=[{"name":"a","count":1,"labels":{"openstack-k8s.io/pool":"b"}},{"name":"b","count":1}]',
+        ),
+        "workerPools[0].labels",
+        "openstack-k8s.io namespace",
+    ),
 ]
 
 
@@ -116,3 +144,60 @@ def test_a_slash_28_that_fits_plans(tmp_path):
     """The README promises /28 or larger: a /28 with room for every port is planned."""
     result = run_plan(tmp_path / "plan", "dev", ("network.cidr=10.10.0.0/28",))
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_check_on_what_the_cloud_returns_stops_the_program_before_any_resource(monkeypatch):
+    """Under the engine (here the mock one), the existing subnet is read by an invoke before
+    the first resource: an overlap is the program's RunError, one line naming the key, with
+    nothing registered before it (a `pulumi up` creates nothing)."""
+    import pulumi
+
+    from tools import mockengine
+    from tools import plan as P
+
+    monitors = []
+
+    class Kept(mockengine.Recorder):
+        def __init__(self, mocks_):
+            super().__init__(mocks_)
+            monitors.append(self)
+
+    monkeypatch.setattr(mockengine, "Recorder", Kept)
+    existing = {"existing": {"networkId": "tenant-net", "subnetId": "tenant-subnet"}}
+    raw, _ = P.load_stack("dev", [("network", existing), ("podCidr", "10.8.0.0/14")])
+    with pytest.raises(pulumi.RunError) as refused:
+        mockengine.evaluate(P.engine_config(raw), stack="dev", subnet="10.10.0.0/22")
+    assert str(refused.value) == (
+        "openstack-k8s:podCidr: 10.8.0.0/14 overlaps the existing subnet tenant-subnet "
+        "(10.10.0.0/22); choose another podCidr"
+    )
+    assert len(monitors) == 1 and monitors[0].registrations == []
+    # The same stack with a podCidr apart plans: the monitor records what a good run registers.
+    raw, _ = P.load_stack("dev", [("network", existing)])
+    mockengine.evaluate(P.engine_config(raw), stack="dev", subnet="10.10.0.0/22")
+    assert len(monitors) == 2 and len(monitors[1].registrations) > 100
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [\n- level: : x\n",
+            "is not YAML at line 4",
+        ),
+        ("", "is empty"),
+        ("apiVersion: v1\nkind: Pod\n", "is not an audit.k8s.io/v1 Policy"),
+    ],
+)
+def test_a_bad_audit_policy_file_is_refused_by_the_plan(tmp_path, text, says):
+    """A file named by config: one line naming the key, the file and (for YAML) the line."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    out = tmp_path / "plan"
+    result = run_plan(out, "dev", (f'apiServer.audit={{"policy":"{policy}"}}',))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"error: openstack-k8s:apiServer.audit.policy: {policy} {says}"
+        + result.stderr.strip().split(says, 1)[1]
+    ]
+    assert says in result.stderr and not out.exists()

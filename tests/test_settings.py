@@ -168,8 +168,8 @@ REFUSED = [
                 {"name": "b", "count": 1},
             ]
         },
-        "workerPools[0]",
-        "added by gateway: true",
+        "workerPools[0].taints[0].key",
+        "openstack-k8s.io namespace",
     ),
     (
         "taint-bad-key",

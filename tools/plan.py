@@ -445,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         from tools.mockengine import PUBLIC_NETS, AddressesExhausted
 
         cause = _root_cause(e)
+        if isinstance(cause, config.ConfigError):
+            # A check that needed the cloud's answer (the program's RunError carries it).
+            print(f"error: {cause}", file=sys.stderr)
+            return 2
         if isinstance(cause, AddressesExhausted) and cause.net not in PUBLIC_NETS:
             # The subnet is too small for what the program makes: a config error, whether
             # or not the validator's count saw it coming.

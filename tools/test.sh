@@ -11,6 +11,10 @@
 # Every tier runs even when an earlier one failed (a failing offline test must not hide the VM
 # test's result). The report at the end gives each step and tier its result and duration; the
 # exit status is 1 when any of them failed. `--tiers offline` runs only the tiers named.
+#
+# `--under-load`: the offline tier with 8 workers beside stress-ng (4 CPU hogs), twice in a
+# row (and only that tier, unless --tiers says more): a test that depends on the machine's
+# speed fails there (docs/steady-tests.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +22,18 @@ cd "$(dirname "$0")/.."
 # its exit status is its result. Anything else on the command line goes to every pytest.
 TIERS=(offline vm engine cloud)
 pytest_args=()
+under_load=false
+tiers_given=false
 while (($#)); do
   case $1 in
     --tiers)
       IFS=, read -r -a TIERS <<<"${2:?--tiers needs a comma-separated list}"
+      tiers_given=true
       shift 2
+      ;;
+    --under-load)
+      under_load=true
+      shift
       ;;
     *)
       pytest_args+=("$1")
@@ -31,8 +42,26 @@ while (($#)); do
   esac
 done
 
-# The offline tests, two at a time; the VM boot test on its own (it wants both cores).
-tier_offline() { .venv/bin/python -m pytest -n 2 -m "not vm and not engine and not cloud" "${pytest_args[@]}"; }
+"$tiers_given" || ! "$under_load" || TIERS=(offline)
+
+# The offline tests, two at a time (under load: eight, twice, beside four CPU hogs); the VM
+# boot test on its own (it wants both cores).
+tier_offline() {
+  local marks="not vm and not engine and not cloud" stress run rc=0
+  if ! "$under_load"; then
+    .venv/bin/python -m pytest -n 2 -m "$marks" "${pytest_args[@]}"
+    return
+  fi
+  stress-ng --cpu 4 --timeout 4h --quiet &
+  stress=$!
+  for run in 1 2; do
+    echo "tools/test.sh --under-load: run $run of 2" >&2
+    .venv/bin/python -m pytest -n 8 -m "$marks" "${pytest_args[@]}" || rc=$?
+  done
+  kill "$stress"
+  wait "$stress" || true
+  return "$rc"
+}
 tier_vm() { .venv/bin/python -m pytest -m vm "${pytest_args[@]}"; }
 # The real Pulumi CLI and plugins (tools/real-engine.sh, built beside the earlier tiers).
 tier_engine() {
@@ -141,6 +170,7 @@ packages=(
   openssh-client e2fsprogs
 )
 command -v kubectl >/dev/null || packages+=(kubernetes-client)
+"$under_load" && packages+=(stress-ng)
 
 install_packages() {
   local missing=() pkg

@@ -14,6 +14,7 @@ import pytest
 
 from addons.cloud_conf import cloud_conf_sections
 from cloud_init import script
+from fakes import Clock
 
 PROVIDER = "pulumi:providers:kubernetes"
 SCRIPT = "master-cleanup-cloud.sh"
@@ -125,6 +126,9 @@ def cluster(tmp_path):
     kubectl.write_text(FAKE_KUBECTL.replace("/usr/bin/env python3", sys.executable))
     kubectl.chmod(0o755)
     state = tmp_path / "state.json"
+    # The script's deadlines on a fake clock that only its pauses move: a Service that goes
+    # after six polls does so within CLEANUP_TIMEOUT however slow each poll is.
+    clock = Clock(tmp_path)
 
     def run(api=True, services=(), volumes=(), **env):
         state.write_text(
@@ -145,6 +149,7 @@ def cluster(tmp_path):
                 "API_TIMEOUT": "0.3",
                 "CLEANUP_TIMEOUT": "3",
                 "KUBERNETES_DIR": str(tmp_path),
+                **clock.env,
                 **env,
             },
         )

@@ -381,12 +381,12 @@ def test_backup_of_a_dead_etcd_fails_clearly_and_in_time(pki, tmp_path):
         "NAME": "m",
         "TIMEOUT": "2",
     }
-    start = time.monotonic()
+    # Bounded: TIMEOUT=2 ends the snapshot (timeout(1) and etcdctl's own timeouts); a script
+    # that hung would fail here at _run's 30 s guard, not at a wall-time assertion.
     run = _run(BACKUP, env, timeout=30)
-    took = time.monotonic() - start
     assert run.returncode == 1, run.stdout + run.stderr
     assert "is etcd up" in run.stderr and env["ETCDCTL_ENDPOINTS"] in run.stderr
-    assert took < 10
+    assert "took over 2s" in run.stderr
     assert [p.name for p in backups.iterdir()] == [".lock"]
 
 

@@ -13,6 +13,7 @@ import subprocess
 import tarfile
 
 import pytest
+from fakes import Clock
 from fakes import master as master_fakes
 import yaml
 
@@ -148,7 +149,10 @@ def master(tmp_path):
     master_fakes.install(bin_dir, FAKES)
     kdir = tmp_path / "etc-kubernetes"
     state = tmp_path / "state.json"
+    # A fake clock: RECONFIGURE_TIMEOUT=60 with RETRY_DELAY=15 is four tries, on any machine.
+    clock = Clock(tmp_path)
     env = {
+        **clock.env,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_STATE": str(state),
         "KUBERNETES_DIR": str(kdir),
@@ -157,8 +161,8 @@ def master(tmp_path):
         "APISERVER_FLAGS": "--encryption-provider-config=/etc/kubernetes/encryption/config.yaml\n--audit-log-maxage=30\n",
         "FIRST_MASTER": "true",
         "ENCRYPTED": "true",
-        "RETRY_DELAY": "0.05",
-        "RECONFIGURE_TIMEOUT": "1",
+        "RETRY_DELAY": "15",
+        "RECONFIGURE_TIMEOUT": "60",
     }
 
     def run(api_up=True, **extra):
@@ -177,6 +181,7 @@ def master(tmp_path):
         calls["calls"] += [json.loads(line) for line in kubectl_log.read_text().splitlines()]
         return result, calls, kdir
 
+    run.clock = clock
     return run
 
 
@@ -241,7 +246,9 @@ def test_reconfigure_fails_loudly_when_the_api_does_not_come_back(master):
     result, state, _ = master(api_up=False)
     assert result.returncode == 1
     assert "did not answer" in result.stderr and "crictl" in result.stderr
-    assert len([c for c in state["calls"] if c == ["curl"]]) > 2
+    # Tries at 0, 15, 30 and 45 s of RECONFIGURE_TIMEOUT=60; the next would start at its end.
+    assert len([c for c in state["calls"] if c == ["curl"]]) == 4
+    assert master.clock.sleeps() == [15.0] * 3
 
 
 def test_reconfigure_refuses_missing_input(master):

@@ -13,6 +13,7 @@ import re
 import subprocess
 
 import pytest
+from fakes import Clock
 from fakes import master as master_fakes
 import yaml
 
@@ -191,7 +192,11 @@ def master(tmp_path):
     (kdir / "admin.conf").write_text("apiVersion: v1\nkind: Config\n")
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"calls": [], "api_up": True, "kubelet_restarts": True, "pod": {}}))
-    fake_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_STATE": str(state)}
+    # A fake clock: ROTATE_TIMEOUT=60 with RETRY_DELAY=15 is four tries of a wait, on any
+    # machine (a deadline of one real second gave one try on a loaded one). A minute, as the
+    # rewrite bounds its kubectl calls for real by what is left of the deadline.
+    clock = Clock(tmp_path)
+    fake_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_STATE": str(state), **clock.env}
 
     def run(phase: str, api_up: bool = True, kubelet_restarts: bool = True, **extra):
         s = json.loads(state.read_text())
@@ -202,8 +207,8 @@ def master(tmp_path):
         env = {
             "PHASE": phase,
             "KEY_NAME": "key2",
-            "ROTATE_TIMEOUT": "1",
-            "RETRY_DELAY": "0.05",
+            "ROTATE_TIMEOUT": "60",
+            "RETRY_DELAY": "15",
             "KUBERNETES_DIR": str(kdir),
             "API_URL": "https://127.0.0.1:6443",
         }
@@ -225,6 +230,7 @@ def master(tmp_path):
         calls += [json.loads(line) for line in kubectl_log.read_text().splitlines()]
         return result, calls, kdir
 
+    run.clock = clock
     return run
 
 
@@ -316,7 +322,9 @@ def test_an_api_server_that_does_not_come_back_fails_the_step(master):
         "did not answer https://127.0.0.1:6443/readyz" in lines[-1]
         and "pulumi up again" in lines[-1]
     )
-    assert len([c for c in calls if c == ["curl"]]) > 2
+    # Tries at 0, 15, 30 and 45 s of ROTATE_TIMEOUT=60; the next would start at its end.
+    assert len([c for c in calls if c == ["curl"]]) == 4
+    assert master.clock.sleeps() == [15.0] * 3
     # The next up goes on from there: the file is in place, the step finishes.
     again, _, _ = master("add")
     assert again.returncode == 0 and "already runs with key2 (add)" in again.stderr
@@ -329,6 +337,8 @@ def test_a_kubelet_that_keeps_the_old_pod_fails_the_step(master):
         "the kubelet did not restart kube-apiserver" in result.stderr
         and "journalctl -u kubelet" in result.stderr
     )
+    assert len([c for c in calls if c[:2] == ["crictl", "pods"]]) == 4
+    assert master.clock.sleeps() == [15.0] * 3
     # Not ready with the new file is not "already": a re-run waits for the pod again.
     stuck, _, _ = master("add", kubelet_restarts=False)
     assert stuck.returncode == 1 and "already" not in stuck.stderr
@@ -342,7 +352,8 @@ def test_a_failed_rewrite_says_to_run_up_again(master, tmp_path):
         "master-encryption-rotate: could not rewrite every Secret with key2 within ROTATE_TIMEOUT (every master "
         "still reads both keys: nothing is lost); check 'kubectl get secrets -A', then run pulumi up again"
     )
-    assert len([c for c in calls if "replace" in c]) >= 2  # retried until the deadline
+    assert len([c for c in calls if "replace" in c]) == 4  # retried until the deadline
+    assert master.clock.sleeps() == [15.0] * 3
     assert not (kdir / "encryption/rewritten").exists()
 
 

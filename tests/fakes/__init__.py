@@ -29,13 +29,37 @@ from pathlib import Path
 
 FAKE = Path(__file__).with_name("fake.py")
 NODE_FAKE = Path(__file__).with_name("node.sh")
+CLOCK = Path(__file__).with_name("clock.sh")
+
+
+class Clock:
+    """A fake clock for a node script (clock.sh, through BASH_ENV): time moves only when the
+    script sleeps, so a test of a deadline counts tries, whatever the machine's load.
+
+        clock = Clock(tmp_path)
+        subprocess.run(["bash", "-s"], input=..., env={**env, **clock.env})
+        assert clock.sleeps() == [0.25, 0.25, 0.25]   # and clock.elapsed() == 0.75
+    """
+
+    def __init__(self, root: Path):
+        self.log = Path(root) / "fake-clock.log"
+        self.log.write_text("")
+        self.env = {"BASH_ENV": str(CLOCK), "FAKE_CLOCK_LOG": str(self.log)}
+
+    def sleeps(self) -> list[float]:
+        """The seconds of every sleep the script made, in order (and resets the log)."""
+        got = [float(line) for line in self.log.read_text().split()]
+        self.log.write_text("")
+        return got
 
 
 class FakeBin:
     """A directory of fake executables, their call log and their rules, under `root`."""
 
-    def __init__(self, root: Path, names: list[str]):
+    def __init__(self, root: Path, names: list[str], clock: bool = False):
         self.root = Path(root)
+        # clock=True: the script runs on a fake clock (Clock), its env() says so.
+        self.clock = Clock(self.root) if clock else None
         self.bin = self.root / "fakebin"
         self.bin.mkdir(parents=True, exist_ok=True)
         self.log = self.root / "fake.log"
@@ -68,6 +92,8 @@ class FakeBin:
             FAKE_LOG=str(self.log),
             FAKE_RULES=str(self.rules_file),
         )
+        if self.clock is not None:
+            env.update(self.clock.env)
         env.update({k: str(v) for k, v in extra.items()})
         return env
 

@@ -46,6 +46,10 @@ case " $* " in
   *" -m cloud "*) tier=cloud ;;
   *) tier=vm ;;
 esac
+# Under load, the tests start once the CPU hogs are running (an event, not a delay).
+if [[ " $* " == *" -n 8 "* ]]; then
+  for _ in $(seq 600); do grep -q '^stress-ng ' "$FAKE_LOG" 2>/dev/null && break; sleep 0.05; done
+fi
 echo "$tier: $*" >> "$FAKE_LOG"
 seconds_var=FAKE_SECONDS_$tier
 echo $(( $(cat "$FAKE_CLOCK") + ${!seconds_var:-0} )) > "$FAKE_CLOCK"
@@ -279,3 +283,25 @@ def test_a_failed_shfmt_build_is_reported_and_no_tier_runs(checkout):
     ]
     assert result.stdout.splitlines()[-1] == "tools/test.sh: FAILED: shfmt setup"
     assert not [c for c in checkout.calls() if c.startswith(("offline", "vm"))]
+
+
+def test_under_load_runs_the_offline_tier_twice_beside_stress_and_stops_it(checkout, tmp_path):
+    """`--under-load`: eight workers, twice, beside four CPU hogs, which are stopped after; the
+    other tiers only when named."""
+    _executable(
+        tmp_path / "bin" / "stress-ng",
+        # The trap is set before the start is logged: once the tests see it, a kill is seen.
+        '#!/usr/bin/env bash\ntrap \'echo "stress-ng stopped" >> "$FAKE_LOG"; exit 0\' TERM\n'
+        'echo "stress-ng $*" >> "$FAKE_LOG"\n'
+        "while :; do sleep 0.1; done\n",
+    )
+    result = checkout("--under-load")
+    assert result.returncode == 0, result.stderr
+    calls = checkout.calls()
+    offline = "offline: -m pytest -n 8 -m not vm and not engine and not cloud"
+    assert checkout.tier_calls() == [offline, offline]
+    assert calls.index("stress-ng --cpu 4 --timeout 4h --quiet") < calls.index(offline)
+    assert calls[-1] == "stress-ng stopped"
+    assert [row[0] for row in report(result)] == ["setup", "offline"]
+    # Nothing the other tiers need is built or started.
+    assert not [c for c in calls if c.startswith(("real-engine.sh", "openstack.sh"))]

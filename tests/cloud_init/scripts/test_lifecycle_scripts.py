@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloud_init import SCRIPTS
-from fakes import FakeBin, run_remote
+from fakes import Clock, FakeBin, run_remote
 
 FAKED = ["kubeadm", "kubectl", "etcdctl", "cloud-init", "systemctl", "journalctl"]
 JOIN_CONFIG = """apiVersion: kubeadm.k8s.io/v1beta4
@@ -28,8 +28,9 @@ discovery:
 
 @pytest.fixture
 def node(tmp_path):
-    """A fake node: its /etc/kubernetes and /run under tmp_path, fakes for its binaries."""
-    fakes = FakeBin(tmp_path, FAKED)
+    """A fake node: its /etc/kubernetes and /run under tmp_path, fakes for its binaries, and
+    a fake clock (node.clock) that only the scripts' sleeps move: deadlines count tries."""
+    fakes = FakeBin(tmp_path, FAKED, clock=True)
     fakes.k8s = tmp_path / "etc-kubernetes"
     fakes.k8s.mkdir()
     fakes.run = tmp_path / "run"
@@ -98,12 +99,15 @@ def test_join_gives_up_at_deadline_with_actionable_message(node):
         },
     )
     node.rule("journalctl", "*", {"stdout": "kubelet.go:1: failed to load kubelet config\n"})
-    started = time.monotonic()
-    result = join(node, JOIN_TIMEOUT="1", RETRY_DELAY="0.2")
-    elapsed = time.monotonic() - started
+    result = join(node, JOIN_TIMEOUT="10", RETRY_DELAY="2")
     assert result.returncode == 1
-    assert elapsed < 8, elapsed  # 1 s deadline; generous for loaded CI machines
-    assert "did not join within JOIN_TIMEOUT=1s" in result.stderr
+    # Attempts at 0, 2 and 6 s; the pause doubles, and the last one is cut to the deadline.
+    # Counted from the script's own lines: each attempt is bounded for real by what is left
+    # (10, 8 and 4 s), which could cut a fake's record of the call on a busy machine.
+    attempts = [line for line in result.stdout.splitlines() if ": kubeadm join (" in line]
+    assert [a.split(":")[1] for a in attempts] == [" attempt 1", " attempt 2", " attempt 3"]
+    assert node.clock.sleeps() == [2.0, 4.0, 4.0]
+    assert "did not join within JOIN_TIMEOUT=10s" in result.stderr
     assert "API endpoint 127.0.0.1:1 is NOT reachable" in result.stderr
     assert "bootstrap token" in result.stderr and "not pinned" in result.stderr
     # A later plain `pulumi up` reuses the token: the advice says how to mint a new one.
@@ -191,10 +195,9 @@ def test_ready_gate_prints_log_tail_on_failure(node, tmp_path):
 
 def test_ready_gate_is_bounded(node, tmp_path):
     """cloud-init never finishing: READY_TIMEOUT stops the wait with a message saying so."""
-    node.rule("cloud-init", "status --wait", {"sleep": 30})
-    started = time.monotonic()
+    # A wait that would outlast run_remote's own bound (60 s): only READY_TIMEOUT ends it.
+    node.rule("cloud-init", "status --wait", {"sleep": 600})
     result = ready(node, tmp_path / "missing.log", READY_TIMEOUT="0.5")
-    assert time.monotonic() - started < 5
     assert result.returncode == 1
     assert "did not finish within READY_TIMEOUT=0.5s" in result.stderr
     assert "missing.log is missing" in result.stderr
@@ -418,16 +421,17 @@ def test_drain_healthy_worker(node):
 
 def test_drain_with_host_gone_still_deletes_node(node):
     """The host is gone but the Node still says Ready (not noticed yet): the drain hangs until
-    its bound, the forced path too, the pods are deleted outright and the Node deleted; exit 0
-    within DRAIN_TIMEOUT."""
+    its bound (two thirds of DRAIN_TIMEOUT), the forced path gets what is left but the last 2 s,
+    here nothing, the pods are deleted outright and the Node deleted; exit 0. The drain would
+    outlast run_remote's own bound (60 s): only the script's bound ends it."""
     node_is(node, "worker-a-1", "True")
-    node.rule("kubectl", "* drain worker-a-1 *", {"sleep": 30})
-    started = time.monotonic()
-    result = drain_node(node, "worker-a-1", DRAIN_TIMEOUT="2")
-    assert time.monotonic() - started < 5
+    node.rule("kubectl", "* drain worker-a-1 *", {"sleep": 600})
+    result = drain_node(node, "worker-a-1", DRAIN_TIMEOUT="3")
     assert result.returncode == 0, result.stderr
+    # The script's own word that the bounded drain ended unfinished (the fake's record of the
+    # call could be cut by that bound on a busy machine).
+    assert "drain of worker-a-1 did not finish" in result.stderr and "forcing" in result.stderr
     calls = kubectl_verbs(node)
-    assert any(c.startswith("drain worker-a-1 --ignore-daemonsets") for c in calls), calls
     assert any(
         c.startswith(
             "delete pods --all-namespaces --field-selector spec.nodeName=worker-a-1 --force"
@@ -478,12 +482,14 @@ def test_drain_when_api_is_gone_does_not_wedge(node):
     API_TIMEOUT (and try etcd only briefly)."""
     node.rule("kubectl", "* get --raw /readyz", {"rc": 1})
     node.rule("etcdctl", "*", {"rc": 1, "stderr": "context deadline exceeded"})
-    started = time.monotonic()
     result = drain_node(node, "master-2", REMOVE_ETCD_MEMBER="true")
-    assert time.monotonic() - started < 4
     assert result.returncode == 0, result.stderr
     assert "does not answer" in result.stderr
-    assert all(c.startswith("get --raw") for c in kubectl_verbs(node))
+    # API_TIMEOUT=0.5 with RETRY_DELAY=0.05: tries at 0 to 0.45 s; then etcd, bounded by the
+    # API's timeout as the API is gone, the same ten tries.
+    assert kubectl_verbs(node) == ["get --raw /readyz"] * 10
+    assert len(node.calls("etcdctl")) == 10
+    assert node.clock.sleeps() == [0.05] * 18
 
 
 def test_master_drain_removes_its_etcd_member(node):
@@ -755,10 +761,12 @@ def test_discovery_member_removal_is_bounded_when_etcd_is_gone(tmp_path):
         "ETCD_CERT": "/nonexistent",
         "ETCD_KEY": "/nonexistent",
     }
-    started = time.monotonic()
-    result = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, {"PATH": "/usr/bin:/bin"})
+    clock = Clock(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", **clock.env}
+    result = run_remote(SCRIPTS / "discovery-remove-member.sh", exports, env)
     assert result.returncode == 1, result.stderr
-    assert time.monotonic() - started < 8
+    # Tries at 0, 0.1, ... 0.9 s of REMOVE_TIMEOUT=1: ten, whatever the machine.
+    assert clock.sleeps() == [0.1] * 9
     assert "could not remove etcd member dev-discovery-2" in result.stderr
 
 
@@ -766,25 +774,27 @@ def test_discovery_member_removal_is_bounded_when_etcd_is_gone(tmp_path):
 
 
 class Listener:
-    """A TCP server on 127.0.0.1 that, once started, greets every client with `greeting`
-    (None: accepts and says nothing) and counts the connections it saw."""
+    """A TCP server on 127.0.0.1 that greets every client with `greeting` (None: accepts and
+    says nothing) and counts the connections it saw. greet_first: greet only that many
+    clients, then say nothing (a listener that hangs); close_first: close that many clients'
+    connections without a word first (an sshd not ready yet)."""
 
     def __init__(
         self,
         greeting: bytes | None = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
         greet_first: int | None = None,
+        close_first: int = 0,
     ):
-        # greet_first: greet only that many clients, then say nothing (a listener that hangs).
-        self.greeting, self.connections, self.greet_first = greeting, 0, greet_first
+        self.greeting, self.connections = greeting, 0
+        self.greet_first, self.close_first = greet_first, close_first
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.held: list[socket.socket] = []
 
-    def start(self, after: float = 0) -> "Listener":
+    def start(self) -> "Listener":
         def serve():
-            time.sleep(after)
             self.sock.listen(16)
             while True:
                 try:
@@ -792,6 +802,9 @@ class Listener:
                 except OSError:
                     return
                 self.connections += 1
+                if self.connections <= self.close_first:
+                    conn.close()
+                    continue
                 greets = self.greet_first is None or self.connections <= self.greet_first
                 if self.greeting is not None and greets:
                     conn.sendall(self.greeting)
@@ -806,89 +819,100 @@ class Listener:
         self.sock.close()
 
 
-def wait_sshd(port: int, **env):
+def wait_sshd(port: int, clock: Clock | None = None, **env):
+    """The wait, on a fake clock (time moves only by its RETRY_DELAY sleeps): tests count its
+    tries. A try's own bound (PROBE_TIMEOUT, or what is left) is real: `timeout` runs it."""
     exports = {
         "TARGET_HOST": "127.0.0.1",
         "TARGET_PORT": str(port),
         "SSH_WAIT_TIMEOUT": "5",
-        "PROBE_TIMEOUT": "1",
+        "PROBE_TIMEOUT": "30",
         "RETRY_DELAY": "0.1",
         **env,
     }
-    started = time.monotonic()
-    result = run_remote(SCRIPTS / "discovery-wait-sshd.sh", exports, {"PATH": "/usr/bin:/bin"})
-    result.elapsed = time.monotonic() - started
-    return result
+    extra = clock.env if clock else {}
+    return run_remote(
+        SCRIPTS / "discovery-wait-sshd.sh", exports, {"PATH": "/usr/bin:/bin", **extra}
+    )
 
 
-def test_wait_sshd_returns_once_the_banner_arrives():
-    """Nothing listens for the first second (the VM is still booting), then sshd does: the wait
-    ends with its banner on stdout, well before the deadline."""
-    server = Listener()
+def test_wait_sshd_returns_once_the_banner_arrives(tmp_path):
+    """The first two tries find a port that closes without a word (the VM's sshd not ready),
+    then sshd answers: the wait ends with its banner on stdout, two pauses in."""
+    clock = Clock(tmp_path)
+    server = Listener(close_first=2).start()
     try:
-        server.start(after=1.0)
-        result = wait_sshd(server.port)
+        result = wait_sshd(server.port, clock)
         assert result.returncode == 0, result.stderr
         assert result.stdout == "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\n"
-        assert 1.0 <= result.elapsed < 5, result.stderr
-        assert server.connections == 1
-        assert "answered after" in result.stderr
+        assert f"127.0.0.1:{server.port} answered after 0.200s (3 tries)" in result.stderr
+        assert clock.sleeps() == [0.1, 0.1]
+        assert server.connections == 3
     finally:
         server.close()
 
 
-def test_wait_sshd_fails_bounded_when_nothing_listens():
-    """A port nobody listens on: exit 1 at SSH_WAIT_TIMEOUT, saying what the tries saw."""
+def test_wait_sshd_fails_bounded_when_nothing_listens(tmp_path):
+    """A port nobody listens on: exit 1 at SSH_WAIT_TIMEOUT, saying what the tries saw. Tries
+    at 0, 0.1, ... 1.4 s: the next would start at the deadline."""
+    clock = Clock(tmp_path)
     server = Listener()  # bound, never listening: connections are refused
     try:
-        result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="1.5")
+        result = wait_sshd(server.port, clock, SSH_WAIT_TIMEOUT="1.5")
     finally:
         server.close()
     assert result.returncode == 1, result.stderr
-    # Bounded: the deadline plus one pause, with room for a loaded machine.
-    assert 1.0 <= result.elapsed < 6, result.stderr
     assert result.stdout == ""
     assert (
-        f"sshd on 127.0.0.1:{server.port} did not answer within SSH_WAIT_TIMEOUT=1.5s"
-        in result.stderr
+        f"sshd on 127.0.0.1:{server.port} did not answer within SSH_WAIT_TIMEOUT=1.5s "
+        "(15 tries; last: connection refused or no route)" in result.stderr
     )
-    assert "connection refused" in result.stderr and "security group" in result.stderr
+    assert clock.sleeps() == [0.1] * 14
+    assert "security group" in result.stderr
 
 
 @pytest.mark.parametrize(
-    "greeting, seen",
+    "greeting, probe, seen",
     [
-        (None, "no banner within PROBE_TIMEOUT"),
-        (b"HTTP/1.1 400 Bad Request\r\n", "not an SSH banner"),
+        # Never answers: each try ends at its PROBE_TIMEOUT (real: timeout(1) cuts it).
+        (None, "0.2", "no banner within PROBE_TIMEOUT"),
+        # Answers at once: a bound that load cannot reach.
+        (b"HTTP/1.1 400 Bad Request\r\n", "30", "an answer that is not an SSH banner"),
     ],
 )
-def test_wait_sshd_wants_an_ssh_banner_not_just_a_port(greeting, seen):
+def test_wait_sshd_wants_an_ssh_banner_not_just_a_port(tmp_path, greeting, probe, seen):
     """An open port is not an sshd: a listener that says nothing (sshd hung, a proxy) or says
-    something else keeps the wait going, and the failure names what it got; every try is
-    bounded by PROBE_TIMEOUT, so the whole wait ends near SSH_WAIT_TIMEOUT."""
+    something else keeps the wait going, and the failure names what it got."""
+    clock = Clock(tmp_path)
     server = Listener(greeting).start()
     try:
-        result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="2.5", PROBE_TIMEOUT="0.5")
+        result = wait_sshd(
+            server.port, clock, SSH_WAIT_TIMEOUT="1", PROBE_TIMEOUT=probe, RETRY_DELAY="0.5"
+        )
     finally:
         server.close()
     assert result.returncode == 1, result.stdout
-    assert result.elapsed < 6, result.stderr
-    assert server.connections >= 2
-    assert seen in result.stderr
+    assert f"(2 tries; last: {seen}" in result.stderr, result.stderr
+    assert clock.sleeps() == [0.5]
 
 
-def test_a_try_cut_short_by_the_deadline_keeps_what_a_whole_try_saw():
+def test_a_try_cut_short_by_the_deadline_keeps_what_a_whole_try_saw(tmp_path):
     """The last try gets only what is left of SSH_WAIT_TIMEOUT; timing out in that sliver says
     nothing about the node, so the failure still names what a whole try saw (here an answer
-    that is not SSH), not a hang the deadline made (a loaded machine made it flaky before)."""
+    that is not SSH), not a hang the deadline made. The first try may take up to 10 s, the
+    second is cut at 0.3 s by what is left (9.7 s of the fake clock went by in between)."""
+    clock = Clock(tmp_path)
     server = Listener(b"HTTP/1.1 400 Bad Request\r\n", greet_first=1).start()
     try:
-        result = wait_sshd(server.port, SSH_WAIT_TIMEOUT="1", PROBE_TIMEOUT="5", RETRY_DELAY="0.05")
+        result = wait_sshd(
+            server.port, clock, SSH_WAIT_TIMEOUT="10", PROBE_TIMEOUT="20", RETRY_DELAY="9.7"
+        )
     finally:
         server.close()
     assert result.returncode == 1, result.stdout
-    assert server.connections >= 2
-    assert "not an SSH banner" in result.stderr and "no banner within" not in result.stderr
+    assert "(2 tries; last: an answer that is not an SSH banner" in result.stderr, result.stderr
+    assert "no banner within" not in result.stderr
+    assert clock.sleeps() == [9.7]
 
 
 def test_wait_sshd_refuses_bad_input():

@@ -124,3 +124,47 @@ def test_every_deadline_is_a_common_one(path):
     """Deadlines come from lib/common.sh (now_ms instants set from seconds_env inputs), not
     from bash's whole-second $SECONDS: one rule, decimals allowed everywhere."""
     assert "SECONDS" not in path.read_text().replace("WAIT_SECONDS", ""), path.name
+
+
+CLOCK_READS = re.compile(r"EPOCHREALTIME|EPOCHSECONDS|\bdate\b[^\n]*\+%[sN]|\bread\b[^\n]* -t ")
+
+
+@pytest.mark.parametrize(
+    "path", [*ALL, *sorted((SCRIPTS / "lib").glob("*.sh"))], ids=lambda p: p.name
+)
+def test_the_only_clock_is_common_now_ms(path):
+    """Script tests put the scripts on a fake clock (tests/fakes/clock.sh) by replacing
+    EPOCHREALTIME and `sleep`: that holds while now_ms (lib/common.sh) is the one reader of
+    the time and `sleep` the one way to wait."""
+    text = path.read_text()
+    reads = CLOCK_READS.findall(text)
+    assert reads == (["EPOCHREALTIME"] if path.name == "common.sh" else []), (path.name, reads)
+
+
+def test_the_fake_clock_moves_only_with_sleep(tmp_path):
+    """A deadline of one second on the fake clock: not passed after real work, passed after
+    the sleeps add up to it, and now_ms reports exactly what was slept."""
+    from fakes import Clock
+
+    clock = Clock(tmp_path)
+    text = (
+        "PROG=t\n"
+        + (SCRIPTS / "lib/common.sh").read_text()
+        + "start=$(now_ms); d=$(deadline_in 1000)\n"
+        + "for _ in $(seq 200); do /bin/true; done\n"  # real time goes by, the clock does not
+        + "passed $d && echo early\n"
+        + "sleep 0.4; sleep 0.599; passed $d && echo early2\n"
+        + "sleep 0.001; passed $d && echo passed\n"
+        + 'echo "$(($(now_ms) - start)) $(ms_left $d)"\n'
+    )
+    out = subprocess.run(
+        ["bash", "-s"],
+        input=text,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **clock.env},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n") == ["passed", "1000 0", ""]
+    assert clock.sleeps() == [0.4, 0.599, 0.001]

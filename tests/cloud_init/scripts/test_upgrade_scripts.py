@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloud_init import SCRIPTS
-from fakes import node_bin
+from fakes import Clock, node_bin
 from components.commands import stdin_text
 
 # The scripts the upgrade commands run, in the order a worker sees them.
@@ -75,6 +75,9 @@ class Machine:
     ):
         self.root = root
         self.bin = node_bin(root / "bin", FAKED, REAL)
+        # Waits are bounded by a fake clock that only the scripts' sleeps move: tests of a
+        # deadline count polls, whatever the machine's load.
+        self.clock = Clock(root)
         self.source = root / "etc/apt/sources.list.d/kubernetes.list"
         self.keyring = root / "etc/apt/keyrings/kubernetes-apt-keyring.gpg"
         self.manifests = root / "etc/kubernetes/manifests"
@@ -172,7 +175,12 @@ class Machine:
             text=True,
             capture_output=True,
             timeout=120,
-            env={"PATH": str(self.bin), "FAKE_STATE": str(self.st), "LANG": "C.UTF-8"},
+            env={
+                "PATH": str(self.bin),
+                "FAKE_STATE": str(self.st),
+                "LANG": "C.UTF-8",
+                **self.clock.env,
+            },
         )
         proc.calls = self.calls()[before:]
         return proc
@@ -364,11 +372,20 @@ def test_kubelet_wait_is_bounded(tmp_path):
     """A kubelet that never comes back active fails within UPGRADE_TIMEOUT, pointing at its log."""
     m = Machine(tmp_path, version="1.34.1", kubelet_broken=True)
     (m.st / "kubelet_active").write_text("false")
-    p = m.run("upgrade-node.sh", TARGET_VERSION="1.34.1", ROLE="worker", UPGRADE_TIMEOUT="3")
+    p = m.run(
+        "upgrade-node.sh",
+        TARGET_VERSION="1.34.1",
+        ROLE="worker",
+        UPGRADE_TIMEOUT="60",
+        POLL_INTERVAL="15",
+    )
     assert p.returncode == 1
-    assert "not active at 1.34.1 within UPGRADE_TIMEOUT=3s" in p.stderr
+    assert "not active at 1.34.1 within UPGRADE_TIMEOUT=60s" in p.stderr
     assert "journalctl -u kubelet" in p.stderr
-    assert len(called(p.calls, "systemctl is-active")) > 2, "it polled"
+    # One look before the restart, then polls at 0, 15, 30, 45 and 60 s: the deadline has
+    # come at the fifth. (A minute: each poll is bounded for real by what is left.)
+    assert len(called(p.calls, "systemctl is-active")) == 1 + 5, "it polled"
+    assert m.clock.sleeps() == [15.0] * 4
 
 
 def test_interrupted_after_unhold_restores_holds(tmp_path):
@@ -532,10 +549,18 @@ def test_uncordon_when_ready_at_target(tmp_path):
 def test_uncordon_waits_bounded_and_keeps_cordon(tmp_path, version, ready):
     """A node not Ready at the target makes the command fail after READY_TIMEOUT, still cordoned."""
     m = Machine(tmp_path, nodes={"w1": {"version": version, "ready": ready, "unschedulable": True}})
-    p = m.run("upgrade-uncordon.sh", NODE_NAME="w1", TARGET_VERSION="1.34.1", READY_TIMEOUT="1")
+    p = m.run(
+        "upgrade-uncordon.sh",
+        NODE_NAME="w1",
+        TARGET_VERSION="1.34.1",
+        READY_TIMEOUT="1",
+        POLL_INTERVAL="0.25",
+    )
     assert p.returncode == 1
     assert f"'{version} {ready}'" in p.stderr and "stays cordoned" in p.stderr
-    assert len(called(p.calls, "kubectl", "get", "node", "w1")) > 1, "it polled"
+    # Polls at 0, 0.25, 0.5, 0.75 and 1 s: the deadline has come at the fifth.
+    assert len(called(p.calls, "kubectl", "get", "node", "w1")) == 5, "it polled"
+    assert m.clock.sleeps() == [0.25] * 4
     assert not called(p.calls, "kubectl", "uncordon")
     assert m.state["nodes"]["w1"]["unschedulable"] is True
 

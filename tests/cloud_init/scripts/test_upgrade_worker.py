@@ -119,15 +119,18 @@ def test_credential_prints_only_the_token_and_retries(tmp_path):
 
 
 def test_credential_gives_up_at_its_deadline(tmp_path):
-    fakes = FakeBin(tmp_path, ["kubectl"])
+    fakes = FakeBin(tmp_path, ["kubectl"], clock=True)
     fakes.rule("kubectl", "*", {"rc": 1})
     result = subprocess.run(
         ["bash", "-s"],
         input=script("master-upgrade-credential.sh"),
-        env=fakes.env(RETRY_DELAY="0.2", CREDENTIAL_TIMEOUT="1"),
+        env=fakes.env(RETRY_DELAY="0.25", CREDENTIAL_TIMEOUT="1"),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 1
     assert "did not give a token" in result.stderr and result.stdout == ""
+    # Tries at 0, 0.25, 0.5, 0.75 and 1 s (fake clock): the deadline has come at the fifth.
+    assert [c[2] for c in fakes.calls("kubectl")] == ["apply"] * 5
+    assert fakes.clock.sleeps() == [0.25] * 4
