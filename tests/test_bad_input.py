@@ -85,7 +85,15 @@ def full_config(policy: str) -> dict:
         "packageMirror": "https://mirror.example.com/k8s",
         "imageRepository": "registry.example.com:5000/kubernetes",
         "controlPlane": {"endpoint": "octavia", "dnsName": "api.example.com"},
-        "etcd": {"backup": {"schedule": "daily", "container": "etcd-backups"}},
+        "etcd": {
+            "backup": {
+                "schedule": "daily",
+                "container": "etcd-backups",
+                "applicationCredential": "given",
+                "applicationCredentialId": "backup-ac-id",
+                "applicationCredentialSecret": "b4ckup",
+            }
+        },
         "upgrade": {"maxUnavailable": "50%"},
         "csi": {"storageClass": {"name": "cinder-ssd", "volumeType": "ssd"}},
         "cloudController": {"lbProvider": "ovn"},

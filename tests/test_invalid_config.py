@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from planning import run_plan
+from planning import CONNECT_FROM_CONFIG, run_plan
 
 POOLS = '[{"name":"general","count":1}]'
 # The operator's network: its subnet's range is what the cloud returns (the mock: 10.10.0.0/22).
@@ -164,7 +164,8 @@ def test_a_check_on_what_the_cloud_returns_stops_the_program_before_any_resource
 
     monkeypatch.setattr(mockengine, "Recorder", Kept)
     existing = {"existing": {"networkId": "tenant-net", "subnetId": "tenant-subnet"}}
-    raw, _ = P.load_stack("dev", [("network", existing), ("podCidr", "10.8.0.0/14")])
+    access = list(CONNECT_FROM_CONFIG.items())  # the dev stack says where its user connects from
+    raw, _ = P.load_stack("dev", [*access, ("network", existing), ("podCidr", "10.8.0.0/14")])
     with pytest.raises(pulumi.RunError) as refused:
         mockengine.evaluate(P.engine_config(raw), stack="dev", subnet="10.10.0.0/22")
     assert str(refused.value) == (
@@ -173,7 +174,7 @@ def test_a_check_on_what_the_cloud_returns_stops_the_program_before_any_resource
     )
     assert len(monitors) == 1 and monitors[0].registrations == []
     # The same stack with a podCidr apart plans: the monitor records what a good run registers.
-    raw, _ = P.load_stack("dev", [("network", existing)])
+    raw, _ = P.load_stack("dev", [*access, ("network", existing)])
     mockengine.evaluate(P.engine_config(raw), stack="dev", subnet="10.10.0.0/22")
     assert len(monitors) == 2 and len(monitors[1].registrations) > 100
 

@@ -386,6 +386,16 @@ def _check_environment() -> None:
         ) from None
 
 
+def _parse_sets(items: list[str]) -> list[tuple[str, Any]]:
+    sets = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set {item}: expected KEY=VALUE")
+        sets.append((key, parse_value(value)))
+    return sets
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.plan", description=__doc__.split("\n\n")[0]
@@ -425,20 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         parser.error("--out DIR is required")
     try:
-        sets = []
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise UsageError(f"--set {item}: expected KEY=VALUE")
-            sets.append((key, parse_value(value)))
+        sets = _parse_sets(args.set)
         _check_environment()
         previous = _previous(args.previous, args.stack) if args.previous else None
         plan, user_data = build(args.stack, sets, previous)
         preview = preview_of(previous, plan, user_data) if previous is not None else None
-    except config.ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except UsageError as e:
+    except (config.ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - the program itself failed: say what, briefly
