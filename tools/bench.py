@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -351,23 +352,28 @@ def real_scenario(
     open_stack: Callable[[str, list[str]], Any],
     exclude: Any,
     clock: Callable[[], float] = time.perf_counter,
+    load: Callable[[], float] = lambda: os.getloadavg()[0],
 ) -> dict:
     """One size for real: the offline evaluation of the stack, then `pulumi preview` (all of
     it: a preview creates nothing), `up` and a no-change preview with `exclude` left out, and
     `destroy`, each timed. `open_stack(name, sets)` gives an uninitialised harness Stack
     (tests/engine/real.py) of dev with `sets` (KEY=JSON). The stack is destroyed whatever
-    fails; a failed command raises with its output."""
+    fails; a failed command raises with its output. `load` (the 1-minute load average) is read
+    after every step: the machine is shared, and the highest reading goes with the times."""
     name = f"bench{masters}m{workers}w"
     sets = [*stack_sets(masters, workers), ("clusterName", name)]
     offline = evaluate(sets)
     stack = open_stack(name, [f"{k}={json.dumps(v)}" for k, v in sets])
     stack.init()
     times: dict[str, float] = {}
+    loads: list[float] = []
 
     def timed(step: str, run: Callable[[], Any]) -> Any:
         started = clock()
         result = run()
         times[step] = clock() - started
+        loads.append(load())
+        print(f"{name}: {step} {times[step]:.1f} s (load {loads[-1]:.0f})", file=sys.stderr)
         if getattr(result, "ok", True) is False:
             raise SystemExit(f"{name}: {step} failed: {result.describe()}")
         return result
@@ -389,6 +395,7 @@ def real_scenario(
         "planned": len(planned),
         "created": len(state),
         "openstack": len(created),
+        "load": max(loads),
         **times,
     }
 
@@ -396,14 +403,14 @@ def real_scenario(
 def real_table(results: list[dict]) -> str:
     lines = [
         "| masters | workers | resources (offline) | offline evaluation | real preview "
-        "| up: resources (OpenStack) | real up | no-change preview | destroy |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| up: resources (OpenStack) | real up | no-change preview | destroy | load average |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['masters']} | {r['workers']} | {r['resources']} | {r['evaluation']:.1f} s "
             f"| {r['preview']:.1f} s | {r['created']} ({r['openstack']}) | {r['up']:.1f} s "
-            f"| {r['again']:.1f} s | {r['destroy']:.1f} s |"
+            f"| {r['again']:.1f} s | {r['destroy']:.1f} s | {r['load']:.0f} |"
         )
     return "\n".join(lines)
 
