@@ -11,6 +11,13 @@ floating IPs, the application credential, the load balancer and its children) is
 The noop amphora driver of the local Octavia reports what a healthy amphora would: every
 object ACTIVE, the load balancer, listener and pool ONLINE. The members' operating status
 comes from health checks no amphora runs here, so only their provisioning status is checked.
+
+The load balancer's VIP port must be a real Neutron port: the OpenStack provider reads its
+security groups right after the create, and the API's floating IP goes on it. Octavia's noop
+network driver invents one (and the address 198.51.100.1): with it, `up` fails with
+"Error getting port security groups for openstack_lb_loadbalancer_v2 ... 404 PortNotFound".
+The local cloud's Octavia needs a network driver that allocates (and deallocates) the VIP port
+in Neutron and leaves the rest noop.
 """
 
 from __future__ import annotations
