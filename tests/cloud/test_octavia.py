@@ -8,9 +8,11 @@ commands would form; and both providers are stand-ins here that refuse to create
 of the OpenStack side (network, router, security groups, ports, servers, server groups,
 floating IPs, the application credential, the load balancer and its children) is created.
 
-The noop amphora driver of the local Octavia reports what a healthy amphora would: every
-object ACTIVE, the load balancer, listener and pool ONLINE. The members' operating status
-comes from health checks no amphora runs here, so only their provisioning status is checked.
+With the noop amphora driver of the local Octavia every object goes ACTIVE (provisioning).
+Operating statuses come from amphora heartbeats, which no amphora sends here: the load
+balancer, listener, pool and members stay OFFLINE and the monitor reports ONLINE (measured
+with openstacksdk on this cloud); the test asserts exactly that, so a cloud that changes it is
+noticed.
 
 The load balancer's VIP port must be a real Neutron port: the OpenStack provider reads its
 security groups right after the create, and the API's floating IP goes on it. Octavia's noop
@@ -22,6 +24,7 @@ in Neutron and leaves the rest noop.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import shlex
 import subprocess
@@ -39,6 +42,14 @@ API_PORT = 6443
 ALLOWED = ["192.0.2.0/24", "198.51.100.0/24"]
 CIDR = "10.77.0.0/22"
 LB = "openstack:loadbalancer/loadBalancer:LoadBalancer"
+# Operating status by object as the noop amphora driver leaves it (no heartbeats).
+NOOP_OPERATING = {
+    "load balancer": "OFFLINE",
+    "listener": "OFFLINE",
+    "pool": "OFFLINE",
+    "member": "OFFLINE",
+    "monitor": "ONLINE",
+}
 
 
 def overrides(cluster: str) -> list[str]:
@@ -180,7 +191,10 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, os_env, tmp
         subnet = conn.network.find_subnet(f"{cluster}-subnet")
         assert subnet is not None and subnet.cidr == CIDR
         assert (lb.provider, lb.vip_subnet_id) == ("amphora", subnet.id)
-        assert (lb.provisioning_status, lb.operating_status) == ("ACTIVE", "ONLINE")
+        assert ipaddress.ip_address(lb.vip_address) in ipaddress.ip_network(CIDR)
+        vip_port = conn.network.get_port(lb.vip_port_id)  # a real port: NotFound fails here
+        assert vip_port.fixed_ips[0]["ip_address"] == lb.vip_address
+        statuses = {"load balancer": (lb.provisioning_status, lb.operating_status)}
 
         # The listener: TCP on the API port, open to the cluster subnet and apiAllowedCidrs only.
         listeners = list(conn.load_balancer.listeners(loadbalancer_id=lb.id))
@@ -189,7 +203,7 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, os_env, tmp
         assert (li.protocol, li.protocol_port) == ("TCP", API_PORT)
         assert sorted(li.allowed_cidrs) == sorted([CIDR, *ALLOWED])
         assert (li.timeout_client_data, li.timeout_member_data) == (3_600_000, 3_600_000)
-        assert (li.provisioning_status, li.operating_status) == ("ACTIVE", "ONLINE")
+        statuses["listener"] = (li.provisioning_status, li.operating_status)
 
         # The pool behind it, one member per master at the master's port address.
         pools = list(conn.load_balancer.pools(loadbalancer_id=lb.id))
@@ -197,7 +211,7 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, os_env, tmp
         pool = pools[0]
         assert (pool.protocol, pool.lb_algorithm) == ("TCP", "ROUND_ROBIN")
         assert [li_["id"] for li_ in pool.listeners] == [li.id]
-        assert (pool.provisioning_status, pool.operating_status) == ("ACTIVE", "ONLINE")
+        statuses["pool"] = (pool.provisioning_status, pool.operating_status)
         members = list(conn.load_balancer.members(pool.id))
         master_ports = [conn.network.find_port(f"{cluster}-master-{i}") for i in range(3)]
         master_ips = [p.fixed_ips[0]["ip_address"] for p in master_ports]
@@ -205,7 +219,7 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, os_env, tmp
         assert sorted(master_ips) == sorted(outputs["masterAddresses"])
         for m in members:
             assert (m.protocol_port, m.subnet_id) == (API_PORT, subnet.id)
-            assert m.provisioning_status == "ACTIVE"
+            statuses[f"member {m.address}"] = (m.provisioning_status, m.operating_status)
 
         # The health monitor: HTTPS GET /readyz.
         monitor = conn.load_balancer.get_health_monitor(pool.health_monitor_id)
@@ -217,7 +231,10 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, os_env, tmp
         )
         assert (monitor.delay, monitor.timeout, monitor.max_retries) == (10, 5, 3)
         assert monitor.max_retries_down == 3
-        assert monitor.provisioning_status == "ACTIVE"
+        statuses["monitor"] = (monitor.provisioning_status, monitor.operating_status)
+        kinds = {label: label.split(" 10.")[0] for label in statuses}  # "member 10.77.x.y"
+        assert statuses == {label: ("ACTIVE", NOOP_OPERATING[k]) for label, k in kinds.items()}
+        assert len(statuses) == 4 + 3
 
         # The API's floating IP sits on the load balancer's VIP port: the kubeconfig's endpoint.
         fips = [f for f in conn.network.ips() if f.description == f"{cluster} API"]
