@@ -1,6 +1,7 @@
 """Benchmark: bring-up critical path, program cost, user-data size.
 
     python -m tools.bench [--workers 3,30,300,1000] [--masters 1,3] [--readme README.md]
+    python -m tools.bench --real [--workers 3,30,100] [--masters 1] [--readme README.md]
 
 Bring-up: the dependency graph is the one the program hands the engine (recorded under the
 mock engine, exactly as `tools.plan` does), each resource costs what DURATIONS says its kind
@@ -13,6 +14,10 @@ only once the first master is up).
 Program cost: wall time and peak memory of evaluating the program under the mock engine (the
 Python side of `pulumi preview`), each scenario in a fresh process.
 User-data: bytes per role as delivered to Nova, against its 64 KiB limit.
+
+--real: the same stacks through the real CLI against the local OpenStack (tools/real-engine.sh,
+`tools/openstack.sh start`): `preview`, `up` and a no-change preview with command:* and
+kubernetes:* left out, `destroy`, each timed once per size next to the offline evaluation.
 """
 
 from __future__ import annotations
