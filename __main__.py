@@ -6,8 +6,14 @@ resource is registered, with one line naming the key.
 
 import pulumi
 
-import settings as config
-from components.cluster import Cluster
+import python_version
+
+if python_version.problem():
+    # Before the imports an older Python cannot run; RunError: one line, not a traceback.
+    raise pulumi.RunError(python_version.problem())
+
+import settings as config  # noqa: E402
+from components.cluster import Cluster  # noqa: E402
 
 try:
     settings = config.from_pulumi()

@@ -15,8 +15,10 @@ import json
 import os
 import re
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -407,12 +409,48 @@ class ApiServerSettings(_Model):
     oidc: OidcSettings | None = None
 
 
+def _given_credential(model: Any, prefix: str) -> None:
+    """`<prefix>applicationCredential`: create, or given with both its id and secret, which
+    create refuses (a credential given but never used looks like it is in use)."""
+    mode = f"{prefix}applicationCredential"
+    for field in ("application_credential_id", "application_credential_secret"):
+        key = f"{prefix}{to_camel(field)}"
+        if model.application_credential == "given" and not getattr(model, field):
+            raise ConfigError(key, f"is required when {mode} is given")
+        if model.application_credential == "create" and getattr(model, field) is not None:
+            raise ConfigError(
+                key,
+                f"is only used with {mode}: given "
+                "(it is create, so the program makes its own); remove it, or set "
+                f"{mode} to given",
+            )
+
+
 class BackupSettings(_Model):
     # systemd OnCalendar expression: systemd's grammar, and it must fire again (no systemd needed).
     schedule: Annotated[str, AfterValidator(schedules.on_calendar)] = "hourly"
     keep: Annotated[Count, Field(ge=1, le=1000)] = 24
     # Swift container for off-node copies; None keeps snapshots on the node only.
     container: SwiftContainer | None = None
+    # What uploads authenticate with: create, an application credential the program makes,
+    # limited to this container; given, one you made (a run that logs in with a restricted
+    # application credential, as CI does, cannot make one).
+    application_credential: Literal["create", "given"] = "create"
+    application_credential_id: CloudName | None = None
+    application_credential_secret: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, json_schema_extra=SECRET
+    )
+
+    @model_validator(mode="after")
+    def _given_needs_both(self) -> BackupSettings:
+        _given_credential(self, "etcd.backup.")
+        if self.application_credential == "given" and self.container is None:
+            raise ConfigError(
+                "etcd.backup.applicationCredential",
+                "is given, but snapshots stay on the nodes without etcd.backup.container: "
+                "set the container, or remove the credential",
+            )
+        return self
 
 
 class EtcdSettings(_Model):
@@ -497,18 +535,7 @@ class OpenStackCredentialSettings(_Model):
 
     @model_validator(mode="after")
     def _given_needs_both(self) -> OpenStackCredentialSettings:
-        for field in ("application_credential_id", "application_credential_secret"):
-            key = f"openstack.{to_camel(field)}"
-            if self.application_credential == "given" and not getattr(self, field):
-                raise ConfigError(key, "is required when openstack.applicationCredential is given")
-            if self.application_credential == "create" and getattr(self, field) is not None:
-                # A credential given but never used looks like it is in use: refuse it.
-                raise ConfigError(
-                    key,
-                    "is only used with openstack.applicationCredential: given "
-                    "(it is create, so the program makes its own); remove it, or set "
-                    "openstack.applicationCredential to given",
-                )
+        _given_credential(self, "openstack.")
         return self
 
 
@@ -613,6 +640,20 @@ class Settings(_Model):
             "metrics_server": self.metrics_server.enabled,
             "network_policy": self.network_policy.enabled,
         }
+
+    @property
+    def created_credentials(self) -> list[str]:
+        """The config keys of the application credentials the program makes (create), for
+        what uses them: the cloud controller or Cinder CSI, and Swift uploads of snapshots."""
+        out = []
+        if (self.cloud_controller.enabled or self.csi.enabled) and (
+            self.openstack.application_credential == "create"
+        ):
+            out.append("openstack.applicationCredential")
+        backup = self.etcd.backup
+        if backup.container is not None and backup.application_credential == "create":
+            out.append("etcd.backup.applicationCredential")
+        return out
 
     @property
     def endpoint_kind(self) -> str:
@@ -847,11 +888,23 @@ def _secrets_kept_secret(raw: dict[str, Any], secret_keys: set[str]) -> None:
             )
 
 
+# What a required key without a default is for, where "is required" alone would not say.
+# sshAllowedCidrs has no default, and the shipped dev stack none either: a stack plans only
+# once its user has said where they connect from, so no example opens SSH to the internet.
+_REQUIRED = {
+    "sshAllowedCidrs": (
+        "is required: the addresses you run Pulumi, ssh and kubectl from (your own, as a /32; "
+        "0.0.0.0/0 opens the jump host to the internet); set it and apiAllowedCidrs with: "
+        "pulumi config set --path 'sshAllowedCidrs[0]' <address>/32"
+    ),
+}
+
+
 def _config_error(err: dict[str, Any]) -> ConfigError:
     """pydantic's first error as one line naming the key."""
     key = _key_of(err["loc"])
     if err["type"] == "missing":
-        return ConfigError(key, "is required")
+        return ConfigError(key, _REQUIRED.get(key, "is required"))
     if err["type"] == "extra_forbidden":
         return ConfigError(
             key,
@@ -937,8 +990,71 @@ def engine_secret_keys() -> set[str] | None:
     return set(json.loads(os.environ["PULUMI_CONFIG_SECRET_KEYS"] or "[]"))
 
 
+# Where the OpenStack provider (gophercloud) and the openstack CLI look for clouds.yaml,
+# in their order: the first file that names the cloud is the one used.
+CLOUDS_FILES = ("clouds.yaml", "~/.config/openstack/clouds.yaml", "/etc/openstack/clouds.yaml")
+APPLICATION_CREDENTIAL_AUTH = "v3applicationcredential"
+
+
+def clouds_files(env: dict[str, str]) -> list[Path]:
+    first = [env["OS_CLIENT_CONFIG_FILE"]] if env.get("OS_CLIENT_CONFIG_FILE") else []
+    return [Path(p).expanduser() for p in (*first, *CLOUDS_FILES)]
+
+
+def application_credential_login(
+    env: dict[str, str], provider_config: dict[str, str], clouds: list[Path]
+) -> str | None:
+    """What says this run logs in to OpenStack with an application credential (the
+    provider's own config, the OS_* variables, or the clouds.yaml entry OS_CLOUD names),
+    in words for a message; None for a login by password or token."""
+    for key in ("applicationCredentialId", "applicationCredentialName"):
+        if provider_config.get(f"openstack:{key}"):
+            return f"openstack:{key} is set"
+    if env.get("OS_AUTH_TYPE", "").lower() == APPLICATION_CREDENTIAL_AUTH:
+        return f"OS_AUTH_TYPE is {APPLICATION_CREDENTIAL_AUTH}"
+    for var in ("OS_APPLICATION_CREDENTIAL_ID", "OS_APPLICATION_CREDENTIAL_NAME"):
+        if env.get(var):
+            return f"{var} is set"
+    cloud = provider_config.get("openstack:cloud") or env.get("OS_CLOUD")
+    for path in clouds if cloud else ():
+        if not path.is_file():
+            continue
+        entry = ((yaml.safe_load(path.read_text()) or {}).get("clouds") or {}).get(cloud)
+        if entry is None:
+            continue
+        if str(entry.get("auth_type", "")).lower() == APPLICATION_CREDENTIAL_AUTH:
+            return f"cloud {cloud} in {path} has auth_type {APPLICATION_CREDENTIAL_AUTH}"
+        return None
+    return None
+
+
+def check_login(settings: Settings, login: str | None) -> None:
+    """Keystone refuses a restricted application credential (the default of `openstack
+    application credential create`) the making of another one: `pulumi up` would stop at
+    the first credential, halfway through building the cluster. Refused here instead,
+    before anything is registered, with what to give."""
+    if login is None or not settings.created_credentials:
+        return
+    key = settings.created_credentials[0]
+    raise ConfigError(
+        key,
+        f"is create, but this run logs in with an application credential ({login}), and "
+        "Keystone lets an application credential make another only if it was created "
+        f"--unrestricted; make it yourself and set {key} to given with its id and secret "
+        "(docs/ci.md), or log in with a password",
+    )
+
+
 def from_pulumi() -> Settings:
     """Read and validate this stack's config: the only place the program reads config."""
     import pulumi
 
-    return load(raw_from_pulumi(engine_config()), pulumi.get_stack(), engine_secret_keys())
+    config = engine_config()
+    secret_keys = engine_secret_keys()
+    settings = load(raw_from_pulumi(config), pulumi.get_stack(), secret_keys)
+    # Only under the CLI (which always says which keys are secret): the offline plan logs
+    # in nowhere, and stays the same whatever the shell it runs in.
+    if secret_keys is not None:
+        env = dict(os.environ)
+        check_login(settings, application_credential_login(env, config, clouds_files(env)))
+    return settings

@@ -81,6 +81,18 @@ def custom_dependencies(obj: dict, objects: list[dict]) -> list[str]:
     return wants
 
 
+def pod_images(obj: dict) -> set[str]:
+    """Every image the object's pods run (containers and init containers of its pod
+    template); nothing for an object without one."""
+    pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return {
+        c["image"]
+        for key in ("initContainers", "containers")
+        for c in pod.get(key) or ()
+        if "image" in c
+    }
+
+
 def resource_name(prefix: str, obj: dict) -> str:
     """Stable, unique Pulumi name: <prefix>-<kind>-<metadata.name> (':' made '-')."""
     name = obj["metadata"]["name"].replace(":", "-")

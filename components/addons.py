@@ -1,8 +1,11 @@
 """ClusterAddons: what makes the cluster an OpenStack cluster from the inside: the cloud
 controller manager (node metadata, LoadBalancer Services through Octavia), the Cinder CSI
 driver with its StorageClass, metrics-server, and NetworkPolicy enforced by Calico next to
-flannel (with pods kept off the metadata service). Installed once the first master is up,
-through a Kubernetes provider built from the cluster's own kubeconfig."""
+flannel (with pods kept off the metadata service). Applied through a Kubernetes provider
+built from the cluster's own kubeconfig, after the last master's upgrade step: at bring-up
+that step has nothing to do, and on a version bump the control plane is at the new version
+before any add-on image follows it (Kubernetes' version-skew policy: no component newer than
+the API server it talks to); workers upgrade after the add-ons rolled out."""
 
 from __future__ import annotations
 
@@ -10,10 +13,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
-from addons import addon_objects, cloud_conf, cloud_conf_secret, needs_cloud_conf
-from addons.resources import create
+from addons import addon_objects, cloud_conf, cloud_conf_secret, images, needs_cloud_conf
+from addons.manifests import object_key
+from addons.resources import create, pod_images
 from components.commands import delete_command
-from components.credentials import application_credential
+from components.credentials import application_credential, given_credential
 from components.network import PrivateNetwork
 from settings import Settings
 
@@ -23,8 +27,19 @@ from settings import Settings
 CLEANUP_TIMEOUT = 600
 
 
+def cluster_identifier(settings: Settings) -> str:
+    """The Kubernetes provider's identity of the cluster: the same for as long as the cluster
+    lives, whatever the stack is called."""
+    return f"{pulumi.get_project()}/{settings.name}"
+
+
 class ClusterAddons(pulumi.ComponentResource):
-    """Typed Kubernetes resources, one per object, so each shows in preview and plan."""
+    """Typed Kubernetes resources, one per object, so each shows in preview and plan.
+
+    `rolled_out`: the objects whose pods run an image pinned per Kubernetes minor (the
+    DaemonSets and Deployments): what worker upgrades wait for."""
+
+    rolled_out: list[pulumi.Resource]
 
     def __init__(
         self,
@@ -33,7 +48,7 @@ class ClusterAddons(pulumi.ComponentResource):
         *,
         kubeconfig: pulumi.Output[str],
         network: PrivateNetwork,
-        initialized: pulumi.Resource,
+        control_plane_upgraded: pulumi.Resource,
         first_master: remote.ConnectionArgs,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -44,8 +59,10 @@ class ClusterAddons(pulumi.ComponentResource):
             kubeconfig=kubeconfig,
             # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
             # address, one still unknown in a preview) replaces the provider and with it every
-            # object it made, and creating them again fails with AlreadyExists.
-            cluster_identifier=f"{pulumi.get_project()}/{pulumi.get_stack()}/{settings.name}",
+            # object it made, and creating them again fails with AlreadyExists. A changed
+            # identifier does the same, so it is made of what a `pulumi stack rename` keeps:
+            # the project and clusterName, never the stack's name.
+            cluster_identifier=cluster_identifier(settings),
             opts=pulumi.ResourceOptions(parent=self),
         )
         csi = settings.csi.storage_class
@@ -63,11 +80,18 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         if needs_cloud_conf(features):
             objects.append(cloud_conf_secret(self._cloud_conf(name, settings, network)))
+        # Every object, not only those with pinned images: nothing is applied through the
+        # API while kubeadm restarts the API servers one after another. The last master's
+        # upgrade comes after kubeadm init and after every control-plane join.
         created = create(
             objects,
             prefix=name,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[initialized]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[control_plane_upgraded]
+            ),
         )
+        pinned = set(images(settings.kubernetes_version, settings.image_repository).values())
+        self.rolled_out = [created[object_key(o)] for o in objects if pod_images(o) & pinned]
         if features["cloud_controller"] or features["cinder_csi"]:
             # Depends on every add-on object, so it is deleted (and runs) before any of them:
             # the cloud controller and the CSI driver must still be there to delete their
@@ -90,28 +114,24 @@ class ClusterAddons(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         """cloud.conf from an application credential, and ids from the program's own network."""
         given = settings.openstack
-        if given.application_credential == "create":
-            credential = application_credential(
+        credential = (
+            application_credential(
                 f"{name}-openstack",
                 parent=self,
                 description=f"openstack-k8s {settings.name}: cloud controller manager and Cinder CSI",
             )
-            cred_id, cred_secret, auth_url, region = (
-                credential.id,
-                credential.secret,
-                credential.auth_url,
-                credential.region,
+            if given.application_credential == "create"
+            else given_credential(
+                given.application_credential_id, given.application_credential_secret
             )
-        else:
-            from components.credentials import identity_endpoint
-            import pulumi_openstack as openstack
-
-            scope = openstack.identity.get_auth_scope_output(name="current")
-            cred_id = pulumi.Output.from_input(given.application_credential_id)
-            cred_secret = pulumi.Output.secret(given.application_credential_secret)
-            auth_url, region = scope.apply(identity_endpoint), scope.region
+        )
         conf = pulumi.Output.all(
-            cred_id, cred_secret, auth_url, region, network.subnet_id, network.external_network_id
+            credential.id,
+            credential.secret,
+            credential.auth_url,
+            credential.region,
+            network.subnet_id,
+            network.external_network_id,
         ).apply(
             lambda v: cloud_conf(
                 auth={

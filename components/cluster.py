@@ -3,6 +3,8 @@ the deploy key and the join material; hands out the kubeconfig."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_openstack as openstack
 import pulumi_tls as tls
@@ -12,7 +14,11 @@ from cloud_init.kubeconfig import ADMIN_GROUP, ADMIN_USER, admin_kubeconfig
 from components.addons import ClusterAddons
 from components.commands import SSH_USER
 from components.control_plane import ControlPlane
-from components.credentials import application_credential, swift_writer_rules
+from components.credentials import (
+    application_credential,
+    given_credential,
+    swift_writer_rules,
+)
 from components.discovery import DiscoveryNode
 from components.kube_node import FlannelClient
 from components.machine import NodeImage
@@ -113,6 +119,22 @@ class Cluster(pulumi.ComponentResource):
             backup_rc=backup_rc,
             opts=child,
         )
+        port = endpoint_port(settings)
+        self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
+        self.kubeconfig = self._kubeconfig(name, settings, pki)
+        target = control_plane.join_target
+        if any(settings.addon_features.values()):
+            addons = ClusterAddons(
+                f"{name}-addons",
+                settings,
+                kubeconfig=self.kubeconfig,
+                network=network,
+                control_plane_upgraded=target.control_plane_upgraded,
+                first_master=target.first_master,
+                opts=child,
+            )
+            # Workers upgrade once the add-ons run the images of the new version.
+            target = dataclasses.replace(target, addons_rolled_out=tuple(addons.rolled_out))
         pools = {
             pool.name: WorkerPool(
                 f"{name}-worker-{pool.name}",
@@ -121,7 +143,7 @@ class Cluster(pulumi.ComponentResource):
                 network=network,
                 flannel=flannel,
                 access=discovery.access,
-                target=control_plane.join_target,
+                target=target,
                 ssh_keys=ssh_keys,
                 image=image,
                 opts=child,
@@ -129,19 +151,6 @@ class Cluster(pulumi.ComponentResource):
             for pool in settings.worker_pools
         }
 
-        port = endpoint_port(settings)
-        self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
-        self.kubeconfig = self._kubeconfig(name, settings, pki)
-        if any(settings.addon_features.values()):
-            ClusterAddons(
-                f"{name}-addons",
-                settings,
-                kubeconfig=self.kubeconfig,
-                network=network,
-                initialized=control_plane.initialized,
-                first_master=control_plane.join_target.first_master,
-                opts=child,
-            )
         self.discovery_address = discovery.jump_host
         self.master_addresses = control_plane.master_addresses
         self.worker_addresses = (
@@ -184,15 +193,22 @@ class Cluster(pulumi.ComponentResource):
 
     def _backup_rc(self, name: str, settings: Settings) -> pulumi.Output[str] | None:
         """An openrc for etcd snapshot uploads: an application credential that may put
-        objects into the one Swift container, nothing else."""
-        container = settings.etcd.backup.container
+        objects into the one Swift container, nothing else (made here, or given)."""
+        given = settings.etcd.backup
+        container = given.container
         if not container:
             return None
-        backup = application_credential(
-            f"{name}-etcd-backup",
-            parent=self,
-            description=f"openstack-k8s {name}: etcd snapshots into Swift container {container}",
-            access_rules=swift_writer_rules(container),
+        backup = (
+            application_credential(
+                f"{name}-etcd-backup",
+                parent=self,
+                description=f"openstack-k8s {name}: etcd snapshots into Swift container {container}",
+                access_rules=swift_writer_rules(container),
+            )
+            if given.application_credential == "create"
+            else given_credential(
+                given.application_credential_id, given.application_credential_secret
+            )
         )
         return pulumi.Output.secret(
             pulumi.Output.all(backup.auth_url, backup.id, backup.secret, backup.region).apply(

@@ -40,17 +40,34 @@ def application_credential(
     credential = openstack.identity.ApplicationCredential(
         name,
         # Keystone wants names unique per user: two stacks with one cluster name, run by one
-        # operator, must not collide.
+        # operator, must not collide, so the stack's name is in it. Every field is ForceNew,
+        # so the name is kept as it was at creation: a `pulumi stack rename` must not replace
+        # the credential (the in-cluster integration would lose its login until the new one
+        # reached it).
         name=f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}",
         description=description,
         access_rules=list(access_rules) if access_rules else None,
-        # Every field is ForceNew and the name is kept: the old one must go first (409).
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+        # The old one must go first: a replacement keeps the name (409).
+        opts=pulumi.ResourceOptions(
+            parent=parent, delete_before_replace=True, ignore_changes=["name"]
+        ),
     )
     scope = openstack.identity.get_auth_scope_output(name="current")
     return CloudCredential(
         id=credential.id,
         secret=pulumi.Output.secret(credential.secret),
+        auth_url=scope.apply(identity_endpoint),
+        region=scope.region,
+    )
+
+
+def given_credential(credential_id: str, secret: str) -> CloudCredential:
+    """An application credential the operator made (config), used where the program would
+    make one: against the cloud the program runs against."""
+    scope = openstack.identity.get_auth_scope_output(name="current")
+    return CloudCredential(
+        id=pulumi.Output.from_input(credential_id),
+        secret=pulumi.Output.secret(secret),
         auth_url=scope.apply(identity_endpoint),
         region=scope.region,
     )

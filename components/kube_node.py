@@ -67,6 +67,9 @@ class JoinTarget:
     upgrade_credential: remote.Command | None = None
     # The last master's upgrade: workers upgrade only after the whole control plane.
     control_plane_upgraded: pulumi.Resource | None = None
+    # The add-on objects that run images pinned per minor: they follow the control plane,
+    # and workers follow them (the first worker of each upgrade lane waits for them).
+    addons_rolled_out: tuple[pulumi.Resource, ...] = ()
 
 
 def kube_user_data(

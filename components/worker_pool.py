@@ -133,7 +133,9 @@ class WorkerPool(pulumi.ComponentResource):
                 node, flannel=flannel, connection=connection, parent=self, after=[join]
             )
             # Upgrade lanes: worker i follows worker i - lanes of its pool, so adding or
-            # removing the last workers never reorders the others.
+            # removing the last workers never reorders the others. The first of each lane
+            # follows the add-ons (the rest of the lane after it): one edge per lane, not
+            # one per worker and add-on.
             lane = i - lanes
             upgrades.append(
                 upgrade_worker(
@@ -142,7 +144,7 @@ class WorkerPool(pulumi.ComponentResource):
                     connection=connection,
                     target=target,
                     parent=self,
-                    after=[join, *([upgrades[lane]] if lane >= 0 else [])],
+                    after=[join, *([upgrades[lane]] if lane >= 0 else target.addons_rolled_out)],
                 )
             )
         self.addresses = pulumi.Output.all(*addresses)

@@ -19,6 +19,10 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from planning import with_access  # noqa: E402  (the dev stack's connect-from addresses)
+
 ROOT = HERE.parent
 SNAPSHOTS = HERE / "snapshots"
 
@@ -63,7 +67,7 @@ def snapshot(stack: str, sets: tuple[str, ...]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "plan"
         args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
-        for s in sets:
+        for s in with_access(stack, sets):
             args += ["--set", s]
         result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:

@@ -2,6 +2,13 @@
 
 Each distinct (stack, --set ...) is planned once per test session; tests get a `Plan` with
 the resources the engine would receive, their dependency graph and every node's user-data.
+
+Pulumi.dev.yaml plans only once its user says where they connect from (sshAllowedCidrs,
+apiAllowedCidrs): every plan of `dev` here says it first, with CONNECT_FROM (`with_access`),
+and a test's own --set of either key overrides it. By hand, the same plan is
+
+    python -m tools.plan --stack dev --set 'sshAllowedCidrs=["203.0.113.0/24"]' \
+        --set 'apiAllowedCidrs=["203.0.113.0/24"]' --out DIR
 """
 
 from __future__ import annotations
@@ -15,15 +22,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "command:remote:Command"
+
+# Where the tests "connect from": a documentation range (RFC 5737), never the whole internet.
+CONNECT_FROM_CONFIG = {"sshAllowedCidrs": ["203.0.113.0/24"], "apiAllowedCidrs": ["203.0.113.0/24"]}
+CONNECT_FROM = tuple(f"{key}={json.dumps(value)}" for key, value in CONNECT_FROM_CONFIG.items())
+
+
+def with_access(stack: str, sets: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The --set overrides a test plans `stack` with: the dev stack's CONNECT_FROM first."""
+    return (*CONNECT_FROM, *sets) if stack == "dev" else tuple(sets)
+
+
 INSTANCE = "openstack:compute/instance:Instance"
 
 
 def run_plan(
-    out: Path, stack: str = "dev", sets: tuple[str, ...] = ()
+    out: Path, stack: str = "dev", sets: tuple[str, ...] = (), previous: Path | None = None
 ) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
-    for s in sets:
+    for s in with_access(stack, sets):
         args += ["--set", s]
+    if previous is not None:
+        args += ["--previous", str(previous)]
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -51,7 +71,14 @@ class Plan:
         """Unredacted inputs of some resources (connections, stdin), from a fresh evaluation
         of the same stack and overrides in a subprocess (Pulumi's runtime is global state)."""
         out = subprocess.run(
-            [sys.executable, "-c", _RAW, self.data["stack"], json.dumps(names), *self.sets],
+            [
+                sys.executable,
+                "-c",
+                _RAW,
+                self.data["stack"],
+                json.dumps(names),
+                *with_access(self.data["stack"], self.sets),
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -275,3 +275,92 @@ def test_growing_the_control_plane_replaces_no_master(plan):
     assert one.named("dev-master-0")["options"] == three.named("dev-master-0")["options"]
     assert one.named("dev-master-0-init")["inputs"] == three.named("dev-master-0-init")["inputs"]
     assert {"dev-master-1", "dev-master-2"} <= set(three.by_name) - set(one.by_name)
+
+
+# The same stack file evaluated under each stack name given, in a fresh process (Pulumi's
+# runtime is global): every resource by name, with its parent and dependencies by name (URNs
+# carry the stack's name), its inputs as the plan shows them and unredacted.
+_UNDER_STACK_NAMES = """
+import json, sys
+from tools import plan as P
+from tools.mockengine import evaluate
+raw, settings = P.load_stack(sys.argv[1], [])
+out = {}
+for stack in sys.argv[2:]:
+    ev = evaluate(P.engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
+    names = {r.urn: r.name for r in ev.registrations}
+    out[stack] = {
+        r.name: {
+            "type": r.type,
+            "parent": names.get(r.parent, ""),
+            "dependencies": sorted(names[d] for d in r.dependencies),
+            "inputs": r.inputs,
+            "raw": r.raw_inputs,
+            "options": r.options,
+        }
+        for r in ev.registrations
+    }
+print(json.dumps(out))
+"""
+CREDENTIAL = "openstack:identity/applicationCredential:ApplicationCredential"
+
+
+def test_stack_rename_replaces_nothing():
+    """`pulumi stack rename` keeps the state and changes what pulumi.get_stack() says. The
+    prod stack (add-ons, two application credentials) evaluated as `prod` and as
+    `prod-renamed`: every resource has the same inputs, options and dependencies, the
+    Kubernetes provider's clusterIdentifier above all (a changed one replaces the provider
+    and so every add-on object, the 19 Calico CRDs among them). The only input that differs
+    is the Keystone name of the application credentials, which carries the stack's name to
+    keep two stacks of one cluster name apart, and which the engine is told to ignore."""
+    import subprocess
+    import sys
+
+    from planning import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-c", _UNDER_STACK_NAMES, "prod", "prod", "prod-renamed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout)
+    before, after = runs["prod"], runs["prod-renamed"]
+    assert set(before) == set(after) and len(before) > 200
+
+    provider = before["prod-addons-provider"]
+    assert provider["type"] == "pulumi:providers:kubernetes"
+    assert provider["raw"]["clusterIdentifier"] == "openstack-k8s/prod"
+    addons = {
+        n for n, r in before.items() if r["type"].startswith(("kubernetes:", "pulumi:providers:"))
+    }
+    # The CRDs a provider replacement would take with it are among what is compared.
+    crds = [n for n in addons if before[n]["type"].endswith("CustomResourceDefinition")]
+    assert len(crds) == 19 and len(addons) > 40
+
+    differ = {}
+    for name, r in before.items():
+        other = after[name]
+        for field in ("type", "parent", "dependencies", "options", "inputs"):
+            if r[field] != other[field]:
+                differ.setdefault(name, set()).add(field)
+        # Unredacted where nothing else varies between two evaluations (a serialised
+        # OpenSSH key carries random check bytes): the add-ons' own values, the cloud.conf
+        # Secret's credential among them, and the credentials.
+        if name in addons or r["type"] == CREDENTIAL:
+            changed = {
+                k
+                for k in set(r["raw"]) | set(other["raw"])
+                if r["raw"].get(k) != other["raw"].get(k)
+            }
+            if changed:
+                differ.setdefault(name, set()).update(f"raw.{k}" for k in changed)
+    credentials = sorted(n for n, r in before.items() if r["type"] == CREDENTIAL)
+    assert credentials == ["prod-addons-openstack", "prod-etcd-backup"]
+    assert differ == {n: {"inputs", "raw.name"} for n in credentials}
+    for name in credentials:
+        assert after[name]["options"]["ignoreChanges"] == ["name"]
+        assert before[name]["raw"]["name"] == f"openstack-k8s-prod-{name}"
+        assert after[name]["raw"]["name"] == f"openstack-k8s-prod-renamed-{name}"

@@ -135,8 +135,18 @@ def test_preview_runs_offline_plan_diff_and_pulumi_preview_per_stack():
     base = [s for s in _steps_using(plan, "actions/checkout") if s.get("with", {}).get("path")]
     assert base and base[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
     runs = _runs(plan)
-    assert 'python -m tools.plan --stack "$STACK" --out "plan-$STACK"' in runs
-    assert '--out "../plan-base-$STACK"' in runs
+    # The shipped dev stack refuses to plan until told where its user connects from.
+    [dev] = [i for i in plan["strategy"]["matrix"]["include"] if i["stack"] == "dev"]
+    assert "--set sshAllowedCidrs=" in dev["access"] and "--set apiAllowedCidrs=" in dev["access"]
+    assert '"${access[@]}" --out "../plan-base-$STACK"' in runs
+    # The PR is planned over the base's plan (ids kept, replacements get new ones), so the
+    # base must be planned first.
+    assert (
+        'python -m tools.plan --stack "$STACK" "${access[@]}" "${previous[@]}" --out "plan-$STACK"'
+        in runs
+    )
+    assert 'previous=(--previous "plan-base-$STACK")' in runs
+    assert runs.index("../plan-base-$STACK") < runs.index('--out "plan-$STACK"')
     assert "python -m tools.plandiff" in runs and "$GITHUB_STEP_SUMMARY" in runs
     assert "pip install -r requirements-dev.txt" in runs
     upload = _steps_using(plan, "actions/upload-artifact")

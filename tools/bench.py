@@ -267,6 +267,9 @@ def stack_sets(masters: int, workers: int) -> list[tuple[str, Any]]:
         # room for 1000 nodes: their /24s of pod network, and their ports
         ("podCidr", "10.64.0.0/14"),
         ("network.cidr", "10.10.0.0/20"),
+        # the dev stack plans only once it says where it is reached from
+        ("sshAllowedCidrs", ["203.0.113.0/24"]),
+        ("apiAllowedCidrs", ["203.0.113.0/24"]),
     ]
 
 

@@ -1,11 +1,13 @@
 """Run the Pulumi program under Pulumi's mock engine and record what the engine would receive.
 
 `Recorder` subclasses `pulumi.runtime.mocks.MockMonitor`: every RegisterResource request is
-kept as the engine sees it (type, name, parent, dependencies, inputs, options), secrets
-marked. `CloudMocks` answers like a cloud would, plausibly and deterministically: addresses
-inside the configured subnet (stable per resource name), ids derived from names, and real
-keys and certificates (ECDSA with deterministic signatures, fixed validity) so that what the
-nodes would receive is what a real run renders, byte for byte across runs.
+kept as the engine sees it (the engine's URN, type, name, parent, dependencies, inputs,
+options), secrets marked. `CloudMocks` answers like a cloud would, plausibly and
+deterministically: addresses inside the configured subnet (stable per resource name), ids
+derived from names, and real keys and certificates (ECDSA with deterministic signatures,
+fixed validity) so that what the nodes would receive is what a real run renders, byte for
+byte across runs. Over a previous plan it answers as the engine over that state: kept ids
+and outputs, ignoreChanges, new ids and outputs for what is replaced.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks, rpc
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.roles import Role, role_of
+from tools import plandiff
+from tools import urn as urns
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
@@ -39,8 +44,9 @@ def _digest(*parts: str) -> bytes:
     return hashlib.sha256("\0".join(parts).encode()).digest()
 
 
-def _id(kind: str, name: str) -> str:
-    return str(uuid.UUID(bytes=_digest(kind, name)[:16], version=4))
+def _id(kind: str, name: str, *replacing: str) -> str:
+    """A resource's id: from its type and name, and for a replacement the id it replaces."""
+    return str(uuid.UUID(bytes=_digest(kind, name, *replacing)[:16], version=4))
 
 
 def _plain(value: Any) -> Any:
@@ -63,6 +69,34 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
+
+
+def _keep_old(
+    inputs: dict, old: dict, ignored: list[str], urn: str, *, secret_stays_new: bool = False
+) -> dict:
+    """The engine's ignoreChanges: each ignored property takes its value from the previous
+    inputs, or is dropped if they had none. A previous value the plan shows as a secret is
+    not known offline: `secret_stays_new` keeps the new one (the provider's echo of it, which
+    the program never reads back)."""
+    out = dict(inputs)
+    for path in ignored:
+        if not path.isidentifier():
+            raise NotImplementedError(
+                f"{urn}: ignoreChanges {path!r}: the offline plan models top-level properties"
+            )
+        if path not in old:
+            out.pop(path, None)
+        elif not (secret_stays_new and _shows_secret(old[path])):
+            out[path] = old[path]
+    return out
+
+
+def _shows_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_shows_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_shows_secret(v) for v in value)
+    return value == SECRET
 
 
 class _Pki:
@@ -264,117 +298,155 @@ class AddressesExhausted(RuntimeError):
 
 
 class CloudMocks(mocks.Mocks):
-    """What OpenStack, pulumi-tls and the nodes would answer, made up plausibly."""
+    """What OpenStack, pulumi-tls and the nodes would answer, made up plausibly.
 
-    def __init__(self, subnet: str, stack: str):
+    With a previous plan (`prior`: its resources by URN) it answers like the engine over
+    that plan's state: a resource the previous plan has keeps its id and its outputs, its
+    ignoreChanges properties keep their old values, and one whose change the provider makes
+    a replacement gets a new id and new outputs; so what depends on it shows the change (a
+    replaced subnet gives every port on it a new subnet id and address), and what only an
+    ignored property would change does not (a node's image pin keeps the old image)."""
+
+    def __init__(self, subnet: str, stack: str, prior: dict[str, dict] | None = None):
         self.subnet = ipaddress.IPv4Network(subnet)
         self.stack = stack
+        self.prior = prior or {}
         self.taken: dict[ipaddress.IPv4Network, dict[str, str]] = {}
         self.pki = _Pki()
 
-    def _address(self, name: str, net: ipaddress.IPv4Network, first: int, last: int) -> str:
-        """A stable address for a name in net[first..last]: hashed into the range, probing
-        past taken ones. AddressesExhausted when every one is taken."""
+    def _address(
+        self, name: str, seed: str, net: ipaddress.IPv4Network, first: int, last: int
+    ) -> str:
+        """A stable address for a seed in net[first..last]: hashed into the range, probing
+        past taken ones. AddressesExhausted (naming the resource) when every one is taken."""
         taken = self.taken.setdefault(net, {})
-        if name in taken:
-            return taken[name]
+        if seed in taken:
+            return taken[seed]
         size = last - first + 1
         if size > 0:
-            start = int.from_bytes(_digest("addr", name)[:8], "big") % size
+            start = int.from_bytes(_digest("addr", seed)[:8], "big") % size
             used = set(taken.values())
             for step in range(size):
                 candidate = str(net[first + (start + step) % size])
                 if candidate not in used:
-                    taken[name] = candidate
+                    taken[seed] = candidate
                     return candidate
         raise AddressesExhausted(net, name, max(size, 0))
 
-    def _fixed_ip(self, name: str) -> str:
+    def _fixed_ip(self, name: str, seed: str) -> str:
         # Neutron's default allocation pool: every host address but the gateway (.1); the
         # subnet's DHCP port takes the first of them (.2).
-        return self._address(name, self.subnet, first=3, last=self.subnet.num_addresses - 2)
+        return self._address(name, seed, self.subnet, 3, self.subnet.num_addresses - 2)
 
-    def _floating_ip(self, name: str) -> str:
+    def _floating_ip(self, name: str, seed: str) -> str:
         for net in PUBLIC_NETS:
             try:
-                return self._address(name, net, first=2, last=net.num_addresses - 3)
+                return self._address(name, seed, net, first=2, last=net.num_addresses - 3)
             except AddressesExhausted:
                 continue
         raise AddressesExhausted(PUBLIC_NETS[-1], name, 0)
 
     def new_resource(self, args: mocks.MockResourceArgs):
+        """A resource no earlier plan knows (the SDK's entry point; registrations of the
+        program go through `register`)."""
         t, name, inputs = args.typ, args.name, _plain(args.inputs)
+        id_ = _id(t, name) if args.custom else None
+        return id_, self._state(t, name, id_, inputs)
+
+    def register(self, reg: Registration) -> tuple[str | None, dict, str]:
+        """(id, outputs, op) for a registration: op is the engine's step, "create" when no
+        previous plan has the resource, else "same", "update" or "replace"."""
+        prior = self.prior.get(reg.urn)
+        if not reg.custom:  # a component: no id, no provider, nothing to answer
+            return None, dict(reg.raw_inputs), "create" if prior is None else "same"
+        if prior is None:
+            id_ = _id(reg.type, reg.name)
+            return id_, self._state(reg.type, reg.name, id_, reg.raw_inputs), "create"
+        ignored = reg.options.get("ignoreChanges") or []
+        old_inputs = prior.get("inputs") or {}
+        shown = _keep_old(reg.inputs, old_inputs, ignored, reg.urn)
+        raw = _keep_old(reg.raw_inputs, old_inputs, ignored, reg.urn, secret_stays_new=True)
+        op = plandiff.step(prior, {**vars(reg), "inputs": shown}).op
+        old_id = prior.get("id") or _id(reg.type, reg.name)  # plans before ids: the name's
+        id_ = _id(reg.type, reg.name, old_id) if op == "replace" else old_id
+        return id_, self._state(reg.type, reg.name, id_, raw), op
+
+    def _state(self, t: str, name: str, id_: str | None, inputs: dict) -> dict:
+        """The provider's outputs: the inputs, and what it makes up, derived from the name
+        for a resource's first id and from the id after a replacement (a new id, a new
+        address, key or password), so that the same id always answers the same."""
         out = dict(inputs)
         made = self._outputs.get(t)
         if made is not None:
-            out.update(made(self, name, inputs))
-        return (_id(t, name) if args.custom else None), out
+            seed = name if id_ in (None, _id(t, name)) else f"{name}@{id_}"
+            out.update(made(self, name, seed, inputs))
+        return out
 
     # What the provider adds to a resource's inputs, by type: what the program reads back.
-    def _port(self, name: str, inputs: dict) -> dict:
-        address = self._fixed_ip(name)
+    def _port(self, name: str, seed: str, inputs: dict) -> dict:
+        address = self._fixed_ip(name, seed)
         subnet_id = inputs.get("fixedIps", [{}])[0].get("subnetId")
         return {
             "allFixedIps": [address],
             "fixedIps": [{"subnetId": subnet_id, "ipAddress": address}],
-            "macAddress": "fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", name)[:3]),
+            "macAddress": "fa:16:3e:" + ":".join(f"{b:02x}" for b in _digest("mac", seed)[:3]),
         }
 
-    def _password(self, name: str, inputs: dict) -> dict:
+    def _password(self, name: str, seed: str, inputs: dict) -> dict:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        seed = _digest("password", name)
+        digest = _digest("password", seed)
         return {
             "result": "".join(
-                alphabet[b % len(alphabet)] for b in seed[: int(inputs.get("length", 16))]
+                alphabet[b % len(alphabet)] for b in digest[: int(inputs.get("length", 16))]
             )
         }
 
-    def _bytes(self, name: str, inputs: dict) -> dict:
-        data = (_digest("bytes", name) * 8)[: int(inputs.get("length", 32))]
+    def _bytes(self, name: str, seed: str, inputs: dict) -> dict:
+        data = (_digest("bytes", seed) * 8)[: int(inputs.get("length", 32))]
         return {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
 
     _outputs = {
         "openstack:networking/port:Port": _port,
-        "openstack:networking/floatingIp:FloatingIp": lambda self, name, _: {
-            "address": self._floating_ip(name)
+        "openstack:networking/floatingIp:FloatingIp": lambda self, name, seed, _: {
+            "address": self._floating_ip(name, seed)
         },
-        "openstack:loadbalancer/loadBalancer:LoadBalancer": lambda self, name, _: {
-            "vipAddress": self._fixed_ip(name),
-            "vipPortId": _id("vip-port", name),
+        "openstack:loadbalancer/loadBalancer:LoadBalancer": lambda self, name, seed, _: {
+            "vipAddress": self._fixed_ip(name, seed),
+            "vipPortId": _id("vip-port", seed),
         },
-        "openstack:networking/subnet:Subnet": lambda self, name, _: {
+        "openstack:networking/subnet:Subnet": lambda self, name, seed, _: {
             "gatewayIp": str(self.subnet[1])
         },
-        "openstack:compute/instance:Instance": lambda self, name, _: {
+        "openstack:compute/instance:Instance": lambda self, name, seed, _: {
             "accessIpV4": "",
             "powerState": "active",
         },
-        "tls:index/privateKey:PrivateKey": lambda self, name, inputs: self.pki.key_outputs(
-            self.pki.key(name, inputs.get("algorithm", "RSA"))
+        "tls:index/privateKey:PrivateKey": lambda self, name, seed, inputs: self.pki.key_outputs(
+            self.pki.key(seed, inputs.get("algorithm", "RSA"))
         ),
-        "tls:index/selfSignedCert:SelfSignedCert": lambda self, name, inputs: {
-            "certPem": self.pki.self_signed(name, inputs)
+        "tls:index/selfSignedCert:SelfSignedCert": lambda self, name, seed, inputs: {
+            "certPem": self.pki.self_signed(seed, inputs)
         },
-        "tls:index/certRequest:CertRequest": lambda self, name, inputs: {
+        "tls:index/certRequest:CertRequest": lambda self, name, seed, inputs: {
             "certRequestPem": self.pki.request(inputs)
         },
-        "tls:index/locallySignedCert:LocallySignedCert": lambda self, name, inputs: {
-            "certPem": self.pki.locally_signed(name, inputs)
+        "tls:index/locallySignedCert:LocallySignedCert": lambda self, name, seed, inputs: {
+            "certPem": self.pki.locally_signed(seed, inputs)
         },
         "random:index/randomPassword:RandomPassword": _password,
         "random:index/randomBytes:RandomBytes": _bytes,
-        "openstack:identity/applicationCredential:ApplicationCredential": lambda self, name, _: {
-            "secret": _digest("app-credential-secret", name).hex()
-        },
-        "command:remote:Command": lambda self, name, _: {
-            "stdout": self._stdout(name),
+        "openstack:identity/applicationCredential:ApplicationCredential": (
+            lambda self, name, seed, _: {"secret": _digest("app-credential-secret", seed).hex()}
+        ),
+        "command:remote:Command": lambda self, name, seed, _: {
+            "stdout": self._stdout(name, seed),
             "stderr": "",
         },
     }
 
-    def _stdout(self, name: str) -> str:
+    def _stdout(self, name: str, seed: str) -> str:
         if role_of(name) is Role.TOKEN:
-            d = _digest("token", name).hex()
+            d = _digest("token", seed).hex()
             return f"{d[:6]}.{d[6:22]}\n"
         return ""
 
@@ -449,6 +521,8 @@ class Registration:
     inputs: dict
     raw_inputs: dict
     options: dict
+    id: str | None = None  # what the mock cloud answered (custom resources)
+    op: str = "create"  # the engine's step against the previous plan (CloudMocks.register)
 
 
 class Recorder(mocks.MockMonitor):
@@ -458,10 +532,20 @@ class Recorder(mocks.MockMonitor):
         super().__init__(mocks_)
         self.registrations: list[Registration] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The SDK's mock keeps only the direct parent's type (and the stack's): `pulumi up
+        # --replace <urn>` with such a URN would match nothing.
+        from pulumi.runtime.settings import get_project, get_stack
+
+        return urns.make(get_stack(), get_project(), parent, type_, name)
+
     def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            return response
+        # The SDK's mock monitor hands the mocks type, name and inputs; answering like the
+        # engine over a previous plan's state needs the URN and the options too.
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == urns.STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()  # deserializing resource references needs one on this thread
         inputs = rpc.deserialize_properties(request.object)
         deps = set(request.dependencies)
         for prop in request.propertyDependencies.values():
@@ -482,29 +566,26 @@ class Recorder(mocks.MockMonitor):
                 for k in ("create", "update", "delete")
                 if getattr(timeouts, k)
             }
-        urn = response.urn
-        self.registrations.append(
-            Registration(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=request.custom,
-                dependencies=sorted(deps),
-                inputs=_redacted(inputs),
-                raw_inputs=_plain(inputs),
-                options=options,
-            )
+        reg = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=request.custom,
+            dependencies=sorted(deps),
+            inputs=_redacted(inputs),
+            raw_inputs=_plain(inputs),
+            options=options,
         )
-        # The real engine marks these outputs secret; the mock monitor does not, so do it here.
-        if request.additionalSecretOutputs and response.object:
-            state = rpc.deserialize_properties(response.object)
-            for key in request.additionalSecretOutputs:
-                if key in state:
-                    state[key] = rpc.wrap_rpc_secret(state[key])
-            obj = _sync_await(rpc.serialize_properties(state, {}))
-            response = type(response)(urn=response.urn, id=response.id, object=obj)
-        return response
+        reg.id, state, reg.op = self.mocks.register(reg)
+        self.registrations.append(reg)
+        self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, reg.id, state)
+        # The real engine marks these outputs secret; do it here as it would.
+        for key in request.additionalSecretOutputs:
+            if key in state:
+                state[key] = rpc.wrap_rpc_secret(state[key])
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=reg.id or "", object=obj)
 
 
 @dataclass
@@ -514,15 +595,22 @@ class Evaluation:
 
 
 def evaluate(
-    config: dict[str, str], *, stack: str, subnet: str, project: str = "openstack-k8s"
+    config: dict[str, str],
+    *,
+    stack: str,
+    subnet: str,
+    project: str = "openstack-k8s",
+    prior: dict[str, dict] | None = None,
 ) -> Evaluation:
-    """Run the program (__main__.py) for one stack's config under the mock engine."""
+    """Run the program (__main__.py) for one stack's config under the mock engine; `prior`:
+    a previous plan's resources by URN, the state it answers over (CloudMocks)."""
     return run(
         lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
         config,
         stack=stack,
         subnet=subnet,
         project=project,
+        prior=prior,
     )
 
 
@@ -533,6 +621,7 @@ def run(
     stack: str = "dev",
     subnet: str = "10.0.0.0/24",
     project: str = "openstack-k8s",
+    prior: dict[str, dict] | None = None,
 ) -> Evaluation:
     """Run `program` (a function that registers resources: the whole program, or one
     component on its own) under the mock engine, in this process. Each run starts from a
@@ -545,7 +634,7 @@ def run(
     runtime_config.set_all_config(dict(config or {}), [])
     # A fresh root stack per evaluation: outputs of an earlier run must not leak into this one.
     pulumi.runtime.settings.ROOT.set(None)
-    recorder = Recorder(CloudMocks(subnet, stack))
+    recorder = Recorder(CloudMocks(subnet, stack, prior))
     mocks.set_mocks(recorder.mocks, project=project, stack=stack, preview=False, monitor=recorder)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()

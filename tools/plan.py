@@ -1,11 +1,14 @@
 """Offline plan: what a stack would create, and what every node would receive.
 
-    python -m tools.plan [--stack dev] [--set KEY=VALUE ...] --out DIR
+    python -m tools.plan [--stack dev] [--set KEY=VALUE ...] [--previous OLD_DIR] --out DIR
     python -m tools.plan --diff OLD_DIR NEW_DIR
 
 Evaluates the program for a stack under Pulumi's mock engine, with no credentials and no
-Pulumi CLI, and writes DIR/plan.json and DIR/user-data/<instance>.yaml. Invalid config exits
-with status 2 and one line naming the key, before anything is written. `--diff` prints the
+Pulumi CLI, and writes DIR/plan.json and DIR/user-data/<instance>.yaml. With `--previous`,
+the mock answers over that earlier plan as the engine over its state (kept ids and outputs,
+ignoreChanges, new ids for replacements), and DIR/preview.json says what the engine would
+do to each resource, in the shape of `pulumi preview --json`. Invalid config exits with
+status 2 and one line naming the key, before anything is written. `--diff` prints the
 markdown report of tools/plandiff and exits like diff(1): 0 if the plans are the same, 1 if
 they differ, 2 on bad input. Runs from the test environment (requirements-dev.txt).
 """
@@ -267,12 +270,18 @@ def evaluate_stack(stack: str, sets: list[tuple[str, Any]]):
     return evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
 
 
-def build(stack: str, sets: list[tuple[str, Any]]):
-    """Validate, then evaluate: (plan dict, {instance: user-data}). Raises ConfigError first."""
+def build(stack: str, sets: list[tuple[str, Any]], previous=None):
+    """Validate, then evaluate: (plan dict, {instance: user-data}). Raises ConfigError first.
+    previous: a plandiff.Plan the mock answers over (CloudMocks)."""
     from tools.mockengine import SECRET, evaluate
 
     raw, settings = load_stack(stack, sets)
-    result = evaluate(engine_config(raw), stack=stack, subnet=str(settings.network.cidr))
+    result = evaluate(
+        engine_config(raw),
+        stack=stack,
+        subnet=str(settings.network.cidr),
+        prior=previous.resources if previous is not None else None,
+    )
 
     resources, user_data = [], {}
     # Sorted by URN: registration order follows asyncio scheduling, the plan must not.
@@ -283,6 +292,8 @@ def build(stack: str, sets: list[tuple[str, Any]]):
                 "type": r.type,
                 "name": r.name,
                 "parent": r.parent,
+                "custom": r.custom,
+                **({"id": r.id} if r.id else {}),
                 "dependencies": r.dependencies,
                 "inputs": r.inputs,
                 "options": r.options,
@@ -293,7 +304,11 @@ def build(stack: str, sets: list[tuple[str, Any]]):
     outputs = {k: (SECRET if secret else value) for k, (value, secret) in result.outputs.items()}
     # The effective values of settings a running cluster cannot change (defaults applied):
     # no resource input shows them, and `--diff` warns when they move.
-    fixed = {"podCidr": str(settings.pod_cidr), "serviceCidr": str(settings.service_cidr)}
+    fixed = {
+        "podCidr": str(settings.pod_cidr),
+        "serviceCidr": str(settings.service_cidr),
+        "networkCidr": str(settings.network.cidr),
+    }
     plan = {
         "stack": stack,
         "project": config.PROJECT,
@@ -301,21 +316,48 @@ def build(stack: str, sets: list[tuple[str, Any]]):
         "outputs": outputs,
         "settings": fixed,
     }
+    if previous is not None:
+        plan["plannedAgainst"] = previous.digest
     return plan, user_data
 
 
-def write(out: Path, plan: dict, user_data: dict[str, str]) -> None:
+def preview_of(previous, plan: dict, user_data: dict[str, str]) -> dict:
+    """preview.json: the engine's step per resource from the previous plan to this one."""
+    from tools import plandiff
+
+    return plandiff.preview(previous, plandiff.plan_of(plan, user_data, "plan.json"))
+
+
+def write(out: Path, plan: dict, user_data: dict[str, str], preview: dict | None = None) -> None:
     """Write into a fresh temp dir, then move into place: no half-written plans."""
     out = out.resolve()
     tmp = Path(tempfile.mkdtemp(prefix=".plan-", dir=out.parent if out.parent.exists() else None))
     (tmp / "user-data").mkdir()
     (tmp / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+    if preview is not None:
+        # Keys in the engine's order (op, urn, states, reasons), as preview --json has them.
+        (tmp / "preview.json").write_text(json.dumps(preview, indent=4) + "\n")
     for name, text in sorted(user_data.items()):
         (tmp / "user-data" / f"{name}.yaml").write_text(text)
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(tmp), str(out))
+
+
+def _previous(directory: Path, stack: str):
+    """The earlier plan of the stack to plan over, or UsageError naming what is wrong."""
+    from tools import plandiff
+
+    try:
+        previous = plandiff.load_plan(directory)
+    except plandiff.PlanError as e:
+        raise UsageError(f"--previous: {e}") from None
+    if previous.stack != stack:
+        raise UsageError(
+            f"--previous {directory} is a plan of stack {previous.stack}, not of {stack}"
+        )
+    return previous
 
 
 def _root_cause(e: BaseException) -> BaseException:
@@ -359,6 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument(
+        "--previous",
+        type=Path,
+        metavar="OLD_DIR",
+        help="plan over an earlier plan as the engine over its state, and write "
+        "DIR/preview.json: each resource's step (create, same, update, replace, delete) "
+        "in the shape of `pulumi preview --json`",
+    )
+    parser.add_argument(
         "--diff",
         nargs=2,
         type=Path,
@@ -382,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--set {item}: expected KEY=VALUE")
             sets.append((key, parse_value(value)))
         _check_environment()
-        plan, user_data = build(args.stack, sets)
+        previous = _previous(args.previous, args.stack) if args.previous else None
+        plan, user_data = build(args.stack, sets, previous)
+        preview = preview_of(previous, plan, user_data) if previous is not None else None
     except config.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -406,8 +458,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    write(args.out, plan, user_data)
-    print(f"{len(plan['resources'])} resources, {len(user_data)} nodes -> {args.out}")
+    write(args.out, plan, user_data, preview)
+    summary = ""
+    if preview is not None:
+        counts = preview["changeSummary"]
+        summary = " (" + ", ".join(f"{n} {op}" for op, n in counts.items()) + ")"
+    print(f"{len(plan['resources'])} resources, {len(user_data)} nodes -> {args.out}{summary}")
     return 0
 
 

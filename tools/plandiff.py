@@ -30,6 +30,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from components.roles import GENERATIONAL, Role, role_of
+from tools import urn as urns
 
 SECRET = "[secret]"
 
@@ -55,25 +56,31 @@ SECRET = "[secret]"
 #   networking/secGroupRule: every argument is ForceNew.
 #   networking/floatingIp: pool, dns_name, dns_domain, region, tenant_id create a new IP.
 #   networking/subnet: network_id, cidr, ip_version, prefix_length, subnetpool_id,
-#     ipv6 modes, region, tenant_id create a new subnet (and so every port on it).
-#   command:remote:Command (pulumi-command 1.x): without an `update` command, a change
-#     re-runs `create` in place; `triggers` replace it (delete runs, then create).
+#     ipv6 modes, region, tenant_id create a new subnet (and so every port on it: a port
+#     updates its fixed_ips to the new subnet, and gets a new address there).
+#   networking/routerInterface: the resource has no Update, every input replaces it.
+#   command:remote:Command (pulumi-command 1.x, remote/commandController.go Update): a change
+#     runs `update`, or without one `create` again, in place; a command with neither (only
+#     a `delete` step) runs nothing then, the change only replaces what runs at its delete;
+#     `triggers` replace it (delete runs, then create).
 #   tls and random resources: every input is ForceNew in those providers.
-REPLACE, REBUILD, RESIZE, RERUN, UPDATE, IGNORED = (
+REPLACE, REBUILD, RESIZE, RERUN, UPDATE, AT_DELETE, IGNORED = (
     "replace",
     "rebuild",
     "resize",
     "rerun",
     "update",
+    "at-delete",
     "ignored",
 )
-EFFECT_RANK = {IGNORED: 0, UPDATE: 1, RERUN: 2, RESIZE: 3, REBUILD: 4, REPLACE: 5}
+EFFECT_RANK = {IGNORED: 0, AT_DELETE: 1, UPDATE: 2, RERUN: 3, RESIZE: 4, REBUILD: 5, REPLACE: 6}
 EFFECT_TEXT = {
     REPLACE: "**replace** (delete + create)",
     REBUILD: "**rebuild** in place (root disk re-imaged, node state lost)",
     RESIZE: "resize in place (the server reboots)",
     RERUN: "update: the command runs again",
     UPDATE: "update in place",
+    AT_DELETE: "update in place: nothing runs now, only what runs at delete changes",
     IGNORED: "ignored (ignoreChanges): not applied to the existing resource",
 }
 INSTANCE = "openstack:compute/instance:Instance"
@@ -117,6 +124,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "size": RESIZE,
     },
     "openstack:compute/volumeAttach:VolumeAttach": {"": REPLACE},
+    "openstack:networking/routerInterface:RouterInterface": {"": REPLACE},
     "openstack:networking/secGroupRule:SecGroupRule": {"": REPLACE},
     "openstack:networking/floatingIp:FloatingIp": {
         key: REPLACE for key in ("pool", "dnsName", "dnsDomain", "region", "tenantId")
@@ -155,6 +163,8 @@ class Plan:
     outputs: dict[str, Any]
     user_data: dict[str, str]  # instance resource name -> cloud-config text
     settings: dict[str, Any] = field(default_factory=dict)  # effective values (tools/plan)
+    digest: str = ""  # of plan.json's content (plan_digest)
+    planned_against: str = ""  # the digest of the plan it was planned over (--previous)
 
 
 @dataclass
@@ -184,11 +194,20 @@ class ResourceDiff:
 _MISSING = object()
 
 
+def plan_digest(data: dict[str, Any]) -> str:
+    """What identifies a plan.json: its content, whatever the formatting."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _read_plan_file(plan_file: Path) -> dict[str, Any]:
     try:
         data = json.loads(plan_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"{plan_file}: not valid JSON: {exc}") from None
+    return _checked(plan_file, data)
+
+
+def _checked(plan_file: Path | str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
         raise PlanError(f"{plan_file}: expected an object with a 'resources' list")
     for key in ("outputs", "settings"):
@@ -197,7 +216,7 @@ def _read_plan_file(plan_file: Path) -> dict[str, Any]:
     return data
 
 
-def _resources_by_urn(plan_file: Path, listed: list[Any]) -> dict[str, dict[str, Any]]:
+def _resources_by_urn(plan_file: Path | str, listed: list[Any]) -> dict[str, dict[str, Any]]:
     resources: dict[str, dict[str, Any]] = {}
     for i, res in enumerate(listed):
         if not isinstance(res, dict) or not all(
@@ -226,15 +245,54 @@ def load_plan(directory: Path) -> Plan:
     plan_file = directory / "plan.json"
     if not plan_file.is_file():
         raise PlanError(f"{plan_file}: no such file (is {directory} an offline plan dir?)")
-    data = _read_plan_file(plan_file)
+    return plan_of(_read_plan_file(plan_file), _read_user_data(directory / "user-data"), plan_file)
+
+
+def plan_of(data: dict[str, Any], user_data: dict[str, str], source: Path | str) -> Plan:
+    """The Plan of a plan.json's content and its user-data (source names it in errors)."""
+    data = _checked(source, data)
+    resources = _resources_by_urn(source, data["resources"])
     return Plan(
         str(data.get("stack", "")),
         str(data.get("project", "")),
-        _resources_by_urn(plan_file, data["resources"]),
+        _engine_urns(resources),
         data.get("outputs") or {},
-        _read_user_data(directory / "user-data"),
+        user_data,
         data.get("settings") or {},
+        plan_digest(data),
+        str(data.get("plannedAgainst") or ""),
     )
+
+
+def _engine_urns(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A plan written before tools/plan made the engine's URNs, with the engine's URNs
+    (tools/urn), rebuilt from each resource's parent: a diff across that change compares
+    the same resources instead of reporting every one removed and added again."""
+    if not any(urns.is_legacy(u) for u in resources):
+        return resources
+    new: dict[str, str] = {}
+
+    def convert(old: str) -> str:
+        if old not in resources:
+            return old  # the stack, or a URN from outside the plan
+        if old not in new:
+            res = resources[old]
+            parent = res.get("parent") or ""
+            stack, project = old.split("::", 2)[0].removeprefix("urn:pulumi:"), old.split("::")[1]
+            new[old] = urns.make(
+                stack, project, convert(parent) if parent else "", res["type"], res["name"]
+            )
+        return new[old]
+
+    out = {}
+    for old, res in resources.items():
+        res = dict(
+            res, urn=convert(old), dependencies=[convert(d) for d in res.get("dependencies") or []]
+        )
+        if res.get("parent"):
+            res["parent"] = convert(res["parent"])
+        out[res["urn"]] = res
+    return out
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -267,19 +325,28 @@ def _matches(path: str, pattern: str) -> bool:
     return False
 
 
-def effect_of(rtype: str, path: str, options: dict[str, Any]) -> str:
-    """What changing input `path` of a resource of type `rtype` does, given its options."""
+def effect_of(
+    rtype: str, path: str, options: dict[str, Any], inputs: dict[str, Any] | None = None
+) -> str:
+    """What changing input `path` of a resource of type `rtype` does, given its options and
+    (when known) its new inputs."""
     if any(_matches(path, p) for p in options.get("ignoreChanges") or []):
         return IGNORED
     if any(_matches(path, p) for p in options.get("replaceOnChanges") or []):
         return REPLACE
     table = EFFECTS.get(rtype)
-    if table is not None:
-        hits = [p for p in table if _matches(path, p)]
-        if hits:
-            return table[max(hits, key=len)]
-        return UPDATE
-    return PROVIDER_EFFECTS.get(rtype.split(":", 1)[0], UPDATE)
+    if table is None:
+        return PROVIDER_EFFECTS.get(rtype.split(":", 1)[0], UPDATE)
+    hits = [p for p in table if _matches(path, p)]
+    effect = table[max(hits, key=len)] if hits else UPDATE
+    if (
+        effect == RERUN
+        and inputs is not None
+        and not (inputs.get("update") or inputs.get("create"))
+    ):
+        # An update runs `update`, else `create`: a command with neither runs nothing.
+        return AT_DELETE
+    return effect
 
 
 def _natural(name: str) -> list:
@@ -291,13 +358,7 @@ def _short_type(rtype: str) -> str:
     return rtype.rsplit(":", 1)[-1]
 
 
-def _urn_name(urn: str) -> str:
-    return urn.split("::", 3)[-1] if urn.count("::") >= 3 else urn
-
-
-def _urn_type(urn: str) -> str:
-    parts = urn.split("::", 3)
-    return parts[2].rsplit("$", 1)[-1] if len(parts) == 4 else ""
+_urn_name, _urn_type = urns.name_of, urns.type_of
 
 
 def _redact(text: str) -> str:
@@ -347,18 +408,18 @@ def _diff_resource(
     old: dict[str, Any], new: dict[str, Any], old_ud: str | None, new_ud: str | None
 ) -> ResourceDiff:
     rd = ResourceDiff(new["urn"], new["type"], new["name"], new.get("parent"))
-    options = new.get("options") or {}
-    a, b = _flatten(old.get("inputs") or {}), _flatten(new.get("inputs") or {})
+    options, inputs = new.get("options") or {}, new.get("inputs") or {}
+    a, b = _flatten(old.get("inputs") or {}), _flatten(inputs)
     ud_changed = old_ud != new_ud and not (old_ud is None or new_ud is None)
     for path in sorted(set(a) | set(b)):
         va, vb = a.get(path, _MISSING), b.get(path, _MISSING)
         if path == "userData" and ud_changed:
             continue  # reported once below, from the decoded cloud-config
         if va != vb:
-            rd.changes.append(Change(path, va, vb, effect_of(rd.type, path, options)))
+            rd.changes.append(Change(path, va, vb, effect_of(rd.type, path, options, inputs)))
     if ud_changed:
         rd.changes.append(
-            Change("userData", old_ud, new_ud, effect_of(rd.type, "userData", options))
+            Change("userData", old_ud, new_ud, effect_of(rd.type, "userData", options, inputs))
         )
     old_opts, new_opts = old.get("options") or {}, options
     for key in sorted(set(old_opts) | set(new_opts)):
@@ -377,6 +438,116 @@ def _diff_resource(
             f"parent: {_urn_name(old.get('parent') or '-')} → {_urn_name(new.get('parent') or '-')}"
         )
     return rd
+
+
+@dataclass
+class Step:
+    """What the engine does to one resource, as `pulumi preview --json` says it."""
+
+    op: str  # create, same, update, replace, delete
+    diff_reasons: list[str] = field(default_factory=list)  # top-level inputs that change
+    replace_reasons: list[str] = field(default_factory=list)  # those that force the replace
+    detailed: dict[str, dict[str, Any]] = field(default_factory=dict)  # by property path
+
+
+def _top(path: str) -> str:
+    return re.match(r"[^.\[]*", path).group(0)
+
+
+def step(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Step:
+    """The engine's step for a resource of the old plan (None: new) registered as new
+    (None: gone). Ignored changes are none to the engine (it sends the old values); a
+    rebuild or resize is an update in place."""
+    if old is None:
+        return Step("create")
+    if new is None:
+        return Step("delete")
+    changes = [c for c in _diff_resource(old, new, None, None).changes if c.effect != IGNORED]
+    if not changes:
+        return Step("same")
+    replace = [c for c in changes if c.effect == REPLACE]
+    detailed = {}
+    for c in changes:
+        kind = "add" if c.old is _MISSING else "delete" if c.new is _MISSING else "update"
+        detailed[c.path] = {
+            "kind": kind + ("-replace" if c.effect == REPLACE else ""),
+            "inputDiff": True,
+        }
+    return Step(
+        "replace" if replace else "update",
+        sorted({_top(c.path) for c in changes}),
+        sorted({_top(c.path) for c in replace}),
+        detailed,
+    )
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+
+
+def _seconds(text: str) -> float:
+    """A Go duration as the SDK sends customTimeouts ("20m", "1h30m") in seconds."""
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in _DURATION.findall(text))
+
+
+def _state(res: dict[str, Any], known_id: bool) -> dict[str, Any]:
+    """A resource as the engine's state shows it (apitype.ResourceV3): inputs, no outputs
+    (a plan knows what the program sends, not what the cloud answers)."""
+    options = res.get("options") or {}
+    state: dict[str, Any] = {"urn": res["urn"], "custom": bool(res.get("custom"))}
+    if known_id and res.get("id"):
+        state["id"] = res["id"]
+    state["type"] = res["type"]
+    if res.get("inputs"):
+        state["inputs"] = res["inputs"]
+    if res.get("parent"):
+        state["parent"] = res["parent"]
+    if options.get("protect"):
+        state["protect"] = True
+    if res.get("dependencies"):
+        state["dependencies"] = res["dependencies"]
+    if options.get("additionalSecretOutputs"):
+        state["additionalSecretOutputs"] = options["additionalSecretOutputs"]
+    if options.get("customTimeouts"):
+        state["customTimeouts"] = {
+            k: _seconds(v) for k, v in options["customTimeouts"].items() if _seconds(v)
+        }
+    return state
+
+
+def preview(old: Plan, new: Plan) -> dict[str, Any]:
+    """The steps from old to new in `pulumi preview --json`'s shape (display.PreviewDigest:
+    steps of op, urn, oldState, newState, diffReasons, replaceReasons, detailedDiff; and
+    changeSummary), every resource's step included, `same` ones too (as with --show-sames),
+    and the stack's first, as the engine always shows it. The order is the new plan's, then
+    what it deletes."""
+    stack = urns.make(new.stack, new.project, None, urns.STACK_TYPE, f"{new.project}-{new.stack}")
+    steps: list[dict[str, Any]] = [
+        {"op": "same", "urn": stack, "detailedDiff": None},
+    ]
+    for urn, res in new.resources.items():
+        if res["type"] == urns.STACK_TYPE:
+            continue  # tools/plan lists no stack; a plan that does has it first already
+        prior = old.resources.get(urn)
+        s = step(prior, res)
+        entry: dict[str, Any] = {"op": s.op, "urn": urn}
+        if prior is not None:
+            entry["oldState"] = _state(prior, known_id=True)
+        entry["newState"] = _state(res, known_id=s.op in ("same", "update"))
+        if s.diff_reasons:
+            entry["diffReasons"] = s.diff_reasons
+        if s.replace_reasons:
+            entry["replaceReasons"] = s.replace_reasons
+        entry["detailedDiff"] = s.detailed or None
+        steps.append(entry)
+    for urn, res in old.resources.items():
+        if urn not in new.resources and res["type"] != urns.STACK_TYPE:
+            steps.append(
+                {"op": "delete", "urn": urn, "oldState": _state(res, True), "detailedDiff": None}
+            )
+    summary: dict[str, int] = {}
+    for entry in steps:
+        summary[entry["op"]] = summary.get(entry["op"], 0) + 1
+    return {"steps": steps, "changeSummary": dict(sorted(summary.items()))}
 
 
 def _where(res: dict[str, Any]) -> str:
@@ -398,6 +569,9 @@ FIXED_SETTINGS = {
     "change it, and every node holds a /24 of the old one",
     "serviceCidr": "the API server's certificate and every Service's cluster IP come from "
     "the old range",
+    "networkCidr": "no running cluster survives it: the subnet is replaced and every node's "
+    "port takes a new address, while etcd's members, the API server's certificate and "
+    "every kubelet hold the old ones",
 }
 
 
@@ -580,6 +754,92 @@ def _notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
     return [Alert(f"reconfigures {count} master{'s' if count != 1 else ''}", lines)]
 
 
+# Kubernetes' version-skew policy, as the program orders a version bump: the control plane
+# first (no component may be newer than the API server it talks to), then the add-ons, then
+# the workers (a kubelet never newer than the API server).
+CONTROL_PLANE = "openstack-k8s:index:ControlPlane"
+WORKER_POOL = "openstack-k8s:index:WorkerPool"
+WORKLOAD_TYPES = ("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment")
+
+
+def _waiting_for(plan: Plan, names: list[str]) -> dict[str, set[str]]:
+    """For each of `names`: the names of every resource that waits for it, directly or
+    through others."""
+    waiters: dict[str, list[str]] = {}
+    for res in plan.resources.values():
+        for dep in res.get("dependencies") or ():
+            waiters.setdefault(_urn_name(dep), []).append(res["name"])
+    out = {}
+    for name in names:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for waiter in waiters.get(todo.pop(), ()):
+                if waiter not in seen:
+                    seen.add(waiter)
+                    todo.append(waiter)
+        out[name] = seen
+    return out
+
+
+def _upgrade_order(new: Plan, changed: list[ResourceDiff]) -> tuple[list[Alert], list[Alert]]:
+    """A changed version (or mirror) runs the upgrade commands again: a note with the steps in
+    the order the dependency graph runs them, and a warning naming every step the graph lets
+    run out of the version-skew order. (alerts, notes)"""
+    upgrades = [d for d in changed if d.type == COMMAND and role_of(d.name) is Role.UPGRADE]
+    where = {d.name: _urn_type(new.resources[d.urn].get("parent") or "") for d in upgrades}
+    masters = [d.name for d in upgrades if where[d.name] == CONTROL_PLANE]
+    if not masters:
+        return [], []
+    workers = sorted((d.name for d in upgrades if where[d.name] == WORKER_POOL), key=_natural)
+    addons = sorted((d.name for d in changed if d.type.startswith("kubernetes:")), key=_natural)
+    workloads = [d.name for d in changed if d.type in WORKLOAD_TYPES]
+    after = _waiting_for(new, [*masters, *workloads])
+    # Each master waits for the ones before it: the fewest waited-for comes first.
+    masters.sort(key=lambda m: sum(m in after[other] for other in masters))
+    late = set.intersection(*(after[m] for m in masters))
+    lines = [
+        "the control plane, one master after another: "
+        + " → ".join(f"`{m}`" for m in masters)
+        + f" (`{_command_label(new.resources[_urn_of(new, masters[0])])}`)"
+    ]
+    if addons:
+        lines.append(
+            f"then the add-ons ({len(addons)} object{'s' if len(addons) != 1 else ''}), "
+            "once every master runs the new version: " + ", ".join(f"`{a}`" for a in addons)
+        )
+    if workers:
+        lines.append(
+            f"then the workers ({len(workers)}), "
+            + ("after the add-ons rolled out, " if workloads else "")
+            + "`upgrade.maxUnavailable` at a time in each pool"
+        )
+    early = [
+        f"`{a}` does not wait for every master's upgrade: it may roll out beside "
+        "`kubeadm upgrade`, newer than an API server"
+        for a in addons
+        if a not in late
+    ]
+    early += [
+        f"`{w}` does not wait for `{x}`: the worker may upgrade before the add-on rolled out"
+        for w in workers
+        for x in workloads
+        if w not in after[x]
+    ]
+    early += [
+        f"`{w}` does not wait for every master's upgrade: its kubelet may be newer than an "
+        "API server"
+        for w in workers
+        if w not in late
+    ]
+    alerts = [Alert("upgrades out of the version-skew order", early)] if early else []
+    return alerts, [Alert("upgrades Kubernetes in this order", lines)]
+
+
+def _urn_of(plan: Plan, name: str) -> str:
+    return next(u for u, r in plan.resources.items() if r["name"] == name)
+
+
 def _user_data_groups(old: Plan, new: Plan, ignored: set[str]) -> list[UserDataGroup]:
     """One group per distinct user-data change; nodes whose changed lines are identical (a
     version bump on 30 workers) share one."""
@@ -647,6 +907,7 @@ def compare(old: Plan, new: Plan) -> Comparison:
     ud_nodes = sum(
         1 for n in set(old.user_data) & set(new.user_data) if old.user_data[n] != new.user_data[n]
     )
+    skew_alerts, upgrade_notes = _upgrade_order(new, changed)
     return Comparison(
         old,
         new,
@@ -656,8 +917,8 @@ def compare(old: Plan, new: Plan) -> Comparison:
         ignored,
         meta_only=[d for d in diffs if d.meta and not d.changes],
         outputs=outputs,
-        alerts=_alerts(old, new, added, removed, changed),
-        notes=_rotation_notes(added) + _notes(old, new, changed),
+        alerts=_alerts(old, new, added, removed, changed) + skew_alerts,
+        notes=_rotation_notes(added) + _notes(old, new, changed) + upgrade_notes,
         user_data=_user_data_groups(old, new, ignored_ud),
         user_data_nodes=ud_nodes,
     )
@@ -750,7 +1011,19 @@ def _summary(c: Comparison) -> list[str]:
             "No resource is replaced or rebuilt, no instance is deleted, and the API "
             "endpoint stays where it is.\n"
         )
+    if c.new.planned_against != c.old.digest:
+        parts.append(NOT_PLANNED_OVER + "\n")
     return parts
+
+
+# What a diff of two plans made apart cannot see: the mock gives every resource the id and
+# outputs of its name, as if nothing existed before.
+NOT_PLANNED_OVER = (
+    "*The new plan was not planned over the old one (`python -m tools.plan ... --previous "
+    "OLD_DIR`): ids and outputs come from names, so what a replacement changes downstream "
+    "(new ids, addresses) and what ignoreChanges keeps (a node's pinned image) are not "
+    "shown as the engine would.*"
+)
 
 
 def _sections(c: Comparison) -> list[str]:

@@ -518,3 +518,52 @@ def test_mock_engine_registers_one_typed_resource_per_object_through_the_provide
         for o in objects(features={"metrics_server": True})
     }
     assert removed == expected and removed
+
+
+def test_pod_images_are_the_pod_templates_images():
+    """What makes an add-on object wait for the control plane's upgrade and worker upgrades
+    wait for it (components/addons.py): the images its pods run, init containers too."""
+    from addons import addon_objects, images
+    from addons.resources import pod_images
+
+    workload = {
+        "kind": "DaemonSet",
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [{"name": "i", "image": "a:1"}],
+                    "containers": [{"name": "c", "image": "b:2"}, {"name": "d", "image": "a:1"}],
+                }
+            }
+        },
+    }
+    assert pod_images(workload) == {"a:1", "b:2"}
+    assert pod_images({"kind": "ConfigMap", "data": {"image": "x"}}) == set()
+    objects = addon_objects(
+        kubernetes_version="1.34.1",
+        image_repository=None,
+        storage_class={
+            "name": "c",
+            "reclaim_policy": "Delete",
+            "volume_type": None,
+            "default": True,
+        },
+        features={
+            "cloud_controller": True,
+            "cinder_csi": True,
+            "metrics_server": True,
+            "network_policy": True,
+        },
+        cluster_name="t",
+    )
+    pinned = set(images("1.34.1").values())
+    running = {o["metadata"]["name"]: pod_images(o) for o in objects if pod_images(o)}
+    assert set(running) == {
+        "openstack-cloud-controller-manager",
+        "csi-cinder-controllerplugin",
+        "csi-cinder-nodeplugin",
+        "metrics-server",
+        "calico-node",
+    }
+    # Every image an add-on runs is one of the pins, and every pin is run.
+    assert set().union(*running.values()) == pinned

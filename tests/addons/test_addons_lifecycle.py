@@ -25,7 +25,7 @@ def test_kubernetes_provider_has_a_cluster_identifier(plan):
     with AlreadyExists."""
     p = plan("dev")
     (provider,) = [r for r in p.resources if r["type"] == PROVIDER]
-    assert provider["inputs"]["clusterIdentifier"] == "openstack-k8s/dev/dev"
+    assert provider["inputs"]["clusterIdentifier"] == "openstack-k8s/dev"
 
 
 def test_cleanup_runs_before_any_add_on_goes(plan):

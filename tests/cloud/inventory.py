@@ -101,10 +101,11 @@ def _load_balancer(conn, lb) -> dict:
             "default_pool_id": li.default_pool_id,
             "provisioning_status": li.provisioning_status,
         }
-        for li in lbs.listeners(loadbalancer_id=lb.id)
+        for li in (lbs.get_listener(ref["id"]) for ref in lb.listeners or [])
     ]
     pools = []
-    for pool in lbs.pools(loadbalancer_id=lb.id):
+    # By the load balancer's own references: the list calls do not filter by load balancer.
+    for pool in (lbs.get_pool(ref["id"]) for ref in lb.pools or []):
         monitor = lbs.get_health_monitor(pool.health_monitor_id) if pool.health_monitor_id else None
         pools.append(
             {

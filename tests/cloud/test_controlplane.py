@@ -209,3 +209,16 @@ def test_env_evals_to_the_admin_credentials_and_stack_names():
     assert env["OSK8S_EXTERNAL_NETWORK"] == "public"
     assert env["OSK8S_IMAGE"] == "ubuntu-24.04-server-cloudimg-amd64"
     assert env["OSK8S_FLAVOR"] == "m1.medium"
+
+
+def test_a_foreign_run_directory_is_never_wiped(tmp_path):
+    """Only a directory this script made (it leaves a marker) is emptied by `start`."""
+    foreign = Layout(run=tmp_path / "home", venv=tmp_path / "venv", computes=1)
+    foreign.run.mkdir()
+    (foreign.run / "precious").write_text("keep me")
+    with pytest.raises(controlplane.StartError, match="not a run directory of this script"):
+        controlplane.fresh_run_dir(foreign)
+    assert (foreign.run / "precious").read_text() == "keep me"
+    (foreign.run / controlplane.MARKER).touch()
+    controlplane.fresh_run_dir(foreign)
+    assert not (foreign.run / "precious").exists() and (foreign.run / "log").is_dir()

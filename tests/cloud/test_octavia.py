@@ -65,6 +65,7 @@ def overrides(cluster: str) -> list[str]:
         "controlPlane.floatingIp=true",
         f"network.cidr={CIDR}",
         f"apiAllowedCidrs={ALLOWED}".replace("'", '"'),
+        'sshAllowedCidrs=["192.0.2.0/24"]',
         f"workerPools={pools}",
     ]
 

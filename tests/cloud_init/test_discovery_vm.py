@@ -28,6 +28,7 @@ import yaml
 import settings
 from tests.vm import etcd, qemu, sample
 from tests.vm.image import ensure_image, preflight
+from planning import CONNECT_FROM_CONFIG
 from tools.plan import stack_config
 
 pytestmark = pytest.mark.vm
@@ -120,7 +121,7 @@ def rendered(plan, tmp_path_factory) -> Rendered:
     assert subnet, f"{ip} is in none of the plan's subnets {subnets}"
 
     # The stack's podCidr as the program sees it (its default when Pulumi.dev.yaml has none).
-    pod_cidr = str(settings.load(stack_config(STACK), STACK).pod_cidr)
+    pod_cidr = str(settings.load({**stack_config(STACK), **CONNECT_FROM_CONFIG}, STACK).pod_cidr)
 
     # The flannel client certificate the program gave the masters/workers: what flanneld uses.
     tls_dir = keys / "client-tls"

@@ -100,3 +100,150 @@ def test_upgrade_commands_reach_the_right_nodes(plan):
         assert base64.b64decode(b64).decode().startswith("#!/usr/bin/env bash")
     assert "export ROLE=master\n" in raw["dev-master-1-upgrade"]["stdin"]
     assert "kubeadm upgrade" in raw["dev-master-1-upgrade"]["stdin"]
+
+
+WORKLOADS = ("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment")
+
+
+def test_control_plane_then_add_ons_then_workers(plan):
+    """Kubernetes' version-skew policy: no component newer than the API server it talks to,
+    kubelets never newer than the API server. On the recorded graph: every add-on object
+    (the cloud controller, Cinder CSI, metrics-server, Calico, and everything they need)
+    waits for the last master's upgrade, hence for every master's; every worker's upgrade
+    waits for every add-on workload (its pods run the images pinned per minor); and nothing
+    waits the other way round."""
+    p = plan("dev", *BASE, "kubernetesVersion=1.34.1")
+    masters = [f"dev-master-{i}-upgrade" for i in range(3)]
+    workers = [f"dev-worker-general-{i}-upgrade" for i in range(5)] + [
+        f"dev-worker-edge-{i}-upgrade" for i in range(2)
+    ]
+    objects = [r["name"] for r in p.resources if r["type"].startswith("kubernetes:")]
+    workloads = [r["name"] for r in p.resources if r["type"] in WORKLOADS]
+    assert len(objects) > 40
+    assert {
+        "dev-addons-daemonset-openstack-cloud-controller-manager",
+        "dev-addons-daemonset-csi-cinder-nodeplugin",
+        "dev-addons-deployment-csi-cinder-controllerplugin",
+        "dev-addons-deployment-metrics-server",
+        "dev-addons-daemonset-calico-node",
+    } == set(workloads)
+    for name in objects:
+        waits = p.waits_for(name)
+        assert set(masters) <= waits, name
+        assert not waits & set(workers), name
+    for name in masters:
+        assert not p.waits_for(name) & set(objects), name
+    for name in workers:
+        assert set(workloads) <= p.waits_for(name), name
+    # One edge per lane: the first worker of each lane (2 lanes per pool) waits for the
+    # add-ons itself, the others through the worker before them.
+    direct = {
+        name
+        for name in workers
+        if {p.by_urn[u]["name"] for u in p.named(name)["dependencies"]} & set(workloads)
+    }
+    assert direct == {
+        "dev-worker-general-0-upgrade",
+        "dev-worker-general-1-upgrade",
+        "dev-worker-edge-0-upgrade",
+        "dev-worker-edge-1-upgrade",
+    }
+
+
+def test_without_add_ons_workers_follow_the_control_plane(plan):
+    """No add-on at all: workers still upgrade after the last master, and nothing else."""
+    p = plan(
+        "dev",
+        *BASE,
+        "cloudController.enabled=false",
+        "csi.enabled=false",
+        "metricsServer.enabled=false",
+        "networkPolicy.enabled=false",
+    )
+    assert not [r for r in p.resources if r["type"].startswith("kubernetes:")]
+    for i in range(5):
+        assert "dev-master-2-upgrade" in p.waits_for(f"dev-worker-general-{i}-upgrade")
+
+
+def _diff(old_dir, new_dir) -> str:
+    import subprocess
+    import sys
+
+    from planning import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.plan", "--diff", str(old_dir), str(new_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    return result.stdout
+
+
+def _box(out: str, title: str) -> list[str]:
+    """The lines of the warning or note box with this title."""
+    assert f"This change **{title}**:" in out, out[:3000]
+    box = out.split(f"This change **{title}**:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.removeprefix("> - ") for line in box.splitlines()]
+
+
+def test_the_plan_diff_lists_the_upgrade_order(plan):
+    """The diff a pull request gets for a version bump says the order the graph gives: the
+    masters one by one, then the add-ons whose images follow the minor, then the workers;
+    and nothing is out of that order."""
+    old = plan("dev", *BASE, "kubernetesVersion=1.33.5")
+    new = plan("dev", *BASE, "kubernetesVersion=1.34.1")
+    out = _diff(old.dir, new.dir)
+    masters, addons, workers = _box(out, "upgrades Kubernetes in this order")
+    assert masters == (
+        "the control plane, one master after another: `dev-master-0-upgrade` → "
+        "`dev-master-1-upgrade` → `dev-master-2-upgrade` (`kubernetes 1.34.1 from pkgs.k8s.io`)"
+    )
+    assert addons.startswith("then the add-ons (5 objects), once every master runs the new")
+    assert "`dev-addons-daemonset-openstack-cloud-controller-manager`" in addons
+    assert "`dev-addons-daemonset-calico-node`" in addons
+    assert workers == (
+        "then the workers (7), after the add-ons rolled out, `upgrade.maxUnavailable` at a "
+        "time in each pool"
+    )
+    assert "out of the version-skew order" not in out
+    assert out.index("upgrades Kubernetes in this order") < out.index(" to add, ")
+
+
+def test_the_plan_diff_names_what_runs_out_of_order(plan, tmp_path):
+    """The same bump, with the graph as it was before add-ons waited for the masters (they
+    waited for kubeadm init only) and workers for the add-ons: a warning names each step
+    the graph lets run out of the version-skew order."""
+    import json
+    import shutil
+
+    old = plan("dev", *BASE, "kubernetesVersion=1.33.5")
+    new = plan("dev", *BASE, "kubernetesVersion=1.34.1")
+    loose = tmp_path / "loose"
+    shutil.copytree(new.dir, loose)
+    data = json.loads((loose / "plan.json").read_text())
+    by_name = {r["name"]: r for r in data["resources"]}
+    init, last = by_name["dev-master-0-init"]["urn"], by_name["dev-master-2-upgrade"]["urn"]
+    addons = {r["urn"] for r in data["resources"] if r["type"].startswith("kubernetes:")}
+    for r in data["resources"]:
+        if r["urn"] in addons:
+            r["dependencies"] = [init if d == last else d for d in r["dependencies"]]
+        elif r["name"].startswith("dev-worker-"):
+            r["dependencies"] = [d for d in r["dependencies"] if d not in addons]
+    (loose / "plan.json").write_text(json.dumps(data))
+    out = _diff(old.dir, loose)
+    lines = _box(out, "upgrades out of the version-skew order")
+    assert (
+        "`dev-addons-daemonset-openstack-cloud-controller-manager` does not wait for every "
+        "master's upgrade: it may roll out beside `kubeadm upgrade`, newer than an API server"
+    ) in lines
+    assert (
+        "`dev-worker-general-0-upgrade` does not wait for "
+        "`dev-addons-daemonset-calico-node`: the worker may upgrade before the add-on rolled out"
+    ) in lines
+    # Five changed add-on objects early, seven workers before each of the four changed
+    # workloads (metrics-server keeps its image from 1.33 to 1.34).
+    assert len(lines) == 5 + 7 * 4
+    assert out.index("out of the version-skew order") < out.index(" to add, ")

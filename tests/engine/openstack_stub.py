@@ -8,7 +8,7 @@ the cloud tier, runs the same comparison against the real services). Anything el
 that the test sees in `requests`.
 
     with OpenStackStub() as stub:
-        stack = Stack.from_stack_file(engine, tmp_path, "dev", env=stub.env)
+        stack = Stack.from_stack_file(engine, tmp_path, "prod", env=stub.env)
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 from openstack_stub import OpenStackStub
+from planning import with_access
 from real import CLUSTER_SIDE, ROOT, Stack, error_diagnostics, steps
 
 # name -> (stack file, overrides): the shipped stacks and a 3-master Octavia stack with two pools
@@ -64,6 +65,7 @@ def disagreements(real: dict[str, dict], plan: dict[str, dict]) -> list[str]:
 
 def compare(engine, tmp_path, case: str, env: dict[str, str]) -> None:
     stack_file, sets = CASES[case]
+    sets = with_access(stack_file, sets)  # dev plans once it says where you connect from
     stack = Stack.from_stack_file(engine, tmp_path / "real", stack_file, sets, env=env)
     stack.init()
     res = stack.preview()
@@ -150,7 +152,7 @@ def test_cluster_side_excludes_command_and_kubernetes_resources_and_their_depend
     """The harness's CLUSTER_SIDE, as the cloud tests use it for `up`: the preview plans every
     resource but the command:* and kubernetes:* ones and what depends on them."""
     with OpenStackStub() as stub:
-        stack = Stack.from_stack_file(engine, tmp_path, "dev", env=stub.env)
+        stack = Stack.from_stack_file(engine, tmp_path, "dev", with_access("dev"), env=stub.env)
         stack.init()
         full = stack.preview()
         cut = stack.preview(exclude=CLUSTER_SIDE)

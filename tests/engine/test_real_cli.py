@@ -9,6 +9,7 @@ import socket
 import textwrap
 
 import pytest
+from planning import with_access
 from real import CLUSTER_SIDE, PROJECT, Stack, error_diagnostics, steps
 
 pytestmark = pytest.mark.engine
@@ -40,15 +41,27 @@ def closed_cloud(port: int) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("sets", "key", "reason"),
     [
-        (["masters.count=2"], "masters.count", "must be odd"),
-        (['clusterName=" "'], "clusterName", "must be a DNS label"),
+        (("masters.count=2",), "masters.count", "must be odd"),
+        (('clusterName=" "',), "clusterName", "must be a DNS label"),
+        # Given in the stack file, not with --secret: the host must say which keys are secret.
+        (
+            (
+                "openstack.applicationCredential=given",
+                "openstack.applicationCredentialId=ci",
+                "openstack.applicationCredentialSecret=s3cret",
+            ),
+            "openstack.applicationCredentialSecret",
+            "is a secret in plain text",
+        ),
     ],
-    ids=["even-masters", "blank-cluster-name"],
+    ids=["even-masters", "blank-cluster-name", "plain-text-secret"],
 )
 def test_bad_config_is_one_error_line_naming_the_key_and_nothing_registers(
     engine, tmp_path, closed_port, sets, key, reason
 ):
-    stack = Stack.from_stack_file(engine, tmp_path, "dev", sets, env=closed_cloud(closed_port))
+    stack = Stack.from_stack_file(
+        engine, tmp_path, "dev", with_access("dev", sets), env=closed_cloud(closed_port)
+    )
     stack.init()
     res = stack.preview()
     assert res.returncode != 0, res.describe()
@@ -65,7 +78,11 @@ def test_bad_config_is_one_error_line_naming_the_key_and_nothing_registers(
 def test_a_blank_cluster_name_in_the_human_output_too(engine, tmp_path, closed_port):
     """Without --json, the user sees the line (once, in the diagnostics) and no traceback."""
     stack = Stack.from_stack_file(
-        engine, tmp_path, "dev", ['clusterName=""'], env=closed_cloud(closed_port)
+        engine,
+        tmp_path,
+        "dev",
+        with_access("dev", ('clusterName=""',)),
+        env=closed_cloud(closed_port),
     )
     stack.init()
     res = stack.preview(json_output=False)
@@ -124,7 +141,9 @@ def test_a_stack_preview_needs_the_openstack_api(engine, tmp_path, closed_port):
     awaits data sources (the external network, the image, the auth scope) that only a live
     API answers, so the preview fails on the first with the refused address; nothing else
     is wrong with it. The cloud tier previews against the local OpenStack."""
-    stack = Stack.from_stack_file(engine, tmp_path, "dev", env=closed_cloud(closed_port))
+    stack = Stack.from_stack_file(
+        engine, tmp_path, "dev", with_access("dev"), env=closed_cloud(closed_port)
+    )
     stack.init()
     res = stack.preview()
     assert res.returncode != 0, res.describe()

@@ -1,39 +1,14 @@
-"""tools/real-engine.sh: shellcheck- and shfmt-clean (tools/ style: four spaces), and what it
-leaves behind: a PATH directory with `pulumi` and our language host only, and a PULUMI_HOME with
-every plugin at the version requirements.txt pins."""
+"""What tools/real-engine.sh leaves behind: a PATH directory with `pulumi` and our language
+host only, and a PULUMI_HOME with every plugin at the version requirements.txt pins.
+(shellcheck and shfmt check it with every tools/*.sh: tests/tools/test_tool_scripts.py.)"""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from real import ROOT
-
-SCRIPT = ROOT / "tools" / "real-engine.sh"
-
-
-def shfmt() -> str:
-    """The shfmt tools/test.sh builds (its SHFMT_VERSION); a missing one fails, never skips."""
-    version = re.search(r"^SHFMT_VERSION=(\S+)$", (ROOT / "tools" / "test.sh").read_text(), re.M)[1]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    tool = cache / "openstack-k8s" / "bin" / f"shfmt-{version}"
-    assert tool.is_file(), f"{tool} is missing: run `bash tools/test.sh`"
-    return str(tool)
-
-
-def test_shellcheck_is_clean():
-    shellcheck = Path(sys.executable).with_name("shellcheck")
-    res = subprocess.run([str(shellcheck), str(SCRIPT)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout
-
-
-def test_shfmt_is_clean():
-    res = subprocess.run([shfmt(), "-i", "4", "-d", str(SCRIPT)], capture_output=True, text=True)
-    assert (res.returncode, res.stdout) == (0, ""), res.stdout
 
 
 @pytest.mark.engine

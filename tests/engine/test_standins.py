@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import ipaddress
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -772,15 +771,6 @@ def test_kubernetes_provider_config_replaces_only_on_a_new_cluster_identifier():
 # --- through the real CLI ----------------------------------------------------------------------
 
 
-def pulumi_cli() -> str:
-    """The Go-built CLI: $OPENSTACK_K8S_PULUMI, or `pulumi` on PATH (tools/real-engine.sh
-    prints the directory to put there). Missing, the test fails: it is a dependency."""
-    cli = os.environ.get("OPENSTACK_K8S_PULUMI") or shutil.which("pulumi")
-    if not cli:
-        pytest.fail("no Pulumi CLI: run tools/real-engine.sh and put its last line on PATH")
-    return cli
-
-
 def install_standins(cli: str, work: Path, env: dict[str, str]) -> None:
     """The stand-ins as installed plugins, wrapped as tools/real-engine.sh wraps them."""
     for name, version in VERSIONS.items():
@@ -876,7 +866,7 @@ def standins_program():
 
 
 @pytest.mark.engine
-def test_a_real_pulumi_program_runs_on_the_standins(tmp_path):
+def test_a_real_pulumi_program_runs_on_the_standins(tmp_path, engine):
     """preview, up (command and Kubernetes excluded), preview --expect-no-changes, refresh,
     an up that would create a command (refused in one line), a renewal window opened by
     config (the certificate is replaced, nothing else), destroy: the real CLI with the
@@ -884,7 +874,7 @@ def test_a_real_pulumi_program_runs_on_the_standins(tmp_path):
     serves the language runtime itself: no language host needed)."""
     from pulumi import automation as auto
 
-    cli = pulumi_cli()
+    cli = engine.pulumi  # the Go-built CLI of tools/real-engine.sh
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "pulumi").symlink_to(cli)
     (tmp_path / "state").mkdir()

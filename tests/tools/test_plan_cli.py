@@ -14,9 +14,11 @@ import textwrap
 import pytest
 import yaml
 
-from planning import ROOT, Plan, run_plan
+from planning import CONNECT_FROM, CONNECT_FROM_CONFIG, ROOT, Plan, run_plan
 from tools import mockengine, plan as P
 
+# `--set` arguments for tools.plan.main: the dev stack plans once it says where it is reached from.
+DEV_SETS = tuple(arg for s in CONNECT_FROM for arg in ("--set", s))
 PORT = "openstack:networking/port:Port"
 FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
 
@@ -51,7 +53,7 @@ def test_a_self_caused_error_is_reported_not_looped_on(tmp_path):
         self_caused.__cause__ = self_caused
         a.__cause__, b.__cause__ = b, a
         errors = iter([self_caused, a])
-        def fail(stack, sets):
+        def fail(*_):
             raise next(errors)
         plan.build = fail
         print(plan.main(["--out", sys.argv[1]]), plan.main(["--out", sys.argv[1]]))
@@ -74,15 +76,16 @@ def test_a_failing_mock_ends_the_plan_with_one_line(tmp_path):
         """
         import sys
         from tools import mockengine, plan
-        answer = mockengine.CloudMocks.new_resource
-        def refuse(self, args):
-            if args.typ == "openstack:compute/instance:Instance":
+        answer = mockengine.CloudMocks.register
+        def refuse(self, reg):
+            if reg.type == "openstack:compute/instance:Instance":
                 raise RuntimeError("Quota exceeded for instances")
-            return answer(self, args)
-        mockengine.CloudMocks.new_resource = refuse
-        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
+            return answer(self, reg)
+        mockengine.CloudMocks.register = refuse
+        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1], *sys.argv[2:]]))
     """,
         str(tmp_path / "out"),
+        *DEV_SETS,
     )
     assert out.returncode == 1, out.stderr[-3000:]
     line = one_line(out.stderr)
@@ -240,9 +243,10 @@ def test_without_cryptography_the_plan_names_the_environment_it_needs(tmp_path):
         import sys
         sys.modules["cryptography"] = None  # what an environment without it imports
         from tools import plan
-        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1]]))
+        sys.exit(plan.main(["--stack", "dev", "--out", sys.argv[1], *sys.argv[2:]]))
     """,
         str(tmp_path / "out"),
+        *DEV_SETS,
     )
     assert out.returncode == 2, out.stderr[-3000:]
     line = one_line(out.stderr)
@@ -252,14 +256,17 @@ def test_without_cryptography_the_plan_names_the_environment_it_needs(tmp_path):
 
 @pytest.fixture
 def stack_file():
-    """A throwaway Pulumi.<stack>.yaml next to the real ones: the dev stack plus `extra`."""
+    """A throwaway Pulumi.<stack>.yaml next to the real ones: the dev stack, the addresses
+    it is reached from (CONNECT_FROM), plus `extra`."""
     made = []
 
     def make(name: str, extra: str) -> str:
         path = ROOT / f"Pulumi.{name}.yaml"
         # Under config:, two spaces in, whatever the caller's indentation.
+        access = yaml.safe_dump({f"openstack-k8s:{k}": v for k, v in CONNECT_FROM_CONFIG.items()})
         path.write_text(
-            (ROOT / "Pulumi.dev.yaml").read_text() + textwrap.indent(textwrap.dedent(extra), "  ")
+            (ROOT / "Pulumi.dev.yaml").read_text()
+            + textwrap.indent(access + textwrap.dedent(extra), "  ")
         )
         made.append(path)
         return name
@@ -296,3 +303,22 @@ def test_a_plain_text_secret_in_the_stack_file_is_refused_offline(tmp_path, stac
     secure = stack_file("zz-secure", given.format(secret="\n          secure: AAABAGZha2U="))
     result = run_plan(tmp_path / "secure", secure)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_previous_plan_that_is_none_or_another_stacks_is_refused_in_one_line(tmp_path):
+    """--previous names what it cannot use, exits 2, and writes nothing."""
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "plan.json").write_text('{"stack": "prod", "resources": []}')
+    for previous, want in (
+        (tmp_path / "nothing", "--previous: " + str(tmp_path / "nothing" / "plan.json")),
+        (tmp_path / "other", f"--previous {tmp_path / 'other'} is a plan of stack prod"),
+    ):
+        out = run_python(
+            "import sys; from tools import plan; "
+            "sys.exit(plan.main(['--stack', 'dev', '--previous', sys.argv[1], '--out', sys.argv[2]]))",
+            str(previous),
+            str(tmp_path / "out"),
+        )
+        assert out.returncode == 2, out.stderr
+        assert one_line(out.stderr).startswith("error: " + want), out.stderr
+        assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ import pytest
 
 from planning import ROOT
 from tools import plandiff
+from tools.urn import make as make_urn
 
 PROJECT = "openstack-k8s"
 INSTANCE = "openstack:compute/instance:Instance"
@@ -46,7 +47,8 @@ class PlanBuilder:
         self.user_data: dict[str, str] = {}
         st = "pulumi:pulumi:Stack"
         self.stack_urn = self._add(st, f"{PROJECT}-{stack}", None, st, {})
-        cl = f"{st}$openstack-k8s:index:Cluster"
+        # The engine's URNs (tools/urn): the stack's type is not in its children's.
+        cl = "openstack-k8s:index:Cluster"
         self.cluster = self._add("openstack-k8s:index:Cluster", stack, self.stack_urn, cl, {})
         net_t = f"{cl}$openstack-k8s:index:PrivateNetwork"
         net = self._add(
@@ -567,8 +569,165 @@ def test_builder_shape_is_what_tools_plan_writes():
     urns = {r["urn"] for r in b.resources}
     keys = {"urn", "type", "name", "parent", "dependencies", "inputs", "options"}
     assert all(set(r) == keys for r in b.resources)
+    for r in b.resources:
+        assert r["urn"] == make_urn("dev", PROJECT, r["parent"], r["type"], r["name"])
     deps = [d for r in b.resources for d in r["dependencies"]]
     assert deps and set(deps) <= urns
     instances = [r["name"] for r in b.resources if r["type"] == INSTANCE]
     assert len(instances) == 3 and set(instances) == set(b.user_data)
     assert copy.deepcopy(b.resources) == b.resources
+
+
+def _legacy_urns(resources: list[dict]) -> list[dict]:
+    """The URNs tools/plan wrote before it followed the engine (Pulumi's mock monitor's):
+    the direct parent's type only, and `pulumi:pulumi:Stack$` before a top component's."""
+    old: dict[str, str] = {}
+    for r in resources:  # parents come first in the builder
+        parent_type = (old.get(r["parent"]) or r["parent"] or "").split("::")[2:3]
+        prefix = parent_type[0].rsplit("$", 1)[-1] + "$" if parent_type else ""
+        old[r["urn"]] = f"urn:pulumi:dev::{PROJECT}::{prefix}{r['type']}::{r['name']}"
+    return [
+        dict(
+            r,
+            urn=old[r["urn"]],
+            parent=old.get(r["parent"], r["parent"]),
+            dependencies=[old[d] for d in r["dependencies"]],
+        )
+        for r in resources
+    ]
+
+
+def test_a_plan_with_the_old_urns_compares_to_one_with_the_engines(tmp_path):
+    """A PR that brings the engine's URNs is diffed against a base plan written with the
+    mock's: the same resources, not every one removed and added again."""
+    old, new = PlanBuilder(), PlanBuilder()
+    old.resources = _legacy_urns(old.resources)
+    cluster = next(r for r in old.resources if r["name"] == "dev")
+    worker = next(r for r in old.resources if r["name"] == "dev-worker-0")
+    assert "::pulumi:pulumi:Stack$openstack-k8s:index:Cluster::" in cluster["urn"]
+    assert "::openstack-k8s:index:WorkerPool$openstack:compute/instance:" in worker["urn"]
+    assert old.resources != new.resources
+    code, text = _diff(tmp_path, old, new)
+    assert (code, "**No changes.**" in text) == (0, True), text
+
+
+def _drain(b: PlanBuilder, seconds: int, *, create: bool) -> None:
+    """A worker's drain: a command whose work is its `delete` step (and maybe a `create`)."""
+    cp, cp_t = b.control_plane
+    inputs = {"delete": f"drain.sh --timeout {seconds}"}
+    if create:
+        inputs["create"] = "true"
+    b._add(COMMAND, "dev-worker-0-drain", cp, f"{cp_t}${COMMAND}", inputs)
+
+
+@pytest.mark.parametrize(
+    ("create", "heading"),
+    [
+        (False, "update in place: nothing runs now, only what runs at delete changes"),
+        (True, "update: the command runs again"),
+    ],
+)
+def test_a_changed_delete_step_runs_again_only_with_a_create_step(tmp_path, create, heading):
+    """pulumi-command's update runs `update`, else `create`: a command with only a `delete`
+    step (a drain) runs nothing when its delete changes; one with a `create` runs it again."""
+    old, new = PlanBuilder(), PlanBuilder()
+    _drain(old, 300, create=create)
+    _drain(new, 900, create=create)
+    code, text = _diff(tmp_path, old, new)
+    assert code == 1
+    changed = _section(text, "Changed")
+    assert re.findall(r"^#### `Command` `dev-worker-0-drain`: (.*)$", changed, re.M) == [heading]
+    assert ("runs again" in text) == create
+
+
+# The fields of `pulumi preview --json` (pulumi/pulumi display.PreviewStep, and the
+# apitype.ResourceV3 of its states): what reads a real preview reads ours.
+PREVIEW_STEP = {
+    "op",
+    "urn",
+    "provider",
+    "oldState",
+    "newState",
+    "diffReasons",
+    "replaceReasons",
+    "detailedDiff",
+}
+RESOURCE_V3 = {
+    "urn",
+    "custom",
+    "delete",
+    "id",
+    "type",
+    "inputs",
+    "outputs",
+    "parent",
+    "protect",
+    "external",
+    "dependencies",
+    "initErrors",
+    "provider",
+    "propertyDependencies",
+    "pendingReplacement",
+    "additionalSecretOutputs",
+    "aliases",
+    "customTimeouts",
+}
+
+
+def _preview(tmp_path: Path, old: PlanBuilder, new: PlanBuilder) -> dict:
+    a, b = old.write(tmp_path / "old"), new.write(tmp_path / "new")
+    return plandiff.preview(plandiff.load_plan(a), plandiff.load_plan(b))
+
+
+def _ops(preview: dict) -> dict[str, str]:
+    return {s["urn"].rsplit("::", 1)[1]: s["op"] for s in preview["steps"]}
+
+
+def test_the_preview_has_one_step_per_resource_in_the_engines_fields(tmp_path):
+    """One more worker and a version bump: the new worker's resources are created, the
+    upgrade commands (a new create line) update, the instances' ignored user-data is no
+    change to the engine (same), a removed worker's resources are deleted."""
+    old = PlanBuilder(workers=3, upgrade_commands=True)
+    new = PlanBuilder(workers=2, k8s="1.32.0", upgrade_commands=True)
+    preview = _preview(tmp_path, old, new)
+    steps = preview["steps"]
+    assert steps[0] == {
+        "op": "same",
+        "urn": "urn:pulumi:dev::openstack-k8s::pulumi:pulumi:Stack::openstack-k8s-dev",
+        "detailedDiff": None,
+    }
+    for s in steps:
+        assert set(s) <= PREVIEW_STEP and {"op", "urn", "detailedDiff"} <= set(s), s
+        for key in ("oldState", "newState"):
+            assert set(s.get(key) or {}) <= RESOURCE_V3, s[key]
+    assert len({s["urn"] for s in steps}) == len(steps)
+    ops = _ops(preview)
+    builder_names = {r["name"] for r in old.resources + new.resources} - {"openstack-k8s-dev"}
+    assert set(ops) == builder_names | {"openstack-k8s-dev"}
+    assert [ops[f"dev-worker-2{s}"] for s in ("", "-port", "-ready", "-join", "-upgrade")] == [
+        "delete"
+    ] * 5
+    assert ops["dev-worker-0-upgrade"] == ops["dev-master-0-upgrade"] == "update"
+    assert ops["dev-worker-0"] == ops["dev-master-0"] == "same"  # userData is ignored
+    upgrade = next(s for s in steps if s["urn"].endswith("::dev-worker-0-upgrade"))
+    assert upgrade["diffReasons"] == ["create"] and "replaceReasons" not in upgrade
+    assert upgrade["detailedDiff"] == {"create": {"kind": "update", "inputDiff": True}}
+    assert upgrade["oldState"]["inputs"]["create"] != upgrade["newState"]["inputs"]["create"]
+    counts = preview["changeSummary"]
+    assert sum(counts.values()) == len(steps) and counts["delete"] == 5
+    assert json.loads(json.dumps(preview)) == preview  # what is written is what is read
+
+
+def test_a_replacement_step_names_what_forces_it(tmp_path):
+    old, new = PlanBuilder(ignore_user_data=False), PlanBuilder(ignore_user_data=False)
+    new.user_data["dev-worker-0"] += "# changed\n"
+    worker = next(r for r in new.resources if r["name"] == "dev-worker-0")
+    worker["inputs"] = dict(worker["inputs"], userData="#cloud-config\n# new\n")
+    step = next(s for s in _preview(tmp_path, old, new)["steps"] if s["urn"] == worker["urn"])
+    assert (step["op"], step["diffReasons"], step["replaceReasons"]) == (
+        "replace",
+        ["userData"],
+        ["userData"],
+    )
+    assert step["detailedDiff"] == {"userData": {"kind": "update-replace", "inputDiff": True}}
+    assert "id" not in step["newState"]  # a replacement's id is the cloud's to give

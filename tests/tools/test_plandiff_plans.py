@@ -4,10 +4,11 @@ first): a moving API endpoint, a renamed pool, a new pod network."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
-from planning import ROOT
+from planning import ROOT, Plan, run_plan
 
 CALM = (
     "No resource is replaced or rebuilt, no instance is deleted, and the API endpoint "
@@ -160,3 +161,117 @@ def test_a_key_rotation_is_announced_in_its_order(plan):
     assert phases == ["add"] * 3 + ["promote"] * 3 + ["rewrite"] + ["drop"] * 3
     assert "drop key1" in note and out.index("rotates the Secrets") < out.index(" to add, ")
     assert CALM in out
+
+
+def test_a_longer_drain_runs_nothing_now(plan):
+    """timeouts.drain is read by the drain command's delete step only: nothing runs on the
+    workers today, and the diff must not say a command runs again."""
+    result = diff(plan("dev"), plan("dev", "timeouts.drain=900"))
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert (
+        "#### 2 × `Command` `dev-worker-general-0-drain`, `dev-worker-general-1-drain`: "
+        "update in place: nothing runs now, only what runs at delete changes"
+    ) in out
+    assert "runs again" not in out and CALM in out
+
+
+def plan_over(tmp_path, old, *sets: str) -> Plan:
+    """The dev stack with sets, planned over `old` as the engine over its state."""
+    out = tmp_path / "new"
+    result = run_plan(out, "dev", sets, previous=old.dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Plan.load(out, sets)
+
+
+def test_a_new_image_rebuilds_nothing_the_pin_keeps(plan, tmp_path):
+    """Each node keeps the image id it was created from (`<node>-image`, ignoreChanges on its
+    keepers): a new `image` changes no running VM, only what new nodes boot. Planned apart,
+    the mock gave the pins' outputs the new id and the diff claimed 4 rebuilds."""
+    old = plan("dev")
+    new = plan_over(tmp_path, old, "image=ubuntu-26.04")
+    result = diff(old, new)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "[!WARNING]" not in out and "rebuild" not in out and CALM in out
+    assert "0 to change (0 replaced), 4 with ignored changes" in out
+    assert "#### 4 × `RandomId` `dev-discovery-0-image`, `dev-master-0-image`" in out
+    for node in new.instances:
+        assert new.named(node)["inputs"]["imageId"] == old.named(node)["inputs"]["imageId"]
+    assert "not planned over the old one" not in out
+
+
+def test_a_new_network_range_is_no_change_a_cluster_survives(plan, tmp_path):
+    """network.cidr replaces the subnet: a replacement is a new subnet (a new id), so every
+    port moves to it (a new address), the router interface is replaced too, and the box
+    says no running cluster survives it. Planned apart, ids came from names and no port
+    changed."""
+    old = plan("dev")
+    new = plan_over(tmp_path, old, "network.cidr=10.20.0.0/22")
+    result = diff(old, new)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    box = first_box(out)
+    assert box.startswith("> This change **changes what a running cluster cannot change**")
+    assert '`networkCidr`: `"10.10.0.0/22"` → `"10.20.0.0/22"`: no running cluster survives' in box
+    replaced = out.split("This change **replaces ", 1)[1].split("\n\n", 1)[0]
+    assert "Subnet in PrivateNetwork `dev-network`: dev-network-subnet" in replaced
+    assert "RouterInterface in PrivateNetwork `dev-network`: dev-network-router-interface" in (
+        replaced
+    )
+    subnet_id = new.named("dev-network-subnet")["id"]
+    assert subnet_id != old.named("dev-network-subnet")["id"]
+    ports = [r for r in new.of_type("openstack:networking/port:Port")]
+    assert len(ports) == 4
+    for port in ports:
+        assert port["inputs"]["fixedIps"][0]["subnetId"] == subnet_id
+        assert port["id"] == old.named(port["name"])["id"]  # updated in place, kept
+    assert (
+        "#### 4 × `Port` `dev-discovery-0-port`, `dev-master-0-port`, "
+        "`dev-worker-general-0-port`, `dev-worker-general-1-port`: update in place"
+    ) in out
+    addresses = [new.data["outputs"]["masterAddresses"], old.data["outputs"]["masterAddresses"]]
+    assert addresses[0] != addresses[1] and all(a.startswith("10.20.") for a in addresses[0])
+
+
+def test_plans_made_apart_say_what_they_cannot_show(plan):
+    result = diff(plan("dev"), plan("dev", "workerPools[0].count=3"))
+    assert result.returncode == 1 and "not planned over the old one" in result.stdout
+
+
+def test_preview_json_is_the_engines_step_per_resource(plan, tmp_path):
+    """--previous writes preview.json beside plan.json: a step per resource in the fields of
+    `pulumi preview --json`; a replaced resource, and only one, has a new id."""
+    old = plan("dev")
+    result = run_plan(tmp_path / "new", "dev", ("network.cidr=10.20.0.0/22",), old.dir)
+    assert result.returncode == 0, result.stderr
+    new = Plan.load(tmp_path / "new")
+    preview = json.loads((new.dir / "preview.json").read_text())
+    steps = {s["urn"]: s for s in preview["steps"]}
+    assert len(steps) == len(preview["steps"]) == len(new.resources) + 1 + 1  # stack, delete
+    assert preview["changeSummary"] == {
+        "create": 1,
+        "delete": 1,
+        "replace": 4,
+        "same": len(new.resources) - 1 - 4 - 4 + 1,  # and the stack
+        "update": 4,
+    }
+    assert "(1 create, 1 delete, 4 replace, 166 same, 4 update)" in result.stdout
+    subnet = steps[new.named("dev-network-subnet")["urn"]]
+    assert subnet["op"] == "replace" and subnet["replaceReasons"] == ["cidr"]
+    assert subnet["detailedDiff"] == {"cidr": {"kind": "update-replace", "inputDiff": True}}
+    assert subnet["oldState"]["inputs"]["cidr"] == "10.10.0.0/22"
+    assert subnet["newState"]["inputs"]["cidr"] == "10.20.0.0/22"
+    port = steps[new.named("dev-master-0-port")["urn"]]
+    assert (port["op"], port["diffReasons"]) == ("update", ["fixedIps"])
+    assert port["newState"]["id"] == port["oldState"]["id"]
+    gone = [s for s in preview["steps"] if s["op"] == "delete"]
+    assert [s["urn"].rsplit("::", 1)[1] for s in gone] == [
+        "dev-network-sg-worker-tcp-30000-32767-from-10.10.0.0-22"
+    ]
+    assert "newState" not in gone[0] and gone[0]["oldState"]["type"].endswith("SecGroupRule")
+    # The mock's ids agree with the steps: new exactly where the engine replaces.
+    for r in new.resources:
+        if r.get("custom") and r["urn"] in old.by_urn:
+            replaced = r["id"] != old.by_urn[r["urn"]]["id"]
+            assert replaced == (steps[r["urn"]]["op"] == "replace"), r["name"]

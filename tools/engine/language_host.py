@@ -12,6 +12,7 @@ Protocol: print the port on stdout, serve until the CLI stops us (SIGINT/SIGTERM
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import signal
@@ -52,6 +53,10 @@ class ProjectLanguageServer(LanguageServer):
         os.chdir(request.pwd or directory)
         if directory not in sys.path:
             sys.path.insert(0, directory)
+        # The real host hands the program its config and the names of its secret keys in these
+        # two variables too; the program reads the second to refuse a secret kept in plain text.
+        os.environ["PULUMI_CONFIG"] = json.dumps(dict(request.config))
+        os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
         try:
             result = super().Run(request, context)
         except Exception as exn:  # noqa: BLE001 one line instead of gRPC's "Exception calling application"

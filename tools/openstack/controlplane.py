@@ -254,9 +254,20 @@ def check_ports_free() -> None:
         )
 
 
+MARKER = ".osk8s-openstack-run"
+
+
 def fresh_run_dir(layout: Layout) -> None:
-    if layout.run.exists():
+    """Each start begins from an empty run directory; one this script did not make (a typo in
+    OSK8S_OPENSTACK_RUN) is never wiped."""
+    if layout.run.exists() and any(layout.run.iterdir()):
+        if not (layout.run / MARKER).exists():
+            raise StartError(
+                f"{layout.run} is not empty and not a run directory of this script: not wiping it"
+            )
         shutil.rmtree(layout.run)
+    layout.run.mkdir(parents=True, exist_ok=True)
+    (layout.run / MARKER).touch()
     for sub in [
         "log",
         "lock",
@@ -674,10 +685,11 @@ def preflight(layout: Layout) -> None:
 def snapshot_dir(layout: Layout) -> Path:
     """Migrated databases (and Keystone's keys) are kept beside the venv and loaded on the next
     start: the migrations are most of a cold start. The snapshot holds the run directory's
-    paths (Nova's cell mappings), so its key covers them."""
-    key = hashlib.sha256(
-        json.dumps([str(layout.run), PORTS, configs.DATABASES]).encode()
-    ).hexdigest()[:12]
+    paths (Nova's cell mappings) and what the bootstrap wrote, so its key covers them and the
+    sources that decide them."""
+    sources = [(HERE / name).read_text() for name in ("configs.py", "controlplane.py")]
+    material = json.dumps([str(layout.run), PORTS, *sources])
+    key = hashlib.sha256(material.encode()).hexdigest()[:12]
     return layout.venv.parent / "db-snapshots" / key
 
 
@@ -782,7 +794,11 @@ def start(layout: Layout) -> dict[str, float]:
         say(f"{step}: {timings[step]} s")
 
     preflight(layout)
-    fresh_run_dir(layout)
+    try:
+        fresh_run_dir(layout)
+    except StartError as error:
+        say(f"start refused: {error}")
+        raise SystemExit(1) from None
     configs.write(layout)
     octavia_certs(layout)
     r = Runner(layout)
