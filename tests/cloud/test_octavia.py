@@ -15,11 +15,10 @@ with openstacksdk on this cloud); the test asserts exactly that, so a cloud that
 noticed.
 
 The load balancer's VIP port must be a real Neutron port: the OpenStack provider reads its
-security groups right after the create, and the API's floating IP goes on it. Octavia's noop
-network driver invents one (and the address 198.51.100.1): with it, `up` fails with
-"Error getting port security groups for openstack_lb_loadbalancer_v2 ... 404 PortNotFound".
-The local cloud's Octavia needs a network driver that allocates (and deallocates) the VIP port
-in Neutron and leaves the rest noop.
+security groups right after the create, and the API's floating IP goes on it. Octavia's stock
+noop network driver invents one (and the address 198.51.100.1), and `up` fails with "Error
+getting port security groups for openstack_lb_loadbalancer_v2 ... 404 PortNotFound"; the local
+cloud's own driver (tools/openstack/osk8s_octavia.py) makes it real, and the test checks that.
 """
 
 from __future__ import annotations
