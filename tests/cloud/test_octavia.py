@@ -175,7 +175,8 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, openstack_c
         statuses = {"load balancer": (lb.provisioning_status, lb.operating_status)}
 
         # The listener: TCP on the API port, open to the cluster subnet and apiAllowedCidrs only.
-        listeners = list(conn.load_balancer.listeners(loadbalancer_id=lb.id))
+        # By the load balancer's own references: the list calls ignore a loadbalancer_id filter.
+        listeners = [conn.load_balancer.get_listener(ref["id"]) for ref in lb.listeners]
         assert len(listeners) == 1
         li = listeners[0]
         assert (li.protocol, li.protocol_port) == ("TCP", API_PORT)
@@ -184,7 +185,7 @@ def test_an_octavia_stack_comes_up_as_declared_and_goes_away(engine, openstack_c
         statuses["listener"] = (li.provisioning_status, li.operating_status)
 
         # The pool behind it, one member per master at the master's port address.
-        pools = list(conn.load_balancer.pools(loadbalancer_id=lb.id))
+        pools = [conn.load_balancer.get_pool(ref["id"]) for ref in lb.pools]
         assert len(pools) == 1
         pool = pools[0]
         assert (pool.protocol, pool.lb_algorithm) == ("TCP", "ROUND_ROBIN")
