@@ -1,6 +1,7 @@
 """Benchmark: bring-up critical path, program cost, user-data size.
 
     python -m tools.bench [--workers 3,30,300,1000] [--masters 1,3] [--readme README.md]
+    python -m tools.bench --real [--workers 3,30,100] [--masters 1] [--readme README.md]
 
 Bring-up: the dependency graph is the one the program hands the engine (recorded under the
 mock engine, exactly as `tools.plan` does), each resource costs what DURATIONS says its kind
@@ -13,17 +14,25 @@ only once the first master is up).
 Program cost: wall time and peak memory of evaluating the program under the mock engine (the
 Python side of `pulumi preview`), each scenario in a fresh process.
 User-data: bytes per role as delivered to Nova, against its 64 KiB limit.
+
+--real: the same stacks through the real CLI against the local OpenStack (tools/real-engine.sh,
+`tools/openstack.sh start`): `preview`, `up` and a no-change preview with command:* and
+kubernetes:* left out, `destroy`, each timed once per size next to the offline evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from components.roles import Role, command_name, role_of
 
@@ -250,17 +259,23 @@ print(json.dumps({
 """
 
 
-def scenario(masters: int, workers: int) -> dict:
-    sets = [
-        ["masters", {"count": masters}],
-        ["workerPools", [{"name": "general", "count": workers}]],
+def stack_sets(masters: int, workers: int) -> list[tuple[str, Any]]:
+    """The bench's stack: dev's stack file with this many masters and general workers."""
+    return [
+        ("masters", {"count": masters}),
+        ("workerPools", [{"name": "general", "count": workers}]),
         # room for 1000 nodes: their /24s of pod network, and their ports
-        ["podCidr", "10.64.0.0/14"],
-        ["network.cidr", "10.10.0.0/20"],
+        ("podCidr", "10.64.0.0/14"),
+        ("network.cidr", "10.10.0.0/20"),
         # the dev stack plans only once it says where it is reached from
-        ["sshAllowedCidrs", ["203.0.113.0/24"]],
-        ["apiAllowedCidrs", ["203.0.113.0/24"]],
+        ("sshAllowedCidrs", ["203.0.113.0/24"]),
+        ("apiAllowedCidrs", ["203.0.113.0/24"]),
     ]
+
+
+def evaluate(sets: list[tuple[str, Any]]) -> dict:
+    """Evaluate dev with `sets` under the mock engine in a fresh process: seconds, peak memory,
+    user-data sizes and the registered resources."""
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(sets)],
         cwd=ROOT,
@@ -270,7 +285,11 @@ def scenario(masters: int, workers: int) -> dict:
     )
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
-    data = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def scenario(masters: int, workers: int) -> dict:
+    data = evaluate(stack_sets(masters, workers))
     for r in data["resources"]:
         r["kind"] = kind_of(r)
     ours = finish_times(data["resources"])
@@ -331,40 +350,183 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# --real: the same stacks through the real CLI against the local OpenStack.
+REAL_WORKERS = "3,30,100"
+
+
+def real_scenario(
+    masters: int,
+    workers: int,
+    open_stack: Callable[[str, list[str]], Any],
+    exclude: Any,
+    clock: Callable[[], float] = time.perf_counter,
+    load: Callable[[], float] = lambda: os.getloadavg()[0],
+) -> dict:
+    """One size for real: the offline evaluation of the stack, then `pulumi preview` (all of
+    it: a preview creates nothing), `up` and a no-change preview with `exclude` left out, and
+    `destroy`, each timed. `open_stack(name, sets)` gives an uninitialised harness Stack
+    (tests/engine/real.py) of dev with `sets` (KEY=JSON). The stack is destroyed whatever
+    fails; a failed command raises with its output. `load` (the 1-minute load average) is read
+    after every step: the machine is shared, and the highest reading goes with the times."""
+    name = f"bench{masters}m{workers}w"
+    sets = [*stack_sets(masters, workers), ("clusterName", name)]
+    offline = evaluate(sets)
+    stack = open_stack(name, [f"{k}={json.dumps(v)}" for k, v in sets])
+    stack.init()
+    times: dict[str, float] = {}
+    loads: list[float] = []
+
+    def timed(step: str, run: Callable[[], Any]) -> Any:
+        started = clock()
+        result = run()
+        times[step] = clock() - started
+        loads.append(load())
+        print(f"{name}: {step} {times[step]:.1f} s (load {loads[-1]:.0f})", file=sys.stderr)
+        if getattr(result, "ok", True) is False:
+            raise SystemExit(f"{name}: {step} failed: {result.describe()}")
+        return result
+
+    try:
+        preview = timed("preview", stack.preview)
+        planned = [s for s in preview.json()["steps"] if s["op"] == "create"]
+        timed("up", lambda: stack.up(exclude=exclude))
+        state = stack.export()["deployment"].get("resources", [])
+        created = [r for r in state if r["type"].startswith("openstack:")]
+        timed("again", lambda: stack.preview(exclude=exclude, expect_no_changes=True))
+    finally:
+        timed("destroy", stack.destroy)
+    return {
+        "masters": masters,
+        "workers": workers,
+        "resources": len(offline["resources"]),
+        "evaluation": offline["seconds"],
+        "planned": len(planned),
+        "created": len(state),
+        "openstack": len(created),
+        "load": max(loads),
+        **times,
+    }
+
+
+def real_table(results: list[dict]) -> str:
+    lines = [
+        "| masters | workers | resources (offline) | offline evaluation | real preview "
+        "| up: resources (OpenStack) | real up | no-change preview | destroy | load average |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['masters']} | {r['workers']} | {r['resources']} | {r['evaluation']:.1f} s "
+            f"| {r['preview']:.1f} s | {r['created']} ({r['openstack']}) | {r['up']:.1f} s "
+            f"| {r['again']:.1f} s | {r['destroy']:.1f} s | {r['load']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def open_real_stacks(workdir: Path) -> tuple[Callable[[str, list[str]], Any], Any]:
+    """(open_stack, exclude) for real_scenario: the engine of tools/real-engine.sh, the local
+    OpenStack's environment (tools/openstack.sh must report it running) and the harness's
+    CLUSTER_SIDE. The harness lives with the engine tests."""
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    from real import CLUSTER_SIDE, Engine, Stack
+
+    status = subprocess.run(
+        ["bash", str(ROOT / "tools" / "openstack.sh"), "status"], capture_output=True, text=True
+    )
+    if status.returncode != 0:
+        raise SystemExit(
+            "--real needs the local OpenStack: `bash tools/openstack.sh start`\n" + status.stdout
+        )
+    exported = subprocess.run(
+        ["bash", str(ROOT / "tools" / "openstack.sh"), "env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    env = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in exported.splitlines()
+        if line.startswith("export ")
+    )
+    engine = Engine.build()
+
+    def open_stack(name: str, sets: list[str]) -> Any:
+        return Stack.from_stack_file(engine, workdir / name, "dev", sets, name=name, env=env)
+
+    return open_stack, CLUSTER_SIDE
+
+
+def replace_section(path: Path, marker: str, text: str) -> None:
+    """Put `text` between <!-- MARKER:start --> and <!-- MARKER:end --> in `path`."""
+    readme = path.read_text()
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if start not in readme or end not in readme:
+        raise SystemExit(f"{path} has no {start} ... {end} section")
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.bench", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--workers", default="3,30,300,1000")
-    parser.add_argument("--masters", default="1,3")
+    parser.add_argument("--workers", help=f"default 3,30,300,1000; with --real {REAL_WORKERS}")
+    parser.add_argument("--masters", help="default 1,3; with --real 1")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="time real `pulumi preview` and `up` (command and kubernetes excluded) against "
+        "the local OpenStack, next to the offline evaluation (tools/real-engine.sh, "
+        "tools/openstack.sh start)",
+    )
     parser.add_argument(
         "--readme", type=Path, help="replace the table between the bench markers in this file"
     )
     args = parser.parse_args(argv)
-    results = []
+    workers = args.workers or (REAL_WORKERS if args.real else "3,30,300,1000")
+    masters = args.masters or ("1" if args.real else "1,3")
+    sizes = [(m, w) for m in map(int, masters.split(",")) for w in map(int, workers.split(","))]
     started = time.perf_counter()
-    for m in map(int, args.masters.split(",")):
-        for w in map(int, args.workers.split(",")):
-            r = scenario(m, w)
-            print(
-                f"masters={m} workers={w}: critical path {r['critical_path']:.0f}s "
-                f"(limit {r['limit']:.0f}s, ratio {r['ratio']:.3f}, last {r['last']}), "
-                f"sequential {r['sequential']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
-                file=sys.stderr,
-            )
-            results.append(r)
-    text = table(results)
+    if args.real:
+        text = run_real(sizes)
+    else:
+        text = run_model(sizes)
     print(text)
     print(f"(bench took {time.perf_counter() - started:.0f} s)", file=sys.stderr)
     if args.readme:
-        readme = args.readme.read_text()
-        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-        if start not in readme or end not in readme:
-            raise SystemExit(f"{args.readme} has no {start} ... {end} section")
-        head, rest = readme.split(start, 1)
-        _, tail = rest.split(end, 1)
-        args.readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+        replace_section(args.readme, "bench-real" if args.real else "bench", text)
     return 0
+
+
+def run_model(sizes: list[tuple[int, int]]) -> str:
+    results = []
+    for m, w in sizes:
+        r = scenario(m, w)
+        print(
+            f"masters={m} workers={w}: critical path {r['critical_path']:.0f}s "
+            f"(limit {r['limit']:.0f}s, ratio {r['ratio']:.3f}, last {r['last']}), "
+            f"sequential {r['sequential']:.0f}s, evaluation {r['seconds']:.1f}s, {r['peak_mib']:.0f} MiB",
+            file=sys.stderr,
+        )
+        results.append(r)
+    return table(results)
+
+
+def run_real(sizes: list[tuple[int, int]]) -> str:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
+        open_stack, exclude = open_real_stacks(Path(tmp))
+        for m, w in sizes:
+            r = real_scenario(m, w, open_stack, exclude)
+            print(
+                f"masters={m} workers={w}: evaluation {r['evaluation']:.1f}s, preview "
+                f"{r['preview']:.1f}s, up {r['up']:.1f}s ({r['created']} resources), "
+                f"no-change preview {r['again']:.1f}s, destroy {r['destroy']:.1f}s",
+                file=sys.stderr,
+            )
+            results.append(r)
+    return real_table(results)
 
 
 if __name__ == "__main__":
