@@ -24,8 +24,8 @@ for extra in (ROOT, ROOT / "tests" / "engine"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from real import Exclusion  # noqa: E402
-from tools.plandiff import Comparison, compare, load_plan  # noqa: E402
+from real import CLUSTER_SIDE, Engine, Exclusion, Stack, error_diagnostics, steps  # noqa: E402, F401
+from tools.plandiff import REPLACE, Comparison, compare, load_plan  # noqa: E402, F401
 
 
 def connect(env: dict[str, str]):
@@ -45,6 +45,21 @@ def connect(env: dict[str, str]):
 
 
 # --- the state --------------------------------------------------------------------------------
+
+
+SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def revealed(value: Any) -> Any:
+    """A `stack export --show-secrets` value with its secrets (`{sig: ..., plaintext: JSON}`)
+    replaced by the values they hold."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG[0]) == SECRET_SIG[1] and "plaintext" in value:
+            return revealed(json.loads(value["plaintext"]))
+        return {k: revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revealed(v) for v in value]
+    return value
 
 
 def state_resources(export: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,13 +115,9 @@ def _same(label: str, cloud: Any, declared: Any, out: list[str]) -> None:
         out.append(f"{label}: cloud has {cloud!r}, the program declared {declared!r}")
 
 
-def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
-    """Every difference between the stack's OpenStack resources and the cloud, one line each."""
-    out: list[str] = []
-    net = conn.network
+def _servers(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Servers: ACTIVE, with the user-data, flavor, metadata, boot source and group declared."""
     prefix = f"{cluster}-"
-
-    # Servers: ACTIVE, with the user-data, flavor, metadata, boot source and group declared.
     instances = {r["id"]: r for r in of_type(export, "Instance")}
     servers = {s.id: s for s in conn.compute.servers(details=True) if s.name.startswith(prefix)}
     _same("servers of the cluster", sorted(servers), sorted(instances), out)
@@ -145,7 +156,10 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             if group is None or sid not in (group.member_ids or []):
                 out.append(f"{label}: not a member of its server group {hint.get('group')}")
 
-    # Ports: the network, security groups and allowed address pairs declared.
+
+def _ports(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Ports: the network, security groups and allowed address pairs declared."""
+    net, prefix = conn.network, f"{cluster}-"
     ports = {r["id"]: r for r in of_type(export, "Port")}
     cloud_ports = {p.id: p for p in net.ports() if (p.name or "").startswith(prefix)}
     _same("named ports of the cluster", sorted(cloud_ports), sorted(ports), out)
@@ -174,7 +188,10 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             out,
         )
 
-    # Network, subnet, router with its gateway and interface.
+
+def _network(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Network, subnet, router with its gateway and interface."""
+    net, prefix = conn.network, f"{cluster}-"
     networks = {r["id"]: r for r in of_type(export, "Network")}
     _same(
         "networks of the cluster",
@@ -218,7 +235,10 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             out,
         )
 
-    # Security groups and every rule the program declared in them.
+
+def _security_groups(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Security groups and every rule the program declared in them."""
+    net, prefix = conn.network, f"{cluster}-"
     secgroups = {r["id"]: r for r in of_type(export, "SecGroup")}
     _same(
         "security groups of the cluster",
@@ -266,7 +286,10 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             out,
         )
 
-    # Floating IPs: described, and associated with the declared port.
+
+def _floating_ips(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Floating IPs: described, and associated with the declared port."""
+    net = conn.network
     fips = {r["id"]: r for r in of_type(export, "FloatingIp")}
     cloud_fips = {f.id: f for f in net.ips() if (f.description or "").startswith(cluster)}
     _same("floating IPs of the cluster", sorted(cloud_fips), sorted(fips), out)
@@ -280,7 +303,11 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             out,
         )
 
-    # Server groups with their policy.
+
+def _server_groups(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Server groups with their policy."""
+    prefix = f"{cluster}-"
+    groups = {g.id: g for g in conn.compute.server_groups()}
     declared_groups = {r["id"]: r for r in of_type(export, "ServerGroup")}
     _same(
         "server groups of the cluster",
@@ -297,7 +324,9 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             out,
         )
 
-    # Application credentials with their access rules.
+
+def _application_credentials(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Application credentials with their access rules."""
     declared_creds = {r["id"]: r for r in of_type(export, "ApplicationCredential")}
     creds = {
         c.id: c
@@ -318,6 +347,24 @@ def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
             sorted((r["service"], r["method"], r["path"]) for r in inputs.get("accessRules") or []),
             out,
         )
+
+
+CHECKS = (
+    _servers,
+    _ports,
+    _network,
+    _security_groups,
+    _floating_ips,
+    _server_groups,
+    _application_credentials,
+)
+
+
+def cloud_mismatches(conn, export: dict[str, Any], cluster: str) -> list[str]:
+    """Every difference between the stack's OpenStack resources and the cloud, one line each."""
+    out: list[str] = []
+    for check in CHECKS:
+        check(conn, export, cluster, out)
     return out
 
 
