@@ -9,6 +9,7 @@ Default quotas are unlimited, so the admin project fits 100+ workers.
 from __future__ import annotations
 
 import configparser
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,9 @@ SERVICE_USER = "osk8s-service"
 SERVICE_PASSWORD = "osk8s-service"
 CONTROLLER_HOST = "osk8s-controller"
 
-# Fixed ports on 127.0.0.1 (the script checks they are free before it starts anything).
-PORTS = {
+# Fixed ports on 127.0.0.1 (the script checks they are free before it starts anything);
+# OSK8S_OPENSTACK_PORT_OFFSET moves them all, for a second control plane beside the first.
+_BASE_PORTS = {
     "keystone": 25000,
     "glance": 29292,
     "placement": 28778,
@@ -32,6 +34,10 @@ PORTS = {
     "epmd": 24369,
     "ovn-nb": 26641,
     "ovn-sb": 26642,
+}
+PORTS = {
+    name: port + int(os.environ.get("OSK8S_OPENSTACK_PORT_OFFSET", "0"))
+    for name, port in _BASE_PORTS.items()
 }
 
 # (catalog type, service name, path under the API's root) per API.
@@ -122,7 +128,12 @@ def _authtoken() -> dict[str, str]:
 
 def _common(layout: Layout, name: str) -> dict[str, dict[str, str]]:
     return {
-        "DEFAULT": {"transport_url": layout.transport_url, "debug": "False"},
+        # Stop within seconds: oslo.service otherwise waits up to 60 s for running requests.
+        "DEFAULT": {
+            "transport_url": layout.transport_url,
+            "debug": "False",
+            "graceful_shutdown_timeout": "5",
+        },
         "database": {"connection": layout.db(name), "max_pool_size": "10", "max_overflow": "20"},
         "keystone_authtoken": _authtoken(),
         "oslo_concurrency": {"lock_path": str(layout.run / "lock" / name)},

@@ -1,0 +1,1 @@
+from cloud.fixtures import openstack_cloud  # noqa: F401
