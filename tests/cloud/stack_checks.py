@@ -97,6 +97,7 @@ _VARYING = [
     (re.compile(r"ssh-ed25519 [A-Za-z0-9+/=]+"), "<SSH KEY>"),
     (re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"), "<ADDRESS>"),
     (re.compile(r"\b[0-9a-f]{16,}\b"), "<HEX>"),
+    (re.compile(r"^(\s*auth_pass) \S+$", re.M), r"\1 <VRRP PASSWORD>"),
 ]
 
 
