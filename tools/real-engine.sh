@@ -104,8 +104,10 @@ build_openstack() {
     mkdir -p "$os_dir" && mv "$build/pulumi-resource-openstack" "$os_dir/" && rm -rf "$build"
 }
 
-# Run a build in the background with its log in the cache; `finish` waits and reports.
+# Run a build in the background with its log in the cache; `finish` waits and reports. A
+# failed build is reported only once both are done: no build is left running behind us.
 declare -A jobs=() started=()
+failed=()
 start() {
     local name=$1 out=$2
     if [[ -x $out ]]; then
@@ -122,7 +124,9 @@ finish() {
     [[ -n ${jobs[$name]:-} ]] || return 0
     if ! wait "${jobs[$name]}"; then
         tail -n 30 "$cache/logs/$name.log" >&2
-        die "$name: build failed (log: $cache/logs/$name.log)"
+        say "$name: build failed (log: $cache/logs/$name.log)"
+        failed+=("$name")
+        return 0
     fi
     say "$name: built in $(($(now) - ${started[$name]})) s"
 }
@@ -131,6 +135,7 @@ start cli "$cli_dir/pulumi"
 start openstack "$os_dir/pulumi-resource-openstack"
 finish openstack
 finish cli
+((${#failed[@]} == 0)) || die "failed: ${failed[*]}"
 
 # The environment: pulumi and our language host on PATH, the plugins in a PULUMI_HOME of its
 # own. The Python parts run from this checkout, so the key also covers its path and sources.

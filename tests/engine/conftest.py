@@ -10,6 +10,19 @@ import pytest
 from real import ROOT, Engine
 
 
+def _stack_files() -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(ROOT.glob("Pulumi*.yaml"))}
+
+
+@pytest.fixture(autouse=True)
+def checkout_stack_files_untouched():
+    """No test writes the checkout's Pulumi.*.yaml (`pulumi stack init` would put its salt
+    there, a stack of another name would add a file): same files, same text, after each test."""
+    before = _stack_files()
+    yield
+    assert _stack_files() == before, "a test wrote or created a Pulumi*.yaml in the checkout"
+
+
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     """The engine built (or found in its cache) by tools/real-engine.sh, once per worker."""

@@ -206,6 +206,7 @@ class Stack:
     config: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)
     project_dir: Path = ROOT
+    encryption_salt: str | None = None  # the passphrase's salt, set by init()
 
     @classmethod
     def from_stack_file(
@@ -254,7 +255,10 @@ class Stack:
     def write_config(self) -> None:
         """(Re)write the config file from `self.config`: change `config`, then call this."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(yaml.safe_dump({"config": self.config}, sort_keys=True))
+        doc: dict[str, Any] = {"config": self.config}
+        if self.encryption_salt:
+            doc["encryptionsalt"] = self.encryption_salt
+        self.config_file.write_text(yaml.safe_dump(doc, sort_keys=True))
 
     def set(self, *sets: str) -> None:
         """Apply `KEY=VALUE` overrides of the project's keys (as `from_stack_file`) and rewrite
@@ -268,14 +272,16 @@ class Stack:
         self.config.update({f"{PROJECT}:{k}": v for k, v in project.items()})
         self.write_config()
 
-    def run(self, *args: str, check: bool = False, config: bool = True) -> Result:
+    def run(
+        self, *args: str, check: bool = False, config: bool = True, cwd: Path | None = None
+    ) -> Result:
         """`pulumi ARGS --stack NAME --non-interactive [--config-file FILE]` in the project dir."""
         full = [*args, "--stack", self.name, "--non-interactive"]
         if config:
             full += ["--config-file", str(self.config_file)]
         res = subprocess.run(
             [str(self.engine.pulumi), *full],
-            cwd=self.project_dir,
+            cwd=cwd or self.project_dir,
             env=self.environment(),
             capture_output=True,
             text=True,
@@ -287,10 +293,22 @@ class Stack:
         return result
 
     def init(self) -> Result:
-        """Create the backend directory, the config file and the stack."""
+        """Create the backend directory, the stack and its config file.
+
+        `pulumi stack init` has no --config-file: it writes the passphrase's salt into
+        Pulumi.<stack>.yaml beside Pulumi.yaml. So it runs in a copy of the project file in the
+        work dir, and the salt moves into our config file, which every later command reads."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        shadow = self.workdir / "stack-init"
+        shadow.mkdir(parents=True, exist_ok=True)
+        (shadow / "Pulumi.yaml").write_text((self.project_dir / "Pulumi.yaml").read_text())
+        result = self.run("stack", "init", check=True, config=False, cwd=shadow)
+        written = yaml.safe_load((shadow / f"Pulumi.{self.name}.yaml").read_text()) or {}
+        self.encryption_salt = written.get("encryptionsalt")
+        if not self.encryption_salt:
+            raise EngineError(f"`pulumi stack init` wrote no encryptionsalt: {written}")
         self.write_config()
-        return self.run("stack", "init", check=True, config=False)
+        return result
 
     def _filters(self, exclude: Exclusion | None) -> list[str]:
         if exclude is None:

@@ -31,6 +31,7 @@ import pathlib
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 
 # Calls through which the SDK sends a data source (function) token.
@@ -245,9 +246,19 @@ def main(argv: list[str]) -> int:
     for kind, rows in (("resource", resources), ("data source", data_sources)):
         names = {tf for tf, _, _ in rows}
         print(f"openstack token map: {len(names)} {kind}s, {len(rows)} tokens", file=sys.stderr)
+        abbreviated = Counter(
+            f"{TfName.parse(tf).module}->{tok.split(':')[1].split('/')[0]}"
+            for tf, tok, tier in rows
+            if tier == 2
+        )
+        if abbreviated:
+            print(
+                f"  tier 2 (module abbreviated): {dict(sorted(abbreviated.items()))}",
+                file=sys.stderr,
+            )
         for tf_name, token, tier in rows:
-            if tier > 1:
-                print(f"  tier {tier}: {tf_name} <- {token}", file=sys.stderr)
+            if tier == 3:
+                print(f"  tier 3: {tf_name} <- {token}", file=sys.stderr)
     pathlib.Path(argv[1]).write_text(go_source(resources, data_sources))
     return 0
 
