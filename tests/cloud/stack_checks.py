@@ -28,22 +28,6 @@ from real import CLUSTER_SIDE, Engine, Exclusion, Stack, error_diagnostics, step
 from tools.plandiff import REPLACE, Comparison, compare, load_plan  # noqa: E402, F401
 
 
-def connect(env: dict[str, str]):
-    """An openstacksdk connection with the stack's own credentials (tools/openstack.sh env)."""
-    import openstack
-
-    return openstack.connect(
-        auth_url=env["OS_AUTH_URL"],
-        username=env["OS_USERNAME"],
-        password=env["OS_PASSWORD"],
-        project_name=env["OS_PROJECT_NAME"],
-        user_domain_name=env["OS_USER_DOMAIN_NAME"],
-        project_domain_name=env["OS_PROJECT_DOMAIN_NAME"],
-        region_name=env["OS_REGION_NAME"],
-        interface=env.get("OS_INTERFACE", "public"),
-    )
-
-
 # --- the state --------------------------------------------------------------------------------
 
 
@@ -111,6 +95,18 @@ def deterministic(user_data: str) -> str:
 # --- the cloud --------------------------------------------------------------------------------
 
 
+def cluster_servers(conn, cluster: str) -> list:
+    """The cluster's servers, filtered by Nova (its name filter is a regular expression): a
+    listing of every server in a busy project makes Nova ask Neutron for all their ports in
+    one URL, which the local Neutron refuses as too long past ~90 servers."""
+    prefix = f"{cluster}-"
+    return [
+        s
+        for s in conn.compute.servers(details=True, name=f"^{re.escape(prefix)}")
+        if s.name.startswith(prefix)
+    ]
+
+
 def _same(label: str, cloud: Any, declared: Any, out: list[str]) -> None:
     if cloud != declared:
         out.append(f"{label}: cloud has {cloud!r}, the program declared {declared!r}")
@@ -118,9 +114,8 @@ def _same(label: str, cloud: Any, declared: Any, out: list[str]) -> None:
 
 def _servers(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
     """Servers: ACTIVE, with the user-data, flavor, metadata, boot source and group declared."""
-    prefix = f"{cluster}-"
     instances = {r["id"]: r for r in of_type(export, "Instance")}
-    servers = {s.id: s for s in conn.compute.servers(details=True) if s.name.startswith(prefix)}
+    servers = {s.id: s for s in cluster_servers(conn, cluster)}
     _same("servers of the cluster", sorted(servers), sorted(instances), out)
     groups = {g.id: g for g in conn.compute.server_groups()}
     for sid, res in instances.items():
@@ -350,6 +345,93 @@ def _application_credentials(conn, export: dict[str, Any], cluster: str, out: li
         )
 
 
+def _load_balancers(conn, export: dict[str, Any], cluster: str, out: list[str]) -> None:
+    """Octavia: the load balancer, its listener with the allowed CIDRs, the pool, its members
+    and health monitor, all ACTIVE, as declared."""
+    lbs = conn.load_balancer
+    declared = {r["id"]: r for r in of_type(export, "LoadBalancer")}
+    _same(
+        "load balancers of the cluster",
+        sorted(lb.id for lb in lbs.load_balancers() if (lb.name or "").startswith(f"{cluster}-")),
+        sorted(declared),
+        out,
+    )
+    for lid, res in declared.items():
+        lb = lbs.get_load_balancer(lid)
+        _same(
+            f"load balancer {lb.name}",
+            (lb.provisioning_status, lb.vip_subnet_id),
+            ("ACTIVE", res["inputs"]["vipSubnetId"]),
+            out,
+        )
+    for res in of_type(export, "Listener"):
+        li, inputs = lbs.get_listener(res["id"]), res["inputs"]
+        _same(
+            f"listener {li.name or li.id}",
+            (
+                li.provisioning_status,
+                li.loadbalancer_ids,
+                li.protocol,
+                li.protocol_port,
+                sorted(li.allowed_cidrs or []),
+            ),
+            (
+                "ACTIVE",
+                [inputs["loadbalancerId"]],
+                inputs["protocol"],
+                int(inputs["protocolPort"]),
+                sorted(inputs.get("allowedCidrs") or []),
+            ),
+            out,
+        )
+    for res in of_type(export, "Pool"):
+        pool, inputs = lbs.get_pool(res["id"]), res["inputs"]
+        _same(
+            f"pool {pool.name or pool.id}",
+            (pool.provisioning_status, pool.protocol, pool.lb_algorithm, pool.health_monitor_id),
+            (
+                "ACTIVE",
+                inputs["protocol"],
+                inputs["lbMethod"],
+                next(
+                    (
+                        m["id"]
+                        for m in of_type(export, "Monitor")
+                        if m["inputs"]["poolId"] == res["id"]
+                    ),
+                    None,
+                ),
+            ),
+            out,
+        )
+        _same(
+            f"pool {pool.name or pool.id} members",
+            sorted(
+                (m.address, m.protocol_port, m.provisioning_status) for m in lbs.members(res["id"])
+            ),
+            sorted(
+                (m["inputs"]["address"], int(m["inputs"]["protocolPort"]), "ACTIVE")
+                for m in of_type(export, "Member")
+                if m["inputs"]["poolId"] == res["id"]
+            ),
+            out,
+        )
+    for res in of_type(export, "Monitor"):
+        mon, inputs = lbs.get_health_monitor(res["id"]), res["inputs"]
+        _same(
+            f"monitor {mon.name or mon.id}",
+            (mon.provisioning_status, mon.type, mon.url_path, mon.delay, mon.timeout),
+            (
+                "ACTIVE",
+                inputs["type"],
+                inputs.get("urlPath"),
+                int(inputs["delay"]),
+                int(inputs["timeout"]),
+            ),
+            out,
+        )
+
+
 CHECKS = (
     _servers,
     _ports,
@@ -378,7 +460,7 @@ def cloud_objects(conn, cluster: str) -> dict[str, set[str]]:
     def named(items: Iterable) -> set[str]:
         return {i.id for i in items if (i.name or "").startswith(prefix)}
 
-    servers = [s for s in conn.compute.servers(details=True) if s.name.startswith(prefix)]
+    servers = cluster_servers(conn, cluster)
     return {
         "servers": {s.id for s in servers},
         "volumes": {v["id"] for s in servers for v in s.attached_volumes or []},
@@ -389,6 +471,7 @@ def cloud_objects(conn, cluster: str) -> dict[str, set[str]]:
         "subnets": named(net.subnets()),
         "security groups": named(net.security_groups()),
         "server groups": named(conn.compute.server_groups()),
+        "load balancers": named(conn.load_balancer.load_balancers()),
         "application credentials": {
             c.id
             for c in conn.identity.application_credentials(user=conn.current_user_id)

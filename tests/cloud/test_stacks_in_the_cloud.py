@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from cloud.stack_checks import (
     Stack,
     cloud_mismatches,
     cloud_objects,
-    connect,
+    cluster_servers,
     deterministic,
     error_diagnostics,
     left_out,
@@ -57,26 +56,24 @@ def engine() -> Engine:
     return Engine.build()
 
 
-def _openstack(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(ROOT / "tools" / "openstack.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.fixture(scope="module")
-def os_env() -> dict[str, str]:
-    """The local OpenStack's OS_* variables; it must be running (tools/test.sh starts it)."""
-    status = _openstack("status")
-    assert status.returncode == 0, "the local OpenStack is not running:\n" + status.stdout[-1000:]
-    env = {}
-    for line in _openstack("env").stdout.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value
-    assert "OS_AUTH_URL" in env, env
-    return env
+def os_env(openstack_cloud) -> dict[str, str]:
+    """The local OpenStack's OS_* variables (the session fixture starts it if none runs)."""
+    return openstack_cloud.env
+
+
+@pytest.fixture(autouse=True)
+def checkout_stack_files_untouched():
+    """No test writes the checkout's Pulumi*.yaml (`pulumi stack init` would put its salt
+    there; the harness runs it elsewhere): same files, same text, after each test."""
+
+    def files() -> dict[str, str]:
+        return {p.name: p.read_text() for p in ROOT.glob("Pulumi*.yaml")}
+
+    before = files()
+    assert "Pulumi.dev.yaml" in before and "Pulumi.prod.yaml" in before, sorted(before)
+    yield
+    assert files() == before, "a test wrote or created a Pulumi*.yaml in the checkout"
 
 
 def export(stack: Stack) -> dict:
@@ -97,9 +94,7 @@ def changes(preview_json: dict) -> dict[tuple[str, str], str]:
 
 
 def server_ids(conn, cluster: str) -> dict[str, str]:
-    return {
-        s.name: s.id for s in conn.compute.servers(details=True) if s.name.startswith(f"{cluster}-")
-    }
+    return {s.name: s.id for s in cluster_servers(conn, cluster)}
 
 
 def check_up(
@@ -179,7 +174,7 @@ def destroyed_at_the_end(conn, stack: Stack, cluster: str):
     assert leftovers(conn, cluster, seen) == {}
 
 
-def test_dev_stack_up_no_change_grow_bump_resize_destroy(engine, os_env, tmp_path):
+def test_dev_stack_up_no_change_grow_bump_resize_destroy(engine, openstack_cloud, os_env, tmp_path):
     """Pulumi.dev.yaml for real: `up` makes exactly what the program declares, the next
     preview and refresh find nothing; one more worker adds only its resources; a Kubernetes
     version bump replaces no server; `volumeSize` on the pool replaces what the offline diff
@@ -189,7 +184,7 @@ def test_dev_stack_up_no_change_grow_bump_resize_destroy(engine, os_env, tmp_pat
     stack = Stack.from_stack_file(engine, tmp_path / "stack", "dev", sets, env=os_env)
     plans = tmp_path / "plans"
     created: dict[str, tuple[str, Path]] = {}
-    conn = connect(os_env)
+    conn = openstack_cloud.connect()
     stack.init()
     with destroyed_at_the_end(conn, stack, cluster) as seen:
         up = stack.up(exclude=CLUSTER_SIDE, check=False)
@@ -258,7 +253,9 @@ def test_dev_stack_up_no_change_grow_bump_resize_destroy(engine, os_env, tmp_pat
         assert len(seen["volumes"]) == 3
 
 
-def test_ha_vip_stack_with_gateway_pool_up_no_change_destroy(engine, os_env, tmp_path):
+def test_ha_vip_stack_with_gateway_pool_up_no_change_destroy(
+    engine, openstack_cloud, os_env, tmp_path
+):
     """Pulumi.prod.yaml for real, with one general worker instead of three (time): three
     masters behind a keepalived VIP (allowed address pairs on their ports, a floating IP on
     the VIP), three discovery members, a gateway pool with floating IPs, 40 GB boot volumes,
@@ -268,7 +265,7 @@ def test_ha_vip_stack_with_gateway_pool_up_no_change_destroy(engine, os_env, tmp
     cluster = f"ch{uuid.uuid4().hex[:6]}"
     sets = [f"clusterName={cluster}", "workerPools[0].count=1"]
     stack = Stack.from_stack_file(engine, tmp_path / "stack", "prod", sets, env=os_env)
-    conn = connect(os_env)
+    conn = openstack_cloud.connect()
     stack.init()
     with destroyed_at_the_end(conn, stack, cluster) as seen:
         up = stack.up(exclude=CLUSTER_SIDE, check=False)
@@ -295,3 +292,33 @@ def test_ha_vip_stack_with_gateway_pool_up_no_change_destroy(engine, os_env, tmp
         no_changes(stack)
         seen.update(cloud_objects(conn, cluster))
         assert len(seen["volumes"]) == 3 + 1 + 2  # masters and both pools boot from volumes
+
+
+def test_octavia_stack_up_no_change_destroy(engine, openstack_cloud, os_env, tmp_path):
+    """Three masters behind an Octavia load balancer (the amphora provider with noop drivers
+    here): the load balancer, its listener with the API's allowed CIDRs and the private
+    network's, the pool with the three masters as members and its HTTPS /readyz monitor, all
+    ACTIVE as declared. Smaller than prod elsewhere (one discovery member, one worker pool of
+    one) to keep the tier's time down: the VIP stack covers those."""
+    cluster = f"co{uuid.uuid4().hex[:6]}"
+    sets = [
+        f"clusterName={cluster}",
+        "masters.count=3",
+        "controlPlane.endpoint=octavia",
+        "discovery.count=1",
+        'workerPools=[{"name": "general", "count": 1, "flavor": "m1.medium"}]',
+    ]
+    stack = Stack.from_stack_file(engine, tmp_path / "stack", "prod", sets, env=os_env)
+    conn = openstack_cloud.connect()
+    stack.init()
+    with destroyed_at_the_end(conn, stack, cluster) as seen:
+        up = stack.up(exclude=CLUSTER_SIDE, check=False)
+        assert up.ok, up.describe()
+        state = check_up(conn, stack, cluster, offline_plan(tmp_path / "plan", "prod", sets), {})
+        members = of_type(state, "Member")
+        assert len(members) == 3 and len(of_type(state, "Monitor")) == 1
+        (listener,) = of_type(state, "Listener")
+        assert "192.0.2.0/24" in listener["inputs"]["allowedCidrs"]
+        no_changes(stack)
+        seen.update(cloud_objects(conn, cluster))
+        assert len(seen["load balancers"]) == 1
