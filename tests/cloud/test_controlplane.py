@@ -6,6 +6,7 @@ tie them together. Runs in the offline suite (stdlib only, real processes, fake 
 from __future__ import annotations
 
 import configparser
+import importlib.metadata
 import socket
 import sys
 import subprocess
@@ -146,6 +147,17 @@ def test_configs_agree_on_hosts_catalog_and_drivers(layout):
     octavia = read("octavia/octavia.conf")
     assert octavia["api_settings"]["default_provider_driver"] == "amphora"
     assert octavia["controller_worker"]["amphora_driver"] == "amphora_noop_driver"
+    # Our VIP-port driver is found through the dist-info beside it (tools/openstack on PYTHONPATH).
+    [entry] = [
+        e
+        for dist in importlib.metadata.distributions(path=[str(controlplane.HERE)])
+        for e in dist.entry_points
+        if e.group == "octavia.network.drivers"
+    ]
+    assert (entry.name, entry.value) == (
+        octavia["controller_worker"]["network_driver"],
+        "osk8s_octavia:NeutronVipNetworkDriver",
+    )
     for name in (
         "nova/nova.conf",
         "neutron/neutron.conf",
@@ -197,3 +209,16 @@ def test_env_evals_to_the_admin_credentials_and_stack_names():
     assert env["OSK8S_EXTERNAL_NETWORK"] == "public"
     assert env["OSK8S_IMAGE"] == "ubuntu-24.04-server-cloudimg-amd64"
     assert env["OSK8S_FLAVOR"] == "m1.medium"
+
+
+def test_a_foreign_run_directory_is_never_wiped(tmp_path):
+    """Only a directory this script made (it leaves a marker) is emptied by `start`."""
+    foreign = Layout(run=tmp_path / "home", venv=tmp_path / "venv", computes=1)
+    foreign.run.mkdir()
+    (foreign.run / "precious").write_text("keep me")
+    with pytest.raises(controlplane.StartError, match="not a run directory of this script"):
+        controlplane.fresh_run_dir(foreign)
+    assert (foreign.run / "precious").read_text() == "keep me"
+    (foreign.run / controlplane.MARKER).touch()
+    controlplane.fresh_run_dir(foreign)
+    assert not (foreign.run / "precious").exists() and (foreign.run / "log").is_dir()

@@ -290,6 +290,10 @@ def test_octavia_load_balancer_goes_active(conn, tenant, prefix):
         settled()
         [made] = [r for r in inventory(conn)["load_balancers"] if r["id"] == lb.id]
         assert made["provisioning_status"] == "ACTIVE"
+        # The VIP is a real Neutron port (the provider reads its security groups).
+        vip_port = conn.network.get_port(made["vip_port_id"])
+        assert [ip["ip_address"] for ip in vip_port.fixed_ips] == [made["vip_address"]]
+        assert vip_port.network_id == tenant["net"].id
         [li] = made["listeners"]
         assert (
             li["allowed_cidrs"] == ["10.77.0.0/24", "192.0.2.0/24"]
@@ -312,6 +316,7 @@ def test_octavia_load_balancer_goes_active(conn, tenant, prefix):
     finally:
         lbs.delete_load_balancer(lb.id, cascade=True)
         lbs.wait_for_delete(lbs.get_load_balancer(lb.id), interval=0.5, wait=LB_WAIT)
+    assert list(conn.network.ports(network_id=tenant["net"].id, device_owner="Octavia")) == []
 
 
 def test_application_credential_name_is_unique(conn, prefix):

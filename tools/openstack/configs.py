@@ -315,7 +315,8 @@ def octavia(layout: Layout) -> dict[str, dict[str, str]]:
             "controller_worker": {
                 "amphora_driver": "amphora_noop_driver",
                 "compute_driver": "compute_noop_driver",
-                "network_driver": "network_noop_driver",
+                # noop, but the VIP is a real Neutron port (clients read its security groups).
+                "network_driver": "osk8s_vip_network_driver",
                 "volume_driver": "volume_noop_driver",
                 "image_driver": "image_noop_driver",
                 "loadbalancer_topology": "SINGLE",

@@ -254,9 +254,20 @@ def check_ports_free() -> None:
         )
 
 
+MARKER = ".osk8s-openstack-run"
+
+
 def fresh_run_dir(layout: Layout) -> None:
-    if layout.run.exists():
+    """Each start begins from an empty run directory; one this script did not make (a typo in
+    OSK8S_OPENSTACK_RUN) is never wiped."""
+    if layout.run.exists() and any(layout.run.iterdir()):
+        if not (layout.run / MARKER).exists():
+            raise StartError(
+                f"{layout.run} is not empty and not a run directory of this script: not wiping it"
+            )
         shutil.rmtree(layout.run)
+    layout.run.mkdir(parents=True, exist_ok=True)
+    (layout.run / MARKER).touch()
     for sub in [
         "log",
         "lock",
@@ -618,6 +629,9 @@ def start_api(r: Runner, name: str) -> None:
             "--threads=8",
             "--worker-class=gthread",
             "--timeout=300",
+            # No keep-alive: a client reusing a connection the server is just closing gets
+            # "connection reset by peer" on a POST (seen from the Pulumi provider on Neutron).
+            "--keep-alive=0",
             "--graceful-timeout=5",
             f"--name=osk8s-{name}",
             f"--chdir={HERE}",
@@ -779,7 +793,11 @@ def start(layout: Layout) -> dict[str, float]:
         say(f"{step}: {timings[step]} s")
 
     preflight(layout)
-    fresh_run_dir(layout)
+    try:
+        fresh_run_dir(layout)
+    except StartError as error:
+        say(f"start refused: {error}")
+        raise SystemExit(1) from None
     configs.write(layout)
     octavia_certs(layout)
     r = Runner(layout)
