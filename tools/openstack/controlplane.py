@@ -633,6 +633,10 @@ def start_api(r: Runner, name: str) -> None:
             # "connection reset by peer" on a POST (seen from the Pulumi provider on Neutron).
             "--keep-alive=0",
             "--graceful-timeout=5",
+            # Nova asks Neutron for a project's ports with every id in the query string: past
+            # about 90 servers that line outgrows gunicorn's default 4094 bytes (a 500 from
+            # an unfiltered server listing). 0: no limit, as Apache and uWSGI allow here.
+            "--limit-request-line=0",
             f"--name=osk8s-{name}",
             f"--chdir={HERE}",
             "wsgi_app:application",
