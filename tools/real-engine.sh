@@ -152,7 +152,10 @@ if [[ ! -f $env_dir/.done ]]; then
   # beside its own resolved path for its bundled one; found only on PATH, it warns on every
   # command. No pulumi-resource-* may sit here: the CLI would prefer it to the installed plugin.
   ln "$cli_dir/pulumi" "$env_dir/bin/pulumi" 2>/dev/null || cp "$cli_dir/pulumi" "$env_dir/bin/pulumi"
-  printf '#!/bin/sh\n# Our Python language host (tools/engine/language_host.py).\nPYTHONPATH=%q exec %q -m tools.engine.language_host "$@"\n' \
+  # -P: the CLI starts plugins in the project's directory, whose own `tools` package (a project
+  # like this one has one) must not shadow ours; the host puts the program's directory on
+  # sys.path itself.
+  printf '#!/bin/sh\n# Our Python language host (tools/engine/language_host.py).\nPYTHONPATH=%q exec %q -P -m tools.engine.language_host "$@"\n' \
     "$root" "$PY" >"$env_dir/bin/pulumi-language-python"
   chmod +x "$env_dir/bin/pulumi-language-python"
   export PULUMI_HOME=$env_dir/home PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
@@ -160,7 +163,7 @@ if [[ ! -f $env_dir/.done ]]; then
     --file "$os_dir/pulumi-resource-openstack" >&2
   for name in "${!STANDINS[@]}"; do
     wrapper=$env_dir/wrappers/pulumi-resource-$name
-    printf '#!/bin/sh\n# A STAND-IN for the %s provider (tools/engine/standins), not the real one.\nPYTHONPATH=%q exec %q -m tools.engine.standins %s "$@"\n' \
+    printf '#!/bin/sh\n# A STAND-IN for the %s provider (tools/engine/standins), not the real one.\nPYTHONPATH=%q exec %q -P -m tools.engine.standins %s "$@"\n' \
       "$name" "$root" "$PY" "$name" >"$wrapper"
     chmod +x "$wrapper"
     "$env_dir/bin/pulumi" plugin install resource "$name" "${STANDINS[$name]}" --file "$wrapper" >&2

@@ -108,6 +108,10 @@ def test_the_bridge_plans_without_credentials(engine, tmp_path, closed_port):
     project.mkdir()
     (project / "Pulumi.yaml").write_text("name: probe\nruntime: python\n")
     (project / "__main__.py").write_text(PROBE)
+    # A `tools` package of the project's own, as ours has: the language host and stand-ins
+    # start in the project directory and must still find their own code, not the project's.
+    (project / "tools").mkdir()
+    (project / "tools" / "__init__.py").write_text("")
     stack = Stack(
         engine, tmp_path / "work", "probe", {}, closed_cloud(closed_port), project_dir=project
     )
