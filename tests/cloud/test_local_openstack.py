@@ -7,6 +7,8 @@ inventory that nothing it made is left (so the inventory's "nothing left" is pro
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import threading
 import time
 import uuid
 
@@ -337,3 +339,132 @@ def test_application_credential_name_is_unique(conn, prefix):
     finally:
         conn.identity.delete_application_credential(user, cred)
     assert named(added(before, inventory(conn)), prefix) == {}
+
+
+def test_octavia_member_delete_and_cascade(conn, tenant, prefix):
+    """Deleting members one by one, down to none, leaves the load balancer ACTIVE, and a cascade
+    delete then removes it and its VIP port. The last member's delete used to fail in the
+    worker (CalculateDelta: KeyError on the VIP's network, the member in ERROR) because the
+    noop network driver answered with invented network ids."""
+    lbs = conn.load_balancer
+    lb = lbs.create_load_balancer(name=f"{prefix}-lb", vip_subnet_id=tenant["subnet"].id)
+    try:
+
+        def settled():
+            return lbs.wait_for_load_balancer(
+                lb.id, status="ACTIVE", failures=["ERROR"], interval=0.5, wait=LB_WAIT
+            )
+
+        settled()
+        listener = lbs.create_listener(
+            name=f"{prefix}-api", loadbalancer_id=lb.id, protocol="TCP", protocol_port=6443
+        )
+        settled()
+        pool = lbs.create_pool(
+            name=f"{prefix}-pool",
+            listener_id=listener.id,
+            protocol="TCP",
+            lb_algorithm="ROUND_ROBIN",
+        )
+        settled()
+        members = []
+        for n, address in enumerate(["10.77.0.10", "10.77.0.11"]):
+            members.append(
+                lbs.create_member(
+                    pool,
+                    name=f"{prefix}-m{n}",
+                    address=address,
+                    protocol_port=6443,
+                    subnet_id=tenant["subnet"].id,
+                )
+            )
+            settled()
+        assert sorted(m.provisioning_status for m in lbs.members(pool)) == ["ACTIVE", "ACTIVE"]
+
+        left = ["10.77.0.11", "10.77.0.10"]
+        for member in members:
+            lbs.delete_member(member, pool)
+            settled()
+            left.pop()
+            # A member whose delete failed stays listed, in ERROR.
+            assert [(m.address, m.provisioning_status) for m in lbs.members(pool)] == [
+                (address, "ACTIVE") for address in left
+            ]
+        assert left == []
+        assert lbs.get_load_balancer(lb.id).provisioning_status == "ACTIVE"
+    finally:
+        lbs.delete_load_balancer(lb.id, cascade=True)
+        lbs.wait_for_delete(lbs.get_load_balancer(lb.id), interval=0.5, wait=LB_WAIT)
+    assert [r for r in inventory(conn)["load_balancers"] if r["id"] == lb.id] == []
+    assert list(conn.network.ports(network_id=tenant["net"].id, device_owner="Octavia")) == []
+
+
+APP_CREDENTIALS_AT_ONCE = 20
+
+
+def test_application_credentials_created_concurrently(openstack_cloud, conn, prefix):
+    """Twenty application credentials created at the same moment by two users with different
+    roles (ten each, every request from its own connection) all succeed, each with exactly its
+    creator's roles. Keystone's auth-context middleware keeps the request's token on the one
+    shared middleware object (`self.token`), so in a threaded worker a request could take a
+    concurrent request's token: "Invalid application credential: Could not find role
+    assignment with role: <service role>" when that token had a role its user lacks here."""
+    import openstack
+
+    ident = conn.identity
+    project = ident.create_project(name=f"{prefix}-p", domain_id="default")
+    password = uuid.uuid4().hex
+    user = ident.create_user(name=f"{prefix}-u", password=password, domain_id="default")
+    try:
+        ident.assign_project_role_to_user(project, user, ident.find_role("member"))
+        env = openstack_cloud.env
+
+        def as_member():
+            return openstack.connect(
+                auth_url=env["OS_AUTH_URL"],
+                username=user.name,
+                password=password,
+                project_name=project.name,
+                user_domain_name="Default",
+                project_domain_name="Default",
+                region_name=env["OS_REGION_NAME"],
+                interface=env["OS_INTERFACE"],
+            )
+
+        half = APP_CREDENTIALS_AT_ONCE // 2
+        conns = [openstack_cloud.connect() for _ in range(half)] + [
+            as_member() for _ in range(half)
+        ]
+        for c in conns:
+            c.authorize()  # tokens first: the concurrent requests are the creations alone
+        expected = {
+            n: {"admin", "manager", "member", "reader"} if n < half else {"member", "reader"}
+            for n in range(APP_CREDENTIALS_AT_ONCE)
+        }
+        start = threading.Barrier(APP_CREDENTIALS_AT_ONCE)
+
+        def create(n):
+            start.wait(timeout=60)
+            try:
+                return conns[n].identity.create_application_credential(
+                    user=conns[n].current_user_id, name=f"{prefix}-c{n}", unrestricted=False
+                )
+            except openstack.exceptions.SDKException as error:
+                return error
+
+        with concurrent.futures.ThreadPoolExecutor(APP_CREDENTIALS_AT_ONCE) as pool:
+            results = list(pool.map(create, range(APP_CREDENTIALS_AT_ONCE)))
+        try:
+            assert [str(r) for r in results if isinstance(r, Exception)] == []
+            assert {n: {role["name"] for role in r.roles} for n, r in enumerate(results)} == (
+                expected
+            )
+        finally:
+            for n, cred in enumerate(results):
+                if not isinstance(cred, Exception):
+                    conns[n].identity.delete_application_credential(conns[n].current_user_id, cred)
+    finally:
+        ident.delete_user(user)
+        ident.delete_project(project)
+    assert ident.find_user(f"{prefix}-u") is None
+    assert ident.find_project(f"{prefix}-p") is None

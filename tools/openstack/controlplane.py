@@ -608,6 +608,14 @@ APIS: dict[str, tuple[str, str, list[str], dict[str, str]]] = {
 }
 
 
+# Keystone's auth-context middleware keeps the token it validated on the one middleware object
+# of the process (`self.token`) and reads it back later in the request: with threads, a request
+# can take a concurrent request's token, and with it that token's user's roles (an application
+# credential then failed: "Could not find role assignment with role: <service role id>"). So
+# Keystone serves one request per process at a time, in several processes.
+WORKERS = {"keystone": ["--workers=4", "--worker-class=sync"]}
+
+
 def start_api(r: Runner, name: str) -> None:
     module, prog, files, extra = APIS[name]
     etc = r.layout.etc
@@ -625,9 +633,7 @@ def start_api(r: Runner, name: str) -> None:
         [
             str(r.layout.venv / "bin" / "gunicorn"),
             f"--bind=127.0.0.1:{PORTS[name]}",
-            "--workers=1",
-            "--threads=8",
-            "--worker-class=gthread",
+            *WORKERS.get(name, ["--workers=1", "--threads=8", "--worker-class=gthread"]),
             "--timeout=300",
             # No keep-alive: a client reusing a connection the server is just closing gets
             # "connection reset by peer" on a POST (seen from the Pulumi provider on Neutron).

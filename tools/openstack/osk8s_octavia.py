@@ -11,7 +11,13 @@ services' PYTHONPATH): network_driver = osk8s_vip_network_driver.
 """
 
 from octavia.common import clients
+from octavia.db import api as db_apis
+from octavia.db import repositories
+from octavia.network import data_models as network_models
+from octavia.network.drivers.neutron import utils as neutron_utils
 from octavia.network.drivers.noop_driver.driver import NoopNetworkDriver
+
+AMPHORAE = repositories.AmphoraRepository()
 
 
 class NeutronVipNetworkDriver(NoopNetworkDriver):
@@ -43,3 +49,46 @@ class NeutronVipNetworkDriver(NoopNetworkDriver):
             if port is not None and port.name.startswith("octavia-lb-"):
                 neutron.delete_port(port.id)
         super().deallocate_vip(vip)
+
+    # Octavia's flows compare network ids from three sources: the VIP (a real Neutron port, so a
+    # real network id), the members' subnets (get_subnet) and the amphora's NICs
+    # (get_plugged_networks). The noop answers invent a network per subnet and keep the NICs in
+    # a side sqlite file that never sees this amphora, so CalculateDelta wanted to plug the VIP's
+    # real network with no vnic type recorded for it: KeyError on the last member's delete. So
+    # every lookup of a Neutron object answers from Neutron, and an amphora's NIC is its VIP.
+
+    def _neutron_model(self, kind, resource_id, noop_answer):
+        neutron = clients.NeutronAuth.get_neutron_client().network
+        found = getattr(neutron, f"find_{kind}")(resource_id, ignore_missing=True)
+        if found is None:
+            # Octavia's own noop objects (an amphora's VRRP port) exist nowhere else.
+            return noop_answer(resource_id)
+        return getattr(neutron_utils, f"convert_{kind}_to_model")(found)
+
+    def get_network(self, network_id, context=None):
+        return self._neutron_model("network", network_id, super().get_network)
+
+    def get_subnet(self, subnet_id, context=None):
+        return self._neutron_model("subnet", subnet_id, super().get_subnet)
+
+    def get_port(self, port_id, context=None):
+        return self._neutron_model("port", port_id, super().get_port)
+
+    def get_plugged_networks(self, compute_id):
+        session = db_apis.get_session()
+        with session.begin():
+            amphora = AMPHORAE.get(session, compute_id=compute_id)
+            vip = amphora.load_balancer.vip if amphora and amphora.load_balancer else None
+            if vip is None or not vip.network_id:
+                return []
+            return [
+                network_models.Interface(
+                    compute_id=compute_id,
+                    network_id=vip.network_id,
+                    port_id=vip.port_id,
+                    fixed_ips=[
+                        network_models.FixedIP(subnet_id=vip.subnet_id, ip_address=vip.ip_address)
+                    ],
+                    vnic_type="normal",
+                )
+            ]
