@@ -11,7 +11,7 @@ volumes), application credentials, and the tls/random resources whose values fil
 Each stack has a cluster name of its own (a fresh suffix), so runs never collide, and is
 destroyed at the end whatever happened; the destroy is then checked against the cloud.
 One `up` of each stack is shared by the assertions that follow it, in order: the tier runs
-in CI every time.
+in CI every time. The Octavia stack is tests/cloud/test_octavia.py.
 """
 
 from __future__ import annotations
@@ -292,33 +292,3 @@ def test_ha_vip_stack_with_gateway_pool_up_no_change_destroy(
         no_changes(stack)
         seen.update(cloud_objects(conn, cluster))
         assert len(seen["volumes"]) == 3 + 1 + 2  # masters and both pools boot from volumes
-
-
-def test_octavia_stack_up_no_change_destroy(engine, openstack_cloud, os_env, tmp_path):
-    """Three masters behind an Octavia load balancer (the amphora provider with noop drivers
-    here): the load balancer, its listener with the API's allowed CIDRs and the private
-    network's, the pool with the three masters as members and its HTTPS /readyz monitor, all
-    ACTIVE as declared. Smaller than prod elsewhere (one discovery member, one worker pool of
-    one) to keep the tier's time down: the VIP stack covers those."""
-    cluster = f"co{uuid.uuid4().hex[:6]}"
-    sets = [
-        f"clusterName={cluster}",
-        "masters.count=3",
-        "controlPlane.endpoint=octavia",
-        "discovery.count=1",
-        'workerPools=[{"name": "general", "count": 1, "flavor": "m1.medium"}]',
-    ]
-    stack = Stack.from_stack_file(engine, tmp_path / "stack", "prod", sets, env=os_env)
-    conn = openstack_cloud.connect()
-    stack.init()
-    with destroyed_at_the_end(conn, stack, cluster) as seen:
-        up = stack.up(exclude=CLUSTER_SIDE, check=False)
-        assert up.ok, up.describe()
-        state = check_up(conn, stack, cluster, offline_plan(tmp_path / "plan", "prod", sets), {})
-        members = of_type(state, "Member")
-        assert len(members) == 3 and len(of_type(state, "Monitor")) == 1
-        (listener,) = of_type(state, "Listener")
-        assert "192.0.2.0/24" in listener["inputs"]["allowedCidrs"]
-        no_changes(stack)
-        seen.update(cloud_objects(conn, cluster))
-        assert len(seen["load balancers"]) == 1
