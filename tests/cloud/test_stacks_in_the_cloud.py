@@ -44,6 +44,8 @@ from cloud.stack_checks import (
     user_data_text,
 )
 
+from planning import CONNECT_FROM  # noqa: E402
+
 pytestmark = pytest.mark.cloud
 
 SAME = "same"
@@ -180,7 +182,8 @@ def test_dev_stack_up_no_change_grow_bump_resize_destroy(engine, openstack_cloud
     version bump replaces no server; `volumeSize` on the pool replaces what the offline diff
     says, and that `up` succeeds; `destroy` leaves nothing in the cloud."""
     cluster = f"cd{uuid.uuid4().hex[:6]}"
-    sets = [f"clusterName={cluster}"]
+    # The dev stack plans once told where its user connects from (a documentation range).
+    sets = [f"clusterName={cluster}", *CONNECT_FROM]
     stack = Stack.from_stack_file(engine, tmp_path / "stack", "dev", sets, env=os_env)
     plans = tmp_path / "plans"
     created: dict[str, tuple[str, Path]] = {}
