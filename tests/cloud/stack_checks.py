@@ -513,15 +513,4 @@ def left_out(plan_dir: Path, exclusion: Exclusion) -> set[str]:
     """URNs of the offline plan that `--exclude ... --exclude-dependents` leaves out: the
     excluded packages' resources, their children and dependents, transitively."""
     resources = json.loads((plan_dir / "plan.json").read_text())["resources"]
-    states = {r["urn"]: r for r in resources}
-    out = {urn for urn in states if exclusion.matches(urn)}
-    changed = True
-    while changed:
-        changed = False
-        for urn, r in states.items():
-            if urn not in out and (
-                r.get("parent") in out or out & set(r.get("dependencies") or [])
-            ):
-                out.add(urn)
-                changed = True
-    return out
+    return exclusion.left_out({r["urn"]: r for r in resources})

@@ -119,6 +119,26 @@ class Exclusion:
         type_chain = urn.split("::")[2]
         return type_chain.split("$")[-1].split(":")[0] in self.packages
 
+    def left_out(self, states: dict[str, dict]) -> set[str]:
+        """Of `states` (URN -> {"parent", "dependencies"}), what the exclusion leaves out."""
+        return dependents_closure(states, {urn for urn in states if self.matches(urn)})
+
+
+def dependents_closure(states: dict[str, dict], roots: set[str]) -> set[str]:
+    """`roots` and every resource that depends on one or is a child of one, transitively:
+    what `--exclude-dependents` leaves out with them."""
+    out = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for urn, state in states.items():
+            if urn not in out and (
+                state.get("parent") in out or out & set(state.get("dependencies") or [])
+            ):
+                out.add(urn)
+                changed = True
+    return out
+
 
 # What the engine and cloud tests leave out, and why. Remote commands (command:remote:Command)
 # run over SSH on booted VMs through the jump host: the local cloud's fake Nova driver boots

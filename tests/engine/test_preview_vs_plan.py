@@ -18,7 +18,7 @@ import sys
 import pytest
 from openstack_stub import OpenStackStub
 from planning import with_access
-from real import CLUSTER_SIDE, ROOT, Stack, error_diagnostics, steps
+from real import CLUSTER_SIDE, ROOT, Stack, dependents_closure, error_diagnostics, steps
 
 # name -> (stack file, overrides): the shipped stacks and a 3-master Octavia stack with two pools
 CASES = {
@@ -127,22 +127,6 @@ def test_disagreements_name_each_difference():
         for urn, s in real.items()
     }
     assert disagreements(real, same) == []
-
-
-def dependents_closure(states: dict[str, dict], roots: set[str]) -> set[str]:
-    """`roots` and every resource that depends on one or is a child of one, transitively:
-    what `--exclude-dependents` leaves out with them."""
-    out = set(roots)
-    changed = True
-    while changed:
-        changed = False
-        for urn, state in states.items():
-            if urn not in out and (
-                state.get("parent") in out or out & set(state.get("dependencies") or [])
-            ):
-                out.add(urn)
-                changed = True
-    return out
 
 
 @pytest.mark.engine
