@@ -244,34 +244,43 @@ def test_boot_from_image_to_volume(conn, tenant, prefix):
     assert named(made, prefix)["servers"][0]["volumes"] == [volume["id"]]
 
 
+def settler(lbs, lb):
+    """Waits until the load balancer is ACTIVE again (Octavia refuses changes until then)."""
+
+    def settled():
+        return lbs.wait_for_load_balancer(
+            lb.id, status="ACTIVE", failures=["ERROR"], interval=0.5, wait=LB_WAIT
+        )
+
+    return settled
+
+
+def api_pool(lbs, lb, prefix, settled, **listener_args):
+    """The API endpoint's shape on `lb`: a TCP 6443 listener and its round-robin pool."""
+    listener = lbs.create_listener(
+        name=f"{prefix}-api",
+        loadbalancer_id=lb.id,
+        protocol="TCP",
+        protocol_port=6443,
+        **listener_args,
+    )
+    settled()
+    pool = lbs.create_pool(
+        name=f"{prefix}-pool", listener_id=listener.id, protocol="TCP", lb_algorithm="ROUND_ROBIN"
+    )
+    settled()
+    return pool
+
+
 def test_octavia_load_balancer_goes_active(conn, tenant, prefix):
     """The amphora provider with noop drivers: load balancer, listener with allowed CIDRs,
     pool, member and HTTPS monitor each reach ACTIVE, as the octavia endpoint stack needs."""
     lbs = conn.load_balancer
     lb = lbs.create_load_balancer(name=f"{prefix}-lb", vip_subnet_id=tenant["subnet"].id)
     try:
-
-        def settled():
-            return lbs.wait_for_load_balancer(
-                lb.id, status="ACTIVE", failures=["ERROR"], interval=0.5, wait=LB_WAIT
-            )
-
+        settled = settler(lbs, lb)
         assert settled().provider == "amphora"
-        listener = lbs.create_listener(
-            name=f"{prefix}-api",
-            loadbalancer_id=lb.id,
-            protocol="TCP",
-            protocol_port=6443,
-            allowed_cidrs=["10.77.0.0/24", "192.0.2.0/24"],
-        )
-        settled()
-        pool = lbs.create_pool(
-            name=f"{prefix}-pool",
-            listener_id=listener.id,
-            protocol="TCP",
-            lb_algorithm="ROUND_ROBIN",
-        )
-        settled()
+        pool = api_pool(lbs, lb, prefix, settled, allowed_cidrs=["10.77.0.0/24", "192.0.2.0/24"])
         lbs.create_member(
             pool,
             name=f"{prefix}-m0",
@@ -349,24 +358,9 @@ def test_octavia_member_delete_and_cascade(conn, tenant, prefix):
     lbs = conn.load_balancer
     lb = lbs.create_load_balancer(name=f"{prefix}-lb", vip_subnet_id=tenant["subnet"].id)
     try:
-
-        def settled():
-            return lbs.wait_for_load_balancer(
-                lb.id, status="ACTIVE", failures=["ERROR"], interval=0.5, wait=LB_WAIT
-            )
-
+        settled = settler(lbs, lb)
         settled()
-        listener = lbs.create_listener(
-            name=f"{prefix}-api", loadbalancer_id=lb.id, protocol="TCP", protocol_port=6443
-        )
-        settled()
-        pool = lbs.create_pool(
-            name=f"{prefix}-pool",
-            listener_id=listener.id,
-            protocol="TCP",
-            lb_algorithm="ROUND_ROBIN",
-        )
-        settled()
+        pool = api_pool(lbs, lb, prefix, settled)
         members = []
         for n, address in enumerate(["10.77.0.10", "10.77.0.11"]):
             members.append(
