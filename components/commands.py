@@ -19,7 +19,7 @@ import pulumi
 from pulumi_command import remote
 
 from cloud_init import script
-from components.roles import Role, command_name
+from components.roles import Mode, Role, Step, command_name
 
 # The account cloud-init creates on every node for operators and for these commands.
 SSH_USER = "k8s"
@@ -272,30 +272,52 @@ def ready_gate(
     )
 
 
-# node-install-cert.sh: a renewed certificate onto a running node.
-CERT_SCRIPT = "node-install-cert.sh"
+# Installing a renewed certificate and restarting what reads it.
 CERT_TIMEOUT = 180
 
 
-def certificate_command(
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds, in seconds, on what remote commands wait for (settings.timeouts)."""
+
+    ready: int
+    init: int
+    join: int
+    drain: int
+    upgrade: int
+
+
+def run_step(
+    step: Step,
     name: str,
     *,
     connection: remote.ConnectionArgs,
-    env: pulumi.Output[dict],
-    what: str,
+    env: Env,
+    timeout: int,
     parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
+    after: Sequence[pulumi.Resource] = (),
+    instance: pulumi.Resource | None = None,
+    label: str | None = None,
 ) -> remote.Command:
-    """A certificate renewed in state reaches the running node: nothing runs when the node
-    is created (its user-data has the certificate), the script runs when the certificate
-    (or the script) changes, and restarts what reads it. Its stdin is a secret (the key)."""
-    return day2_command(
-        name,
+    """The command of one row of the lifecycle table (components/roles.STEPS), its options
+    made from the row's mode: the one place a mode becomes a command's behaviour."""
+    common = dict(
         connection=connection,
-        script_name=CERT_SCRIPT,
-        env=pulumi.Output.secret(env),
-        timeout=CERT_TIMEOUT,
+        script_name=step.script,
+        env=env,
+        timeout=timeout,
         parent=parent,
-        depends_on=depends_on,
-        label=f"renewed {what}",
+        depends_on=after,
+    )
+    if step.mode is Mode.ON_DELETE:
+        return delete_command(name, instance=instance, **common)
+    if step.mode is Mode.DAY_2:
+        return day2_command(name, label=label or step.role.value, **common)
+    return node_command(
+        name,
+        rerun_on_change=step.mode is Mode.APPLY,
+        secret_stdout=step.secret_stdout,
+        label=label,
+        instance=instance,
+        **common,
     )

@@ -8,7 +8,6 @@ waits for another instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 from collections.abc import Sequence
 
 import pulumi
@@ -18,7 +17,6 @@ from pulumi_command import remote
 
 from components.commands import Access, ready_gate
 from components.network import PrivateNetwork
-from settings import Settings
 
 
 # Inputs that only matter when a node is created (see machine_instance). The image is not
@@ -165,15 +163,57 @@ def anti_affinity_group(
     )
 
 
-class NodeGroup(Protocol):
-    """What discovery, masters and every worker pool say about their VMs
-    (settings.NodeGroupSettings)."""
+@dataclass(frozen=True)
+class FloatingIps:
+    """Floating IPs from `pool` on the first node only (`<set>-fip`, the jump host) or on
+    every node (`<node>-fip`, a gateway pool). `description` may name the node: {node}."""
 
+    pool: str
+    every_node: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """What every VM of a node set is made of: the group's settings as Cluster translated
+    them, and nothing else."""
+
+    role: str  # discovery / master / worker: its security group, and the VMs' metadata
+    count: int
+    cluster: str  # the cluster's name, in every VM's metadata
+    image: NodeImage
     flavor: str
-    volume_size: int | None
-    volume_type: str | None
+    ready_timeout: int
+    volume_size: int | None = None
+    volume_type: str | None = None
+    zones: tuple[str, ...] = ()  # round-robin over the nodes; none: the cloud picks
+    server_group: str | None = None  # the policy of the set's server group; None: no group
+    floating_ips: FloatingIps | None = None
 
-    def zone(self, index: int) -> str | None: ...
+    def zone(self, index: int) -> str | None:
+        return self.zones[index % len(self.zones)] if self.zones else None
+
+
+def floating_ip(
+    name: str,
+    *,
+    pool: str,
+    description: str,
+    port_id: pulumi.Input[str],
+    network: PrivateNetwork,
+    parent: pulumi.Resource,
+) -> tuple[openstack.networking.FloatingIp, openstack.networking.FloatingIpAssociate]:
+    """`<name>` from the external pool, associated with a port once the router is there."""
+    fip = openstack.networking.FloatingIp(
+        name, pool=pool, description=description, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    association = openstack.networking.FloatingIpAssociate(
+        f"{name}-association",
+        floating_ip=fip.address,
+        port_id=port_id,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=network.way_out),
+    )
+    return fip, association
 
 
 @dataclass(frozen=True)
@@ -187,12 +227,9 @@ class BootedNode:
 
 def boot_node(
     name: str,
-    settings: Settings,
-    group: NodeGroup,
+    group: GroupSpec,
     *,
-    role: str,
     index: int,
-    image: NodeImage,
     port: openstack.networking.Port,
     address: pulumi.Output[str],
     user_data: pulumi.Output[str],
@@ -207,13 +244,13 @@ def boot_node(
     through the jump host, or the jump host itself)."""
     instance = machine_instance(
         name,
-        cluster=settings.name,
-        role=role,
+        cluster=group.cluster,
+        role=group.role,
         flavor=group.flavor,
         volume_size=group.volume_size,
         volume_type=group.volume_type,
         zone=group.zone(index),
-        image=image,
+        image=group.image,
         port=port,
         user_data=user_data,
         network=network,
@@ -227,7 +264,7 @@ def boot_node(
         connection=connection,
         address=address,
         instance=instance,
-        timeout=settings.timeouts.ready,
+        timeout=group.ready_timeout,
         parent=parent,
         depends_on=depends_on,
         through_jump_host=not jump_host,

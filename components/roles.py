@@ -8,6 +8,7 @@ matching suffixes of its own."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -36,6 +37,101 @@ class Role(StrEnum):
     DRAIN = "drain"  # the node leaves the cluster before its VM goes
     ETCD_LEAVE = "etcd-leave"  # a discovery member leaves etcd when discovery shrinks
     CLOUD_CLEANUP = "cloud-cleanup"  # load balancers and volumes go before the CCM and CSI
+
+
+class Mode(StrEnum):
+    """When a step's command runs (components/commands.run_step turns each into options)."""
+
+    # When the command is made, and again only on a new VM (the instance is its trigger):
+    # never because a setting or a script changed.
+    RUN_ONCE = "run-once"
+    # When made, and again whenever its trigger changes (what it applies, its revision).
+    APPLY = "apply"
+    # Nothing when made (a new node already is what the settings say); runs when its trigger
+    # changes on a running node.
+    DAY_2 = "day-2"
+    # Nothing until deleted: then it runs (a node leaves the cluster before its VM goes).
+    ON_DELETE = "on-delete"
+    # Once, by a command whose name ends in the generation of what it applies.
+    PER_GENERATION = "per-generation"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of the lifecycle table: what a command is, whatever node it runs for.
+
+    `revision` is raised by hand when the script's behaviour changes: it is part of the
+    trigger of an APPLY or DAY_2 step (docs/lifecycle.md), while an edit of the script's text
+    alone re-runs nothing. `uses`: scripts the step's script runs in turn."""
+
+    role: Role
+    mode: Mode
+    script: str
+    revision: int = 1
+    # The command belongs to the node's VM: a new VM gets a new command, which runs again.
+    per_vm: bool = False
+    secret_stdout: bool = False
+    uses: tuple[str, ...] = ()
+
+
+# The table. Steps that run the same role on different nodes with different scripts (a
+# master's and a worker's upgrade) are two rows.
+SSHD = Step(Role.SSHD, Mode.RUN_ONCE, "discovery-wait-sshd.sh", per_vm=True)
+READY = Step(Role.READY, Mode.RUN_ONCE, "node-ready.sh", per_vm=True)
+KUBEADM_FILES = Step(Role.KUBEADM_FILES, Mode.RUN_ONCE, "master-kubeadm-files.sh", per_vm=True)
+INIT = Step(Role.INIT, Mode.RUN_ONCE, "master-init.sh")
+TOKEN = Step(Role.TOKEN, Mode.RUN_ONCE, "master-join-token.sh", per_vm=True, secret_stdout=True)
+JOIN = Step(Role.JOIN, Mode.RUN_ONCE, "node-join.sh", per_vm=True)
+ETCD_BACKUP = Step(Role.ETCD_BACKUP, Mode.APPLY, "node-install-bundle.sh", per_vm=True)
+APISERVER = Step(Role.APISERVER, Mode.APPLY, "master-apiserver-config.sh")
+UPGRADE_CREDENTIAL = Step(
+    Role.UPGRADE_CREDENTIAL, Mode.APPLY, "master-upgrade-credential.sh", secret_stdout=True
+)
+UPGRADE_MASTER = Step(Role.UPGRADE, Mode.DAY_2, "upgrade-node.sh")
+UPGRADE_WORKER = Step(
+    Role.UPGRADE,
+    Mode.DAY_2,
+    "upgrade-worker.sh",
+    uses=("upgrade-cordon.sh", "upgrade-node.sh", "upgrade-uncordon.sh"),
+)
+ETCD_RENEWAL = Step(Role.ETCD_RENEWAL, Mode.DAY_2, "node-install-cert.sh")
+FLANNEL_RENEWAL = Step(Role.FLANNEL_RENEWAL, Mode.DAY_2, "node-install-cert.sh")
+NETWORK_POLICY = Step(Role.NETWORK_POLICY, Mode.DAY_2, "node-network-policy.sh")
+ENCRYPTION_ADD = Step(Role.ENCRYPTION_ADD, Mode.PER_GENERATION, "master-encryption-rotate.sh")
+ENCRYPTION_PROMOTE = Step(
+    Role.ENCRYPTION_PROMOTE, Mode.PER_GENERATION, "master-encryption-rotate.sh"
+)
+ENCRYPTION_REWRITE = Step(
+    Role.ENCRYPTION_REWRITE, Mode.PER_GENERATION, "master-encryption-rotate.sh"
+)
+ENCRYPTION_DROP = Step(Role.ENCRYPTION_DROP, Mode.PER_GENERATION, "master-encryption-rotate.sh")
+DRAIN = Step(Role.DRAIN, Mode.ON_DELETE, "master-drain-node.sh", per_vm=True)
+ETCD_LEAVE = Step(Role.ETCD_LEAVE, Mode.ON_DELETE, "discovery-remove-member.sh")
+CLOUD_CLEANUP = Step(Role.CLOUD_CLEANUP, Mode.ON_DELETE, "master-cleanup-cloud.sh")
+
+STEPS: tuple[Step, ...] = (
+    SSHD,
+    READY,
+    KUBEADM_FILES,
+    INIT,
+    TOKEN,
+    JOIN,
+    ETCD_BACKUP,
+    APISERVER,
+    UPGRADE_CREDENTIAL,
+    UPGRADE_MASTER,
+    UPGRADE_WORKER,
+    ETCD_RENEWAL,
+    FLANNEL_RENEWAL,
+    NETWORK_POLICY,
+    ENCRYPTION_ADD,
+    ENCRYPTION_PROMOTE,
+    ENCRYPTION_REWRITE,
+    ENCRYPTION_DROP,
+    DRAIN,
+    ETCD_LEAVE,
+    CLOUD_CLEANUP,
+)
 
 
 def command_name(owner: str, role: Role, generation: int | None = None) -> str:

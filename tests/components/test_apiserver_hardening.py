@@ -18,7 +18,7 @@ from fakes import master as master_fakes
 import yaml
 
 from cloud_init import apiserver, script
-from components.apiserver import audit_policy
+from components.cluster import audit_policy
 
 OIDC = 'apiServer.oidc={"issuerUrl":"https://id.example.org/realms/k8s","clientId":"k8s","groupsClaim":"groups"}'
 

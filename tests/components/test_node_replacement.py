@@ -165,12 +165,12 @@ def test_upgrade_token_follows_the_worker_step_scripts(plan, monkeypatch):
 def test_upgrade_chains_stay_short_whatever_the_pool_size():
     """Lanes: maxUnavailable, or more for pools so big that a lane would be longer than
     MAX_LANE_LENGTH (each link deepens every dependency walk of the SDK)."""
-    from components.worker_pool import MAX_LANE_LENGTH, upgrade_lanes
+    from rules.rollout import MAX_LANE_LENGTH, lanes as upgrade_lanes
 
-    assert upgrade_lanes(10, 1) == 1
-    assert upgrade_lanes(10, 3) == 3
+    assert upgrade_lanes(1, 10) == 1
+    assert upgrade_lanes(3, 10) == 3
     for count in (1, 49, 50, 51, 300, 1000, 5000):
-        lanes = upgrade_lanes(count, 1)
+        lanes = upgrade_lanes(1, count)
         assert -(-count // lanes) <= MAX_LANE_LENGTH, count
 
 
