@@ -75,8 +75,7 @@ class ClusterAddons(pulumi.ComponentResource):
             # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
             # address, one still unknown in a preview) replaces the provider and with it every
             # object it made, and creating them again fails with AlreadyExists. A changed
-            # identifier does the same, so it is made of what a `pulumi stack rename` keeps:
-            # the project and clusterName, never the stack's name.
+            # identifier does the same: it is made of what a `pulumi stack rename` keeps.
             cluster_identifier=args.cluster_identifier,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -102,21 +101,26 @@ class ClusterAddons(pulumi.ComponentResource):
         pinned = set(images(args.kubernetes_version, args.image_repository).values())
         self.rolled_out = [created[object_key(o)] for o in objects if pod_images(o) & pinned]
         if features["cloud_controller"] or features["cinder_csi"]:
-            # Depends on every add-on object, so it is deleted (and runs) before any of them:
-            # the cloud controller and the CSI driver must still be there to delete their
-            # load balancers and volumes, or Neutron refuses to delete the subnet. Calico's
-            # objects too: without its DaemonSet and the CNI plugin's RBAC, a CSI controller
-            # pod restarted during the cleanup could not get its network.
-            run_step(
-                roles.CLOUD_CLEANUP,
-                command_name(name, roles.Role.CLOUD_CLEANUP),
-                connection=first_master,
-                env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)},
-                timeout=CLEANUP_TIMEOUT,
-                parent=self,
-                after=list(created.values()),
-            )
+            self._cleanup(name, first_master, list(created.values()))
         self.register_outputs({})
+
+    def _cleanup(
+        self, name: str, first_master: remote.ConnectionArgs, objects: list[pulumi.Resource]
+    ) -> None:
+        """`<addons>-cloud-cleanup`: depends on every add-on object, so it is deleted (and
+        runs) before any of them: the cloud controller and the CSI driver must still be there
+        to delete their load balancers and volumes, or Neutron refuses to delete the subnet.
+        Calico's objects too: without its DaemonSet and the CNI plugin's RBAC, a CSI
+        controller pod restarted during the cleanup could not get its network."""
+        run_step(
+            roles.CLOUD_CLEANUP,
+            command_name(name, roles.Role.CLOUD_CLEANUP),
+            connection=first_master,
+            env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)},
+            timeout=CLEANUP_TIMEOUT,
+            parent=self,
+            after=objects,
+        )
 
     def _cloud_conf(
         self, name: str, args: AddonArgs, network: PrivateNetwork

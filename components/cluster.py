@@ -4,6 +4,7 @@ the deploy key and the join material; hands out the kubeconfig."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_openstack as openstack
@@ -25,7 +26,7 @@ from components.credentials import (
     swift_writer_rules,
 )
 from components.discovery import AccessArgs, DiscoveryArgs, DiscoveryNode
-from components.kube_node import FlannelClient, KubeArgs, taint_dicts
+from components.kube_node import FlannelClient, KubeArgs, UpgradeGate, taint_dicts
 from components.machine import FloatingIps, GroupSpec, NodeImage
 from components.network import (
     SUBNET,
@@ -38,6 +39,8 @@ from components.network import (
 from components.node_set import NodeSet
 from components.pki import (
     ADMIN_HOURS,
+    KubernetesPki,
+    Pem,
     ADMIN_RENEWAL_HOURS,
     certificate_authority,
     kubernetes_pki,
@@ -72,6 +75,18 @@ def ssh_config(cluster: str, jump: str, nodes: list[tuple[str, str]], settings: 
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ClusterKeys:
+    """The deploy key (its private half; the public one is in ssh_keys), the discovery etcd's
+    CA and flannel's client certificate, the Kubernetes PKI."""
+
+    deploy_key: pulumi.Output[str]
+    ssh_keys: pulumi.Output[list[str]]
+    discovery_ca: Pem
+    flannel: Pem
+    pki: KubernetesPki
+
+
 class Cluster(pulumi.ComponentResource):
     """A Kubernetes cluster on OpenStack, as one stack describes it. The one reader of
     Settings: every component gets its own arguments, translated here once."""
@@ -88,22 +103,8 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         network = PrivateNetwork(f"{name}-network", network_args(settings), opts=child)
         image = _node_image(settings)
-        # The key remote commands log in with; only its public half goes to the nodes.
-        deploy_key = tls.PrivateKey(f"{name}-deploy-key", algorithm="ED25519", opts=child)
-        ssh_keys = deploy_key.public_key_openssh.apply(
-            lambda k: [*settings.ssh_public_keys, k.strip()]
-        )
-        discovery_ca = certificate_authority(
-            f"{name}-discovery-ca", "openstack-k8s discovery etcd", self
-        )
-        flannel_cert = signed_certificate(
-            f"{name}-flannel",
-            ca=discovery_ca,
-            common_name="flannel",
-            uses=["client_auth"],
-            parent=self,
-        )
-        pki = kubernetes_pki(name, self)
+        keys = self._keys(name, settings)
+        ssh_keys, discovery_ca, pki = keys.ssh_keys, keys.discovery_ca, keys.pki
         backup = backup_args(settings, self._backup_rc(name, settings))
         kube = kube_args(settings)
         discovery = DiscoveryNode(
@@ -111,12 +112,12 @@ class Cluster(pulumi.ComponentResource):
             discovery_args(settings, image, backup),
             network=network,
             etcd_ca=discovery_ca,
-            deploy_key=deploy_key.private_key_openssh,
+            deploy_key=keys.deploy_key,
             ssh_keys=ssh_keys,
             opts=child,
         )
         flannel = FlannelClient(
-            endpoints=discovery.endpoints, etcd_ca=discovery_ca.cert, cert=flannel_cert
+            endpoints=discovery.endpoints, etcd_ca=discovery_ca.cert, cert=keys.flannel
         )
         control_plane = ControlPlane(
             f"{name}-master",
@@ -133,19 +134,7 @@ class Cluster(pulumi.ComponentResource):
         port = endpoint_port(settings.endpoint_kind)
         self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
         self.kubeconfig = self._kubeconfig(name, settings, pki)
-        gate = control_plane.upgrade_gate
-        if any(settings.addon_features.values()):
-            addons = ClusterAddons(
-                f"{name}-addons",
-                addon_args(settings),
-                kubeconfig=self.kubeconfig,
-                network=network,
-                control_plane_upgraded=gate.control_plane_upgraded,
-                first_master=control_plane.join_target.first_master,
-                opts=child,
-            )
-            # Workers upgrade once the add-ons run the images of the new version.
-            gate = dataclasses.replace(gate, addons_rolled_out=tuple(addons.rolled_out))
+        gate = self._addons(name, settings, network, control_plane)
         pools = {
             pool.name: worker_pool(
                 f"{name}-worker-{pool.name}",
@@ -162,6 +151,47 @@ class Cluster(pulumi.ComponentResource):
             for pool in settings.worker_pools
         }
         self._outputs(name, settings, discovery, control_plane, pools)
+
+    def _addons(self, name, settings, network, control_plane: ControlPlane) -> UpgradeGate:
+        """The add-ons, if any; what worker upgrades wait for (their rollout among it)."""
+        gate = control_plane.upgrade_gate
+        if not any(settings.addon_features.values()):
+            return gate
+        addons = ClusterAddons(
+            f"{name}-addons",
+            addon_args(settings),
+            kubeconfig=self.kubeconfig,
+            network=network,
+            control_plane_upgraded=gate.control_plane_upgraded,
+            first_master=control_plane.join_target.first_master,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Workers upgrade once the add-ons run the images of the new version.
+        return dataclasses.replace(gate, addons_rolled_out=tuple(addons.rolled_out))
+
+    def _keys(self, name: str, settings: Settings) -> ClusterKeys:
+        # The key remote commands log in with; only its public half goes to the nodes.
+        deploy_key = tls.PrivateKey(
+            f"{name}-deploy-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
+        )
+        discovery_ca = certificate_authority(
+            f"{name}-discovery-ca", "openstack-k8s discovery etcd", self
+        )
+        return ClusterKeys(
+            deploy_key=deploy_key.private_key_openssh,
+            ssh_keys=deploy_key.public_key_openssh.apply(
+                lambda k: [*settings.ssh_public_keys, k.strip()]
+            ),
+            discovery_ca=discovery_ca,
+            flannel=signed_certificate(
+                f"{name}-flannel",
+                ca=discovery_ca,
+                common_name="flannel",
+                uses=["client_auth"],
+                parent=self,
+            ),
+            pki=kubernetes_pki(name, self),
+        )
 
     def _outputs(self, name, settings, discovery, control_plane, pools) -> None:
         self.discovery_address = discovery.jump_host

@@ -80,21 +80,35 @@ def node_image(name: str, image: NodeImage, parent: pulumi.Resource) -> pulumi.O
     return pin.keepers.apply(lambda k: k["imageId"])
 
 
+def _boot_volume(
+    group: GroupSpec, image_id: pulumi.Output[str]
+) -> list[openstack.compute.InstanceBlockDeviceArgs] | None:
+    """A fresh Cinder volume from the image, when the group gives a size."""
+    if not group.volume_size:
+        return None
+    return [
+        openstack.compute.InstanceBlockDeviceArgs(
+            uuid=image_id,
+            source_type="image",
+            destination_type="volume",
+            volume_size=group.volume_size,
+            volume_type=group.volume_type,
+            boot_index=0,
+            delete_on_termination=True,
+        )
+    ]
+
+
 def machine_instance(
     name: str,
+    group: GroupSpec,
     *,
-    cluster: str,
-    role: str,
-    flavor: str,
-    volume_size: int | None,
-    image: NodeImage,
+    index: int,
     port: openstack.networking.Port,
     user_data: pulumi.Output[str],
     network: PrivateNetwork,
     parent: pulumi.Resource,
     server_group: openstack.compute.ServerGroup | None = None,
-    volume_type: str | None = None,
-    zone: str | None = None,
 ) -> openstack.compute.Instance:
     """A VM booted from the image, or from a fresh Cinder volume when a size is given.
 
@@ -113,33 +127,19 @@ def machine_instance(
     stack gives a UUID). Replacement is delete-before-replace: the new server is handed the
     port, which Nova refuses while the old server still holds it.
     """
-    image_id = node_image(name, image, parent)
-    block_devices = None
-    if volume_size:
-        block_devices = [
-            openstack.compute.InstanceBlockDeviceArgs(
-                uuid=image_id,
-                source_type="image",
-                destination_type="volume",
-                volume_size=volume_size,
-                volume_type=volume_type,
-                boot_index=0,
-                delete_on_termination=True,
-            )
-        ]
+    image_id = node_image(name, group.image, parent)
+    hint = openstack.compute.InstanceSchedulerHintArgs
     return openstack.compute.Instance(
         name,
         name=name,
-        flavor_name=flavor,
-        image_id=None if volume_size else image_id,
-        block_devices=block_devices,
+        flavor_name=group.flavor,
+        image_id=None if group.volume_size else image_id,
+        block_devices=_boot_volume(group, image_id),
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
-        availability_zone=zone,
+        availability_zone=group.zone(index),
         user_data=user_data,
-        metadata={"openstack-k8s-cluster": cluster, "openstack-k8s-role": role},
-        scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)]
-        if server_group
-        else None,
+        metadata={"openstack-k8s-cluster": group.cluster, "openstack-k8s-role": group.role},
+        scheduler_hints=[hint(group=server_group.id)] if server_group else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Bootstrap installs packages: it needs the way out before the VM starts.
@@ -244,13 +244,8 @@ def boot_node(
     through the jump host, or the jump host itself)."""
     instance = machine_instance(
         name,
-        cluster=group.cluster,
-        role=group.role,
-        flavor=group.flavor,
-        volume_size=group.volume_size,
-        volume_type=group.volume_type,
-        zone=group.zone(index),
-        image=group.image,
+        group,
+        index=index,
         port=port,
         user_data=user_data,
         network=network,
