@@ -25,10 +25,11 @@ PROG=node-ready
 source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.script)
 
 # Unpack the kit beside STEP_KIT_DIR (same filesystem), then rename a symlink to it over
-# STEP_KIT_DIR: a rename is atomic. The previous kit goes afterwards; a step already running
-# from it keeps its open file.
+# STEP_KIT_DIR: a rename is atomic. The previous kit stays until the next install: a step
+# that resolved STEP_KIT_DIR just before the rename still finds every file of it. Older
+# ones go.
 install_kit() {
-  local dir=$1 b64=$2 parent name new link entry
+  local dir=$1 b64=$2 parent name new link entry previous=
   parent=${dir%/*}
   name=${dir##*/}
   mkdir -p "$parent"
@@ -45,16 +46,20 @@ install_kit() {
   fi
   chown -R root:root "$new"
   chmod 0755 "$new" "$new"/*
-  if [[ -e $dir && ! -L $dir ]]; then
+  if [[ -L $dir ]]; then
+    previous=$parent/$(readlink "$dir")
+  elif [[ -e $dir ]]; then
     # A directory not made here (a copy made by hand): moved aside, the one moment without a kit.
-    mv -T "$dir" "$parent/.$name.replaced"
+    previous=$parent/.$name.replaced
+    rm -rf "$previous"
+    mv -T "$dir" "$previous"
   fi
   link=$(mktemp -u "$parent/.$name.link.XXXXXX")
   ln -s "${new##*/}" "$link"
   mv -T "$link" "$dir"
-  # The previous kit, and whatever an interrupted earlier run left behind.
+  # Kits before the previous one, and whatever an interrupted earlier run left behind.
   for entry in "$parent/.$name".*; do
-    if [[ $entry != "$new" ]] && [[ -e $entry || -L $entry ]]; then
+    if [[ $entry != "$new" && $entry != "$previous" ]] && [[ -e $entry || -L $entry ]]; then
       rm -rf "$entry"
     fi
   done

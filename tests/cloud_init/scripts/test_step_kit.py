@@ -134,17 +134,27 @@ def test_a_failed_boot_installs_no_kit(node):
 
 
 def test_a_new_kit_replaces_the_old_one_whole(node):
-    """The second kit replaces the first: its files present, the first's gone, the first
-    kit's directory removed, and what an interrupted run left beside it cleaned up."""
-    first = ready(node, STEP_KIT_TAR_B64=step_kit_tar_b64(["upgrade-cordon.sh", "etcd-backup.sh"]))
-    assert first.returncode == 0, first.stderr
-    old = os.readlink(node.kit)
+    """A second kit replaces the first in STEP_KIT_DIR: its files present, the first's gone.
+    The first kit's directory stays beside it, whole, until the third install (a step that
+    resolved the link just before the swap still finds its files); what an interrupted run
+    left beside it is cleaned up."""
+
+    def install(*names):
+        result = ready(node, STEP_KIT_TAR_B64=step_kit_tar_b64(names))
+        assert result.returncode == 0, result.stderr
+        assert kit_files(node.kit) == {n: script(n) for n in names}
+        return os.readlink(node.kit)
+
+    first = install("upgrade-cordon.sh", "etcd-backup.sh")
     (node.kit.parent / ".steps.Xy12ab").mkdir()  # an unpack cut short by a reboot
-    second = ready(node, STEP_KIT_TAR_B64=step_kit_tar_b64(["upgrade-node.sh", "etcd-backup.sh"]))
-    assert second.returncode == 0, second.stderr
-    assert kit_files(node.kit) == {n: script(n) for n in ["upgrade-node.sh", "etcd-backup.sh"]}
-    new = os.readlink(node.kit)
-    assert new != old and beside(node.kit) == sorted(["steps", new])
+    second = install("upgrade-node.sh", "etcd-backup.sh")
+    assert beside(node.kit) == sorted(["steps", second, first])
+    assert kit_files(node.kit.parent / first) == {
+        n: script(n) for n in ("upgrade-cordon.sh", "etcd-backup.sh")
+    }
+    third = install("upgrade-uncordon.sh")
+    assert len({first, second, third}) == 3
+    assert beside(node.kit) == sorted(["steps", third, second])
 
 
 def test_a_directory_made_by_hand_is_replaced(node):
@@ -152,10 +162,10 @@ def test_a_directory_made_by_hand_is_replaced(node):
     (node.kit / "stale.sh").write_text("echo stale\n")
     result = ready(node, STEP_KIT_TAR_B64=step_kit_tar_b64(["upgrade-node.sh"]))
     assert result.returncode == 0, result.stderr
-    assert node.kit.is_symlink() and kit_files(node.kit) == {
-        "upgrade-node.sh": script("upgrade-node.sh")
-    }
-    assert beside(node.kit) == sorted(["steps", os.readlink(node.kit)])
+    assert node.kit.is_symlink()
+    assert kit_files(node.kit) == {"upgrade-node.sh": script("upgrade-node.sh")}
+    assert beside(node.kit) == sorted(["steps", os.readlink(node.kit), ".steps.replaced"])
+    assert kit_files(node.kit.parent / ".steps.replaced") == {"stale.sh": "echo stale\n"}
 
 
 def test_a_reader_never_sees_half_a_kit(node):
