@@ -4,8 +4,6 @@ delete), keeps its network policy and flannel certificate, and upgrades."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +11,7 @@ import pulumi
 from pulumi_command import remote
 
 from addons import calico
-from cloud_init import kubeadm, script, userdata
+from cloud_init import kubeadm, userdata
 from cloud_init.node import CERT_SCRIPT, KubeNodeSpec, flannel_cert_env, node_cloud_config
 from components import roles
 from components.commands import SSH_USER, CERT_TIMEOUT, Timeouts, secret_b64
@@ -286,8 +284,8 @@ def upgrade_master_step(kube: KubeArgs, *, after: Sequence[pulumi.Resource] = ()
 
 
 def upgrade_credential_step(kube: KubeArgs, *, after) -> StepSpec:
-    """A fresh node-upgrader token, made again whenever the version, the mirror, or any
-    script a worker upgrades itself with changes: each of those runs the workers' upgrade
+    """A fresh node-upgrader token, made again whenever the version, the mirror, or the
+    revision of the workers' upgrade step changes: each of those runs the workers' upgrade
     commands again, and a token made for an earlier run may have expired."""
     t = kube.timeouts
     return StepSpec(
@@ -295,21 +293,13 @@ def upgrade_credential_step(kube: KubeArgs, *, after) -> StepSpec:
         env=lambda n: {
             "TARGET_VERSION": kube.kubernetes_version,
             "PACKAGE_MIRROR": kube.package_mirror or "",
-            "WORKER_STEPS_SHA256": worker_steps_digest(),
+            "WORKER_UPGRADE_REVISION": str(roles.UPGRADE_WORKER.revision),
             "TOKEN_DURATION": "48h",
             "CREDENTIAL_TIMEOUT": str(t.join),
         },
         timeout=t.join,
         after=after,
     )
-
-
-def worker_steps_digest() -> str:
-    """One digest over every script a worker's upgrade command carries."""
-    digest = hashlib.sha256()
-    for name in (roles.UPGRADE_WORKER.script, *roles.UPGRADE_WORKER.uses):
-        digest.update(script(name).encode())
-    return digest.hexdigest()
 
 
 def upgrade_worker_step(
@@ -322,12 +312,6 @@ def upgrade_worker_step(
     workers never reorders the others. The first of each lane follows the add-ons (the rest
     of the lane after it): one edge per lane, not one per worker and add-on."""
     t = kube.timeouts
-    steps = {
-        f"UPGRADE_{name.removeprefix('upgrade-').removesuffix('.sh').upper()}_B64": (
-            base64.b64encode(script(name).encode()).decode()
-        )
-        for name in roles.UPGRADE_WORKER.uses
-    }
 
     def env(n: Node) -> dict:
         return {
@@ -339,7 +323,6 @@ def upgrade_worker_step(
             "DRAIN_TIMEOUT": str(t.drain),
             "UPGRADE_TIMEOUT": str(t.upgrade),
             "READY_TIMEOUT": str(t.ready),
-            **steps,
         }
 
     return StepSpec(

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_openstack as openstack
 from pulumi_command import remote
 
-from components.commands import Access, Env, run_step
+from components.commands import Access, Env, run_step, step_kit
 from components.machine import (
     GroupSpec,
     anti_affinity_group,
@@ -29,7 +29,7 @@ from components.machine import (
     port_address,
 )
 from components.network import PrivateNetwork
-from components.roles import Role, Step, command_name
+from components.roles import RERUNS, Role, Step, command_name
 
 
 @dataclass
@@ -160,9 +160,17 @@ class NodeSet(pulumi.ComponentResource):
                 jump_host=jump_host_first and i == 0,
                 depends_on=after,
             )
-            self.nodes.append(
-                Node(i, name, address, vm.instance, vm.connection, vm.ready, {Role.READY: vm.ready})
+            kit = step_kit(
+                name,
+                self._group.role,
+                connection=vm.connection,
+                instance=vm.instance,
+                timeout=self._group.ready_timeout,
+                parent=self,
+                after=[vm.ready],
             )
+            steps = {Role.READY: vm.ready, Role.STEP_KIT: kit}
+            self.nodes.append(Node(i, name, address, vm.instance, vm.connection, vm.ready, steps))
         return self.nodes
 
     def run(self, specs: Sequence[StepSpec], *, only: Sequence[int] | None = None) -> list[Node]:
@@ -176,6 +184,10 @@ class NodeSet(pulumi.ComponentResource):
 
     def _command(self, spec: StepSpec, node: Node, before: list[Node]) -> remote.Command:
         waits = list(spec.after(node))
+        if spec.step.mode in RERUNS:
+            # It runs the node's installed copy of its script: after the kit is there (and,
+            # when a revision is raised, after the new kit is).
+            waits.append(node.steps[Role.STEP_KIT])
         previous = before[-spec.lanes] if spec.chain and len(before) >= spec.lanes else None
         if previous is not None and spec.chain in previous.steps:
             waits.append(previous.steps[spec.chain])

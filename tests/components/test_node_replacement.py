@@ -33,7 +33,9 @@ def test_worker_replacement_drains_then_rejoins(plan):
     p = plan("dev")
     vm = "dev-worker-general-0"
     assert p.named(vm)["options"].get("deleteBeforeReplace") is True
-    assert bound_to(p, vm) == {f"{vm}-{c}" for c in ("sshd", "ready", "token", "join", "drain")}
+    assert bound_to(p, vm) == {
+        f"{vm}-{c}" for c in ("sshd", "ready", "step-kit", "token", "join", "drain")
+    }
     drain = f"{vm}-drain"
     # Deleted in reverse dependency order: the drain waits for the VM (through the join and
     # the ready gate), hence is deleted, and drains, before the VM.
@@ -52,10 +54,19 @@ def test_master_replacement_reinstalls_pki_and_rejoins(plan):
     assert "dev-master-1-etcd-backup" in p.by_name, "the dev stack backs etcd up"
     assert bound_to(p, "dev-master-1") == {
         f"dev-master-1-{c}"
-        for c in ("sshd", "ready", "kubeadm-files", "etcd-backup", "token", "join", "drain")
+        for c in (
+            "sshd",
+            "ready",
+            "step-kit",
+            "kubeadm-files",
+            "etcd-backup",
+            "token",
+            "join",
+            "drain",
+        )
     }
     assert bound_to(p, "dev-master-0") == {
-        f"dev-master-0-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup")
+        f"dev-master-0-{c}" for c in ("sshd", "ready", "step-kit", "kubeadm-files", "etcd-backup")
     }
     assert all(p.named(n)["options"].get("deleteBeforeReplace") for n in p.instances)
 
@@ -64,6 +75,7 @@ def test_backup_bundle_follows_a_replaced_vm(plan):
     p = plan("dev")
     assert bound_to(p, "dev-discovery-0") == {
         "dev-discovery-0-ready",
+        "dev-discovery-0-step-kit",
         "dev-discovery-0-etcd-backup",
     }
 
@@ -146,20 +158,14 @@ def test_join_tokens_minted_right_before_their_join(plan):
     assert not any(n.endswith("-join") for n in p.waits_for("dev-worker-general-1-token"))
 
 
-def test_upgrade_token_follows_the_worker_step_scripts(plan, monkeypatch):
-    """A changed step script runs every worker's upgrade again: their token must be new too."""
-    from components import kube_node
+def test_upgrade_token_follows_the_worker_upgrade_revision(plan):
+    """A raised revision of the workers' upgrade step runs every worker's upgrade again: their
+    token must be new too, so the revision is part of what makes the token."""
+    from components import roles
 
     p = plan("dev")
-    digest = p.named("dev-master-0-upgrade-credential")
     env = p.raw(["dev-master-0-upgrade-credential"])["dev-master-0-upgrade-credential"]["stdin"]
-    assert f"export WORKER_STEPS_SHA256={kube_node.worker_steps_digest()}" in env
-    real = kube_node.script
-    monkeypatch.setattr(
-        kube_node, "script", lambda n: real(n) + ("\n# changed" if n == "upgrade-cordon.sh" else "")
-    )
-    assert kube_node.worker_steps_digest() != env.split("WORKER_STEPS_SHA256=")[1].split("\n")[0]
-    assert digest["type"] == COMMAND
+    assert f"export WORKER_UPGRADE_REVISION={roles.UPGRADE_WORKER.revision}\n" in env
 
 
 def test_upgrade_chains_stay_short_whatever_the_pool_size():
