@@ -695,28 +695,52 @@ def test_refusing_standins_refuse_to_act_with_one_line(refusing_rpc, action):
     assert "--exclude 'urn:pulumi:test::standins::" in message and "--exclude-dependents" in message
 
 
-def test_command_triggers_replace_unless_there_is_an_update_command():
+def test_command_triggers_replace_the_command_even_with_an_update_command():
+    """pulumi-command 1.2.1 tags `triggers` replaceOnChanges, and pulumi-go-provider's infer
+    Diff replaces on such an input whenever the resource has an Update (every command
+    resource but CopyFile): a new `triggers` replaces, `update` command or not (the schema's
+    description says an `update` would run instead; the code does not). This project's node
+    commands all have an `update` (the script, or a no-op) and hold their VM's id in
+    `triggers`: a replaced VM replaces them."""
     rpc = Client(Refusing("command"))
     try:
-        old = {"create": "a", "triggers": ["1"]}
-        assert list(rpc.diff(COMMAND, "id", old, old, {**old, "triggers": ["2"]}).replaces) == [
-            "triggers"
-        ]
-        with_update = {**old, "update": "u"}
-        assert (
-            list(
-                rpc.diff(
-                    COMMAND, "id", with_update, with_update, {**with_update, "triggers": ["2"]}
-                ).replaces
-            )
-            == []
-        )
-        changed = rpc.diff(COMMAND, "id", old, old, {**old, "create": "b"})
-        assert (
-            changed.changes == SOME
-            and list(changed.replaces) == []
-            and list(changed.diffs) == ["create"]
-        )
+        for token in (COMMAND, "command:local:Command", "command:remote:CopyToRemote"):
+            for update in ({}, {"update": "u"}, {"update": "true"}):
+                old = {"create": "a", "triggers": ["1"], **update}
+                for news in (
+                    {**old, "triggers": ["2"]},
+                    {**old, "triggers": [UNKNOWN]},  # a new VM's id, in a preview
+                    {**old, "triggers": ["2"], "create": "b", "stdin": "s"},
+                ):
+                    diff = rpc.diff(token, "id", old, old, news)
+                    assert diff.changes == SOME and list(diff.replaces) == ["triggers"], (
+                        token,
+                        news,
+                    )
+                    assert diff.detailedDiff["triggers"].kind == pb.PropertyDiff.UPDATE_REPLACE
+                added = rpc.diff(token, "id", old, old, {**old, "triggers": ["1", "2"]})
+                assert list(added.replaces) == ["triggers"]
+                first = {k: v for k, v in old.items() if k != "triggers"}
+                assert list(rpc.diff(token, "id", first, first, old).replaces) == ["triggers"]
+        # Anything else is an update: it runs `update`, or `create` again.
+        old = {"create": "a", "update": "u", "triggers": ["1"]}
+        for key in ("create", "update", "stdin"):
+            changed = rpc.diff(COMMAND, "id", old, old, {**old, key: "b"})
+            assert changed.changes == SOME and list(changed.replaces) == [], key
+            assert list(changed.diffs) == [key]
+            assert changed.detailedDiff[key].kind == pb.PropertyDiff.UPDATE
+    finally:
+        rpc.close()
+
+
+def test_copy_file_has_no_update_and_is_replaced_on_any_change():
+    """remote:CopyFile (deprecated) has no Update in pulumi-command 1.2.1: infer replaces it
+    on every change."""
+    rpc = Client(Refusing("command"))
+    try:
+        old = {"localPath": "a", "remotePath": "b"}
+        diff = rpc.diff("command:remote:CopyFile", "id", old, old, {**old, "remotePath": "c"})
+        assert diff.changes == SOME and list(diff.replaces) == ["remotePath"]
     finally:
         rpc.close()
 
