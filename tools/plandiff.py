@@ -898,11 +898,13 @@ def compare(old: Plan, new: Plan) -> Comparison:
         for k in set(old.outputs) | set(new.outputs)
         if old.outputs.get(k, _MISSING) != new.outputs.get(k, _MISSING)
     )
+    # A node keeps its old user-data only when updated in place: a replacement is created
+    # from the program's inputs (the engine checks it afresh), ignored ones included.
     ignored_ud = {
         d.name
         for d in changed + ignored
         for c in d.changes
-        if c.path == "userData" and c.effect == IGNORED
+        if c.path == "userData" and c.effect == IGNORED and d.effect != REPLACE
     }
     ud_nodes = sum(
         1 for n in set(old.user_data) & set(new.user_data) if old.user_data[n] != new.user_data[n]
