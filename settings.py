@@ -38,6 +38,7 @@ from cloud_init import constants
 from rules import addresses, names, rollout, ssh, urls, versions
 from rules import files as file_rules
 from rules import labels as label_rules
+from rules import metadata as metadata_rules
 from rules import text as text_rules
 from rules import schedule as schedules
 
@@ -192,6 +193,8 @@ class NodeGroupSettings(_Model):
     volume_size: VolumeSize = None
     # The boot volume's Cinder type (the cloud's default when unset).
     volume_type: CloudName | None = None
+    # Nova server metadata on every VM of the group (next to the program's own two keys).
+    metadata: Annotated[dict[str, str], AfterValidator(metadata_rules.server_metadata)] = {}
 
     @field_validator("volume_type")
     @classmethod

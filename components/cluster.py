@@ -48,7 +48,7 @@ from components.pki import (
 )
 from components.worker_pool import PoolArgs, worker_pool
 from rules import names
-from settings import Settings
+from settings import NodeGroupSettings, Settings
 
 # Discovery members always spread: soft, so that a small cloud still boots three.
 DISCOVERY_SPREAD = "soft-anti-affinity"
@@ -344,6 +344,13 @@ def backup_args(settings: Settings, openstack_rc: pulumi.Output[str] | None) -> 
     )
 
 
+# What a node group's settings and its GroupSpec share by name (flavor, volume, metadata,
+# ...): taken over as they are, so a new per-node option is a field of both and no line here.
+_SHARED = [
+    f.name for f in dataclasses.fields(GroupSpec) if f.name in NodeGroupSettings.model_fields
+]
+
+
 def _group(settings: Settings, role: str, group, image: NodeImage, **extra) -> GroupSpec:
     """A node group's settings (discovery, masters, a pool) as the spec of its VMs."""
     return GroupSpec(
@@ -351,10 +358,8 @@ def _group(settings: Settings, role: str, group, image: NodeImage, **extra) -> G
         count=group.count,
         cluster=settings.name,
         image=image,
-        flavor=group.flavor,
         ready_timeout=settings.timeouts.ready,
-        volume_size=group.volume_size,
-        volume_type=group.volume_type,
+        **{name: getattr(group, name) for name in _SHARED},
         **extra,
     )
 

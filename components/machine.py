@@ -7,8 +7,8 @@ waits for another instance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from collections.abc import Sequence
+from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -138,7 +138,11 @@ def machine_instance(
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
         availability_zone=group.zone(index),
         user_data=user_data,
-        metadata={"openstack-k8s-cluster": group.cluster, "openstack-k8s-role": group.role},
+        metadata={
+            **group.metadata,
+            "openstack-k8s-cluster": group.cluster,
+            "openstack-k8s-role": group.role,
+        },
         scheduler_hints=[hint(group=server_group.id)] if server_group else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
@@ -189,6 +193,7 @@ class GroupSpec:
     zones: tuple[str, ...] = ()  # round-robin over the nodes; none: the cloud picks
     server_group: str | None = None  # the policy of the set's server group; None: no group
     floating_ips: FloatingIps | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)  # Nova metadata of every VM
 
     def zone(self, index: int) -> str | None:
         return self.zones[index % len(self.zones)] if self.zones else None
