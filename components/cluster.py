@@ -153,21 +153,25 @@ class Cluster(pulumi.ComponentResource):
         self._outputs(name, settings, discovery, control_plane, pools)
 
     def _addons(self, name, settings, network, control_plane: ControlPlane) -> UpgradeGate:
-        """The add-ons, if any; what worker upgrades wait for (their rollout among it)."""
-        gate = control_plane.upgrade_gate
-        if not any(settings.addon_features.values()):
-            return gate
-        addons = ClusterAddons(
-            f"{name}-addons",
-            addon_args(settings),
-            kubeconfig=self.kubeconfig,
-            network=network,
-            control_plane_upgraded=gate.control_plane_upgraded,
-            first_master=control_plane.join_target.first_master,
-            opts=pulumi.ResourceOptions(parent=self),
+        """The add-ons, if any, and what worker upgrades wait for: the control plane, and the
+        add-ons' rollout of the images of the new version."""
+        rolled_out: tuple[pulumi.Resource, ...] = ()
+        if any(settings.addon_features.values()):
+            addons = ClusterAddons(
+                f"{name}-addons",
+                addon_args(settings),
+                kubeconfig=self.kubeconfig,
+                network=network,
+                control_plane_upgraded=control_plane.upgraded,
+                first_master=control_plane.join_target.first_master,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            rolled_out = tuple(addons.rolled_out)
+        return UpgradeGate(
+            credential=control_plane.upgrade_credential,
+            control_plane_upgraded=control_plane.upgraded,
+            addons_rolled_out=rolled_out,
         )
-        # Workers upgrade once the add-ons run the images of the new version.
-        return dataclasses.replace(gate, addons_rolled_out=tuple(addons.rolled_out))
 
     def _keys(self, name: str, settings: Settings) -> ClusterKeys:
         # The key remote commands log in with; only its public half goes to the nodes.

@@ -33,7 +33,6 @@ from components.kube_node import (
     FlannelClient,
     JoinTarget,
     KubeArgs,
-    UpgradeGate,
     flannel_renewal_step,
     join_steps,
     kube_user_data,
@@ -97,7 +96,10 @@ class ControlPlane(NodeSet):
     public_address: pulumi.Output[str]
     master_addresses: pulumi.Output[list[str]]
     join_target: JoinTarget
-    upgrade_gate: UpgradeGate
+    # The token workers drain themselves with during an upgrade, made on the first master.
+    upgrade_credential: remote.Command
+    # The last master's upgrade: the whole control plane is at the new version.
+    upgraded: remote.Command
 
     def __init__(
         self,
@@ -174,11 +176,8 @@ class ControlPlane(NodeSet):
         self.run(
             [upgrade_credential_step(kube, after=lambda n: [n.steps[roles.Role.INIT]])], only=[0]
         )
-        self.upgrade_gate = UpgradeGate(
-            credential=first.steps[roles.Role.UPGRADE_CREDENTIAL],
-            control_plane_upgraded=self.nodes[-1].steps[roles.Role.UPGRADE],
-        )
-        self.initialized = first.steps[roles.Role.INIT]
+        self.upgrade_credential = first.steps[roles.Role.UPGRADE_CREDENTIAL]
+        self.upgraded = self.nodes[-1].steps[roles.Role.UPGRADE]
 
     def _endpoint(self) -> ApiEndpoint:
         """The VIP's port (and its VRRP password), or the Octavia load balancer."""
