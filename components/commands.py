@@ -20,7 +20,7 @@ from pulumi_command import remote
 
 from cloud_init import jump, script, steps
 from components import roles
-from components.roles import Mode, Role, Step, command_name
+from components.roles import RERUNS, Mode, Role, Step, command_name
 
 # The account cloud-init creates on every node for operators and for these commands.
 SSH_USER = "k8s"
@@ -258,31 +258,19 @@ def run_step(
       idempotent.
     - ON_DELETE: runs nothing until deleted; then the script (a drain) runs.
 
-    With an instance (a per_vm row), the command belongs to that VM: when the VM is replaced
-    the command is replaced too (its `triggers` hold the instance id, and `trigger`), so it
-    runs again on the new VM. A label is a shell comment on the command line: it shows in
-    previews and plans why the command runs again even when its stdin is a secret (and,
-    unlike `triggers`, never asks for a replacement).
+    With an instance (a per_vm row), the command belongs to that VM: its `triggers` hold the
+    instance id (and `trigger`), so a new VM replaces it and it runs again there. A label is
+    a shell comment on the command line: it says in previews why the command runs again even
+    when its stdin is a secret (and, unlike `triggers`, never asks for a replacement).
     """
-    reruns = step.mode in (Mode.APPLY, Mode.DAY_2)
+    reruns = step.mode in RERUNS
     if reruns:
-        env = _with_revision(env, step.revision)
-        if step.revision > 1:
-            # Why the step runs again, in the clear, once its revision was ever raised.
-            label = f"{label + ' · ' if label else ''}{step.role} revision {step.revision}"
+        env, label = _with_revision(env, step, label)
     stdin = script_with_env(step.script, env, installed=reruns)
     triggers = [instance.id, *([trigger] if trigger else [])] if instance is not None else None
     options = dict(parent=parent, depends_on=list(after), custom_timeouts=_timeouts(timeout))
     if step.mode is Mode.ON_DELETE:
-        # Neither create nor update commands: nothing runs, and nothing connects, until delete.
-        return remote.Command(
-            name,
-            connection=connection,
-            delete=stdin.apply(_inline),
-            triggers=triggers,
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(**options),
-        )
+        return _on_delete(name, connection, stdin, triggers, pulumi.ResourceOptions(**options))
     run = "sudo bash -s" + (f"  # {label}" if label else "")
     return remote.Command(
         name,
@@ -304,8 +292,24 @@ def run_step(
     )
 
 
-def _with_revision(env: Env, revision: int) -> Env:
-    """The environment with STEP_REVISION: raising it re-runs the step on every node."""
+def _on_delete(name, connection, stdin, triggers, opts) -> remote.Command:
+    # Neither create nor update commands: nothing runs, and nothing connects, until delete.
+    return remote.Command(
+        name,
+        connection=connection,
+        delete=stdin.apply(_inline),
+        triggers=triggers,
+        add_previous_output_in_env=False,
+        opts=opts,
+    )
+
+
+def _with_revision(env: Env, step: Step, label: str | None) -> tuple[Env, str | None]:
+    """The environment with STEP_REVISION (raising it re-runs the step on every node), and
+    the label that says so in the clear once the revision was ever raised."""
+    if step.revision > 1:
+        label = f"{label + ' · ' if label else ''}{step.role} revision {step.revision}"
+    revision = {"STEP_REVISION": str(step.revision)}
     if isinstance(env, pulumi.Output):
-        return env.apply(lambda values: {**values, "STEP_REVISION": str(revision)})
-    return {**env, "STEP_REVISION": str(revision)}
+        return env.apply(lambda values: {**values, **revision}), label
+    return {**env, **revision}, label
