@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from component_args import waits_for, worker_pools
 from planning import COMMAND, INSTANCE
 from tools.mockengine import _id
 
@@ -174,18 +175,21 @@ def test_upgrade_chains_stay_short_whatever_the_pool_size():
         assert -(-count // lanes) <= MAX_LANE_LENGTH, count
 
 
-def test_upgrade_chain_of_a_big_pool_in_the_plan(plan):
-    p = plan("dev", 'workerPools=[{"name":"general","count":120}]')
+def test_upgrade_chain_of_a_big_pool(under_mocks, stack_settings):
+    """A pool of 120 (the pool alone, in process: the chain is the pool's own) upgrades in
+    lanes whose chains stay short."""
+    settings = stack_settings(workerPools=[{"name": "general", "count": 120}])
+    regs = under_mocks(lambda: worker_pools(settings)).registrations
     longest = 0
     for i in range(120):
         chain = [
             n
-            for n in p.waits_for(f"dev-worker-general-{i}-upgrade")
+            for n in waits_for(regs, f"t-worker-general-{i}-upgrade")
             if n.endswith("-upgrade") and "worker" in n
         ]
         longest = max(longest, len(chain))
     assert 0 < longest < 50
-    assert len([r for r in p.of_type(INSTANCE) if "worker" in r["name"]]) == 120
+    assert len([r for r in regs if r.type == INSTANCE and "worker" in r.name]) == 120
 
 
 def test_private_nodes_are_waited_for_from_the_jump_host(plan):
