@@ -10,7 +10,7 @@ import pulumi
 import pulumi_random as random
 from pulumi_command import remote
 
-from components.cluster import kube_args, network_args, pool_args
+from components.cluster import _node_image, kube_args, network_args, pool_args
 from components.commands import Access
 from components.kube_node import FlannelClient, JoinTarget, UpgradeGate
 from components.machine import NodeImage
@@ -68,10 +68,11 @@ def worker_pools(settings, *, network: PrivateNetwork | None = None) -> dict[str
         cert=_pem("flannel"),
     )
     kube = kube_args(settings)
+    node_image = _node_image(settings)  # as Cluster makes it: by id, or looked up by name
     return {
         pool.name: worker_pool(
             f"{settings.name}-worker-{pool.name}",
-            pool_args(settings, pool, image()),
+            pool_args(settings, pool, node_image),
             kube,
             network=network,
             flannel=flannel,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from components.cluster import network_args
+from components.network import PrivateNetwork
 from planning import run_plan
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
@@ -18,14 +20,22 @@ def _rules(p, group: str) -> list[dict]:
     return [r for r in p.of_type(RULE) if sg["urn"] in r["dependencies"]]
 
 
-def test_overlapping_sources_make_one_rule(plan):
+def test_overlapping_sources_make_one_rule(under_mocks, stack_settings):
     """nodePortAllowedCidrs naming the cluster's own network is the rule the program makes
-    anyway: two registrations of one name stop the real engine (duplicate URN). One rule."""
-    p = plan("dev", 'nodePortAllowedCidrs=["10.10.0.0/22"]')
-    names = Counter(r["name"] for r in p.of_type(RULE))
+    anyway: two registrations of one name stop the real engine (duplicate URN). One rule.
+    (The network alone, in process: the rules are all its own.)"""
+    settings = stack_settings(
+        network={"cidr": "10.10.0.0/22"}, nodePortAllowedCidrs=["10.10.0.0/22"]
+    )
+    regs = under_mocks(lambda: PrivateNetwork("t-network", network_args(settings))).registrations
+    rules = [r for r in regs if r.type == RULE]
+    names = Counter(r.name for r in rules)
     assert names and max(names.values()) == 1
-    nodeports = [r for r in _rules(p, "worker") if r["inputs"].get("portRangeMin") == 30000]
-    assert [r["inputs"]["remoteIpPrefix"] for r in nodeports] == ["10.10.0.0/22"]
+    sg = next(r for r in regs if r.name == "t-network-sg-worker")
+    nodeports = [
+        r for r in rules if sg.urn in r.dependencies and r.inputs.get("portRangeMin") == 30000
+    ]
+    assert [r.inputs["remoteIpPrefix"] for r in nodeports] == ["10.10.0.0/22"]
 
 
 def test_kubelet_answers_workers(plan):

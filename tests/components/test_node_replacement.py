@@ -17,8 +17,6 @@ from component_args import waits_for, worker_pools
 from planning import COMMAND, INSTANCE
 from tools.mockengine import _id
 
-VOLUMES = 'workerPools=[{"name":"general","count":2,"volumeSize":20}]'
-
 
 def bound_to(p, instance: str) -> set[str]:
     """Names of the resources replaced along with `instance` (their triggers hold its id)."""
@@ -69,37 +67,49 @@ def test_backup_bundle_follows_a_replaced_vm(plan):
     }
 
 
-@pytest.mark.parametrize("sets", [(), (VOLUMES,)], ids=["image", "volume"])
-def test_ignored_paths_exist_on_both_sides_of_a_volume_change(plan, sets):
+def _first_worker(under_mocks, stack_settings, **overrides) -> dict:
+    """The first worker's instance, its pool planned alone in process."""
+    settings = stack_settings(**overrides)
+    regs = under_mocks(lambda: worker_pools(settings)).registrations
+    return {r.name: r for r in regs}
+
+
+VOLUMES = {"workerPools": [{"name": "general", "count": 2, "volumeSize": 20}]}
+
+
+@pytest.mark.parametrize("volumes", [False, True], ids=["image", "volume"])
+def test_ignored_paths_exist_on_both_sides_of_a_volume_change(under_mocks, stack_settings, volumes):
     """Every ignoreChanges path of an instance exists in its inputs with and without a boot
     volume: a node gaining or losing volumeSize is then a plain replacement, never an engine
     error about a path missing on one side (or an ignored image id copied into a server that
     boots from a volume)."""
-    with_image = plan("dev").named("dev-worker-general-0")
-    with_volume = plan("dev", VOLUMES).named("dev-worker-general-0")
-    ignored = plan("dev", *sets).named("dev-worker-general-0")["options"]["ignoreChanges"]
+    vm = "t-worker-general-0"
+    with_image = _first_worker(under_mocks, stack_settings)[vm]
+    with_volume = _first_worker(under_mocks, stack_settings, **VOLUMES)[vm]
+    assert "blockDevices" in with_volume.inputs and "blockDevices" not in with_image.inputs
+    ignored = (with_volume if volumes else with_image).options["ignoreChanges"]
     assert ignored, "the instance ignores nothing: the test would prove nothing"
     for path in ignored:
         # Present on both sides, or absent on both (a node in no server group has no hints).
         head = path.split("[")[0].split(".")[0]
-        assert (head in with_image["inputs"]) == (head in with_volume["inputs"]), path
+        assert (head in with_image.inputs) == (head in with_volume.inputs), path
 
 
-def test_image_by_id_pinned_per_node(plan):
+def test_image_by_id_pinned_per_node(under_mocks, stack_settings):
     """Servers boot by image id (a name can match several images, or none when the stack
     gives a UUID); the id is recorded once per node, so a re-uploaded image replaces
     nothing, and new nodes get the current one."""
     uuid = "0f9a2c4e-1b3d-4e5f-8a7b-9c0d1e2f3a4b"
-    p = plan("dev", f"image={uuid}")
-    vm = p.named("dev-worker-general-0")
-    assert "imageName" not in vm["inputs"]
-    assert vm["inputs"]["imageId"] == uuid
-    pin = p.named("dev-worker-general-0-image")
-    assert pin["inputs"]["keepers"] == {"imageId": uuid}
-    assert pin["options"]["ignoreChanges"] == ["keepers"]
-    volume = plan("dev", f"image={uuid}", VOLUMES).named("dev-worker-general-0")
-    assert volume["inputs"]["blockDevices"][0]["uuid"] == uuid
-    assert "imageId" not in volume["inputs"]
+    p = _first_worker(under_mocks, stack_settings, image=uuid)
+    vm = p["t-worker-general-0"]
+    assert "imageName" not in vm.inputs
+    assert vm.inputs["imageId"] == uuid
+    pin = p["t-worker-general-0-image"]
+    assert pin.inputs["keepers"] == {"imageId": uuid}
+    assert pin.options["ignoreChanges"] == ["keepers"]
+    volume = _first_worker(under_mocks, stack_settings, image=uuid, **VOLUMES)
+    assert volume["t-worker-general-0"].inputs["blockDevices"][0]["uuid"] == uuid
+    assert "imageId" not in volume["t-worker-general-0"].inputs
 
 
 def test_flavor_change_resizes_no_running_node(plan):
