@@ -10,13 +10,21 @@ import pulumi
 import pulumi_random as random
 from pulumi_command import remote
 
-from components.cluster import _node_image, kube_args, network_args, pool_args
+from components.cluster import (
+    _node_image,
+    backup_args,
+    control_plane_args,
+    kube_args,
+    network_args,
+    pool_args,
+)
+from components.control_plane import ControlPlane
 from components.commands import Access
 from components.kube_node import FlannelClient, JoinTarget, UpgradeGate
 from components.machine import NodeImage
 from components.network import PrivateNetwork
 from components.node_set import NodeSet
-from components.pki import Pem
+from components.pki import Pem, kubernetes_pki
 from components.worker_pool import worker_pool
 
 JUMP_HOST = "203.0.113.9"
@@ -46,6 +54,37 @@ def _pem(what: str) -> Pem:
     )
 
 
+def _flannel() -> FlannelClient:
+    return FlannelClient(
+        endpoints=pulumi.Output.from_input(["https://10.0.0.5:2379"]),
+        etcd_ca=pulumi.Output.from_input("-----BEGIN CERTIFICATE-----\netcd ca\n"),
+        cert=_pem("flannel"),
+    )
+
+
+DISCOVERY_READY = "t-discovery-ready"
+
+
+def control_plane(settings, *, network: PrivateNetwork | None = None) -> ControlPlane:
+    """The masters of `settings`, as Cluster makes them, on their own network, with the
+    Kubernetes PKI (real, under the mock) and stand-ins for the discovery node; etcd
+    snapshots stay on the node (the upload credential is Cluster's own)."""
+    network = network or PrivateNetwork("t-network", network_args(settings))
+    keys = pulumi.ComponentResource("test:index:Keys", "t-keys")
+    backup = backup_args(settings, None)
+    return ControlPlane(
+        f"{settings.name}-master",
+        control_plane_args(settings, _node_image(settings), backup),
+        kube_args(settings),
+        network=network,
+        pki=kubernetes_pki(settings.name, keys),
+        flannel=_flannel(),
+        access=access(),
+        discovery_ready=[random.RandomId(DISCOVERY_READY, byte_length=4)],
+        ssh_keys=pulumi.Output.from_input(["ssh-ed25519 AAAA test"]),
+    )
+
+
 def worker_pools(settings, *, network: PrivateNetwork | None = None) -> dict[str, NodeSet]:
     """Every worker pool of `settings`, as Cluster makes them, on its own network and with
     stand-ins for the discovery node, the first master and the upgrade gate."""
@@ -62,11 +101,7 @@ def worker_pools(settings, *, network: PrivateNetwork | None = None) -> dict[str
         first_master=to_first_master,
         initialized=initialized,
     )
-    flannel = FlannelClient(
-        endpoints=pulumi.Output.from_input(["https://10.0.0.5:2379"]),
-        etcd_ca=pulumi.Output.from_input("-----BEGIN CERTIFICATE-----\netcd ca\n"),
-        cert=_pem("flannel"),
-    )
+    flannel = _flannel()
     kube = kube_args(settings)
     node_image = _node_image(settings)  # as Cluster makes it: by id, or looked up by name
     return {
@@ -98,3 +133,18 @@ def waits_for(registrations, name: str) -> set[str]:
         seen.add(urn)
         stack.extend(by_urn[urn].dependencies)
     return {by_urn[u].name for u in seen}
+
+
+def kubeadm_files(registrations, master: str) -> dict[str, str]:
+    """The files a master's kubeadm-files command installs under /etc/kubernetes (PKI, and
+    the init configuration on the first master), read out of its stdin."""
+    import base64
+    import io
+    import re
+    import tarfile
+
+    (cmd,) = [r for r in registrations if r.name == f"{master}-kubeadm-files"]
+    stdin = cmd.raw_inputs["stdin"]
+    b64 = re.search(r"^export KUBEADM_FILES_TAR_B64=(\S+)$", stdin, re.M).group(1).strip("'")
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(b64)), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
