@@ -6,6 +6,8 @@ the run that makes it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pulumi_random as random
 from pulumi_command import remote
@@ -26,6 +28,8 @@ from components.network import PrivateNetwork
 from components.node_set import NodeSet
 from components.pki import Pem, kubernetes_pki
 from components.worker_pool import worker_pool
+from planning import Plan
+from tools.plan import user_data_text
 
 JUMP_HOST = "203.0.113.9"
 FIRST_MASTER = "10.0.0.10"
@@ -148,3 +152,34 @@ def kubeadm_files(registrations, master: str) -> dict[str, str]:
     b64 = re.search(r"^export KUBEADM_FILES_TAR_B64=(\S+)$", stdin, re.M).group(1).strip("'")
     with tarfile.open(fileobj=io.BytesIO(base64.b64decode(b64)), mode="r:gz") as tar:
         return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+
+
+class ComponentPlan(Plan):
+    """A component's registrations, read the way tests read a whole plan (planning.Plan):
+    resources by name, the dependency graph, unredacted inputs, user-data; made in this
+    process, so `raw` is the registration's own inputs rather than a fresh evaluation."""
+
+    def __init__(self, evaluation, stack: str = "dev"):
+        resources = [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "dependencies": r.dependencies,
+                "inputs": r.inputs,
+                "options": r.options,
+            }
+            for r in evaluation.registrations
+        ]
+        outputs = {k: value for k, (value, _) in evaluation.outputs.items()}
+        super().__init__(
+            Path("/nonexistent"), {"stack": stack, "resources": resources, "outputs": outputs}
+        )
+        self._raw = {r.name: r.raw_inputs for r in evaluation.registrations}
+
+    def raw(self, names: list[str]) -> dict[str, dict]:
+        return {n: self._raw[n] for n in names}
+
+    def user_data(self, instance: str) -> str:
+        return user_data_text(self._raw[instance]["userData"])
