@@ -89,22 +89,30 @@ def control_plane(settings, *, network: PrivateNetwork | None = None) -> Control
     )
 
 
-def worker_pools(settings, *, network: PrivateNetwork | None = None) -> dict[str, NodeSet]:
-    """Every worker pool of `settings`, as Cluster makes them, on its own network and with
-    stand-ins for the discovery node, the first master and the upgrade gate."""
+def worker_pools(
+    settings,
+    *,
+    network: PrivateNetwork | None = None,
+    masters: ControlPlane | None = None,
+) -> dict[str, NodeSet]:
+    """Every worker pool of `settings`, as Cluster makes them, on its own network; joining
+    `masters` (on the same network), or stand-ins for the first master and the upgrade gate.
+    The discovery node is a stand-in."""
     network = network or PrivateNetwork("t-network", network_args(settings))
-    to_first_master = access().to_node(FIRST_MASTER)
-    initialized = random.RandomId(INITIALIZED, byte_length=4)
-    gate = UpgradeGate(
-        credential=remote.Command(CREDENTIAL, connection=to_first_master, create="true"),
-        control_plane_upgraded=random.RandomId(CONTROL_PLANE_UPGRADED, byte_length=4),
-    )
-    target = JoinTarget(
-        endpoint=pulumi.Output.from_input(f"{FIRST_MASTER}:6443"),
-        ca_cert_hash=pulumi.Output.from_input("sha256:" + "0" * 64),
-        first_master=to_first_master,
-        initialized=initialized,
-    )
+    if masters is not None:
+        target, gate = masters.join_target, masters.upgrade_gate
+    else:
+        to_first_master = access().to_node(FIRST_MASTER)
+        gate = UpgradeGate(
+            credential=remote.Command(CREDENTIAL, connection=to_first_master, create="true"),
+            control_plane_upgraded=random.RandomId(CONTROL_PLANE_UPGRADED, byte_length=4),
+        )
+        target = JoinTarget(
+            endpoint=pulumi.Output.from_input(f"{FIRST_MASTER}:6443"),
+            ca_cert_hash=pulumi.Output.from_input("sha256:" + "0" * 64),
+            first_master=to_first_master,
+            initialized=random.RandomId(INITIALIZED, byte_length=4),
+        )
     flannel = _flannel()
     kube = kube_args(settings)
     node_image = _node_image(settings)  # as Cluster makes it: by id, or looked up by name

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from component_args import waits_for, worker_pools
+from component_args import ComponentPlan, control_plane, waits_for, worker_pools
+from components.cluster import network_args
+from components.network import PrivateNetwork
 from planning import COMMAND, INSTANCE
 from tools.mockengine import _id
 
@@ -147,14 +149,27 @@ def test_no_command_sends_its_previous_output(plan):
         assert r["inputs"].get("addPreviousOutputInEnv") is False, r["name"]
 
 
-def test_join_tokens_minted_right_before_their_join(plan):
+def test_join_tokens_minted_right_before_their_join(under_mocks, stack_settings):
     """Seven masters joining one after another can take longer than a token lives: each
-    master's token waits for the previous master's join."""
-    p = plan("dev", "masters.count=5")
+    master's token waits for the previous master's join. (The masters and the worker pool
+    alone, in process.)"""
+    settings = stack_settings(
+        clusterName="dev",
+        masters={"count": 5},
+        workerPools=[{"name": "general", "count": 2}],
+    )
+
+    def build():
+        network = PrivateNetwork("dev-network", network_args(settings))
+        worker_pools(settings, network=network, masters=control_plane(settings, network=network))
+
+    p = ComponentPlan(under_mocks(build, subnet="10.10.0.0/22"))
     for i in range(2, 5):
         assert f"dev-master-{i - 1}-join" in p.waits_for(f"dev-master-{i}-token")
     # Workers still join in parallel, right after init.
-    assert not any(n.endswith("-join") for n in p.waits_for("dev-worker-general-1-token"))
+    worker_token = p.waits_for("dev-worker-general-1-token")
+    assert "dev-master-0-init" in worker_token
+    assert not any(n.endswith("-join") for n in worker_token)
 
 
 def test_upgrade_token_follows_the_worker_step_scripts(plan, monkeypatch):
