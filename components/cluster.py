@@ -102,7 +102,7 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("openstack-k8s:index:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         network = PrivateNetwork(f"{name}-network", network_args(settings), opts=child)
-        image = _node_image(settings)
+        image = node_image(settings)
         keys = self._keys(name, settings)
         ssh_keys, discovery_ca, pki = keys.ssh_keys, keys.discovery_ca, keys.pki
         backup = backup_args(settings, self._backup_rc(name, settings))
@@ -131,8 +131,7 @@ class Cluster(pulumi.ComponentResource):
             ssh_keys=ssh_keys,
             opts=child,
         )
-        port = endpoint_port(settings.endpoint_kind)
-        self.api_endpoint = control_plane.public_address.apply(lambda a: f"https://{a}:{port}")
+        self.api_endpoint = control_plane.api_endpoint
         self.kubeconfig = self._kubeconfig(name, settings, pki)
         gate = self._addons(name, settings, network, control_plane)
         pools = {
@@ -278,7 +277,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
-def _node_image(settings: Settings) -> NodeImage:
+def node_image(settings: Settings) -> NodeImage:
     """The image every node boots, by id: a name is looked up once, at plan time."""
     return NodeImage(
         name=settings.image,

@@ -265,7 +265,8 @@ def run_step(
     """
     reruns = step.mode in RERUNS
     if reruns:
-        env, label = _with_revision(env, step, label)
+        # A day-2 command always says in the clear what it acts on: its role, at least.
+        env, label = _with_revision(env, step, label or _day2_label(step))
     stdin = script_with_env(step.script, env, installed=reruns)
     triggers = [instance.id, *([trigger] if trigger else [])] if instance is not None else None
     options = dict(parent=parent, depends_on=list(after), custom_timeouts=_timeouts(timeout))
@@ -290,6 +291,10 @@ def run_step(
             ignore_changes=None if reruns else RUN_ONCE_IGNORED,
         ),
     )
+
+
+def _day2_label(step: Step) -> str | None:
+    return step.role.value if step.mode is Mode.DAY_2 else None
 
 
 def _on_delete(name, connection, stdin, triggers, opts) -> remote.Command:

@@ -94,6 +94,7 @@ class ControlPlane(NodeSet):
 
     endpoint_address: pulumi.Output[str]
     public_address: pulumi.Output[str]
+    api_endpoint: pulumi.Output[str]  # https://<public address>:<port>, what kubeconfig names
     master_addresses: pulumi.Output[list[str]]
     join_target: JoinTarget
     # The token workers drain themselves with during an upgrade, made on the first master.
@@ -239,6 +240,7 @@ class ControlPlane(NodeSet):
             public = fip.address
         dns = args.dns_name
         self.public_address = pulumi.Output.from_input(dns) if dns else public
+        self.api_endpoint = self.public_address.apply(lambda a: f"https://{a}:{args.api_port}")
         self._sans = pulumi.Output.all(self.endpoint_address, public, *addresses).apply(
             lambda a: sorted(set(a) | ({dns} if dns else set()))
         )

@@ -77,6 +77,8 @@ class NodeSet(pulumi.ComponentResource):
     names: list[str]
     ports: list[openstack.networking.Port]
     addresses: list[pulumi.Output[str]]
+    public_addresses: list[pulumi.Output[str]]  # the group's floating IPs
+    reachable: list[pulumi.Resource]  # their associations: the nodes are reachable then
     nodes: list[Node]
 
     def __init__(
@@ -108,7 +110,7 @@ class NodeSet(pulumi.ComponentResource):
             for n in self.names
         ]
         self.addresses = [port_address(p) for p in self.ports]
-        self.reachable: list[pulumi.Resource] = []
+        self.reachable = []
         self.public_addresses = self._floating_ips()
         policy = self._group.server_group
         self._server_group = anti_affinity_group(self._name, self, policy) if policy else None

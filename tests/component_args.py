@@ -13,7 +13,7 @@ import pulumi_random as random
 from pulumi_command import remote
 
 from components.cluster import (
-    _node_image,
+    node_image,
     backup_args,
     control_plane_args,
     kube_args,
@@ -78,7 +78,7 @@ def control_plane(settings, *, network: PrivateNetwork | None = None) -> Control
     backup = backup_args(settings, None)
     return ControlPlane(
         f"{settings.name}-master",
-        control_plane_args(settings, _node_image(settings), backup),
+        control_plane_args(settings, node_image(settings), backup),
         kube_args(settings),
         network=network,
         pki=kubernetes_pki(settings.name, keys),
@@ -100,7 +100,10 @@ def worker_pools(
     The discovery node is a stand-in."""
     network = network or PrivateNetwork("t-network", network_args(settings))
     if masters is not None:
-        target, gate = masters.join_target, masters.upgrade_gate
+        target = masters.join_target
+        gate = UpgradeGate(
+            credential=masters.upgrade_credential, control_plane_upgraded=masters.upgraded
+        )
     else:
         to_first_master = access().to_node(FIRST_MASTER)
         gate = UpgradeGate(
@@ -115,11 +118,11 @@ def worker_pools(
         )
     flannel = _flannel()
     kube = kube_args(settings)
-    node_image = _node_image(settings)  # as Cluster makes it: by id, or looked up by name
+    image = node_image(settings)  # as Cluster makes it: by id, or looked up by name
     return {
         pool.name: worker_pool(
             f"{settings.name}-worker-{pool.name}",
-            pool_args(settings, pool, node_image),
+            pool_args(settings, pool, image),
             kube,
             network=network,
             flannel=flannel,

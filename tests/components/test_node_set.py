@@ -172,7 +172,10 @@ def test_each_node_boots_on_its_own_port_and_waits_for_the_way_out(under_mocks, 
         ready = f"t-set-{i}-ready"
         assert {f"t-set-{i}", f"t-set-{i}-sshd"} <= p.deps(ready)
     assert [(n.index, n.name) for n in p.node_set.nodes] == [(0, "t-set-0"), (1, "t-set-1")]
-    assert [n.steps for n in p.node_set.nodes] == [{Role.READY: n.ready} for n in p.node_set.nodes]
+    # Booted: the ready gate, then the step kit (its own command, after the gate).
+    for n in p.node_set.nodes:
+        assert set(n.steps) == {Role.READY, Role.STEP_KIT} and n.steps[Role.READY] is n.ready
+        assert f"{n.name}-ready" in p.deps(f"{n.name}-step-kit")
 
 
 # Floating IPs and the server group.
@@ -288,7 +291,7 @@ def test_chained_on_another_role(under_mocks, net):
     for i in (1, 2):
         assert f"t-set-{i - 1}-join" in p.deps(f"t-set-{i}-token")
         assert {f"t-set-{i}-token", f"t-set-{i - 1}-join"} <= p.deps(f"t-set-{i}-join")
-    assert set(p.ran[2].steps) == {Role.READY, Role.TOKEN, Role.JOIN}
+    assert set(p.ran[2].steps) == {Role.READY, Role.STEP_KIT, Role.TOKEN, Role.JOIN}
 
 
 def test_lanes(under_mocks, net):
