@@ -13,8 +13,7 @@ if python_version.problem():
     raise pulumi.RunError(python_version.problem())
 
 import settings as config  # noqa: E402
-from components.cluster import Cluster  # noqa: E402
-from components.network import check_existing_subnet  # noqa: E402
+from components.cluster import Cluster, check_existing_subnet  # noqa: E402
 
 try:
     settings = config.from_pulumi()

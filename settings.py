@@ -34,9 +34,11 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from cloud_init import constants
 from rules import addresses, names, rollout, ssh, urls, versions
 from rules import files as file_rules
 from rules import labels as label_rules
+from rules import metadata as metadata_rules
 from rules import text as text_rules
 from rules import schedule as schedules
 
@@ -45,8 +47,9 @@ PROJECT = "openstack-k8s"
 OLDEST_MINOR = versions.OLDEST_MINOR
 DEFAULT_KUBERNETES_VERSION = versions.DEFAULT
 
-# VXLAN costs 50 bytes per packet; pods still need an IPv6-legal 1280 on their side.
-VXLAN_OVERHEAD = 50
+# VXLAN's cost per packet (cloud_init.constants, which the nodes get too); pods still need an
+# IPv6-legal 1280 on their side.
+VXLAN_OVERHEAD = constants.VXLAN_OVERHEAD
 # What nodes assume when network.mtu is unset: Neutron's usual VXLAN tenant MTU. A smaller
 # real MTU (OVN's 1442) still works: flannel takes the interface's MTU - 50.
 DEFAULT_TENANT_MTU = 1450
@@ -190,6 +193,8 @@ class NodeGroupSettings(_Model):
     volume_size: VolumeSize = None
     # The boot volume's Cinder type (the cloud's default when unset).
     volume_type: CloudName | None = None
+    # Nova server metadata on every VM of the group (next to the program's own two keys).
+    metadata: Annotated[dict[str, str], AfterValidator(metadata_rules.server_metadata)] = {}
 
     @field_validator("volume_type")
     @classmethod

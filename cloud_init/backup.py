@@ -1,8 +1,11 @@
 """Scheduled etcd snapshots on the masters (kubeadm's stacked etcd) and the discovery node.
 
 backup_cloud_config() is the role part installed on a running node as a bundle
-(components/backup.py, userdata.bundle_env): the backup and restore scripts, an environment
-file, a oneshot service and its timer. The snapshot files
+(components/backup.py, userdata.bundle_env): an environment file, a oneshot service and its
+timer, and the two paths operators and the unit call, /usr/local/sbin/etcd-backup.sh and
+etcd-restore.sh. Those two run the copies of the scripts in the node's step kit
+(cloud_init.steps, KIT_SCRIPTS): the bundle carries no script text, so an edit of a script
+does not change the bundle, and does not re-install it on every node. The snapshot files
 are named at run time on the node (NAME-<UTC time>.db); nothing rendered here carries a time.
 
 Swift uploads use a dedicated application credential (openstack_rc_file()), not the cloud
@@ -19,11 +22,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from cloud_init import kit, script
+from cloud_init import kit
+from cloud_init.steps import command_file
 from rules.schedule import SHORTHANDS, on_calendar  # noqa: F401  (SHORTHANDS: the accepted words, for callers)
 
 BACKUP_SCRIPT = "/usr/local/sbin/etcd-backup.sh"
 RESTORE_SCRIPT = "/usr/local/sbin/etcd-restore.sh"
+# What the step kit of a node with a backup must hold: BACKUP_SCRIPT and RESTORE_SCRIPT run
+# these from it.
+KIT_SCRIPTS = ("etcd-backup.sh", "etcd-restore.sh")
 ENV_FILE = "/etc/default/etcd-backup"
 OPENSTACK_RC = "/etc/etcd-backup/openrc"
 BACKUP_DIR = "/var/backups/etcd"
@@ -187,8 +194,8 @@ def backup_cloud_config(
     )
 
     files = [
-        kit.file(BACKUP_SCRIPT, script("etcd-backup.sh"), "0755"),
-        kit.file(RESTORE_SCRIPT, script("etcd-restore.sh"), "0755"),
+        kit.file(BACKUP_SCRIPT, command_file("etcd-backup.sh"), "0755"),
+        kit.file(RESTORE_SCRIPT, command_file("etcd-restore.sh"), "0755"),
         kit.file(ENV_FILE, kit.env_file(env)),
         kit.file(f"/etc/systemd/system/{SERVICE}", service),
         kit.file(f"/etc/systemd/system/{TIMER}", timer),

@@ -9,6 +9,8 @@ the API server it talks to); workers upgrade after the add-ons rolled out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
@@ -16,10 +18,11 @@ from pulumi_command import remote
 from addons import addon_objects, cloud_conf, cloud_conf_secret, images, needs_cloud_conf
 from addons.manifests import object_key
 from addons.resources import create, pod_images
-from components.commands import delete_command
-from components.credentials import application_credential, given_credential
+from components import roles
+from components.commands import run_step
+from components.credentials import CloudCredential, application_credential
 from components.network import PrivateNetwork
-from settings import Settings
+from components.roles import command_name
 
 
 # Octavia deletes a load balancer in a minute or two, Cinder a volume in seconds; many of
@@ -27,10 +30,22 @@ from settings import Settings
 CLEANUP_TIMEOUT = 600
 
 
-def cluster_identifier(settings: Settings) -> str:
-    """The Kubernetes provider's identity of the cluster: the same for as long as the cluster
-    lives, whatever the stack is called."""
-    return f"{pulumi.get_project()}/{settings.name}"
+@dataclass(frozen=True)
+class AddonArgs:
+    """The add-ons as Cluster translated the settings."""
+
+    cluster: str
+    # The Kubernetes provider's identity of the cluster: the same for as long as the cluster
+    # lives, whatever the stack is called.
+    cluster_identifier: str
+    kubernetes_version: str
+    image_repository: str | None
+    features: dict[str, bool]
+    storage_class: dict
+    lb_enabled: bool
+    lb_provider: str | None
+    # The credential the cloud controller and the CSI driver use: None, one is made here.
+    given_credential: CloudCredential | None
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -44,7 +59,7 @@ class ClusterAddons(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        args: AddonArgs,
         *,
         kubeconfig: pulumi.Output[str],
         network: PrivateNetwork,
@@ -53,33 +68,26 @@ class ClusterAddons(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("openstack-k8s:index:ClusterAddons", name, None, opts)
-        features = settings.addon_features
+        features = args.features
         provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=kubeconfig,
             # Without it, any change of the kubeconfig (a renewed certificate, a new endpoint
             # address, one still unknown in a preview) replaces the provider and with it every
             # object it made, and creating them again fails with AlreadyExists. A changed
-            # identifier does the same, so it is made of what a `pulumi stack rename` keeps:
-            # the project and clusterName, never the stack's name.
-            cluster_identifier=cluster_identifier(settings),
+            # identifier does the same: it is made of what a `pulumi stack rename` keeps.
+            cluster_identifier=args.cluster_identifier,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        csi = settings.csi.storage_class
         objects = addon_objects(
-            kubernetes_version=settings.kubernetes_version,
-            image_repository=settings.image_repository,
-            storage_class={
-                "name": csi.name,
-                "reclaim_policy": csi.reclaim_policy,
-                "volume_type": csi.volume_type,
-                "default": csi.default,
-            },
+            kubernetes_version=args.kubernetes_version,
+            image_repository=args.image_repository,
+            storage_class=args.storage_class,
             features=features,
-            cluster_name=settings.name,
+            cluster_name=args.cluster,
         )
         if needs_cloud_conf(features):
-            objects.append(cloud_conf_secret(self._cloud_conf(name, settings, network)))
+            objects.append(cloud_conf_secret(self._cloud_conf(name, args, network)))
         # Every object, not only those with pinned images: nothing is applied through the
         # API while kubeadm restarts the API servers one after another. The last master's
         # upgrade comes after kubeadm init and after every control-plane join.
@@ -90,40 +98,38 @@ class ClusterAddons(pulumi.ComponentResource):
                 parent=self, provider=provider, depends_on=[control_plane_upgraded]
             ),
         )
-        pinned = set(images(settings.kubernetes_version, settings.image_repository).values())
+        pinned = set(images(args.kubernetes_version, args.image_repository).values())
         self.rolled_out = [created[object_key(o)] for o in objects if pod_images(o) & pinned]
         if features["cloud_controller"] or features["cinder_csi"]:
-            # Depends on every add-on object, so it is deleted (and runs) before any of them:
-            # the cloud controller and the CSI driver must still be there to delete their
-            # load balancers and volumes, or Neutron refuses to delete the subnet. Calico's
-            # objects too: without its DaemonSet and the CNI plugin's RBAC, a CSI controller
-            # pod restarted during the cleanup could not get its network.
-            delete_command(
-                f"{name}-cloud-cleanup",
-                connection=first_master,
-                script_name="master-cleanup-cloud.sh",
-                env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)},
-                timeout=CLEANUP_TIMEOUT,
-                parent=self,
-                depends_on=list(created.values()),
-            )
+            self._cleanup(name, first_master, list(created.values()))
         self.register_outputs({})
 
+    def _cleanup(
+        self, name: str, first_master: remote.ConnectionArgs, objects: list[pulumi.Resource]
+    ) -> None:
+        """`<addons>-cloud-cleanup`: depends on every add-on object, so it is deleted (and
+        runs) before any of them: the cloud controller and the CSI driver must still be there
+        to delete their load balancers and volumes, or Neutron refuses to delete the subnet.
+        Calico's objects too: without its DaemonSet and the CNI plugin's RBAC, a CSI
+        controller pod restarted during the cleanup could not get its network."""
+        run_step(
+            roles.CLOUD_CLEANUP,
+            command_name(name, roles.Role.CLOUD_CLEANUP),
+            connection=first_master,
+            env={"CLEANUP_TIMEOUT": str(CLEANUP_TIMEOUT)},
+            timeout=CLEANUP_TIMEOUT,
+            parent=self,
+            after=objects,
+        )
+
     def _cloud_conf(
-        self, name: str, settings: Settings, network: PrivateNetwork
+        self, name: str, args: AddonArgs, network: PrivateNetwork
     ) -> pulumi.Output[str]:
         """cloud.conf from an application credential, and ids from the program's own network."""
-        given = settings.openstack
-        credential = (
-            application_credential(
-                f"{name}-openstack",
-                parent=self,
-                description=f"openstack-k8s {settings.name}: cloud controller manager and Cinder CSI",
-            )
-            if given.application_credential == "create"
-            else given_credential(
-                given.application_credential_id, given.application_credential_secret
-            )
+        credential = args.given_credential or application_credential(
+            f"{name}-openstack",
+            parent=self,
+            description=f"openstack-k8s {args.cluster}: cloud controller manager and Cinder CSI",
         )
         conf = pulumi.Output.all(
             credential.id,
@@ -142,8 +148,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 region=v[3] or None,
                 subnet_id=v[4],
                 floating_network_id=v[5],
-                lb_enabled=settings.cloud_controller.load_balancers,
-                lb_provider=settings.cloud_controller.lb_provider,
+                lb_enabled=args.lb_enabled,
+                lb_provider=args.lb_provider,
             )
         )
         return pulumi.Output.secret(conf)

@@ -6,6 +6,7 @@ one master after another."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -14,20 +15,40 @@ from pulumi_command import remote
 
 from cloud_init import apiserver
 from cloud_init.userdata import tar_b64
-from components.commands import node_command, secret_b64
-from components.roles import Role, command_name
-from settings import Settings
+from components import roles
+from components.commands import run_step, secret_b64
+from components.node_set import Node, StepSpec
+from components.roles import command_name
 
 RECONFIGURE_TIMEOUT = 600
-# One step of a key rotation on one master: install its file, the kubelet restarts
-# kube-apiserver, /readyz answers (or, for the rewrite, every Secret written again).
-ROTATE_SCRIPT = "master-encryption-rotate.sh"
+# One step of a key rotation on one master (master-encryption-rotate.sh): install its file,
+# the kubelet restarts kube-apiserver, /readyz answers (or, for the rewrite, every Secret
+# written again).
 ROTATE_TIMEOUT = 600
 
 
 def encryption_key_name(generation: int) -> str:
     """The key's name in the EncryptionConfiguration (etcd values are prefixed with it)."""
     return f"key{generation}"
+
+
+@dataclass(frozen=True)
+class AuditArgs:
+    policy: str  # the policy's text (the default one, or the stack's own file)
+    max_age_days: int
+    max_backups: int
+    max_size_mb: int
+
+
+@dataclass(frozen=True)
+class ApiServerArgs:
+    """apiServer as Cluster translated it: encryption at rest (its provider and the key's
+    generation), the audit log, OIDC sign-in (the flags' values), each None when off."""
+
+    encryption_provider: str | None
+    key_generation: int
+    audit: AuditArgs | None
+    oidc: dict | None
 
 
 @dataclass(frozen=True)
@@ -52,11 +73,7 @@ class ApiServerConfig:
     volumes: list[dict]
     label: str  # what a running master is reconfigured to, in the clear
     rotation: KeyRotation | None = None  # keyGeneration > 1: the previous key is still rotated out
-
-
-def audit_policy(settings: Settings) -> str:
-    """The default policy, or the stack's own file (read and checked with the config)."""
-    return settings.api_server.audit.policy_text or apiserver.default_audit_policy()
+    encrypted: bool = False
 
 
 def _encryption_key(name: str, generation: int, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -71,21 +88,20 @@ def _encryption_key(name: str, generation: int, parent: pulumi.Resource) -> pulu
 
 def _encryption_files(
     name: str,
-    settings: Settings,
+    args: ApiServerArgs,
     parent: pulumi.Resource,
 ) -> tuple[pulumi.Output[str], KeyRotation | None]:
     """The EncryptionConfiguration every master keeps (this generation's key only) and, from
     generation 2 on, the rotation from the previous key: that key stays in the program for
     the whole generation, so an up that failed midway can still finish the rotation."""
-    enc = settings.api_server.encryption
-    generation = enc.key_generation
+    generation = args.key_generation
 
     def config(*keys: tuple[int, pulumi.Output[str]]) -> pulumi.Output[str]:
         names = [encryption_key_name(g) for g, _ in keys]
         return pulumi.Output.secret(
             pulumi.Output.all(*[k for _, k in keys]).apply(
                 lambda secrets: apiserver.encryption_config(
-                    enc.provider, list(zip(names, secrets, strict=True))
+                    args.encryption_provider, list(zip(names, secrets, strict=True))
                 )
             )
         )
@@ -103,77 +119,73 @@ def _encryption_files(
     )
 
 
-def api_server_config(name: str, settings: Settings, parent: pulumi.Resource) -> ApiServerConfig:
-    a = settings.api_server
+def api_server_config(name: str, args: ApiServerArgs, parent: pulumi.Resource) -> ApiServerConfig:
     files: list[tuple[str, pulumi.Output[str]]] = []
     rotation = None
-    if a.encryption.enabled:
-        final, rotation = _encryption_files(name, settings, parent)
+    encrypted = args.encryption_provider is not None
+    if encrypted:
+        final, rotation = _encryption_files(name, args, parent)
         files.append((apiserver.ENCRYPTION_FILE, final))
     audit = None
-    if a.audit.enabled:
-        policy = audit_policy(settings)
-        files.append((apiserver.AUDIT_POLICY_FILE, pulumi.Output.from_input(policy)))
+    if args.audit is not None:
+        files.append((apiserver.AUDIT_POLICY_FILE, pulumi.Output.from_input(args.audit.policy)))
         audit = {
-            "max_age_days": a.audit.max_age_days,
-            "max_backups": a.audit.max_backups,
-            "max_size_mb": a.audit.max_size_mb,
-            "policy_sha256": hashlib.sha256(policy.encode()).hexdigest()[:12],
+            "max_age_days": args.audit.max_age_days,
+            "max_backups": args.audit.max_backups,
+            "max_size_mb": args.audit.max_size_mb,
+            "policy_sha256": hashlib.sha256(args.audit.policy.encode()).hexdigest()[:12],
         }
-    oidc = a.oidc.model_dump() if a.oidc else None
-    args = apiserver.extra_args(encryption=a.encryption.enabled, audit=audit, oidc=oidc)
+    flags = apiserver.extra_args(encryption=encrypted, audit=audit, oidc=args.oidc)
     # The key's generation shows from 2 on (a new key is a new file on every master); at 1
     # the label stays what it was.
     key = f" {encryption_key_name(rotation.generation)}" if rotation else ""
     parts = [
-        f"encryption {a.encryption.provider}{key}" if a.encryption.enabled else "encryption off",
-        f"audit {audit['policy_sha256']} {a.audit.max_age_days}d" if audit else "audit off",
-        f"oidc {a.oidc.issuer_url}" if a.oidc else "oidc off",
+        f"encryption {args.encryption_provider}{key}" if encrypted else "encryption off",
+        f"audit {audit['policy_sha256']} {audit['max_age_days']}d" if audit else "audit off",
+        f"oidc {args.oidc['issuer_url']}" if args.oidc else "oidc off",
     ]
     return ApiServerConfig(
         files=files,
-        args=args,
-        volumes=apiserver.extra_volumes(encryption=a.encryption.enabled, audit=audit is not None),
+        args=flags,
+        volumes=apiserver.extra_volumes(encryption=encrypted, audit=audit is not None),
         label="apiserver: " + ", ".join(parts),
         rotation=rotation,
+        encrypted=encrypted,
     )
 
 
-def reconfigure_master(
-    settings: Settings,
-    *,
-    node: str,
-    first: bool,
-    connection: remote.ConnectionArgs,
-    config: ApiServerConfig,
-    kubeadm_config: pulumi.Output[str],
-    parent: pulumi.Resource,
-    after: list[pulumi.Resource],
-) -> remote.Command:
-    """Bring a running master's API server to `config`: its files, then kube-apiserver's
-    static pod regenerated by kubeadm from a ClusterConfiguration with these flags (the first
-    master also stores it in the cluster, so upgrades and joins keep them). A master that
-    already runs with them is left alone: at bring-up this checks and does nothing."""
+def apiserver_step(
+    config: ApiServerConfig, kubeadm_config, *, first: Sequence[pulumi.Resource]
+) -> StepSpec:
+    """`<master>-apiserver`: bring a running master's API server to `config`, one master
+    after another (the first one first, after `first`): its files, then kube-apiserver's
+    static pod regenerated by kubeadm from a ClusterConfiguration with these flags (the
+    first master also stores it in the cluster, so upgrades and joins keep them). A master
+    that already runs with them is left alone: at bring-up this checks and does nothing.
+    `kubeadm_config(node)`: the configuration that master would be initialised with."""
     contents = pulumi.Output.all(*[c for _, c in config.files])
-    return node_command(
-        command_name(node, Role.APISERVER),
-        connection=connection,
-        script_name="master-apiserver-config.sh",
-        env={
-            "FILES_TAR_B64": pulumi.Output.secret(
-                contents.apply(lambda c: tar_b64(zip([p for p, _ in config.files], c, strict=True)))
-            ),
-            "KUBEADM_CONFIG_B64": secret_b64(kubeadm_config),
+    files = pulumi.Output.secret(
+        contents.apply(lambda c: tar_b64(zip([p for p, _ in config.files], c, strict=True)))
+    )
+
+    def env(n: Node) -> dict:
+        return {
+            "FILES_TAR_B64": files,
+            "KUBEADM_CONFIG_B64": secret_b64(kubeadm_config(n)),
             "APISERVER_FLAGS": "".join(f"--{a['name']}={a['value']}\n" for a in config.args),
-            "FIRST_MASTER": "true" if first else "false",
-            "ENCRYPTED": "true" if settings.api_server.encryption.enabled else "false",
+            "FIRST_MASTER": "true" if n.index == 0 else "false",
+            "ENCRYPTED": "true" if config.encrypted else "false",
             "RECONFIGURE_TIMEOUT": str(RECONFIGURE_TIMEOUT),
-        },
+        }
+
+    return StepSpec(
+        roles.APISERVER,
+        env=env,
         timeout=RECONFIGURE_TIMEOUT,
-        parent=parent,
-        depends_on=after,
-        rerun_on_change=True,
-        label=config.label,
+        after=lambda n: [n.steps.get(roles.Role.JOIN) or n.steps[roles.Role.INIT]],
+        chain=roles.Role.APISERVER,
+        first=first,
+        label=lambda n: config.label,
     )
 
 
@@ -191,9 +203,9 @@ class RotatingMaster:
 # Step -> its role and what it does, in the clear: each goes through every master, one after
 # another; the rewrite comes between promote and drop.
 _STEPS = {
-    "add": (Role.ENCRYPTION_ADD, "add {new} as a reading key"),
-    "promote": (Role.ENCRYPTION_PROMOTE, "make {new} the writing key"),
-    "drop": (Role.ENCRYPTION_DROP, "drop {old}"),
+    "add": (roles.ENCRYPTION_ADD, "add {new} as a reading key"),
+    "promote": (roles.ENCRYPTION_PROMOTE, "make {new} the writing key"),
+    "drop": (roles.ENCRYPTION_DROP, "drop {old}"),
 }
 
 
@@ -213,11 +225,11 @@ def rotate_encryption_key(
     new, old = encryption_key_name(g), encryption_key_name(g - 1)
 
     def step(master: RotatingMaster, phase: str, previous: list[pulumi.Resource]) -> remote.Command:
-        role, what = _STEPS[phase]
-        return node_command(
-            command_name(master.node, role, g),
+        row, what = _STEPS[phase]
+        return run_step(
+            row,
+            command_name(master.node, row.role, g),
             connection=master.connection,
-            script_name=ROTATE_SCRIPT,
             env={
                 "PHASE": phase,
                 "KEY_NAME": new,
@@ -227,7 +239,7 @@ def rotate_encryption_key(
             },
             timeout=ROTATE_TIMEOUT,
             parent=parent,
-            depends_on=[*master.after, *previous],
+            after=[*master.after, *previous],
             label=f"encryption: {what.format(new=new, old=old)}",
         )
 
@@ -237,14 +249,14 @@ def rotate_encryption_key(
             previous = [step(m, phase, previous)]
     # Every master now writes with the new key and reads both: rewrite once, through any of them.
     previous = [
-        node_command(
-            command_name(name, Role.ENCRYPTION_REWRITE, g),
+        run_step(
+            roles.ENCRYPTION_REWRITE,
+            command_name(name, roles.Role.ENCRYPTION_REWRITE, g),
             connection=masters[0].connection,
-            script_name=ROTATE_SCRIPT,
             env={"PHASE": "rewrite", "KEY_NAME": new, "ROTATE_TIMEOUT": str(ROTATE_TIMEOUT)},
             timeout=ROTATE_TIMEOUT,
             parent=parent,
-            depends_on=previous,
+            after=previous,
             label=f"encryption: rewrite every Secret with {new}",
         )
     ]

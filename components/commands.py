@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 import pulumi
 from pulumi_command import remote
 
-from cloud_init import script
-from components.roles import Role, command_name
+from cloud_init import jump, script, steps
+from components import roles
+from components.roles import RERUNS, Mode, Role, Step, command_name
 
 # The account cloud-init creates on every node for operators and for these commands.
 SSH_USER = "k8s"
@@ -103,15 +104,16 @@ class Access:
 Env = Mapping[str, pulumi.Input[str]] | pulumi.Output[dict]
 
 
-def script_with_env(name: str, env: Env) -> pulumi.Output[str]:
-    """`export K='v'` lines, then the script: what `bash -s` reads on the node. The
+def script_with_env(name: str, env: Env, *, installed: bool = False) -> pulumi.Output[str]:
+    """`export K='v'` lines, then the script: what `bash -s` reads on the node (or, when
+    `installed`, the line that runs the node's own copy of it: steps.loader). The
     environment is a mapping of inputs, or one output that is the whole mapping (built by a
     cloud_init env builder from values known only at deployment)."""
     if isinstance(env, pulumi.Output):
-        return env.apply(lambda values: stdin_text(name, values))
+        return env.apply(lambda values: stdin_text(name, values, installed=installed))
     keys = sorted(env)
     return pulumi.Output.all(*[env[k] for k in keys]).apply(
-        lambda values: stdin_text(name, dict(zip(keys, values, strict=True)))
+        lambda values: stdin_text(name, dict(zip(keys, values, strict=True)), installed=installed)
     )
 
 
@@ -120,15 +122,14 @@ def secret_b64(text: pulumi.Output[str]) -> pulumi.Output[str]:
     return pulumi.Output.secret(text.apply(lambda t: base64.b64encode(t.encode()).decode()))
 
 
-def stdin_text(name: str, values: Mapping[str, object]) -> str:
+def stdin_text(name: str, values: Mapping[str, object], *, installed: bool = False) -> str:
     """The text itself, for values already known. The scripts run `main "$@" </dev/null`, so
-    nothing they start can read the rest of it."""
+    nothing they start can read the rest of it (and the loader `exec`s the installed copy)."""
     for key in values:
         if not _ENV_NAME.fullmatch(key):
             raise ValueError(f"{key!r} is not a shell variable name")
-    return "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values)) + script(
-        name
-    )
+    exports = "".join(f"export {k}={shlex.quote(str(values[k]))}\n" for k in sorted(values))
+    return exports + (steps.loader(name) + "\n" if installed else script(name))
 
 
 def _inline(stdin_text: str) -> str:
@@ -141,93 +142,6 @@ def _timeouts(seconds: int) -> pulumi.CustomTimeouts:
     # The script enforces its own bound; the engine's is a backstop a little beyond it.
     minutes = f"{math.ceil(seconds / 60) + 5}m"
     return pulumi.CustomTimeouts(create=minutes, update=minutes, delete=minutes)
-
-
-def node_command(
-    name: str,
-    *,
-    connection: remote.ConnectionArgs,
-    script_name: str,
-    env: Env,
-    timeout: int,
-    parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
-    rerun_on_change: bool = False,
-    secret_stdout: bool = False,
-    run_on_create: bool = True,
-    label: str | None = None,
-    instance: pulumi.Resource | None = None,
-) -> remote.Command:
-    """Run a node script once. With rerun_on_change the script runs again when an input
-    changes (it must be idempotent); without, a change of inputs (a new jump host address,
-    a newer script) is not even an update: nothing connects, so a node that is gone blocks
-    only what concerns it. Without run_on_create, creating the command runs nothing and
-    does not even connect. A label is a shell comment on the command line: it shows in
-    previews and plans why the command runs again even when its stdin is a secret (and,
-    unlike `triggers`, never asks for a replacement).
-
-    With an instance, the command belongs to that VM: when the VM is replaced the command
-    is replaced too (its `triggers` hold the instance id), so it runs again on the new VM.
-    """
-    run = "sudo bash -s" + (f"  # {label}" if label else "")
-    return remote.Command(
-        name,
-        connection=connection,
-        create=run if run_on_create else None,
-        update=run if rerun_on_change else NO_OP,
-        stdin=script_with_env(script_name, env),
-        triggers=[instance.id] if instance is not None else None,
-        # stdout of secret-bearing commands is a secret and never logged.
-        logging=remote.Logging.STDERR if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
-        # The previous run's stdout (a token, a key) would otherwise travel in the clear as
-        # an environment variable of every update.
-        add_previous_output_in_env=False,
-        opts=pulumi.ResourceOptions(
-            parent=parent,
-            depends_on=list(depends_on),
-            additional_secret_outputs=["stdout"] if secret_stdout else None,
-            custom_timeouts=_timeouts(timeout),
-            ignore_changes=None if rerun_on_change else RUN_ONCE_IGNORED,
-        ),
-    )
-
-
-def day2_command(name: str, *, label: str, **kwargs) -> remote.Command:
-    """A command for a change to a running node: nothing happens when it is created (a new
-    node already is what the inputs say), the script runs whenever its inputs change later
-    (a new Kubernetes version, a new mirror). The script must be idempotent. The label names
-    what it acts on, in the clear."""
-    return node_command(name, run_on_create=False, rerun_on_change=True, label=label, **kwargs)
-
-
-def delete_command(
-    name: str,
-    *,
-    connection: remote.ConnectionArgs,
-    script_name: str,
-    env: Env,
-    timeout: int,
-    parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
-    instance: pulumi.Resource | None = None,
-) -> remote.Command:
-    """A command that does nothing until it is deleted: then it runs the script (drain).
-
-    With an instance, replacing that VM replaces this command first: the old node is
-    drained (the old command's delete) before its VM goes, and the new command runs
-    nothing until the new node leaves in turn."""
-    text = script_with_env(script_name, env)
-    return remote.Command(
-        name,
-        connection=connection,
-        # Neither create nor update commands: nothing runs, and nothing connects, until delete.
-        delete=text.apply(_inline),
-        triggers=[instance.id] if instance is not None else None,
-        add_previous_output_in_env=False,
-        opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=list(depends_on), custom_timeouts=_timeouts(timeout)
-        ),
-    )
 
 
 def ready_gate(
@@ -249,53 +163,158 @@ def ready_gate(
     waits = [instance, *depends_on]
     if through_jump_host:
         waits.append(
-            node_command(
+            run_step(
+                roles.SSHD,
                 command_name(node, Role.SSHD),
                 connection=access.to_jump_host(),
-                script_name="discovery-wait-sshd.sh",
-                env={"TARGET_HOST": address, "SSH_WAIT_TIMEOUT": str(timeout)},
+                env=address.apply(lambda a: jump.wait_sshd_env(a, timeout=timeout)),
                 timeout=timeout,
                 parent=parent,
-                depends_on=[instance],
+                after=[instance],
                 instance=instance,
             )
         )
-    return node_command(
+    return run_step(
+        roles.READY,
         command_name(node, Role.READY),
         connection=connection,
-        script_name="node-ready.sh",
         env={"READY_TIMEOUT": str(timeout)},
         timeout=timeout,
         parent=parent,
-        depends_on=waits,
+        after=waits,
         instance=instance,
     )
 
 
-# node-install-cert.sh: a renewed certificate onto a running node.
-CERT_SCRIPT = "node-install-cert.sh"
+def step_kit(
+    node: str,
+    kind: str,
+    *,
+    connection: remote.ConnectionArgs,
+    instance: pulumi.Resource,
+    timeout: int,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource],
+) -> remote.Command:
+    """`<node>-step-kit`: the scripts of every step that runs again on a change, installed on
+    the node (steps.STEP_KIT_DIR), where those steps run them from. Made once per VM, and
+    made again on every node when a step's revision is raised (its trigger: the VM and
+    roles.kit_revision); an edit of a script's text alone changes neither."""
+    return run_step(
+        roles.STEP_KIT,
+        command_name(node, Role.STEP_KIT),
+        connection=connection,
+        env={"READY_TIMEOUT": str(timeout), "STEP_KIT_TAR_B64": KITS[kind]},
+        timeout=timeout,
+        parent=parent,
+        after=after,
+        instance=instance,
+        trigger=roles.kit_revision(),
+    )
+
+
+# The step kit each kind of node keeps (made once per program run, the same bytes for every
+# node of a kind).
+KITS = {node: steps.step_kit_tar_b64(roles.kit_scripts(node)) for node in roles.NODES}
+# Installing a renewed certificate and restarting what reads it.
 CERT_TIMEOUT = 180
 
 
-def certificate_command(
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds, in seconds, on what remote commands wait for (settings.timeouts)."""
+
+    ready: int
+    init: int
+    join: int
+    drain: int
+    upgrade: int
+
+
+def run_step(
+    step: Step,
     name: str,
     *,
     connection: remote.ConnectionArgs,
-    env: pulumi.Output[dict],
-    what: str,
+    env: Env,
+    timeout: int,
     parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
+    after: Sequence[pulumi.Resource] = (),
+    instance: pulumi.Resource | None = None,
+    label: str | None = None,
+    trigger: str | None = None,
 ) -> remote.Command:
-    """A certificate renewed in state reaches the running node: nothing runs when the node
-    is created (its user-data has the certificate), the script runs when the certificate
-    (or the script) changes, and restarts what reads it. Its stdin is a secret (the key)."""
-    return day2_command(
+    """The command of one row of the lifecycle table (components/roles.STEPS): the one place
+    a mode becomes a command's behaviour, and what triggers it (docs/lifecycle.md).
+
+    - RUN_ONCE, PER_GENERATION: runs when created; a later change of its stdin (a newer
+      script, new values) or of its connection (a new jump host address) is not even an
+      update: nothing connects, so a node that is gone blocks only what concerns it.
+    - APPLY: runs when created and again whenever its trigger changes; DAY_2: the same, but
+      nothing runs (nor connects) when it is created: a new node already is what the
+      settings say. Their stdin is the environment, the step's revision and the line that
+      runs the node's installed copy of the script (steps.loader): the settings it applies
+      and the revision are its trigger, the script's text is not. The script must be
+      idempotent.
+    - ON_DELETE: runs nothing until deleted; then the script (a drain) runs.
+
+    With an instance (a per_vm row), the command belongs to that VM: its `triggers` hold the
+    instance id (and `trigger`), so a new VM replaces it and it runs again there. A label is
+    a shell comment on the command line: it says in previews why the command runs again even
+    when its stdin is a secret (and, unlike `triggers`, never asks for a replacement).
+    """
+    reruns = step.mode in RERUNS
+    if reruns:
+        # A day-2 command always says in the clear what it acts on: its role, at least.
+        env, label = _with_revision(env, step, label or _day2_label(step))
+    stdin = script_with_env(step.script, env, installed=reruns)
+    triggers = [instance.id, *([trigger] if trigger else [])] if instance is not None else None
+    options = dict(parent=parent, depends_on=list(after), custom_timeouts=_timeouts(timeout))
+    if step.mode is Mode.ON_DELETE:
+        return _on_delete(name, connection, stdin, triggers, pulumi.ResourceOptions(**options))
+    run = "sudo bash -s" + (f"  # {label}" if label else "")
+    return remote.Command(
         name,
         connection=connection,
-        script_name=CERT_SCRIPT,
-        env=pulumi.Output.secret(env),
-        timeout=CERT_TIMEOUT,
-        parent=parent,
-        depends_on=depends_on,
-        label=f"renewed {what}",
+        create=None if step.mode is Mode.DAY_2 else run,
+        update=run if reruns else NO_OP,
+        stdin=stdin,
+        triggers=triggers,
+        # stdout of secret-bearing commands is a secret and never logged.
+        logging=remote.Logging.STDERR if step.secret_stdout else remote.Logging.STDOUT_AND_STDERR,
+        # The previous run's stdout (a token, a key) would otherwise travel in the clear as
+        # an environment variable of every update.
+        add_previous_output_in_env=False,
+        opts=pulumi.ResourceOptions(
+            **options,
+            additional_secret_outputs=["stdout"] if step.secret_stdout else None,
+            ignore_changes=None if reruns else RUN_ONCE_IGNORED,
+        ),
     )
+
+
+def _day2_label(step: Step) -> str | None:
+    return step.role.value if step.mode is Mode.DAY_2 else None
+
+
+def _on_delete(name, connection, stdin, triggers, opts) -> remote.Command:
+    # Neither create nor update commands: nothing runs, and nothing connects, until delete.
+    return remote.Command(
+        name,
+        connection=connection,
+        delete=stdin.apply(_inline),
+        triggers=triggers,
+        add_previous_output_in_env=False,
+        opts=opts,
+    )
+
+
+def _with_revision(env: Env, step: Step, label: str | None) -> tuple[Env, str | None]:
+    """The environment with STEP_REVISION (raising it re-runs the step on every node), and
+    the label that says so in the clear once the revision was ever raised."""
+    if step.revision > 1:
+        label = f"{label + ' · ' if label else ''}{step.role} revision {step.revision}"
+    revision = {"STEP_REVISION": str(step.revision)}
+    if isinstance(env, pulumi.Output):
+        return env.apply(lambda values: {**values, **revision}), label
+    return {**env, **revision}, label

@@ -1,9 +1,10 @@
-"""ControlPlane: the masters, the one API endpoint in front of them, kubeadm init on the
-first, control-plane joins on the rest (one after another)."""
+"""ControlPlane: the masters (a NodeSet), the one API endpoint in front of them, kubeadm
+init on the first, control-plane joins on the rest (one after another), and the rotation of
+the Secrets encryption key."""
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,54 +13,67 @@ import pulumi_random as random
 from pulumi_command import remote
 
 from cloud_init import kubeadm
+from cloud_init.constants import CONTROL_PLANE_TAINT
 from cloud_init.ha import Master, ha_cloud_config
 from cloud_init.kubeconfig import ca_cert_hash
+from cloud_init.userdata import tar_b64
+from components import roles
 from components.apiserver import (
+    ApiServerArgs,
     RotatingMaster,
     api_server_config,
-    reconfigure_master,
+    apiserver_step,
     rotate_encryption_key,
 )
-from components.backup import etcd_backup
-from cloud_init.userdata import tar_b64
-from components.commands import Access, node_command
+from components.backup import BackupArgs, etcd_backup_step
+from components.commands import Access
 from components.kube_node import (
     KUBEADM_INIT_CONFIG,
     KUBEADM_INIT_FILE,
     FlannelClient,
     JoinTarget,
-    flannel_certificate,
-    join_node,
+    KubeArgs,
+    flannel_renewal_step,
+    join_steps,
     kube_user_data,
-    network_policy_command,
-    upgrade_credential,
-    upgrade_master,
+    network_policy_step,
+    upgrade_credential_step,
+    upgrade_master_step,
 )
-from components.machine import (
-    BootedNode,
-    NodeImage,
-    anti_affinity_group,
-    boot_node,
-    machine_port,
-    port_address,
-)
-from components.network import API_PORT, VIP_PORT, PrivateNetwork, endpoint_kind, endpoint_port
+from components.machine import GroupSpec, floating_ip, port_address
+from components.network import API_PORT, VIP_PORT, PrivateNetwork
+from components.node_set import Node, NodeSet, StepSpec
 from components.pki import KubernetesPki
-from components.roles import Role, command_name
-from settings import Settings
 
-MASTER_TAINTS = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+MASTER_TAINTS = [CONTROL_PLANE_TAINT]
 # keepalived's virtual router id: one per cluster network, any fixed value will do.
 VRRP_ROUTER_ID = 51
 # The Octavia provider behind `endpoint: octavia`.
 OCTAVIA_PROVIDER = "amphora"
 
 
-def api_listener_cidrs(settings: Settings, subnet: pulumi.Output[str]) -> pulumi.Output[list[str]]:
+def api_listener_cidrs(
+    allowed: Sequence[str], subnet: pulumi.Output[str]
+) -> pulumi.Output[list[str]]:
     """Who may open a connection to the API load balancer: never the whole world by default."""
-    return subnet.apply(
-        lambda net: list(dict.fromkeys([net, *map(str, settings.api_allowed_cidrs)]))
-    )
+    return subnet.apply(lambda net: list(dict.fromkeys([net, *allowed])))
+
+
+@dataclass(frozen=True)
+class ControlPlaneArgs:
+    """The masters and their endpoint, as Cluster translated the settings."""
+
+    group: GroupSpec
+    cluster: str
+    endpoint_kind: str  # vip / octavia / master (settings.endpoint_kind)
+    api_port: int  # what the endpoint listens on
+    external_network: str
+    floating_ip: bool
+    dns_name: str | None
+    api_allowed_cidrs: tuple[str, ...]
+    service_cidr: str
+    apiserver: ApiServerArgs
+    backup: BackupArgs
 
 
 @dataclass(frozen=True)
@@ -74,32 +88,25 @@ class ApiEndpoint:
     lb: openstack.loadbalancer.LoadBalancer | None = None
 
 
-@dataclass(frozen=True)
-class MasterInputs:
-    """What every master is built from, once the endpoint and all master ports exist."""
-
-    names: list[str]
-    ports: list[openstack.networking.Port]
-    addresses: list[pulumi.Output[str]]
-    endpoint: pulumi.Output[str]  # host:port every node joins through
-    sans: pulumi.Output[list[str]]
-    group: openstack.compute.ServerGroup
-    masters: pulumi.Output[list[Master]]  # every master's name and address, for keepalived
-
-
-class ControlPlane(pulumi.ComponentResource):
+class ControlPlane(NodeSet):
     """Masters behind a VIP (keepalived + haproxy), an Octavia load balancer, or, with one
     master, that master's own address; a floating IP on the endpoint when asked."""
 
     endpoint_address: pulumi.Output[str]
     public_address: pulumi.Output[str]
+    api_endpoint: pulumi.Output[str]  # https://<public address>:<port>, what kubeconfig names
     master_addresses: pulumi.Output[list[str]]
     join_target: JoinTarget
+    # The token workers drain themselves with during an upgrade, made on the first master.
+    upgrade_credential: remote.Command
+    # The last master's upgrade: the whole control plane is at the new version.
+    upgraded: remote.Command
 
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        args: ControlPlaneArgs,
+        kube: KubeArgs,
         *,
         network: PrivateNetwork,
         pki: KubernetesPki,
@@ -107,73 +114,20 @@ class ControlPlane(pulumi.ComponentResource):
         access: Access,
         discovery_ready: list[pulumi.Resource],
         ssh_keys: pulumi.Output[list[str]],
-        image: NodeImage,
-        backup_rc: pulumi.Output[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        super().__init__("openstack-k8s:index:ControlPlane", name, None, opts)
-        self._name, self._settings, self._network, self._pki = name, settings, network, pki
-        self._flannel, self._access, self._ssh_keys, self._image, self._backup_rc = (
-            flannel,
-            access,
-            ssh_keys,
-            image,
-            backup_rc,
+        super().__init__(
+            "openstack-k8s:index:ControlPlane", name, args.group, network=network, opts=opts
         )
-        self._apiserver = api_server_config(name, settings, self)
+        self._args, self._kube, self._pki = args, kube, pki
+        self._apiserver = api_server_config(name, args.apiserver, self)
         # The endpoint's own address comes first: every master's port must allow it.
         api = self._endpoint()
-        m = self._masters(api)
-        endpoint_ready = (
-            self._octavia(name, settings, api.lb, network, m.addresses)
-            if api.lb is not None
-            else []
-        )
-
-        init, first, init_config = self._first_master(api, m, [*discovery_ready, *endpoint_ready])
-        joining = [
-            self._boot_master(i, api, m, [*self._pki.files(), *self._apiserver.files])
-            for i in range(1, len(m.names))
-        ]
-        rotated = self._rotate_encryption_key(m, first, init, joining)
-        previous = init
-        upgraded = upgrade_master(
-            settings,
-            node=m.names[0],
-            first=True,
-            connection=first.connection,
-            parent=self,
-            after=[init],
-        )
-        # API server changes reach running masters one at a time, the first one first; after
-        # a key rotation, so that the file they install is already in place.
-        reconfigured = reconfigure_master(
-            settings,
-            node=m.names[0],
-            first=True,
-            connection=first.connection,
-            config=self._apiserver,
-            kubeadm_config=init_config,
-            parent=self,
-            after=[init, *rotated],
-        )
-        for i in range(1, len(m.names)):
-            previous, upgraded, reconfigured = self._join_master(
-                i, m, joining[i - 1], previous, upgraded, reconfigured, rotated
-            )
-        # Made as soon as the API answers (off the path to a ready cluster); workers still
-        # upgrade only after the last master, which they wait for themselves.
-        credential = upgrade_credential(
-            settings,
-            connection=self.join_target.first_master,
-            node=m.names[0],
-            parent=self,
-            after=[init],
-        )
-        self.join_target = dataclasses.replace(
-            self.join_target, upgrade_credential=credential, control_plane_upgraded=upgraded
-        )
-        self.initialized = init
+        self.open(allowed_addresses=[api.address] if api.kind == "vip" else ())
+        self._front(api)
+        endpoint_ready = self._octavia(api.lb, self.addresses) if api.lb is not None else []
+        self.boot(lambda i: self._user_data(i, api, flannel, ssh_keys), access=access)
+        self._bring_up([*discovery_ready, *endpoint_ready], flannel)
         self.register_outputs(
             {
                 "endpoint": self.endpoint_address,
@@ -182,15 +136,59 @@ class ControlPlane(pulumi.ComponentResource):
             }
         )
 
+    def _bring_up(self, init_after: list[pulumi.Resource], flannel: FlannelClient) -> None:
+        """Every master's PKI (and the first's init config), init on the first, the key
+        rotation, joins one after another, then the steps that keep them current."""
+        kube, first = self._kube, self.nodes[0]
+        self.run([self._kubeadm_files(), etcd_backup_step(self._args.backup, role="master")])
+        self.run([flannel_renewal_step(flannel, after=lambda n: [n.ready])])
+        self.run(
+            [self._init(init_after), network_policy_step(kube, after=roles.Role.INIT)], only=[0]
+        )
+        self.join_target = JoinTarget(
+            endpoint=self._endpoint_hostport,
+            ca_cert_hash=self._pki.ca.public_key.apply(ca_cert_hash),
+            first_master=first.connection,
+            initialized=first.steps[roles.Role.INIT],
+        )
+        rotated = self._rotate_encryption_key()
+        joined_after = lambda n: [n.steps[roles.Role.KUBEADM_FILES], *rotated]  # noqa: E731
+        self.run(
+            join_steps(
+                kube,
+                self.join_target,
+                control_plane=True,
+                labels={},
+                taints=MASTER_TAINTS,
+                after=joined_after,
+            ),
+            only=range(1, len(self.nodes)),
+        )
+        # API server changes reach running masters one at a time, the first one first; after
+        # a key rotation, so that the file they install is already in place.
+        self.run(
+            [
+                upgrade_master_step(kube),
+                apiserver_step(self._apiserver, self._init_config, first=rotated),
+            ]
+        )
+        # Made as soon as the API answers (off the path to a ready cluster); workers still
+        # upgrade only after the last master, which they wait for themselves.
+        self.run(
+            [upgrade_credential_step(kube, after=lambda n: [n.steps[roles.Role.INIT]])], only=[0]
+        )
+        self.upgrade_credential = first.steps[roles.Role.UPGRADE_CREDENTIAL]
+        self.upgraded = self.nodes[-1].steps[roles.Role.UPGRADE]
+
     def _endpoint(self) -> ApiEndpoint:
         """The VIP's port (and its VRRP password), or the Octavia load balancer."""
-        name, settings, network = self._name, self._settings, self._network
+        name, args, network = self._name, self._args, self._network
         child = pulumi.ResourceOptions(parent=self)
-        kind = endpoint_kind(settings)
+        kind = args.endpoint_kind
         if kind == "vip":
             vip_port = openstack.networking.Port(
                 f"{name}-vip",
-                name=f"{settings.name}-api-vip",
+                name=f"{args.cluster}-api-vip",
                 network_id=network.network_id,
                 fixed_ips=[openstack.networking.PortFixedIpArgs(subnet_id=network.subnet_id)],
                 security_group_ids=[network.security_groups["master"].id],
@@ -208,7 +206,7 @@ class ControlPlane(pulumi.ComponentResource):
         if kind == "octavia":
             lb = openstack.loadbalancer.LoadBalancer(
                 f"{name}-lb",
-                name=f"{settings.name}-api",
+                name=f"{args.cluster}-api",
                 vip_subnet_id=network.subnet_id,
                 # Amphorae, not the cloud's default: OVN load balancers know neither HTTPS
                 # health monitors nor allowed CIDRs, and without them init never runs and
@@ -219,76 +217,46 @@ class ControlPlane(pulumi.ComponentResource):
             return ApiEndpoint(kind, lb.vip_address, lb=lb)
         return ApiEndpoint(kind, None)
 
-    def _masters(self, api: ApiEndpoint) -> MasterInputs:
-        """Every master's port, the endpoint's floating IP, and what init and joins share."""
-        name, settings, network = self._name, self._settings, self._network
-        names = [f"{name}-{i}" for i in range(settings.masters.count)]
-        ports = [
-            machine_port(
-                n,
-                network=network,
-                role="master",
-                parent=self,
-                allowed_addresses=[api.address] if api.kind == "vip" else (),
-            )
-            for n in names
-        ]
-        addresses = [port_address(p) for p in ports]
+    def _front(self, api: ApiEndpoint) -> None:
+        """The endpoint's addresses: private, public (its floating IP or DNS name), the
+        certificate's SANs, and host:port every node joins through."""
+        args, addresses = self._args, self.addresses
         self.master_addresses = pulumi.Output.all(*addresses)
         self.endpoint_address = api.address if api.address is not None else addresses[0]
         # The port the endpoint's address lives on: where the floating IP goes.
         fip_port = (
-            api.vip_port.id if api.vip_port else api.lb.vip_port_id if api.lb else ports[0].id
+            api.vip_port.id if api.vip_port else api.lb.vip_port_id if api.lb else self.ports[0].id
         )
         public = self.endpoint_address
-        if settings.control_plane.floating_ip:
-            fip = openstack.networking.FloatingIp(
-                f"{name}-fip",
-                pool=settings.external_network,
-                description=f"{settings.name} API",
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            openstack.networking.FloatingIpAssociate(
-                f"{name}-fip-association",
-                floating_ip=fip.address,
+        if args.floating_ip:
+            fip, _ = floating_ip(
+                f"{self._name}-fip",
+                pool=args.external_network,
+                description=f"{args.cluster} API",
                 port_id=fip_port,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=network.way_out),
+                network=self._network,
+                parent=self,
             )
             public = fip.address
-        dns = settings.control_plane.dns_name
+        dns = args.dns_name
         self.public_address = pulumi.Output.from_input(dns) if dns else public
-        sans = pulumi.Output.all(self.endpoint_address, public, *addresses).apply(
+        self.api_endpoint = self.public_address.apply(lambda a: f"https://{a}:{args.api_port}")
+        self._sans = pulumi.Output.all(self.endpoint_address, public, *addresses).apply(
             lambda a: sorted(set(a) | ({dns} if dns else set()))
         )
-        api_port = endpoint_port(settings)
-        endpoint = self.endpoint_address.apply(lambda a: f"{a}:{api_port}")
-        # Always made, even for one master: adding a scheduler hint later would replace the VM.
-        group = anti_affinity_group(name, self, settings.masters.server_group_policy)
-        masters = pulumi.Output.all(*addresses).apply(
-            lambda a: [Master(name=n, address=x) for n, x in zip(names, a, strict=True)]
-        )
-        return MasterInputs(
-            names=names,
-            ports=ports,
-            addresses=addresses,
-            endpoint=endpoint,
-            sans=sans,
-            group=group,
-            masters=masters,
+        self._endpoint_hostport = self.endpoint_address.apply(lambda a: f"{a}:{args.api_port}")
+        self._masters = pulumi.Output.all(*addresses).apply(
+            lambda a: [Master(name=n, address=x) for n, x in zip(self.names, a, strict=True)]
         )
 
-    def _boot_master(
-        self, i: int, api: ApiEndpoint, m: MasterInputs, files: list[tuple[str, pulumi.Output[str]]]
-    ) -> tuple[BootedNode, remote.Command]:
-        """One master's VM, its ready gate and backups, and its PKI (and, on the first, the
-        init config) delivered by a command, not in user-data (readable from the metadata
-        service)."""
-        settings, node, address = self._settings, m.names[i], m.addresses[i]
+    def _user_data(self, i: int, api: ApiEndpoint, flannel, ssh_keys) -> pulumi.Output[str]:
+        """A master's cloud-config: the node's, and keepalived + haproxy behind a VIP. Its
+        PKI is not in it (readable from the metadata service): kubeadm-files brings it."""
         extra = []
         if api.kind == "vip":
             extra.append(
                 pulumi.Output.all(
-                    masters=m.masters,
+                    masters=self._masters,
                     vip=api.address,
                     password=api.vrrp_password,
                     cidr=self._network.cidr,
@@ -305,135 +273,81 @@ class ControlPlane(pulumi.ComponentResource):
                     )
                 )
             )
-        user_data = kube_user_data(
-            settings,
+        return kube_user_data(
+            self._kube,
             role="master",
-            node=node,
-            flannel=self._flannel,
-            ssh_keys=self._ssh_keys,
+            node=self.names[i],
+            flannel=flannel,
+            ssh_keys=ssh_keys,
             network_cidr=self._network.cidr,
             extra=pulumi.Output.all(*extra),
         )
-        vm = boot_node(
-            node,
-            settings,
-            settings.masters,
-            role="master",
-            index=i,
-            image=self._image,
-            port=m.ports[i],
-            address=address,
-            user_data=user_data,
-            network=self._network,
-            access=self._access,
-            parent=self,
-            server_group=m.group,
-        )
-        etcd_backup(
-            settings,
-            node=node,
-            role="master",
-            connection=vm.connection,
-            after=vm.ready,
-            instance=vm.instance,
-            parent=self,
-            openstack_rc=self._backup_rc,
-        )
-        flannel_certificate(
-            node, flannel=self._flannel, connection=vm.connection, parent=self, after=[vm.ready]
-        )
-        kubeadm_files = node_command(
-            command_name(node, Role.KUBEADM_FILES),
-            connection=vm.connection,
-            script_name="master-kubeadm-files.sh",
-            env={
-                "KUBEADM_FILES_TAR_B64": pulumi.Output.secret(
-                    pulumi.Output.all(*[c for _, c in files]).apply(
-                        lambda contents, paths=[p for p, _ in files]: tar_b64(
-                            zip(paths, contents, strict=True)
-                        )
-                    )
-                )
-            },
-            # Only the VM, not its bootstrap: the files go in while cloud-init still runs,
-            # off the path to kubeadm init. The bound covers the VM's boot.
-            timeout=settings.timeouts.ready,
-            parent=self,
-            depends_on=[vm.instance],
-            instance=vm.instance,
-        )
-        return vm, kubeadm_files
 
-    def _init_config(self, i: int, m: MasterInputs) -> pulumi.Output[str]:
-        """kubeadm's Init- and ClusterConfiguration as the i-th master would be initialised
-        with: what `kubeadm init` runs on the first, and what regenerates any master's API
-        server when its flags change."""
-        settings, node = self._settings, m.names[i]
-        return pulumi.Output.all(address=m.addresses[i], endpoint=m.endpoint, sans=m.sans).apply(
+    def _kubeadm_files(self) -> StepSpec:
+        """The shared PKI and the API server's files (and, on the first master, the init
+        config) onto every master by a command, not in user-data (readable from the metadata
+        service). Only after the VM, not its bootstrap: the files go in while cloud-init
+        still runs, off the path to kubeadm init. The bound covers the VM's boot."""
+        common = [*self._pki.files(), *self._apiserver.files]
+
+        def env(n: Node) -> dict:
+            files = common + ([(KUBEADM_INIT_FILE, self._init_config(n))] if n.index == 0 else [])
+            paths = [p for p, _ in files]
+            tar = pulumi.Output.all(*[c for _, c in files]).apply(
+                lambda contents: tar_b64(zip(paths, contents, strict=True))
+            )
+            return {"KUBEADM_FILES_TAR_B64": pulumi.Output.secret(tar)}
+
+        return StepSpec(
+            roles.KUBEADM_FILES,
+            env=env,
+            timeout=self._kube.timeouts.ready,
+            after=lambda n: [n.instance],
+        )
+
+    def _init(self, after: list[pulumi.Resource]) -> StepSpec:
+        """kubeadm init on the first master, with the program's PKI and init config. The CA
+        is ours (installed by kubeadm-files): a retry's `kubeadm reset` must not throw it
+        away."""
+        t = self._kube.timeouts
+        return StepSpec(
+            roles.INIT,
+            env=lambda n: {
+                "KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG,
+                "INIT_TIMEOUT": str(t.init),
+                "PRESERVE_PKI": "true",
+            },
+            timeout=t.init,
+            after=lambda n: [n.ready, n.steps[roles.Role.KUBEADM_FILES], *after],
+        )
+
+    def _init_config(self, n: Node) -> pulumi.Output[str]:
+        """kubeadm's Init- and ClusterConfiguration as master n would be initialised with:
+        what `kubeadm init` runs on the first, and what regenerates any master's API server
+        when its flags change."""
+        args, kube = self._args, self._kube
+        return pulumi.Output.all(
+            address=n.address, endpoint=self._endpoint_hostport, sans=self._sans
+        ).apply(
             lambda v: kubeadm.init_config(
-                cluster_name=settings.name,
-                node_name=node,
+                cluster_name=args.cluster,
+                node_name=n.name,
                 node_ip=v["address"],
-                kubernetes_version=settings.kubernetes_version,
+                kubernetes_version=kube.kubernetes_version,
                 endpoint=v["endpoint"],
                 cert_sans=v["sans"],
-                pod_cidr=str(settings.pod_cidr),
-                service_cidr=str(settings.service_cidr),
-                image_repository=settings.image_repository,
+                pod_cidr=kube.pod_cidr,
+                service_cidr=args.service_cidr,
+                image_repository=kube.image_repository,
                 labels={},
                 taints=MASTER_TAINTS,
-                external_cloud=settings.cloud_controller.enabled,
+                external_cloud=kube.external_cloud,
                 api_server_args=self._apiserver.args,
                 api_server_volumes=self._apiserver.volumes,
             )
         )
 
-    def _first_master(
-        self, api: ApiEndpoint, m: MasterInputs, after: list[pulumi.Resource]
-    ) -> tuple[remote.Command, BootedNode, pulumi.Output[str]]:
-        """kubeadm init on the first master, with the program's PKI and init config."""
-        settings, node = self._settings, m.names[0]
-        init_config = self._init_config(0, m)
-        vm, kubeadm_files = self._boot_master(
-            0,
-            api,
-            m,
-            [*self._pki.files(), *self._apiserver.files, (KUBEADM_INIT_FILE, init_config)],
-        )
-        init = node_command(
-            command_name(node, Role.INIT),
-            connection=vm.connection,
-            script_name="master-init.sh",
-            # The CA is ours (installed by kubeadm-files): a retry's `kubeadm reset` must
-            # not throw it away.
-            env={
-                "KUBEADM_INIT_CONFIG": KUBEADM_INIT_CONFIG,
-                "INIT_TIMEOUT": str(settings.timeouts.init),
-                "PRESERVE_PKI": "true",
-            },
-            timeout=settings.timeouts.init,
-            parent=self,
-            depends_on=[vm.ready, kubeadm_files, *after],
-        )
-        # The other nodes get theirs with their join.
-        network_policy_command(
-            settings, node=node, connection=vm.connection, parent=self, after=[init]
-        )
-        self.join_target = JoinTarget(
-            endpoint=m.endpoint,
-            ca_cert_hash=self._pki.ca.public_key.apply(ca_cert_hash),
-            first_master=vm.connection,
-            initialized=init,
-        )
-        return init, vm, init_config
-
-    def _rotate_encryption_key(
-        self,
-        m: MasterInputs,
-        first: BootedNode,
-        init: remote.Command,
-        joining: list[tuple[BootedNode, remote.Command]],
-    ) -> list[remote.Command]:
+    def _rotate_encryption_key(self) -> list[remote.Command]:
         """keyGeneration > 1: the rotation from the previous key, through every master (a
         master that has not joined yet is left alone: it starts with the new key from its PKI
         files, and joins only once the rotation is over, so it never serves Secrets it cannot
@@ -441,65 +355,19 @@ class ControlPlane(pulumi.ComponentResource):
         rotation = self._apiserver.rotation
         if rotation is None:
             return []
-        masters = [RotatingMaster(node=m.names[0], connection=first.connection, after=[init])]
-        masters += [
-            RotatingMaster(node=m.names[i], connection=vm.connection, after=[kubeadm_files])
-            for i, (vm, kubeadm_files) in enumerate(joining, start=1)
+        masters = [
+            RotatingMaster(
+                node=n.name,
+                connection=n.connection,
+                after=[n.steps[roles.Role.INIT if n.index == 0 else roles.Role.KUBEADM_FILES]],
+            )
+            for n in self.nodes
         ]
         return [rotate_encryption_key(self._name, rotation, masters, self)]
 
-    def _join_master(
-        self,
-        i: int,
-        m: MasterInputs,
-        booted: tuple[BootedNode, remote.Command],
-        previous: pulumi.Resource,
-        upgraded: pulumi.Resource,
-        reconfigured: pulumi.Resource,
-        rotated: list[remote.Command],
-    ) -> tuple[remote.Command, ...]:
-        """A control-plane join after the previous master's (stacked etcd grows one member at
-        a time: concurrent member adds race) and after a key rotation, and its upgrade after
-        the previous master's."""
-        settings, node = self._settings, m.names[i]
-        vm, kubeadm_files = booted
-        join = join_node(
-            settings,
-            node=node,
-            address=m.addresses[i],
-            connection=vm.connection,
-            target=self.join_target,
-            ready=vm.ready,
-            parent=self,
-            control_plane=True,
-            labels={},
-            taints=MASTER_TAINTS,
-            instance=vm.instance,
-            after=[previous, kubeadm_files, *rotated],
-        )
-        upgraded = upgrade_master(
-            settings,
-            node=node,
-            first=False,
-            connection=vm.connection,
-            parent=self,
-            after=[upgraded, join],
-        )
-        reconfigured = reconfigure_master(
-            settings,
-            node=node,
-            first=False,
-            connection=vm.connection,
-            config=self._apiserver,
-            kubeadm_config=self._init_config(i, m),
-            parent=self,
-            after=[join, reconfigured],
-        )
-        return join, upgraded, reconfigured
-
-    def _octavia(self, name, settings, lb, network, addresses) -> list[pulumi.Resource]:
+    def _octavia(self, lb, addresses) -> list[pulumi.Resource]:
         """TCP listener on the API port, an HTTPS /readyz monitor, one member per master."""
-        child = pulumi.ResourceOptions(parent=self)
+        name, network, child = self._name, self._network, pulumi.ResourceOptions(parent=self)
         listener = openstack.loadbalancer.Listener(
             f"{name}-lb-listener",
             loadbalancer_id=lb.id,
@@ -508,7 +376,7 @@ class ControlPlane(pulumi.ComponentResource):
             # The amphora forwards from its own address, so the masters' security group
             # cannot tell clients apart: the listener admits only the cluster's network
             # (nodes reach the API through it) and apiAllowedCidrs.
-            allowed_cidrs=api_listener_cidrs(settings, network.cidr),
+            allowed_cidrs=api_listener_cidrs(self._args.api_allowed_cidrs, network.cidr),
             # kubectl exec/logs streams live long: keep idle connections open.
             timeout_client_data=3_600_000,
             timeout_member_data=3_600_000,

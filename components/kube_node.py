@@ -1,30 +1,22 @@
-"""What masters and workers share: their first-boot user-data, and how a node joins the
-cluster and leaves it (token on the first master, join on the node, drain on delete)."""
+"""What masters and workers share: their first-boot user-data, and the steps of a node
+that joins the cluster and leaves it (token on the first master, join on the node, drain on
+delete), keeps its network policy and flannel certificate, and upgrades."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from collections.abc import Sequence
 
 import pulumi
 from pulumi_command import remote
 
 from addons import calico
-from cloud_init import kubeadm, script, userdata
-from cloud_init.node import KubeNodeSpec, flannel_cert_env, node_cloud_config
-from components.commands import (
-    SSH_USER,
-    certificate_command,
-    day2_command,
-    delete_command,
-    node_command,
-    secret_b64,
-)
+from cloud_init import kubeadm, userdata
+from cloud_init.node import CERT_SCRIPT, KubeNodeSpec, flannel_cert_env, node_cloud_config
+from components import roles
+from components.commands import SSH_USER, CERT_TIMEOUT, Timeouts, secret_b64
+from components.node_set import Node, StepSpec
 from components.pki import Pem
-from components.roles import Role, command_name
-from settings import Settings
 
 KUBEADM_INIT_FILE = "kubeadm/init.yaml"
 KUBEADM_INIT_CONFIG = f"/etc/kubernetes/{KUBEADM_INIT_FILE}"
@@ -32,16 +24,27 @@ KUBEADM_INIT_CONFIG = f"/etc/kubernetes/{KUBEADM_INIT_FILE}"
 # after; a later retry gets a fresh one with `pulumi up --replace` on the token (node-join.sh
 # says so when a join fails).
 TOKEN_TTL = "30m"
-# The step scripts a worker runs to upgrade itself: their text is part of what the upgrade
-# token is made for, so a new step script comes with a fresh token.
 # Removing two files: a backstop for a node that hangs.
 NETWORK_POLICY_TIMEOUT = 60
-# Step -> script, in the order upgrade-worker.sh runs them.
-WORKER_UPGRADE_STEPS = {
-    "CORDON": "upgrade-cordon.sh",
-    "NODE": "upgrade-node.sh",
-    "UNCORDON": "upgrade-uncordon.sh",
-}
+
+
+@dataclass(frozen=True)
+class KubeArgs:
+    """What every master and worker is made with (Cluster translates it from the settings)."""
+
+    kubernetes_version: str
+    package_mirror: str | None
+    image_repository: str | None
+    pod_cidr: str
+    node_mtu: int | None
+    external_cloud: bool  # the cloud controller manager initialises the nodes
+    network_policy: bool
+    timeouts: Timeouts
+
+    @property
+    def upgrade_label(self) -> str:
+        """What an upgrade acts on: the version, and where packages come from."""
+        return f"kubernetes {self.kubernetes_version} from {self.package_mirror or 'pkgs.k8s.io'}"
 
 
 @dataclass(frozen=True)
@@ -62,18 +65,21 @@ class JoinTarget:
     ca_cert_hash: pulumi.Output[str]
     first_master: remote.ConnectionArgs
     initialized: pulumi.Resource
-    # Made on the first master once every master has upgraded: the token workers drain
-    # themselves with during a rolling upgrade (and the command that makes it).
-    upgrade_credential: remote.Command | None = None
-    # The last master's upgrade: workers upgrade only after the whole control plane.
-    control_plane_upgraded: pulumi.Resource | None = None
-    # The add-on objects that run images pinned per minor: they follow the control plane,
-    # and workers follow them (the first worker of each upgrade lane waits for them).
+
+
+@dataclass(frozen=True)
+class UpgradeGate:
+    """What worker upgrades wait for: the token they drain themselves with (made on the
+    first master), the last master's upgrade, and the add-on objects that run images pinned
+    per minor (the first worker of each upgrade lane waits for them)."""
+
+    credential: remote.Command
+    control_plane_upgraded: pulumi.Resource
     addons_rolled_out: tuple[pulumi.Resource, ...] = ()
 
 
 def kube_user_data(
-    settings: Settings,
+    kube: KubeArgs,
     *,
     role: str,
     node: str,
@@ -90,12 +96,12 @@ def kube_user_data(
         spec = KubeNodeSpec(
             role=role,
             name=node,
-            kubernetes_version=settings.kubernetes_version,
-            package_mirror=settings.package_mirror,
-            image_repository=settings.image_repository,
+            kubernetes_version=kube.kubernetes_version,
+            package_mirror=kube.package_mirror,
+            image_repository=kube.image_repository,
             network_cidr=v["cidr"],
-            network_mtu=settings.network.node_mtu,
-            pod_cidr=str(settings.pod_cidr),
+            network_mtu=kube.node_mtu,
+            pod_cidr=kube.pod_cidr,
             discovery_endpoints=tuple(v["endpoints"]),
             etcd_ca_pem=v["ca"],
             flannel_cert_pem=v["cert"],
@@ -122,45 +128,68 @@ def kube_user_data(
     return pulumi.Output.secret(data)
 
 
-def join_node(
-    settings: Settings,
-    *,
-    node: str,
-    address: pulumi.Output[str],
-    connection: remote.ConnectionArgs,
+def join_steps(
+    kube: KubeArgs,
     target: JoinTarget,
-    ready: pulumi.Resource,
-    parent: pulumi.Resource,
+    *,
     control_plane: bool,
     labels: dict[str, str],
     taints: list[dict],
-    instance: pulumi.Resource,
-    after: Sequence[pulumi.Resource] = (),
-) -> remote.Command:
-    """Token from the first master, join on the node, and a drain that runs on delete.
+    after: Callable[[Node], Sequence[pulumi.Resource]] = lambda n: (),
+) -> list[StepSpec]:
+    """Token from the first master, join on the node, a drain that runs on delete, and the
+    node's network policy. Masters join one after another (stacked etcd grows one member at
+    a time: concurrent member adds race), workers all at once.
 
-    The token is made right before its join (after whatever the join waits for: a master
-    joins only after the previous one), so a node added months later, or the last of seven
-    masters joining one after another, still gets a live one; it is short-lived and only
-    this node's join ever sees it. Token, join and drain belong to the VM: a replaced VM is
-    drained first, then the new one gets a fresh token and joins.
-    """
-    token = node_command(
-        command_name(node, Role.TOKEN),
-        connection=target.first_master,
-        script_name="master-join-token.sh",
-        env={"TOKEN_TTL": TOKEN_TTL, "TOKEN_TIMEOUT": str(settings.timeouts.join)},
-        timeout=settings.timeouts.join,
-        parent=parent,
-        depends_on=[target.initialized, *after],
-        secret_stdout=True,
-        instance=instance,
-    )
+    The token is made right before its join (after whatever the join waits for), so a node
+    added months later, or the last of seven masters joining one after another, still gets a
+    live one; it is short-lived and only this node's join ever sees it. Token, join and drain
+    belong to the VM: a replaced VM is drained first, then the new one gets a fresh token and
+    joins."""
+    t = kube.timeouts
+    chain = dict(chain=roles.Role.JOIN, first=[target.initialized]) if control_plane else {}
+    return [
+        StepSpec(
+            roles.TOKEN,
+            env=lambda n: {"TOKEN_TTL": TOKEN_TTL, "TOKEN_TIMEOUT": str(t.join)},
+            timeout=t.join,
+            after=lambda n: [target.initialized, *after(n)],
+            on=target.first_master,
+            **chain,
+        ),
+        StepSpec(
+            roles.JOIN,
+            env=lambda n: _join_env(kube, target, n, control_plane, labels, taints),
+            timeout=t.join,
+            after=lambda n: [n.ready, n.steps[roles.Role.TOKEN], *after(n)],
+            **chain,
+        ),
+        StepSpec(
+            roles.DRAIN,
+            env=lambda n: {
+                "NODE_NAME": n.name,
+                "DRAIN_TIMEOUT": str(t.drain),
+                "REMOVE_ETCD_MEMBER": "true" if control_plane else "false",
+            },
+            timeout=t.drain,
+            # Deleted before the join, hence before the VM: the node is drained while it exists.
+            after=lambda n: [n.steps[roles.Role.JOIN]],
+            on=target.first_master,
+        ),
+        network_policy_step(kube, after=roles.Role.JOIN),
+    ]
+
+
+def _join_env(kube, target, node: Node, control_plane, labels, taints) -> dict:
+    token = node.steps[roles.Role.TOKEN]
     config = pulumi.Output.all(
-        address=address, endpoint=target.endpoint, token=token.stdout, ca_hash=target.ca_cert_hash
+        address=node.address,
+        endpoint=target.endpoint,
+        token=token.stdout,
+        ca_hash=target.ca_cert_hash,
     ).apply(
         lambda v: kubeadm.join_config(
-            node_name=node,
+            node_name=node.name,
             node_ip=v["address"],
             endpoint=v["endpoint"],
             token=v["token"].strip(),
@@ -168,91 +197,59 @@ def join_node(
             control_plane=control_plane,
             labels=labels,
             taints=taints,
-            external_cloud=settings.cloud_controller.enabled,
+            external_cloud=kube.external_cloud,
         )
     )
-    join = node_command(
-        command_name(node, Role.JOIN),
-        connection=connection,
-        script_name="node-join.sh",
-        env={
-            "KUBEADM_JOIN_CONFIG_B64": secret_b64(config),
-            "JOIN_TIMEOUT": str(settings.timeouts.join),
-            # A master's shared CA keys come from kubeadm-files; `kubeadm reset` wipes them.
-            "PRESERVE_PKI": "true" if control_plane else "false",
-        },
-        timeout=settings.timeouts.join,
-        parent=parent,
-        depends_on=[ready, token, *after],
-        instance=instance,
-    )
-    delete_command(
-        command_name(node, Role.DRAIN),
-        connection=target.first_master,
-        script_name="master-drain-node.sh",
-        env={
-            "NODE_NAME": node,
-            "DRAIN_TIMEOUT": str(settings.timeouts.drain),
-            "REMOVE_ETCD_MEMBER": "true" if control_plane else "false",
-        },
-        timeout=settings.timeouts.drain,
-        parent=parent,
-        # Deleted before the join, hence before the VM: the node is drained while it exists.
-        depends_on=[join],
-        instance=instance,
-    )
-    network_policy_command(settings, node=node, connection=connection, parent=parent, after=[join])
-    return join
+    return {
+        "KUBEADM_JOIN_CONFIG_B64": secret_b64(config),
+        "JOIN_TIMEOUT": str(kube.timeouts.join),
+        # A master's shared CA keys come from kubeadm-files; `kubeadm reset` wipes them.
+        "PRESERVE_PKI": "true" if control_plane else "false",
+    }
 
 
-def network_policy_command(
-    settings: Settings,
-    *,
-    node: str,
-    connection: remote.ConnectionArgs,
-    parent: pulumi.Resource,
-    after: Sequence[pulumi.Resource],
-) -> remote.Command:
+def network_policy_step(kube: KubeArgs, *, after: roles.Role) -> StepSpec:
     """`<node>-network-policy`: networkPolicy.enabled turned off reaches the running node (the
     CNI files Calico's DaemonSet wrote are removed, or new pods could not start). Nothing runs
     when the node is created: a new node has no such files, and with policy on the DaemonSet
-    writes them."""
-    enabled = settings.network_policy.enabled
-    return day2_command(
-        command_name(node, Role.NETWORK_POLICY),
-        connection=connection,
-        script_name="node-network-policy.sh",
-        env={
+    writes them. Runs after the node's `after` step (its join, or init)."""
+    enabled = kube.network_policy
+    return StepSpec(
+        roles.NETWORK_POLICY,
+        env=lambda n: {
             "NETWORK_POLICY": "true" if enabled else "false",
             "CNI_FILES": " ".join(calico.CNI_FILES),
         },
         timeout=NETWORK_POLICY_TIMEOUT,
-        parent=parent,
-        depends_on=after,
-        label=f"network policy {'on' if enabled else 'off'}",
+        after=lambda n: [n.steps[after]],
+        label=lambda n: f"network policy {'on' if enabled else 'off'}",
     )
 
 
-def flannel_certificate(
-    node: str,
-    *,
-    flannel: FlannelClient,
-    connection: remote.ConnectionArgs,
-    parent: pulumi.Resource,
-    after: Sequence[pulumi.Resource],
-) -> remote.Command:
+def certificate_step(step: roles.Step, what: str, env, *, after, chain: bool = False) -> StepSpec:
+    """A certificate renewed in state reaches the running node: nothing runs when the node
+    is created (its user-data has the certificate), the script runs when the certificate
+    (or the script) changes, and restarts what reads it. Its stdin is a secret (the key).
+    With chain, one node after another (a renewed etcd certificate restarts etcd)."""
+    assert step.script == CERT_SCRIPT and step.mode is roles.Mode.DAY_2
+    return StepSpec(
+        step,
+        env=lambda n: pulumi.Output.secret(env(n)),
+        timeout=CERT_TIMEOUT,
+        after=after,
+        chain=step.role if chain else None,
+        label=lambda n: f"renewed {what}",
+    )
+
+
+def flannel_renewal_step(flannel: FlannelClient, *, after) -> StepSpec:
     """`<node>-flannel-renewal`: flanneld's client certificate, renewed by pulumi-tls before it
     expires, installed on the running node."""
     env = pulumi.Output.all(flannel.cert.cert, flannel.cert.key, flannel.etcd_ca).apply(
         lambda v: flannel_cert_env(cert_pem=v[0], key_pem=v[1], ca_pem=v[2])
     )
-    return certificate_command(
-        command_name(node, Role.FLANNEL_RENEWAL),
-        connection=connection,
-        env=env,
-        what="flannel client certificate",
-        parent=parent,
-        depends_on=after,
+    return certificate_step(
+        roles.FLANNEL_RENEWAL, "flannel client certificate", lambda n: env, after=after
     )
 
 
@@ -265,115 +262,76 @@ def taint_dicts(taints) -> list[dict]:
     ]
 
 
-def upgrade_label(settings: Settings) -> str:
-    """What an upgrade acts on: the version, and where packages come from."""
-    source = settings.package_mirror or "pkgs.k8s.io"
-    return f"kubernetes {settings.kubernetes_version} from {source}"
-
-
-def upgrade_master(
-    settings: Settings,
-    *,
-    node: str,
-    first: bool,
-    connection: remote.ConnectionArgs,
-    parent: pulumi.Resource,
-    after: Sequence[pulumi.Resource],
-) -> remote.Command:
+def upgrade_master_step(kube: KubeArgs, *, after: Sequence[pulumi.Resource] = ()) -> StepSpec:
     """`kubeadm upgrade apply` on the first master, `kubeadm upgrade node` on the others,
-    each when kubernetesVersion (or the package mirror) changes."""
-    return day2_command(
-        command_name(node, Role.UPGRADE),
-        connection=connection,
-        script_name="upgrade-node.sh",
-        env={
-            "TARGET_VERSION": settings.kubernetes_version,
-            "ROLE": "first-master" if first else "master",
-            "PACKAGE_MIRROR": settings.package_mirror or "",
-            "UPGRADE_TIMEOUT": str(settings.timeouts.upgrade),
-            "NODE_NAME": node,
+    one after another, each when kubernetesVersion (or the package mirror) changes."""
+    t = kube.timeouts
+    return StepSpec(
+        roles.UPGRADE_MASTER,
+        env=lambda n: {
+            "TARGET_VERSION": kube.kubernetes_version,
+            "ROLE": "first-master" if n.index == 0 else "master",
+            "PACKAGE_MIRROR": kube.package_mirror or "",
+            "UPGRADE_TIMEOUT": str(t.upgrade),
+            "NODE_NAME": n.name,
         },
-        timeout=settings.timeouts.upgrade,
-        parent=parent,
-        label=upgrade_label(settings),
-        depends_on=after,
+        timeout=t.upgrade,
+        after=lambda n: [n.steps.get(roles.Role.JOIN) or n.steps[roles.Role.INIT]],
+        chain=roles.Role.UPGRADE,
+        first=after,
+        label=lambda n: kube.upgrade_label,
     )
 
 
-def upgrade_credential(
-    settings: Settings,
-    *,
-    connection: remote.ConnectionArgs,
-    node: str,
-    parent: pulumi.Resource,
-    after: Sequence[pulumi.Resource],
-) -> remote.Command:
-    """A fresh node-upgrader token, made again whenever the version, the mirror, or any
-    script a worker upgrades itself with changes: each of those runs the workers' upgrade
+def upgrade_credential_step(kube: KubeArgs, *, after) -> StepSpec:
+    """A fresh node-upgrader token, made again whenever the version, the mirror, or the
+    revision of the workers' upgrade step changes: each of those runs the workers' upgrade
     commands again, and a token made for an earlier run may have expired."""
-    return node_command(
-        command_name(node, Role.UPGRADE_CREDENTIAL),
-        connection=connection,
-        script_name="master-upgrade-credential.sh",
-        env={
-            "TARGET_VERSION": settings.kubernetes_version,
-            "PACKAGE_MIRROR": settings.package_mirror or "",
-            "WORKER_STEPS_SHA256": worker_steps_digest(),
+    t = kube.timeouts
+    return StepSpec(
+        roles.UPGRADE_CREDENTIAL,
+        env=lambda n: {
+            "TARGET_VERSION": kube.kubernetes_version,
+            "PACKAGE_MIRROR": kube.package_mirror or "",
+            "WORKER_UPGRADE_REVISION": str(roles.UPGRADE_WORKER.revision),
             "TOKEN_DURATION": "48h",
-            "CREDENTIAL_TIMEOUT": str(settings.timeouts.join),
+            "CREDENTIAL_TIMEOUT": str(t.join),
         },
-        timeout=settings.timeouts.join,
-        parent=parent,
-        depends_on=after,
-        rerun_on_change=True,
-        secret_stdout=True,
+        timeout=t.join,
+        after=after,
     )
 
 
-def worker_steps_digest() -> str:
-    """One digest over every script a worker's upgrade command carries."""
-    digest = hashlib.sha256()
-    for name in ("upgrade-worker.sh", *WORKER_UPGRADE_STEPS.values()):
-        digest.update(script(name).encode())
-    return digest.hexdigest()
-
-
-def upgrade_worker(
-    settings: Settings,
-    *,
-    node: str,
-    connection: remote.ConnectionArgs,
-    target: JoinTarget,
-    parent: pulumi.Resource,
-    after: Sequence[pulumi.Resource],
-) -> remote.Command:
+def upgrade_worker_step(
+    kube: KubeArgs, target: JoinTarget, gate: UpgradeGate, *, lanes: int
+) -> StepSpec:
     """Cordon, drain, upgrade, uncordon: one command on the worker, one link in its pool's
-    lane, run when the version (or the token made for it) changes."""
-    credential = target.upgrade_credential
-    assert credential is not None and target.control_plane_upgraded is not None, (
-        "the control plane comes first"
-    )
-    steps = {
-        f"UPGRADE_{step}_B64": base64.b64encode(script(name).encode()).decode()
-        for step, name in WORKER_UPGRADE_STEPS.items()
-    }
-    return day2_command(
-        command_name(node, Role.UPGRADE),
-        connection=connection,
-        script_name="upgrade-worker.sh",
-        env={
-            "NODE_NAME": node,
-            "TARGET_VERSION": settings.kubernetes_version,
-            "PACKAGE_MIRROR": settings.package_mirror or "",
+    upgrade lane, run when the version (or the token made for it) changes.
+
+    Lanes: worker i follows worker i - lanes of its pool, so adding or removing the last
+    workers never reorders the others. The first of each lane follows the add-ons (the rest
+    of the lane after it): one edge per lane, not one per worker and add-on."""
+    t = kube.timeouts
+
+    def env(n: Node) -> dict:
+        return {
+            "NODE_NAME": n.name,
+            "TARGET_VERSION": kube.kubernetes_version,
+            "PACKAGE_MIRROR": kube.package_mirror or "",
             "KUBE_API": target.endpoint.apply(lambda e: f"https://{e}"),
-            "KUBE_TOKEN": pulumi.Output.secret(credential.stdout.apply(lambda t: t.strip())),
-            "DRAIN_TIMEOUT": str(settings.timeouts.drain),
-            "UPGRADE_TIMEOUT": str(settings.timeouts.upgrade),
-            "READY_TIMEOUT": str(settings.timeouts.ready),
-            **steps,
-        },
-        timeout=settings.timeouts.drain + settings.timeouts.upgrade + settings.timeouts.ready,
-        parent=parent,
-        label=upgrade_label(settings),
-        depends_on=[credential, target.control_plane_upgraded, *after],
+            "KUBE_TOKEN": pulumi.Output.secret(gate.credential.stdout.apply(lambda s: s.strip())),
+            "DRAIN_TIMEOUT": str(t.drain),
+            "UPGRADE_TIMEOUT": str(t.upgrade),
+            "READY_TIMEOUT": str(t.ready),
+        }
+
+    return StepSpec(
+        roles.UPGRADE_WORKER,
+        env=env,
+        timeout=t.drain + t.upgrade + t.ready,
+        after=lambda n: [gate.credential, gate.control_plane_upgraded, n.steps[roles.Role.JOIN]],
+        chain=roles.Role.UPGRADE,
+        lanes=lanes,
+        first=gate.addons_rolled_out,
+        label=lambda n: kube.upgrade_label,
     )

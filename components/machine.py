@@ -7,9 +7,8 @@ waits for another instance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-from collections.abc import Sequence
+from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_openstack as openstack
@@ -18,7 +17,6 @@ from pulumi_command import remote
 
 from components.commands import Access, ready_gate
 from components.network import PrivateNetwork
-from settings import Settings
 
 
 # Inputs that only matter when a node is created (see machine_instance). The image is not
@@ -82,21 +80,35 @@ def node_image(name: str, image: NodeImage, parent: pulumi.Resource) -> pulumi.O
     return pin.keepers.apply(lambda k: k["imageId"])
 
 
+def _boot_volume(
+    group: GroupSpec, image_id: pulumi.Output[str]
+) -> list[openstack.compute.InstanceBlockDeviceArgs] | None:
+    """A fresh Cinder volume from the image, when the group gives a size."""
+    if not group.volume_size:
+        return None
+    return [
+        openstack.compute.InstanceBlockDeviceArgs(
+            uuid=image_id,
+            source_type="image",
+            destination_type="volume",
+            volume_size=group.volume_size,
+            volume_type=group.volume_type,
+            boot_index=0,
+            delete_on_termination=True,
+        )
+    ]
+
+
 def machine_instance(
     name: str,
+    group: GroupSpec,
     *,
-    cluster: str,
-    role: str,
-    flavor: str,
-    volume_size: int | None,
-    image: NodeImage,
+    index: int,
     port: openstack.networking.Port,
     user_data: pulumi.Output[str],
     network: PrivateNetwork,
     parent: pulumi.Resource,
     server_group: openstack.compute.ServerGroup | None = None,
-    volume_type: str | None = None,
-    zone: str | None = None,
 ) -> openstack.compute.Instance:
     """A VM booted from the image, or from a fresh Cinder volume when a size is given.
 
@@ -115,33 +127,23 @@ def machine_instance(
     stack gives a UUID). Replacement is delete-before-replace: the new server is handed the
     port, which Nova refuses while the old server still holds it.
     """
-    image_id = node_image(name, image, parent)
-    block_devices = None
-    if volume_size:
-        block_devices = [
-            openstack.compute.InstanceBlockDeviceArgs(
-                uuid=image_id,
-                source_type="image",
-                destination_type="volume",
-                volume_size=volume_size,
-                volume_type=volume_type,
-                boot_index=0,
-                delete_on_termination=True,
-            )
-        ]
+    image_id = node_image(name, group.image, parent)
+    hint = openstack.compute.InstanceSchedulerHintArgs
     return openstack.compute.Instance(
         name,
         name=name,
-        flavor_name=flavor,
-        image_id=None if volume_size else image_id,
-        block_devices=block_devices,
+        flavor_name=group.flavor,
+        image_id=None if group.volume_size else image_id,
+        block_devices=_boot_volume(group, image_id),
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
-        availability_zone=zone,
+        availability_zone=group.zone(index),
         user_data=user_data,
-        metadata={"openstack-k8s-cluster": cluster, "openstack-k8s-role": role},
-        scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group.id)]
-        if server_group
-        else None,
+        metadata={
+            **group.metadata,
+            "openstack-k8s-cluster": group.cluster,
+            "openstack-k8s-role": group.role,
+        },
+        scheduler_hints=[hint(group=server_group.id)] if server_group else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             # Bootstrap installs packages: it needs the way out before the VM starts.
@@ -165,15 +167,58 @@ def anti_affinity_group(
     )
 
 
-class NodeGroup(Protocol):
-    """What discovery, masters and every worker pool say about their VMs
-    (settings.NodeGroupSettings)."""
+@dataclass(frozen=True)
+class FloatingIps:
+    """Floating IPs from `pool` on the first node only (`<set>-fip`, the jump host) or on
+    every node (`<node>-fip`, a gateway pool). `description` may name the node: {node}."""
 
+    pool: str
+    every_node: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """What every VM of a node set is made of: the group's settings as Cluster translated
+    them, and nothing else."""
+
+    role: str  # discovery / master / worker: its security group, and the VMs' metadata
+    count: int
+    cluster: str  # the cluster's name, in every VM's metadata
+    image: NodeImage
     flavor: str
-    volume_size: int | None
-    volume_type: str | None
+    ready_timeout: int
+    volume_size: int | None = None
+    volume_type: str | None = None
+    zones: tuple[str, ...] = ()  # round-robin over the nodes; none: the cloud picks
+    server_group: str | None = None  # the policy of the set's server group; None: no group
+    floating_ips: FloatingIps | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)  # Nova metadata of every VM
 
-    def zone(self, index: int) -> str | None: ...
+    def zone(self, index: int) -> str | None:
+        return self.zones[index % len(self.zones)] if self.zones else None
+
+
+def floating_ip(
+    name: str,
+    *,
+    pool: str,
+    description: str,
+    port_id: pulumi.Input[str],
+    network: PrivateNetwork,
+    parent: pulumi.Resource,
+) -> tuple[openstack.networking.FloatingIp, openstack.networking.FloatingIpAssociate]:
+    """`<name>` from the external pool, associated with a port once the router is there."""
+    fip = openstack.networking.FloatingIp(
+        name, pool=pool, description=description, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    association = openstack.networking.FloatingIpAssociate(
+        f"{name}-association",
+        floating_ip=fip.address,
+        port_id=port_id,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=network.way_out),
+    )
+    return fip, association
 
 
 @dataclass(frozen=True)
@@ -187,12 +232,9 @@ class BootedNode:
 
 def boot_node(
     name: str,
-    settings: Settings,
-    group: NodeGroup,
+    group: GroupSpec,
     *,
-    role: str,
     index: int,
-    image: NodeImage,
     port: openstack.networking.Port,
     address: pulumi.Output[str],
     user_data: pulumi.Output[str],
@@ -207,13 +249,8 @@ def boot_node(
     through the jump host, or the jump host itself)."""
     instance = machine_instance(
         name,
-        cluster=settings.name,
-        role=role,
-        flavor=group.flavor,
-        volume_size=group.volume_size,
-        volume_type=group.volume_type,
-        zone=group.zone(index),
-        image=image,
+        group,
+        index=index,
         port=port,
         user_data=user_data,
         network=network,
@@ -227,7 +264,7 @@ def boot_node(
         connection=connection,
         address=address,
         instance=instance,
-        timeout=settings.timeouts.ready,
+        timeout=group.ready_timeout,
         parent=parent,
         depends_on=depends_on,
         through_jump_host=not jump_host,

@@ -9,7 +9,6 @@ import pulumi
 import pulumi_openstack as openstack
 
 from rules import names
-from settings import Settings
 
 API_PORT = 6443
 # The VIP's port: haproxy runs on the masters next to kube-apiserver, which already holds
@@ -43,54 +42,54 @@ class Rule:
         return f"{self.protocol}-{ports}-{source}"
 
 
-def role_rules(settings: Settings) -> dict[str, list[Rule]]:
+@dataclass(frozen=True)
+class FirewallArgs:
+    """Who may reach the nodes, as Cluster translated the settings."""
+
+    subnet: str  # the node subnet's range, or SUBNET when only the cloud knows it
+    ssh_allowed_cidrs: tuple[str, ...]
+    api_allowed_cidrs: tuple[str, ...]
+    node_port_allowed_cidrs: tuple[str, ...]
+    through_jump_host: bool  # commands reach the nodes through the discovery node
+    bastion_cidr: str | None  # the operator's bastion, when its address is known
+    endpoint_kind: str  # vip / octavia / master
+    vrrp: bool  # keepalived moves a VIP between several masters
+    gateway: bool  # some pool serves HTTP(S) from anywhere
+
+
+def role_rules(fw: FirewallArgs) -> dict[str, list[Rule]]:
     """Least-privilege ingress per role, as data: the security groups are built from this.
 
     Roles: discovery (etcd for discovery and flannel, SSH jump host), master, worker.
     Egress stays open (the cloud's default rules): nodes install packages at first boot.
     """
-    net = SUBNET if settings.network.existing is not None else str(settings.network.cidr)
     rules = {
-        "discovery": _discovery_rules(settings),
-        "master": _kube_node_rules(settings) + _master_rules(settings, net),
-        "worker": _kube_node_rules(settings) + _worker_rules(settings, net),
+        "discovery": _discovery_rules(fw),
+        "master": _kube_node_rules(fw) + _master_rules(fw),
+        "worker": _kube_node_rules(fw) + _worker_rules(fw),
     }
     return {role: _one_per_key(rs) for role, rs in rules.items()}
 
 
-def _bastion_cidr(settings: Settings) -> str | None:
-    bastion = settings.access.bastion
-    return f"{bastion.address}/32" if bastion is not None and bastion.address is not None else None
-
-
-def _discovery_rules(settings: Settings) -> list[Rule]:
-    rules = [
-        Rule("ssh to the jump host", "tcp", (22, 22), cidr=str(c))
-        for c in settings.ssh_allowed_cidrs
-    ]
+def _discovery_rules(fw: FirewallArgs) -> list[Rule]:
+    rules = [Rule("ssh to the jump host", "tcp", (22, 22), cidr=c) for c in fw.ssh_allowed_cidrs]
     rules += [
         Rule(f"discovery etcd from {role}s", "tcp", (2379, 2379), group=role)
         for role in ("master", "worker")
     ]
     rules.append(Rule("discovery etcd peers", "tcp", ETCD_PORTS, group="discovery"))
-    bastion = _bastion_cidr(settings)
-    if bastion is not None:
-        rules.append(Rule("ssh from the bastion", "tcp", (22, 22), cidr=bastion))
+    if fw.bastion_cidr is not None:
+        rules.append(Rule("ssh from the bastion", "tcp", (22, 22), cidr=fw.bastion_cidr))
     return rules
 
 
-def _kube_node_rules(settings: Settings) -> list[Rule]:
+def _kube_node_rules(fw: FirewallArgs) -> list[Rule]:
     """What masters and workers alike accept: SSH for the commands, kubelet, flannel, ICMP."""
     # Without the jump host's floating IP, commands come from the operator's bastion or from
     # where Pulumi runs (sshAllowedCidrs) straight to every node.
-    commands_from = (
-        []
-        if settings.access.through == "jump-host"
-        else [str(c) for c in settings.ssh_allowed_cidrs]
-    )
-    bastion = _bastion_cidr(settings)
-    if bastion is not None:
-        commands_from.append(bastion)
+    commands_from = [] if fw.through_jump_host else list(fw.ssh_allowed_cidrs)
+    if fw.bastion_cidr is not None:
+        commands_from.append(fw.bastion_cidr)
     rules = [Rule("ssh from the jump host", "tcp", (22, 22), group="discovery")]
     rules += [Rule("ssh for remote commands", "tcp", (22, 22), cidr=cidr) for cidr in commands_from]
     # metrics-server runs on workers, and flannel masquerades its scrapes with the
@@ -107,8 +106,8 @@ def _kube_node_rules(settings: Settings) -> list[Rule]:
     return rules
 
 
-def _master_rules(settings: Settings, net: str) -> list[Rule]:
-    port = endpoint_port(settings)
+def _master_rules(fw: FirewallArgs) -> list[Rule]:
+    port = endpoint_port(fw.endpoint_kind)
     rules = []
     # 6443 itself: haproxy's backends, and pods reaching the `kubernetes` Service.
     for peer in ("master", "worker"):
@@ -116,24 +115,25 @@ def _master_rules(settings: Settings, net: str) -> list[Rule]:
         if port != API_PORT:
             rules.append(Rule(f"api endpoint from {peer}s", "tcp", (port, port), group=peer))
     rules += [
-        Rule("api from allowed cidr", "tcp", (port, port), cidr=str(c))
-        for c in settings.api_allowed_cidrs
+        Rule("api from allowed cidr", "tcp", (port, port), cidr=c) for c in fw.api_allowed_cidrs
     ]
-    if settings.control_plane.endpoint == "octavia":
+    if fw.endpoint_kind == "octavia":
         # Octavia's amphorae health-check and forward from addresses in the cluster subnet.
-        rules.append(Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=net))
+        rules.append(
+            Rule("api from the load balancer", "tcp", (API_PORT, API_PORT), cidr=fw.subnet)
+        )
     rules.append(Rule("stacked etcd between masters", "tcp", ETCD_PORTS, group="master"))
-    if settings.masters.count > 1 and endpoint_kind(settings) == "vip":
+    if fw.vrrp:
         rules.append(Rule("vrrp between masters", VRRP_PROTOCOL, None, group="master"))
     return rules
 
 
-def _worker_rules(settings: Settings, net: str) -> list[Rule]:
+def _worker_rules(fw: FirewallArgs) -> list[Rule]:
     rules = [
         Rule("nodeports", "tcp", NODE_PORTS, cidr=cidr)
-        for cidr in [net, *map(str, settings.node_port_allowed_cidrs)]
+        for cidr in [fw.subnet, *fw.node_port_allowed_cidrs]
     ]
-    if any(p.gateway for p in settings.worker_pools):
+    if fw.gateway:
         rules += [
             Rule(f"gateway {port}", "tcp", (port, port), cidr="0.0.0.0/0") for port in (80, 443)
         ]
@@ -149,38 +149,34 @@ def _one_per_key(rules: list[Rule]) -> list[Rule]:
     return list(kept.values())
 
 
-def endpoint_port(settings: Settings) -> int:
+def endpoint_port(kind: str) -> int:
     """The API endpoint's port: 8443 on the VIP (haproxy), else kube-apiserver's own 6443."""
-    return VIP_PORT if endpoint_kind(settings) == "vip" else API_PORT
-
-
-def endpoint_kind(settings: Settings) -> str:
-    """vip / octavia / master: what stands behind the API endpoint."""
-    if settings.control_plane.endpoint is not None:
-        return settings.control_plane.endpoint
-    return "vip" if settings.masters.count > 1 else "master"
-
-
-def check_existing_subnet(settings: Settings) -> str | None:
-    """The range of network.existing's subnet, read from the cloud and checked against
-    podCidr and serviceCidr (settings.check_subnet: a ConfigError naming the key). A plain
-    invoke, so that the program can call it before it registers any resource: a refusal then
-    leaves nothing half made, as every other config error does. None without an existing
-    network."""
-    given = settings.network.existing
-    if given is None:
-        return None
-    subnet = (
-        openstack.networking.get_subnet(subnet_id=given.subnet_id)
-        if names.is_id(given.subnet_id)
-        else openstack.networking.get_subnet(name=given.subnet_id)
-    )
-    return settings.check_subnet(subnet.cidr)
+    return VIP_PORT if kind == "vip" else API_PORT
 
 
 # A rule's source that is the cluster's subnet, whose range an existing subnet only tells at
 # plan time (a resource name cannot wait for it).
 SUBNET = "subnet"
+
+
+@dataclass(frozen=True)
+class ExistingNetwork:
+    network_id: str  # a name or an id
+    subnet_id: str
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    """The network as Cluster translated the settings: made (cidr, mtu, DNS), or the
+    operator's existing one; and the firewall."""
+
+    cluster: str
+    external_network: str
+    firewall: FirewallArgs
+    cidr: IPv4Network | None = None
+    mtu: int | None = None
+    dns_nameservers: tuple[str, ...] = ()
+    existing: ExistingNetwork | None = None
 
 
 class PrivateNetwork(pulumi.ComponentResource):
@@ -195,29 +191,29 @@ class PrivateNetwork(pulumi.ComponentResource):
     # What a VM waits for before it boots: the way out its bootstrap downloads through.
     way_out: list[pulumi.Resource]
 
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("openstack-k8s:index:PrivateNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         external = openstack.networking.get_network_output(
-            name=settings.external_network, external=True
+            name=args.external_network, external=True
         )
         self.external_network_id = external.id
-        if settings.network.existing is None:
-            self._create(name, settings, external)
+        if args.existing is None:
+            self._create(name, args, external)
         else:
-            self._existing(settings)
+            self._existing(args.existing)
 
         # Groups first, then rules: rules name other roles' groups as their source.
         self.security_groups = {
             role: openstack.networking.SecGroup(
                 f"{name}-sg-{role}",
-                name=f"{settings.name}-{role}",
-                description=f"openstack-k8s {settings.name}: {role} nodes",
+                name=f"{args.cluster}-{role}",
+                description=f"openstack-k8s {args.cluster}: {role} nodes",
                 opts=child,
             )
             for role in ("discovery", "master", "worker")
         }
-        for role, rules in role_rules(settings).items():
+        for role, rules in role_rules(args.firewall).items():
             for rule in rules:
                 openstack.networking.SecGroupRule(
                     f"{name}-sg-{role}-{rule.key}",
@@ -234,28 +230,28 @@ class PrivateNetwork(pulumi.ComponentResource):
                 )
         self.register_outputs({"networkId": self.network_id, "subnetId": self.subnet_id})
 
-    def _create(self, name: str, settings: Settings, external) -> None:
+    def _create(self, name: str, args: NetworkArgs, external) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        cidr: IPv4Network = settings.network.cidr
+        cidr = args.cidr
         network = openstack.networking.Network(
             f"{name}-net",
-            name=f"{settings.name}-net",
+            name=f"{args.cluster}-net",
             admin_state_up=True,
-            mtu=settings.network.mtu,
+            mtu=args.mtu,
             opts=child,
         )
         subnet = openstack.networking.Subnet(
             f"{name}-subnet",
-            name=f"{settings.name}-subnet",
+            name=f"{args.cluster}-subnet",
             network_id=network.id,
             cidr=str(cidr),
             ip_version=4,
-            dns_nameservers=[str(a) for a in settings.network.dns_nameservers] or None,
+            dns_nameservers=list(args.dns_nameservers) or None,
             opts=child,
         )
         router = openstack.networking.Router(
             f"{name}-router",
-            name=f"{settings.name}-router",
+            name=f"{args.cluster}-router",
             external_network_id=external.id,
             opts=child,
         )
@@ -267,10 +263,9 @@ class PrivateNetwork(pulumi.ComponentResource):
         self.network_id, self.subnet_id = network.id, subnet.id
         self.cidr = pulumi.Output.from_input(str(cidr))
 
-    def _existing(self, settings: Settings) -> None:
+    def _existing(self, given: ExistingNetwork) -> None:
         """The operator's network and subnet, read from the cloud. Its way out (a router, or
         a package mirror inside the network) is the operator's: nothing is waited for."""
-        given = settings.network.existing
         subnet = (
             openstack.networking.get_subnet_output(subnet_id=given.subnet_id)
             if names.is_id(given.subnet_id)
@@ -283,6 +278,6 @@ class PrivateNetwork(pulumi.ComponentResource):
         )
         self.way_out = []
         self.network_id, self.subnet_id = network.id, subnet.id
-        # Checked against podCidr and serviceCidr by check_existing_subnet, before any
+        # Checked against podCidr and serviceCidr by cluster.check_existing_subnet, before any
         # resource was registered.
         self.cidr = subnet.cidr

@@ -1,4 +1,5 @@
-"""How many workers of a pool upgrade at once: `upgrade.maxUnavailable`."""
+"""How many workers of a pool upgrade at once: `upgrade.maxUnavailable`, and the one rule
+that keeps every upgrade lane short."""
 
 from __future__ import annotations
 
@@ -23,9 +24,15 @@ def max_unavailable(value: object) -> int | str:
     return value
 
 
+# The longest chain of upgrade commands a pool may form. Each link is one more level in
+# every dependency walk over the graph (the SDK's own walks recurse), and one more engine
+# step on the path of every bring-up, although nothing runs at creation.
+MAX_LANE_LENGTH = 50
+
+
 def lanes(value: int | str, pool_size: int) -> int:
-    """Workers upgraded at once in a pool of pool_size: a percentage is rounded up, and at
-    least one worker always goes."""
-    if isinstance(value, int):
-        return value
-    return max(1, math.ceil(pool_size * int(value[:-1]) / 100))
+    """Workers upgraded at once in a pool of pool_size: maxUnavailable (a percentage is
+    rounded up, and at least one worker always goes), or more when the pool is so big that
+    that many lanes would each be longer than MAX_LANE_LENGTH."""
+    wanted = value if isinstance(value, int) else math.ceil(pool_size * int(value[:-1]) / 100)
+    return max(wanted, math.ceil(pool_size / MAX_LANE_LENGTH), 1)

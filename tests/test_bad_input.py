@@ -45,6 +45,7 @@ def full_config(policy: str) -> dict:
             "volumeType": "ssd",
             "availabilityZones": ["az1"],
             "floatingIp": False,
+            "metadata": {"backup-policy": "daily"},
         },
         "access": {"bastion": {"host": "bastion.example.com", "user": "ops"}},
         "apiServer": {
@@ -65,6 +66,7 @@ def full_config(policy: str) -> dict:
             "availabilityZones": ["az1", "az2", "az3"],
             "count": 3,
             "serverGroupPolicy": "anti-affinity",
+            "metadata": {"team": "platform"},
         },
         "workerPools": [
             {
@@ -77,6 +79,7 @@ def full_config(policy: str) -> dict:
                 "serverGroupPolicy": "soft-anti-affinity",
                 "labels": {"example.com/team": "web"},
                 "taints": [{"key": "example.com/edge", "value": "yes", "effect": "NoSchedule"}],
+                "metadata": {"team": "web"},
             },
             {"name": "general", "count": 2},
         ],

@@ -210,6 +210,7 @@ def test_adding_a_worker_touches_only_that_worker(plan):
         "dev-worker-general-2-image",
         "dev-worker-general-2-sshd",
         "dev-worker-general-2-ready",
+        "dev-worker-general-2-step-kit",
         "dev-worker-general-2-flannel-renewal",
         "dev-worker-general-2-token",
         "dev-worker-general-2-join",

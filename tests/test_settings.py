@@ -737,4 +737,6 @@ def test_zones_round_robin_and_rollout_lanes():
     assert load().upgrade.max_unavailable == "20%"
     lanes = {n: load().upgrade.lanes(n) for n in (1, 4, 5, 6, 10, 300)}
     assert lanes == {1: 1, 4: 1, 5: 1, 6: 2, 10: 2, 300: 60}
-    assert load(upgrade={"maxUnavailable": 3}).upgrade.lanes(300) == 3
+    # Three lanes of 100 would be longer than MAX_LANE_LENGTH: six lanes of 50.
+    assert load(upgrade={"maxUnavailable": 3}).upgrade.lanes(300) == 6
+    assert load(upgrade={"maxUnavailable": 3}).upgrade.lanes(150) == 3

@@ -63,6 +63,7 @@ DURATIONS = {
     "encryption-step": 60.0,  # a master's kube-apiserver restarted with the next key order
     "secrets-rewrite": 30.0,  # every Secret read and written again
     "bundle": 40.0,  # etcd backup timer and scripts installed (apt)
+    "step-kit": 2.0,  # the node's step kit unpacked (cloud-init long finished)
     "engine-only": 0.05,  # a command with nothing to run at creation (drain, upgrades)
     "k8s-object": 2.0,  # a Kubernetes object applied
     "k8s-workload": 60.0,  # a Deployment/DaemonSet rolled out
@@ -84,6 +85,7 @@ _ROLE_KINDS = {
     Role.UPGRADE_CREDENTIAL: "token",
     Role.APISERVER: "apiserver-check",
     Role.ETCD_BACKUP: "bundle",
+    Role.STEP_KIT: "step-kit",
     Role.ENCRYPTION_ADD: "encryption-step",
     Role.ENCRYPTION_PROMOTE: "encryption-step",
     Role.ENCRYPTION_DROP: "encryption-step",

@@ -303,9 +303,11 @@ class CloudMocks(mocks.Mocks):
     With a previous plan (`prior`: its resources by URN) it answers like the engine over
     that plan's state: a resource the previous plan has keeps its id and its outputs, its
     ignoreChanges properties keep their old values, and one whose change the provider makes
-    a replacement gets a new id and new outputs; so what depends on it shows the change (a
-    replaced subnet gives every port on it a new subnet id and address), and what only an
-    ignored property would change does not (a node's image pin keeps the old image)."""
+    a replacement gets a new id and new outputs, made from all of the program's inputs
+    (ignored ones too: a replacement is created as the program says); so what depends on it
+    shows the change (a replaced subnet gives every port on it a new subnet id and address),
+    and what only an ignored property would change does not (a node's image pin keeps the
+    old image)."""
 
     def __init__(self, subnet: str, stack: str, prior: dict[str, dict] | None = None):
         self.subnet = ipaddress.IPv4Network(subnet)
@@ -365,11 +367,15 @@ class CloudMocks(mocks.Mocks):
         ignored = reg.options.get("ignoreChanges") or []
         old_inputs = prior.get("inputs") or {}
         shown = _keep_old(reg.inputs, old_inputs, ignored, reg.urn)
-        raw = _keep_old(reg.raw_inputs, old_inputs, ignored, reg.urn, secret_stays_new=True)
         op = plandiff.step(prior, {**vars(reg), "inputs": shown}).op
         old_id = prior.get("id") or _id(reg.type, reg.name)  # plans before ids: the name's
-        id_ = _id(reg.type, reg.name, old_id) if op == "replace" else old_id
-        return id_, self._state(reg.type, reg.name, id_, raw), op
+        if op == "replace":
+            # ignoreChanges holds only for an update: the engine checks a replacement afresh
+            # from the program's inputs, and its create gets them all.
+            id_ = _id(reg.type, reg.name, old_id)
+            return id_, self._state(reg.type, reg.name, id_, reg.raw_inputs), op
+        raw = _keep_old(reg.raw_inputs, old_inputs, ignored, reg.urn, secret_stays_new=True)
+        return old_id, self._state(reg.type, reg.name, old_id, raw), op
 
     def _state(self, t: str, name: str, id_: str | None, inputs: dict) -> dict:
         """The provider's outputs: the inputs, and what it makes up, derived from the name

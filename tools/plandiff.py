@@ -754,6 +754,42 @@ def _notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
     return [Alert(f"reconfigures {count} master{'s' if count != 1 else ''}", lines)]
 
 
+_REVISION = re.compile(r"(?:^| · )([a-z0-9-]+) revision ([0-9]+)$")
+
+
+def _revision(res: dict[str, Any]) -> tuple[str, int] | None:
+    """(role, revision) from a command's label, which names a step's revision once it was
+    ever raised (components/commands.run_step); None at revision 1."""
+    m = _REVISION.search(_command_label(res))
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def _revision_notes(old: Plan, new: Plan, changed: list[ResourceDiff]) -> list[Alert]:
+    """Steps that run again because their revision was raised (docs/lifecycle.md): which,
+    from which revision to which, on how many nodes; and the step kit that goes first."""
+    raised: dict[tuple[str, int, int], list[str]] = {}
+    for d in changed:
+        if d.type != COMMAND or d.effect != RERUN:
+            continue
+        before, after = _revision(old.resources[d.urn]), _revision(new.resources[d.urn])
+        if after is not None and (before is None or before[1] < after[1]):
+            key = (after[0], before[1] if before else 1, after[1])
+            raised.setdefault(key, []).append(d.name)
+    if not raised:
+        return []
+    kits = sum(1 for d in changed if d.name.endswith("-step-kit") and d.effect == REPLACE)
+    lines = [
+        f"`{role}` revision {a} → {b} on {len(names)} node{'s' if len(names) != 1 else ''}: "
+        + ", ".join(f"`{n}`" for n in sorted(names, key=_natural))
+        for (role, a, b), names in sorted(raised.items())
+    ]
+    lines.append(
+        f"the new step kit goes to every node first ({kits} `-step-kit` commands replaced); "
+        "the steps keep their order (one master after another, workers lane by lane)"
+    )
+    return [Alert("runs steps again whose revision was raised", lines)]
+
+
 # Kubernetes' version-skew policy, as the program orders a version bump: the control plane
 # first (no component may be newer than the API server it talks to), then the add-ons, then
 # the workers (a kubelet never newer than the API server).
@@ -898,11 +934,13 @@ def compare(old: Plan, new: Plan) -> Comparison:
         for k in set(old.outputs) | set(new.outputs)
         if old.outputs.get(k, _MISSING) != new.outputs.get(k, _MISSING)
     )
+    # A node keeps its old user-data only when updated in place: a replacement is created
+    # from the program's inputs (the engine checks it afresh), ignored ones included.
     ignored_ud = {
         d.name
         for d in changed + ignored
         for c in d.changes
-        if c.path == "userData" and c.effect == IGNORED
+        if c.path == "userData" and c.effect == IGNORED and d.effect != REPLACE
     }
     ud_nodes = sum(
         1 for n in set(old.user_data) & set(new.user_data) if old.user_data[n] != new.user_data[n]
@@ -918,7 +956,10 @@ def compare(old: Plan, new: Plan) -> Comparison:
         meta_only=[d for d in diffs if d.meta and not d.changes],
         outputs=outputs,
         alerts=_alerts(old, new, added, removed, changed) + skew_alerts,
-        notes=_rotation_notes(added) + _notes(old, new, changed) + upgrade_notes,
+        notes=_rotation_notes(added)
+        + _revision_notes(old, new, changed)
+        + _notes(old, new, changed)
+        + upgrade_notes,
         user_data=_user_data_groups(old, new, ignored_ud),
         user_data_nodes=ud_nodes,
     )

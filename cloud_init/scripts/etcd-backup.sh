@@ -3,7 +3,8 @@
 # configured. Run by etcd-backup.service (timer) on every master and on the discovery node;
 # safe to run by hand at any time (runs are serialized by a lock in BACKUP_DIR).
 #
-# Installed as /usr/local/sbin/etcd-backup.sh; environment from /etc/default/etcd-backup.
+# In the step kit (cloud_init.steps), run by /usr/local/sbin/etcd-backup.sh; environment from
+# /etc/default/etcd-backup.
 #
 # Environment:
 #   ETCDCTL_ENDPOINTS  the ONE etcd client URL to snapshot, e.g. https://127.0.0.1:2379

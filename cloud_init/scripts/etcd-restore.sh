@@ -2,7 +2,8 @@
 # Restore an etcd snapshot into a fresh data directory, ready for etcd to start on it.
 # See docs/etcd-backup-restore.md for the whole procedure (stop etcd first, start it after).
 #
-# Installed as /usr/local/sbin/etcd-restore.sh on every master and on the discovery node.
+# In the step kit of every master and of the discovery node (cloud_init.steps), run by
+# /usr/local/sbin/etcd-restore.sh.
 #
 # Usage: etcd-restore.sh [--force] [SNAPSHOT]
 #   --force   DATA_DIR is not empty: move it aside to DATA_DIR.before-restore-<UTC time>

@@ -7,14 +7,15 @@
 # use a short-lived token of the openstack-k8s-node-upgrader ServiceAccount (made on the first
 # master by master-upgrade-credential.sh), whose RBAC allows what a drain needs and no more.
 # The three steps are the tested scripts upgrade-cordon.sh, upgrade-node.sh and
-# upgrade-uncordon.sh, shipped with this command (base64) and run in that order.
+# upgrade-uncordon.sh, run in that order from the node's step kit (cloud_init.steps), which
+# the node's -ready command installs.
 #
 # Env:
 #   NODE_NAME, TARGET_VERSION          this Node and the version to reach
 #   KUBE_API                           https://<API endpoint>:6443
 #   KUBE_TOKEN                         the node-upgrader token (secret)
 #   KUBE_CA                            default /etc/kubernetes/pki/ca.crt (what kubeadm join writes)
-#   UPGRADE_CORDON_B64, UPGRADE_NODE_B64, UPGRADE_UNCORDON_B64   the step scripts
+#   STEP_KIT_DIR                       the step kit, default /usr/local/lib/openstack-k8s/steps
 #   anything the steps read (DRAIN_TIMEOUT, PACKAGE_MIRROR, UPGRADE_TIMEOUT, READY_TIMEOUT)
 # Exit: 0 upgraded (or already at TARGET_VERSION), else the failing step's status; a node
 # whose upgrade failed stays cordoned: fix the cause and re-run `pulumi up`.
@@ -26,7 +27,7 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh" # inlined when shipped (cloud_init.s
 
 main() {
   local name
-  for name in NODE_NAME TARGET_VERSION KUBE_API KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64; do
+  for name in NODE_NAME TARGET_VERSION KUBE_API KUBE_TOKEN; do
     [[ -n ${!name:-} ]] || {
       echo "upgrade-worker: $name is required" >&2
       exit 2
@@ -37,15 +38,15 @@ main() {
     echo "upgrade-worker: cannot read the cluster CA at $ca: has this node joined?" >&2
     exit 2
   }
+  local kit=${STEP_KIT_DIR:-/usr/local/lib/openstack-k8s/steps} step
+  for step in cordon node uncordon; do
+    [[ -r $kit/upgrade-$step.sh ]] ||
+      die 1 "$kit/upgrade-$step.sh is missing: the node's -ready command installs the step kit"
+  done
 
   umask 077
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  local step
-  for step in cordon node uncordon; do
-    local var="UPGRADE_${step^^}_B64"
-    printf '%s' "${!var}" | base64 -d >"$work/$step.sh"
-  done
   # The token stays in a 0600 file for the length of this run, never on a command line.
   cat >"$work/kubeconfig" <<KUBECONFIG
 apiVersion: v1
@@ -66,15 +67,15 @@ contexts:
     user: node-upgrader
 current-context: node-upgrader
 KUBECONFIG
-  unset KUBE_TOKEN UPGRADE_CORDON_B64 UPGRADE_NODE_B64 UPGRADE_UNCORDON_B64
+  unset KUBE_TOKEN
 
   echo "upgrade-worker: $NODE_NAME -> $TARGET_VERSION: cordon and drain"
-  KUBECONFIG="$work/kubeconfig" bash "$work/cordon.sh"
+  KUBECONFIG="$work/kubeconfig" bash "$kit/upgrade-cordon.sh"
   echo "upgrade-worker: $NODE_NAME: packages, kubeadm upgrade node, kubelet"
   # The node step reads its own Node with the kubelet's credentials, as any node may.
-  env -u KUBECONFIG ROLE=worker bash "$work/node.sh"
+  env -u KUBECONFIG ROLE=worker bash "$kit/upgrade-node.sh"
   echo "upgrade-worker: $NODE_NAME: wait for Ready at $TARGET_VERSION, then uncordon"
-  KUBECONFIG="$work/kubeconfig" bash "$work/uncordon.sh"
+  KUBECONFIG="$work/kubeconfig" bash "$kit/upgrade-uncordon.sh"
 }
 
 main "$@" </dev/null

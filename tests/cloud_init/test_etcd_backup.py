@@ -24,9 +24,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from fakes import FakeBin, run_remote
 
-from cloud_init import SCRIPTS
+import cloud_init
+from cloud_init import SCRIPTS, steps, userdata
 from cloud_init.backup import (
+    BACKUP_SCRIPT,
+    KIT_SCRIPTS,
+    RESTORE_SCRIPT,
     ROLE_DEFAULTS,
     SHORTHANDS,
     backup_cloud_config,
@@ -464,6 +469,75 @@ def test_cloud_config_part(role, container):
         assert "/etc/etcd-backup/openrc" not in files and "SWIFT_CONTAINER" not in env
     text = "#cloud-config\n" + yaml.safe_dump({"users": ["default"], **part}, sort_keys=False)
     assert verdict(text) == "valid"
+
+
+def test_bundle_carries_no_script_text(monkeypatch, tmp_path):
+    """The two operator paths run the kit's copies: an edit of etcd-backup.sh, etcd-restore.sh
+    or lib/common.sh changes the kit (the edit bites) and leaves the bundle, hence the
+    command that installs it, byte for byte the same; the unit still starts BACKUP_SCRIPT."""
+
+    def bundle():
+        return userdata.bundle_env(backup_cloud_config(role="master", name="m-0"))
+
+    before, kit_before = bundle(), steps.step_kit_tar_b64(KIT_SCRIPTS)
+    files = {f["path"]: f for f in backup_cloud_config(role="master", name="m-0")["write_files"]}
+    for path, name in ((BACKUP_SCRIPT, "etcd-backup.sh"), (RESTORE_SCRIPT, "etcd-restore.sh")):
+        assert files[path]["content"] == steps.command_file(name)
+        assert files[path]["permissions"] == "0755"
+    assert (
+        "ExecStart=/usr/local/sbin/etcd-backup.sh\n"
+        in (files["/etc/systemd/system/etcd-backup.service"]["content"])
+    )
+    edited = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, edited)
+    for name in (*KIT_SCRIPTS, "lib/common.sh"):
+        with (edited / name).open("a") as f:
+            f.write("# an edit\n")
+    monkeypatch.setattr(cloud_init, "SCRIPTS", edited)
+    assert steps.step_kit_tar_b64(KIT_SCRIPTS) != kit_before
+    assert bundle() == before
+
+
+def test_installed_paths_run_the_kit(tmp_path):
+    """The bundle (node-install-bundle.sh) and the kit (node-ready.sh) installed under one
+    root: /usr/local/sbin/etcd-restore.sh --help prints the kit copy's usage, and
+    etcd-backup.sh runs the kit's backup, which refuses to run without its settings. The
+    installed files name the kit by its absolute path: pointed here at this root's kit."""
+    root = tmp_path / "root"
+    kit = root / steps.STEP_KIT_DIR.lstrip("/")
+    fakes = FakeBin(tmp_path, ["apt-get", "dpkg-query", "systemctl", "cloud-init", "chown"])
+    env = userdata.bundle_env(backup_cloud_config(role="discovery", name="d-0"))
+    r = run_remote(SCRIPTS / "node-install-bundle.sh", {**env, "ROOT_DIR": str(root)}, fakes.env())
+    assert r.returncode == 0, r.stderr
+    r = run_remote(
+        SCRIPTS / "node-ready.sh",
+        {"STEP_KIT_TAR_B64": steps.step_kit_tar_b64(KIT_SCRIPTS), "STEP_KIT_DIR": str(kit)},
+        fakes.env(),
+    )
+    assert r.returncode == 0, r.stderr
+    for path in (BACKUP_SCRIPT, RESTORE_SCRIPT):
+        installed = root / path.lstrip("/")
+        assert os.access(installed, os.X_OK)
+        text = installed.read_text()
+        assert f"exec bash {steps.STEP_KIT_DIR}/" in text
+        installed.write_text(text.replace(steps.STEP_KIT_DIR, str(kit)))
+
+    def run(path, *args):
+        return subprocess.run(
+            [str(root / path.lstrip("/")), *args],
+            env={"PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    usage = run(RESTORE_SCRIPT, "--help")
+    assert usage.returncode == 0, usage.stderr
+    assert "Usage: etcd-restore.sh [--force] [SNAPSHOT]" in usage.stdout
+    backup = run(BACKUP_SCRIPT)  # the kit's copy, by its path, without /etc/default/etcd-backup
+    assert backup.returncode == 1, backup.stderr
+    assert backup.stderr.startswith(f"{kit}/etcd-backup.sh: line ")
+    assert "ETCDCTL_ENDPOINTS must be the etcd client URL to snapshot" in backup.stderr
 
 
 @pytest.mark.parametrize(

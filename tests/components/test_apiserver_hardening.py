@@ -18,19 +18,30 @@ from fakes import master as master_fakes
 import yaml
 
 from cloud_init import apiserver, script
-from components.apiserver import audit_policy
+from component_args import control_plane, kubeadm_files
+from components.cluster import audit_policy
+from tools.plan import user_data_text
 
-OIDC = 'apiServer.oidc={"issuerUrl":"https://id.example.org/realms/k8s","clientId":"k8s","groupsClaim":"groups"}'
+OIDC_CONFIG = {
+    "issuerUrl": "https://id.example.org/realms/k8s",
+    "clientId": "k8s",
+    "groupsClaim": "groups",
+}
+# The private network's range in the stacks here (network.cidr's default).
+SUBNET = "10.10.0.0/22"
 
 
 def _cluster_config(text: str) -> dict:
     return next(d for d in yaml.safe_load_all(text) if d["kind"] == "ClusterConfiguration")
 
 
-def test_every_master_gets_the_key_and_the_policy_by_command(plan):
-    p = plan("dev", "masters.count=3", OIDC)
+def test_every_master_gets_the_key_and_the_policy_by_command(under_mocks, stack_settings):
+    """(The control plane alone, in process: the hardening is the masters' own.)"""
+    settings = stack_settings(masters={"count": 3}, apiServer={"oidc": OIDC_CONFIG})
+    regs = under_mocks(lambda: control_plane(settings), subnet=SUBNET).registrations
+    names = {r.name for r in regs}
     for i in range(3):
-        files = p.kubeadm_files(f"dev-master-{i}")
+        files = kubeadm_files(regs, f"t-master-{i}")
         enc = yaml.safe_load(files[apiserver.ENCRYPTION_FILE])
         assert enc["kind"] == "EncryptionConfiguration"
         provider = enc["resources"][0]["providers"][0]["secretbox"]
@@ -38,9 +49,11 @@ def test_every_master_gets_the_key_and_the_policy_by_command(plan):
         assert enc["resources"][0]["providers"][-1] == {"identity": {}}
         assert yaml.safe_load(files[apiserver.AUDIT_POLICY_FILE])["kind"] == "Policy"
     # The key is a Pulumi secret and never in user-data (readable from the metadata service).
-    assert "secretbox" not in p.user_data("dev-master-0")
-    assert "dev-master-encryption-key" in p.by_name
-    cluster = _cluster_config(p.kubeadm_files("dev-master-0")["kubeadm/init.yaml"])
+    first = next(r for r in regs if r.name == "t-master-0")
+    assert "#cloud-config" in user_data_text(first.raw_inputs["userData"])
+    assert "secretbox" not in user_data_text(first.raw_inputs["userData"])
+    assert "t-master-encryption-key" in names
+    cluster = _cluster_config(kubeadm_files(regs, "t-master-0")["kubeadm/init.yaml"])
     args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
     assert args["encryption-provider-config"] == "/etc/kubernetes/encryption/config.yaml"
     assert args["audit-log-maxage"] == "30" and args["audit-log-path"].startswith(
@@ -75,12 +88,16 @@ def test_running_masters_are_reconfigured_one_after_another(plan):
     assert set(on.by_name) == set(changed.by_name)
 
 
-def test_everything_off(plan):
-    p = plan("dev", "apiServer.encryption.enabled=false", "apiServer.audit.enabled=false")
-    cluster = _cluster_config(p.kubeadm_files("dev-master-0")["kubeadm/init.yaml"])
+def test_everything_off(under_mocks, stack_settings):
+    settings = stack_settings(
+        apiServer={"encryption": {"enabled": False}, "audit": {"enabled": False}}
+    )
+    regs = under_mocks(lambda: control_plane(settings), subnet=SUBNET).registrations
+    cluster = _cluster_config(kubeadm_files(regs, "t-master-0")["kubeadm/init.yaml"])
     assert [a["name"] for a in cluster["apiServer"]["extraArgs"]] == ["profiling"]
     assert "extraVolumes" not in cluster["apiServer"]
-    assert "dev-master-encryption-key" not in p.by_name
+    names = {r.name for r in regs}
+    assert "t-master-0-kubeadm-files" in names and "t-master-encryption-key" not in names
 
 
 def test_audit_policy_file(tmp_path, stack_settings):

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from component_args import ComponentPlan, control_plane
+from components.cluster import network_args
+from components.network import PrivateNetwork
 from planning import run_plan
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
@@ -18,14 +21,22 @@ def _rules(p, group: str) -> list[dict]:
     return [r for r in p.of_type(RULE) if sg["urn"] in r["dependencies"]]
 
 
-def test_overlapping_sources_make_one_rule(plan):
+def test_overlapping_sources_make_one_rule(under_mocks, stack_settings):
     """nodePortAllowedCidrs naming the cluster's own network is the rule the program makes
-    anyway: two registrations of one name stop the real engine (duplicate URN). One rule."""
-    p = plan("dev", 'nodePortAllowedCidrs=["10.10.0.0/22"]')
-    names = Counter(r["name"] for r in p.of_type(RULE))
+    anyway: two registrations of one name stop the real engine (duplicate URN). One rule.
+    (The network alone, in process: the rules are all its own.)"""
+    settings = stack_settings(
+        network={"cidr": "10.10.0.0/22"}, nodePortAllowedCidrs=["10.10.0.0/22"]
+    )
+    regs = under_mocks(lambda: PrivateNetwork("t-network", network_args(settings))).registrations
+    rules = [r for r in regs if r.type == RULE]
+    names = Counter(r.name for r in rules)
     assert names and max(names.values()) == 1
-    nodeports = [r for r in _rules(p, "worker") if r["inputs"].get("portRangeMin") == 30000]
-    assert [r["inputs"]["remoteIpPrefix"] for r in nodeports] == ["10.10.0.0/22"]
+    sg = next(r for r in regs if r.name == "t-network-sg-worker")
+    nodeports = [
+        r for r in rules if sg.urn in r.dependencies and r.inputs.get("portRangeMin") == 30000
+    ]
+    assert [r.inputs["remoteIpPrefix"] for r in nodeports] == ["10.10.0.0/22"]
 
 
 def test_kubelet_answers_workers(plan):
@@ -43,22 +54,28 @@ def test_kubelet_answers_workers(plan):
     assert len(groups) == 3
 
 
-def test_octavia_listener_admits_only_allowed_cidrs(plan):
+def _octavia_masters(under_mocks, stack_settings, api_allowed: list[str]) -> ComponentPlan:
+    """Three masters behind Octavia: the control plane alone, in process, named as in dev."""
+    settings = stack_settings(
+        clusterName="dev",
+        masters={"count": 3},
+        controlPlane={"endpoint": "octavia"},
+        apiAllowedCidrs=api_allowed,
+    )
+    return ComponentPlan(under_mocks(lambda: control_plane(settings), subnet="10.10.0.0/22"))
+
+
+def test_octavia_listener_admits_only_allowed_cidrs(under_mocks, stack_settings):
     """The amphora forwards from its own address, so the masters' security group cannot tell
     clients apart: the listener itself admits the cluster network and apiAllowedCidrs only,
     on the amphora provider (OVN knows neither allowed CIDRs nor HTTPS monitors)."""
-    p = plan(
-        "dev",
-        "masters.count=3",
-        "controlPlane.endpoint=octavia",
-        'apiAllowedCidrs=["198.51.100.0/24"]',
-    )
+    p = _octavia_masters(under_mocks, stack_settings, ["198.51.100.0/24"])
     listener = p.named("dev-master-lb-listener")["inputs"]
     assert listener["allowedCidrs"] == ["10.10.0.0/22", "198.51.100.0/24"]
     assert p.named("dev-master-lb")["inputs"]["loadbalancerProvider"] == "amphora"
     assert p.named("dev-master-lb-monitor")["inputs"]["type"] == "HTTPS"
     # Never open to the world by default: no allowed CIDRs still means the network only.
-    q = plan("dev", "masters.count=3", "controlPlane.endpoint=octavia", "apiAllowedCidrs=[]")
+    q = _octavia_masters(under_mocks, stack_settings, [])
     assert q.named("dev-master-lb-listener")["inputs"]["allowedCidrs"] == ["10.10.0.0/22"]
 
 

@@ -18,9 +18,11 @@ from fakes import master as master_fakes
 import yaml
 
 from cloud_init import apiserver
+from component_args import ComponentPlan, control_plane
 from components.commands import stdin_text
 
-ROTATION = "apiServer.encryption.keyGeneration=2"
+# The private network's range in the stacks here (network.cidr's default).
+SUBNET = "10.10.0.0/22"
 MASTERS = [f"dev-master-{i}" for i in range(3)]
 # The steps, in the order they must run: each one waits for the one before it.
 ORDER = (
@@ -41,8 +43,19 @@ def _keys(config_text: str) -> list[str]:
     return [k["name"] for k in providers[0]["secretbox"]["keys"]]
 
 
-def test_a_rotation_runs_step_by_step_through_every_master(plan):
-    p = plan("dev", "masters.count=3", ROTATION)
+def _masters(under_mocks, stack_settings, generation: int, count: int = 3) -> ComponentPlan:
+    """The control plane alone, in process (the rotation is the masters' own), named as in
+    the dev stack."""
+    settings = stack_settings(
+        clusterName="dev",
+        masters={"count": count},
+        apiServer={"encryption": {"keyGeneration": generation}},
+    )
+    return ComponentPlan(under_mocks(lambda: control_plane(settings), subnet=SUBNET))
+
+
+def test_a_rotation_runs_step_by_step_through_every_master(under_mocks, stack_settings):
+    p = _masters(under_mocks, stack_settings, 2)
     for before, after in zip(ORDER[:-1], ORDER[1:], strict=True):
         assert before in _direct(p, after), f"{after} does not wait for {before}"
     # The steady commands install the new single-key file only once the rotation is over, and
@@ -69,8 +82,8 @@ def _env_of(stdin: str) -> dict[str, str]:
     return {k: v.strip("'") for k, v in re.findall(r"^export ([A-Z_0-9]+)=(\S+)$", stdin, re.M)}
 
 
-def test_each_step_carries_its_file_and_the_keys_stay_secret(plan):
-    p = plan("dev", "masters.count=3", ROTATION)
+def test_each_step_carries_its_file_and_the_keys_stay_secret(under_mocks, stack_settings):
+    p = _masters(under_mocks, stack_settings, 2)
     steps = [n for n in ORDER if "-encryption-rewrite-" not in n]
     for name in steps:
         assert p.named(name)["inputs"]["stdin"] == "[secret]", name
@@ -109,8 +122,8 @@ def test_generation_one_has_no_rotation(plan):
     assert "key2" not in p.named("dev-master-0-apiserver")["inputs"]["create"]
 
 
-def test_a_later_generation_keeps_only_its_key_and_the_previous_one(plan):
-    p = plan("dev", "apiServer.encryption.keyGeneration=3")
+def test_a_later_generation_keeps_only_its_key_and_the_previous_one(under_mocks, stack_settings):
+    p = _masters(under_mocks, stack_settings, 3, count=1)
     keys = sorted(n for n in p.by_name if n.startswith("dev-master-encryption-key"))
     assert keys == ["dev-master-encryption-key-2", "dev-master-encryption-key-3"]
     assert (

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import re
 
+import pulumi
 import yaml
 
+from component_args import control_plane, kubeadm_files, waits_for
+from tools.plan import user_data_text
+
+# The private network's range in the stacks here (network.cidr's default).
+SUBNET = "10.10.0.0/22"
 PORT = "openstack:networking/port:Port"
 LB = "openstack:loadbalancer/"
 
@@ -52,35 +58,54 @@ def test_vip_endpoint(plan):
     assert not [r for r in p.resources if r["type"].startswith(LB)]
 
 
-def test_octavia_endpoint(plan):
+def _control_plane(under_mocks, stack_settings, **control_plane_settings):
+    """Three masters and their endpoint, the control plane alone in process: its
+    registrations, its public address and the masters' addresses."""
+    settings = stack_settings(
+        masters={"count": 3},
+        controlPlane={"floatingIp": True, **control_plane_settings},
+        apiAllowedCidrs=["192.0.2.0/24"],
+    )
+
+    def build():
+        masters = control_plane(settings)
+        pulumi.export("public", masters.public_address)
+        pulumi.export("masters", masters.master_addresses)
+
+    ev = under_mocks(build, subnet=SUBNET)
+    return ev.registrations, ev.outputs["public"][0], ev.outputs["masters"][0]
+
+
+def test_octavia_endpoint(under_mocks, stack_settings):
     """A load balancer with a TCP listener on 6443, a pool, a /readyz monitor and one member
     per master; the floating IP on the load balancer's VIP port; no keepalived."""
-    p = plan("prod", "controlPlane.endpoint=octavia")
-    assert p.data["outputs"]["apiEndpoint"].endswith(":6443")
-    lbs = [
-        r for r in p.resources if r["type"] == "openstack:loadbalancer/loadBalancer:LoadBalancer"
-    ]
+    regs, public, addresses = _control_plane(under_mocks, stack_settings, endpoint="octavia")
+    by_name = {r.name: r for r in regs}
+    cluster = next(d for d in _init_config_of(regs) if d["kind"] == "ClusterConfiguration")
+    assert cluster["controlPlaneEndpoint"].endswith(":6443")
+    lbs = [r for r in regs if r.type == "openstack:loadbalancer/loadBalancer:LoadBalancer"]
     assert len(lbs) == 1
-    listener = p.named("prod-master-lb-listener")["inputs"]
+    listener = by_name["t-master-lb-listener"].inputs
     assert listener["protocol"] == "TCP" and listener["protocolPort"] == 6443
-    assert p.named("prod-master-lb-pool")["inputs"]["protocol"] == "TCP"
-    monitor = p.named("prod-master-lb-monitor")["inputs"]
+    assert by_name["t-master-lb-pool"].inputs["protocol"] == "TCP"
+    monitor = by_name["t-master-lb-monitor"].inputs
     assert monitor["type"] == "HTTPS" and monitor["urlPath"] == "/readyz"
-    members = [r for r in p.resources if r["type"] == "openstack:loadbalancer/member:Member"]
-    assert sorted(m["inputs"]["address"] for m in members) == sorted(
-        p.data["outputs"]["masterAddresses"]
-    )
-    assert all(m["inputs"]["protocolPort"] == 6443 for m in members)
-    assert "prod-master-vip" not in p.by_name
+    members = [r for r in regs if r.type == "openstack:loadbalancer/member:Member"]
+    assert len(addresses) == 3
+    assert sorted(m.inputs["address"] for m in members) == sorted(addresses)
+    assert all(m.inputs["protocolPort"] == 6443 for m in members)
+    assert "t-master-vip" not in by_name
     for i in range(3):
-        assert "keepalived" not in p.user_data(f"prod-master-{i}")
-        assert "allowedAddressPairs" not in p.named(f"prod-master-{i}-port")["inputs"]
+        user_data = user_data_text(by_name[f"t-master-{i}"].raw_inputs["userData"])
+        assert "#cloud-config" in user_data and "keepalived" not in user_data
+        assert "allowedAddressPairs" not in by_name[f"t-master-{i}-port"].inputs
+    assert public.startswith("203.0.113.")  # the floating IP, on the load balancer
     # the first master initialises behind a working load balancer
     assert {
-        "prod-master-lb-listener",
-        "prod-master-lb-monitor",
-        "prod-master-0-lb-member",
-    } <= p.waits_for("prod-master-0-init")
+        "t-master-lb-listener",
+        "t-master-lb-monitor",
+        "t-master-0-lb-member",
+    } <= waits_for(regs, "t-master-0-init")
 
 
 def test_single_master_is_its_own_endpoint(plan):
@@ -92,21 +117,26 @@ def test_single_master_is_its_own_endpoint(plan):
     assert _fip_target(p) == p.data["outputs"]["masterAddresses"][0]
 
 
-def test_certificate_sans_cover_every_address(plan):
+def test_certificate_sans_cover_every_address(under_mocks, stack_settings):
     """VIP, its floating IP, every master and the DNS name are in the API certificate; the
-    kubeconfig's server is the DNS name when there is one, else the floating IP."""
-    for sets in (("prod",), ("prod", "controlPlane.dnsName=api.prod.example.com")):
-        p = plan(*sets)
-        cluster = next(d for d in _init_config(p) if d["kind"] == "ClusterConfiguration")
+    public address (the kubeconfig's server) is the DNS name when there is one, else the
+    floating IP."""
+    checked = 0
+    for extra in ({}, {"dnsName": "api.prod.example.com"}):
+        regs, public, addresses = _control_plane(
+            under_mocks, stack_settings, endpoint="vip", **extra
+        )
+        cluster = next(d for d in _init_config_of(regs) if d["kind"] == "ClusterConfiguration")
         sans = set(cluster["apiServer"]["certSANs"])
         vip = cluster["controlPlaneEndpoint"].rsplit(":", 1)[0]
-        assert {vip, *p.data["outputs"]["masterAddresses"]} <= sans
-        public = p.data["outputs"]["apiEndpoint"].removeprefix("https://").rsplit(":", 1)[0]
+        assert len(addresses) == 3 and {vip, *addresses} <= sans
         assert public in sans
-        if len(sets) == 2:
+        if extra:
             assert public == "api.prod.example.com"
         else:
             assert public.startswith("203.0.113.")  # the mock's floating IPs
+        checked += 1
+    assert checked == 2
     assert len([s for s in sans if s.startswith("203.0.113.")]) == 1
 
 
@@ -119,6 +149,10 @@ def _fip_target(p) -> str:
         return cluster["controlPlaneEndpoint"].rsplit(":", 1)[0]
     index = int(port.removesuffix("-port").rsplit("-", 1)[1])
     return p.data["outputs"]["masterAddresses"][index]
+
+
+def _init_config_of(registrations) -> list[dict]:
+    return list(yaml.safe_load_all(kubeadm_files(registrations, "t-master-0")["kubeadm/init.yaml"]))
 
 
 def _init_config(p) -> list[dict]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from component_args import worker_pools
 from planning import run_plan
+from tools.plan import user_data_text
 
 NET_UUID = "3f1e2d4c-5b6a-4789-8abc-def012345678"
 EXISTING = f'network={{"existing":{{"networkId":"{NET_UUID}","subnetId":"tenant-subnet"}}}}'
@@ -39,9 +41,16 @@ def test_nothing_of_the_network_is_created(plan):
         assert not any("router" in w for w in p.waits_for(name)), name
 
 
-def test_user_data_knows_the_subnet(plan):
-    p = plan("dev", EXISTING)
-    assert "NETWORK_CIDR=10.10.0.0/22" in p.user_data("dev-worker-general-0")
+def test_user_data_knows_the_subnet(under_mocks, stack_settings):
+    """A worker's user-data carries the existing subnet's range, read from the cloud (the
+    pool alone, in process, on the network as Cluster makes it)."""
+    settings = stack_settings(
+        network={"existing": {"networkId": NET_UUID, "subnetId": "tenant-subnet"}}
+    )
+    regs = under_mocks(lambda: worker_pools(settings), subnet="10.10.0.0/22").registrations
+    vm = next(r for r in regs if r.name == "t-worker-general-0")
+    assert "NETWORK_CIDR=10.10.0.0/22" in user_data_text(vm.raw_inputs["userData"])
+    assert not [r for r in regs if r.type in CREATED], "the network is the operator's"
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,7 @@ def test_scaling_down_removes_only_that_node(plan):
             "-image",
             "-sshd",
             "-ready",
+            "-step-kit",
             "-token",
             "-join",
             "-drain",

@@ -3,6 +3,7 @@ for a network of its own and for the operator's existing one."""
 
 from __future__ import annotations
 
+from components.cluster import firewall_args, network_args
 from components.network import PrivateNetwork, role_rules
 
 NETWORK = "openstack:networking/network:Network"
@@ -21,12 +22,12 @@ def _by_type(ev) -> dict[str, list]:
 
 def test_own_network_has_a_router_and_one_rule_per_role_rule(under_mocks, stack_settings):
     settings = stack_settings()
-    ev = under_mocks(lambda: PrivateNetwork("t-network", settings))
+    ev = under_mocks(lambda: PrivateNetwork("t-network", network_args(settings)))
     got = _by_type(ev)
     assert [r.name for r in got[NETWORK]] == ["t-network-net"] and len(got[SUBNET]) == 1
     assert len(got[ROUTER]) == 1
     assert sorted(r.inputs["name"] for r in got[GROUP]) == ["t-discovery", "t-master", "t-worker"]
-    want = sum(len(rules) for rules in role_rules(settings).values())
+    want = sum(len(rules) for rules in role_rules(firewall_args(settings)).values())
     assert want > 10 and len(got[RULE]) == want
     # Every registration is a child of the component: nothing floats at the stack's root.
     component = next(r for r in ev.registrations if r.type == "openstack-k8s:index:PrivateNetwork")
@@ -44,7 +45,9 @@ def test_existing_network_creates_none_and_opens_its_subnet(under_mocks, stack_s
             }
         }
     )
-    ev = under_mocks(lambda: PrivateNetwork("t-network", settings), subnet="172.16.8.0/22")
+    ev = under_mocks(
+        lambda: PrivateNetwork("t-network", network_args(settings)), subnet="172.16.8.0/22"
+    )
     got = _by_type(ev)
     assert NETWORK not in got and SUBNET not in got and ROUTER not in got
     nodeports = [r for r in got[RULE] if r.inputs.get("portRangeMin") == 30000]

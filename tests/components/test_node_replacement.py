@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import pytest
 
+from component_args import ComponentPlan, control_plane, waits_for, worker_pools
+from components.cluster import network_args
+from components.network import PrivateNetwork
 from planning import COMMAND, INSTANCE
 from tools.mockengine import _id
-
-VOLUMES = 'workerPools=[{"name":"general","count":2,"volumeSize":20}]'
 
 
 def bound_to(p, instance: str) -> set[str]:
@@ -33,7 +34,9 @@ def test_worker_replacement_drains_then_rejoins(plan):
     p = plan("dev")
     vm = "dev-worker-general-0"
     assert p.named(vm)["options"].get("deleteBeforeReplace") is True
-    assert bound_to(p, vm) == {f"{vm}-{c}" for c in ("sshd", "ready", "token", "join", "drain")}
+    assert bound_to(p, vm) == {
+        f"{vm}-{c}" for c in ("sshd", "ready", "step-kit", "token", "join", "drain")
+    }
     drain = f"{vm}-drain"
     # Deleted in reverse dependency order: the drain waits for the VM (through the join and
     # the ready gate), hence is deleted, and drains, before the VM.
@@ -52,10 +55,19 @@ def test_master_replacement_reinstalls_pki_and_rejoins(plan):
     assert "dev-master-1-etcd-backup" in p.by_name, "the dev stack backs etcd up"
     assert bound_to(p, "dev-master-1") == {
         f"dev-master-1-{c}"
-        for c in ("sshd", "ready", "kubeadm-files", "etcd-backup", "token", "join", "drain")
+        for c in (
+            "sshd",
+            "ready",
+            "step-kit",
+            "kubeadm-files",
+            "etcd-backup",
+            "token",
+            "join",
+            "drain",
+        )
     }
     assert bound_to(p, "dev-master-0") == {
-        f"dev-master-0-{c}" for c in ("sshd", "ready", "kubeadm-files", "etcd-backup")
+        f"dev-master-0-{c}" for c in ("sshd", "ready", "step-kit", "kubeadm-files", "etcd-backup")
     }
     assert all(p.named(n)["options"].get("deleteBeforeReplace") for n in p.instances)
 
@@ -64,41 +76,54 @@ def test_backup_bundle_follows_a_replaced_vm(plan):
     p = plan("dev")
     assert bound_to(p, "dev-discovery-0") == {
         "dev-discovery-0-ready",
+        "dev-discovery-0-step-kit",
         "dev-discovery-0-etcd-backup",
     }
 
 
-@pytest.mark.parametrize("sets", [(), (VOLUMES,)], ids=["image", "volume"])
-def test_ignored_paths_exist_on_both_sides_of_a_volume_change(plan, sets):
+def _first_worker(under_mocks, stack_settings, **overrides) -> dict:
+    """The first worker's instance, its pool planned alone in process."""
+    settings = stack_settings(**overrides)
+    regs = under_mocks(lambda: worker_pools(settings)).registrations
+    return {r.name: r for r in regs}
+
+
+VOLUMES = {"workerPools": [{"name": "general", "count": 2, "volumeSize": 20}]}
+
+
+@pytest.mark.parametrize("volumes", [False, True], ids=["image", "volume"])
+def test_ignored_paths_exist_on_both_sides_of_a_volume_change(under_mocks, stack_settings, volumes):
     """Every ignoreChanges path of an instance exists in its inputs with and without a boot
     volume: a node gaining or losing volumeSize is then a plain replacement, never an engine
     error about a path missing on one side (or an ignored image id copied into a server that
     boots from a volume)."""
-    with_image = plan("dev").named("dev-worker-general-0")
-    with_volume = plan("dev", VOLUMES).named("dev-worker-general-0")
-    ignored = plan("dev", *sets).named("dev-worker-general-0")["options"]["ignoreChanges"]
+    vm = "t-worker-general-0"
+    with_image = _first_worker(under_mocks, stack_settings)[vm]
+    with_volume = _first_worker(under_mocks, stack_settings, **VOLUMES)[vm]
+    assert "blockDevices" in with_volume.inputs and "blockDevices" not in with_image.inputs
+    ignored = (with_volume if volumes else with_image).options["ignoreChanges"]
     assert ignored, "the instance ignores nothing: the test would prove nothing"
     for path in ignored:
         # Present on both sides, or absent on both (a node in no server group has no hints).
         head = path.split("[")[0].split(".")[0]
-        assert (head in with_image["inputs"]) == (head in with_volume["inputs"]), path
+        assert (head in with_image.inputs) == (head in with_volume.inputs), path
 
 
-def test_image_by_id_pinned_per_node(plan):
+def test_image_by_id_pinned_per_node(under_mocks, stack_settings):
     """Servers boot by image id (a name can match several images, or none when the stack
     gives a UUID); the id is recorded once per node, so a re-uploaded image replaces
     nothing, and new nodes get the current one."""
     uuid = "0f9a2c4e-1b3d-4e5f-8a7b-9c0d1e2f3a4b"
-    p = plan("dev", f"image={uuid}")
-    vm = p.named("dev-worker-general-0")
-    assert "imageName" not in vm["inputs"]
-    assert vm["inputs"]["imageId"] == uuid
-    pin = p.named("dev-worker-general-0-image")
-    assert pin["inputs"]["keepers"] == {"imageId": uuid}
-    assert pin["options"]["ignoreChanges"] == ["keepers"]
-    volume = plan("dev", f"image={uuid}", VOLUMES).named("dev-worker-general-0")
-    assert volume["inputs"]["blockDevices"][0]["uuid"] == uuid
-    assert "imageId" not in volume["inputs"]
+    p = _first_worker(under_mocks, stack_settings, image=uuid)
+    vm = p["t-worker-general-0"]
+    assert "imageName" not in vm.inputs
+    assert vm.inputs["imageId"] == uuid
+    pin = p["t-worker-general-0-image"]
+    assert pin.inputs["keepers"] == {"imageId": uuid}
+    assert pin.options["ignoreChanges"] == ["keepers"]
+    volume = _first_worker(under_mocks, stack_settings, image=uuid, **VOLUMES)
+    assert volume["t-worker-general-0"].inputs["blockDevices"][0]["uuid"] == uuid
+    assert "imageId" not in volume["t-worker-general-0"].inputs
 
 
 def test_flavor_change_resizes_no_running_node(plan):
@@ -136,56 +161,66 @@ def test_no_command_sends_its_previous_output(plan):
         assert r["inputs"].get("addPreviousOutputInEnv") is False, r["name"]
 
 
-def test_join_tokens_minted_right_before_their_join(plan):
+def test_join_tokens_minted_right_before_their_join(under_mocks, stack_settings):
     """Seven masters joining one after another can take longer than a token lives: each
-    master's token waits for the previous master's join."""
-    p = plan("dev", "masters.count=5")
+    master's token waits for the previous master's join. (The masters and the worker pool
+    alone, in process.)"""
+    settings = stack_settings(
+        clusterName="dev",
+        masters={"count": 5},
+        workerPools=[{"name": "general", "count": 2}],
+    )
+
+    def build():
+        network = PrivateNetwork("dev-network", network_args(settings))
+        worker_pools(settings, network=network, masters=control_plane(settings, network=network))
+
+    p = ComponentPlan(under_mocks(build, subnet="10.10.0.0/22"))
     for i in range(2, 5):
         assert f"dev-master-{i - 1}-join" in p.waits_for(f"dev-master-{i}-token")
     # Workers still join in parallel, right after init.
-    assert not any(n.endswith("-join") for n in p.waits_for("dev-worker-general-1-token"))
+    worker_token = p.waits_for("dev-worker-general-1-token")
+    assert "dev-master-0-init" in worker_token
+    assert not any(n.endswith("-join") for n in worker_token)
 
 
-def test_upgrade_token_follows_the_worker_step_scripts(plan, monkeypatch):
-    """A changed step script runs every worker's upgrade again: their token must be new too."""
-    from components import kube_node
+def test_upgrade_token_follows_the_worker_upgrade_revision(plan):
+    """A raised revision of the workers' upgrade step runs every worker's upgrade again: their
+    token must be new too, so the revision is part of what makes the token."""
+    from components import roles
 
     p = plan("dev")
-    digest = p.named("dev-master-0-upgrade-credential")
     env = p.raw(["dev-master-0-upgrade-credential"])["dev-master-0-upgrade-credential"]["stdin"]
-    assert f"export WORKER_STEPS_SHA256={kube_node.worker_steps_digest()}" in env
-    real = kube_node.script
-    monkeypatch.setattr(
-        kube_node, "script", lambda n: real(n) + ("\n# changed" if n == "upgrade-cordon.sh" else "")
-    )
-    assert kube_node.worker_steps_digest() != env.split("WORKER_STEPS_SHA256=")[1].split("\n")[0]
-    assert digest["type"] == COMMAND
+    assert f"export WORKER_UPGRADE_REVISION={roles.UPGRADE_WORKER.revision}\n" in env
 
 
 def test_upgrade_chains_stay_short_whatever_the_pool_size():
     """Lanes: maxUnavailable, or more for pools so big that a lane would be longer than
     MAX_LANE_LENGTH (each link deepens every dependency walk of the SDK)."""
-    from components.worker_pool import MAX_LANE_LENGTH, upgrade_lanes
+    from rules.rollout import MAX_LANE_LENGTH, lanes as upgrade_lanes
 
-    assert upgrade_lanes(10, 1) == 1
-    assert upgrade_lanes(10, 3) == 3
+    assert upgrade_lanes(1, 10) == 1
+    assert upgrade_lanes(3, 10) == 3
     for count in (1, 49, 50, 51, 300, 1000, 5000):
-        lanes = upgrade_lanes(count, 1)
+        lanes = upgrade_lanes(1, count)
         assert -(-count // lanes) <= MAX_LANE_LENGTH, count
 
 
-def test_upgrade_chain_of_a_big_pool_in_the_plan(plan):
-    p = plan("dev", 'workerPools=[{"name":"general","count":120}]')
+def test_upgrade_chain_of_a_big_pool(under_mocks, stack_settings):
+    """A pool of 120 (the pool alone, in process: the chain is the pool's own) upgrades in
+    lanes whose chains stay short."""
+    settings = stack_settings(workerPools=[{"name": "general", "count": 120}])
+    regs = under_mocks(lambda: worker_pools(settings)).registrations
     longest = 0
     for i in range(120):
         chain = [
             n
-            for n in p.waits_for(f"dev-worker-general-{i}-upgrade")
+            for n in waits_for(regs, f"t-worker-general-{i}-upgrade")
             if n.endswith("-upgrade") and "worker" in n
         ]
         longest = max(longest, len(chain))
     assert 0 < longest < 50
-    assert len([r for r in p.of_type(INSTANCE) if "worker" in r["name"]]) == 120
+    assert len([r for r in regs if r.type == INSTANCE and "worker" in r.name]) == 120
 
 
 def test_private_nodes_are_waited_for_from_the_jump_host(plan):

@@ -75,31 +75,47 @@ def test_upgrade_order(plan):
 
 
 def test_upgrade_commands_reach_the_right_nodes(plan):
-    """Masters upgrade on themselves; a worker upgrades on itself with the three step scripts
-    and the node-upgrader token made on the first master."""
+    """Masters upgrade on themselves; a worker upgrades on itself with the node-upgrader token
+    made on the first master, running upgrade-worker.sh and its three step scripts from the
+    step kit installed on it (its -step-kit command)."""
     import base64
+    import gzip
+    import io
     import re
+    import tarfile
 
     p = plan("dev", *BASE)
-    raw = p.raw(
-        ["dev-worker-edge-1-upgrade", "dev-master-1-upgrade", "dev-master-0-upgrade-credential"]
-    )
+    names = [
+        "dev-worker-edge-1-upgrade",
+        "dev-worker-edge-1-step-kit",
+        "dev-master-1-upgrade",
+        "dev-master-1-step-kit",
+        "dev-master-0-upgrade-credential",
+    ]
+    raw = p.raw(names)
     master0 = p.data["outputs"]["masterAddresses"][0]
     worker = raw["dev-worker-edge-1-upgrade"]
     assert worker["connection"]["host"] == p.data["outputs"]["workerAddresses"]["edge"][1]
     assert raw["dev-master-0-upgrade-credential"]["connection"]["host"] == master0
     stdin = worker["stdin"]
     assert re.search(r"^export KUBE_TOKEN=\S+$", stdin, re.M)
-    assert "export KUBE_API=https://" in stdin and ":6443\n" in stdin
-    for step in ("cordon", "node", "uncordon"):
-        b64 = (
-            re.search(rf"^export UPGRADE_{step.upper()}_B64=(\S+)$", stdin, re.M)
-            .group(1)
-            .strip("'")
-        )
-        assert base64.b64decode(b64).decode().startswith("#!/usr/bin/env bash")
+    # Three masters behind the VIP: haproxy's port.
+    assert re.search(r"^export KUBE_API=https://10\.[0-9.]+:8443$", stdin, re.M)
+    assert "exec bash /usr/local/lib/openstack-k8s/steps/upgrade-worker.sh" in stdin
+    assert "UPGRADE_CORDON_B64" not in stdin and "#!/usr/bin/env bash" not in stdin
+
+    def kit(ready: str) -> dict[str, str]:
+        b64 = re.search(r"^export STEP_KIT_TAR_B64=(\S+)$", raw[ready]["stdin"], re.M)
+        data = gzip.decompress(base64.b64decode(b64.group(1).strip("'")))
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+
+    on_worker = kit("dev-worker-edge-1-step-kit")
+    for step in ("upgrade-worker", "upgrade-cordon", "upgrade-node", "upgrade-uncordon"):
+        assert on_worker[f"{step}.sh"].startswith("#!/usr/bin/env bash"), step
     assert "export ROLE=master\n" in raw["dev-master-1-upgrade"]["stdin"]
-    assert "kubeadm upgrade" in raw["dev-master-1-upgrade"]["stdin"]
+    assert "steps/upgrade-node.sh" in raw["dev-master-1-upgrade"]["stdin"]
+    assert "kubeadm upgrade" in kit("dev-master-1-step-kit")["upgrade-node.sh"]
 
 
 WORKLOADS = ("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment")

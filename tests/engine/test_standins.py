@@ -695,28 +695,52 @@ def test_refusing_standins_refuse_to_act_with_one_line(refusing_rpc, action):
     assert "--exclude 'urn:pulumi:test::standins::" in message and "--exclude-dependents" in message
 
 
-def test_command_triggers_replace_unless_there_is_an_update_command():
+def test_command_triggers_replace_the_command_even_with_an_update_command():
+    """pulumi-command 1.2.1 tags `triggers` replaceOnChanges, and pulumi-go-provider's infer
+    Diff replaces on such an input whenever the resource has an Update (every command
+    resource but CopyFile): a new `triggers` replaces, `update` command or not (the schema's
+    description says an `update` would run instead; the code does not). This project's node
+    commands all have an `update` (the script, or a no-op) and hold their VM's id in
+    `triggers`: a replaced VM replaces them."""
     rpc = Client(Refusing("command"))
     try:
-        old = {"create": "a", "triggers": ["1"]}
-        assert list(rpc.diff(COMMAND, "id", old, old, {**old, "triggers": ["2"]}).replaces) == [
-            "triggers"
-        ]
-        with_update = {**old, "update": "u"}
-        assert (
-            list(
-                rpc.diff(
-                    COMMAND, "id", with_update, with_update, {**with_update, "triggers": ["2"]}
-                ).replaces
-            )
-            == []
-        )
-        changed = rpc.diff(COMMAND, "id", old, old, {**old, "create": "b"})
-        assert (
-            changed.changes == SOME
-            and list(changed.replaces) == []
-            and list(changed.diffs) == ["create"]
-        )
+        for token in (COMMAND, "command:local:Command", "command:remote:CopyToRemote"):
+            for update in ({}, {"update": "u"}, {"update": "true"}):
+                old = {"create": "a", "triggers": ["1"], **update}
+                for news in (
+                    {**old, "triggers": ["2"]},
+                    {**old, "triggers": [UNKNOWN]},  # a new VM's id, in a preview
+                    {**old, "triggers": ["2"], "create": "b", "stdin": "s"},
+                ):
+                    diff = rpc.diff(token, "id", old, old, news)
+                    assert diff.changes == SOME and list(diff.replaces) == ["triggers"], (
+                        token,
+                        news,
+                    )
+                    assert diff.detailedDiff["triggers"].kind == pb.PropertyDiff.UPDATE_REPLACE
+                added = rpc.diff(token, "id", old, old, {**old, "triggers": ["1", "2"]})
+                assert list(added.replaces) == ["triggers"]
+                first = {k: v for k, v in old.items() if k != "triggers"}
+                assert list(rpc.diff(token, "id", first, first, old).replaces) == ["triggers"]
+        # Anything else is an update: it runs `update`, or `create` again.
+        old = {"create": "a", "update": "u", "triggers": ["1"]}
+        for key in ("create", "update", "stdin"):
+            changed = rpc.diff(COMMAND, "id", old, old, {**old, key: "b"})
+            assert changed.changes == SOME and list(changed.replaces) == [], key
+            assert list(changed.diffs) == [key]
+            assert changed.detailedDiff[key].kind == pb.PropertyDiff.UPDATE
+    finally:
+        rpc.close()
+
+
+def test_copy_file_has_no_update_and_is_replaced_on_any_change():
+    """remote:CopyFile (deprecated) has no Update in pulumi-command 1.2.1: infer replaces it
+    on every change."""
+    rpc = Client(Refusing("command"))
+    try:
+        old = {"localPath": "a", "remotePath": "b"}
+        diff = rpc.diff("command:remote:CopyFile", "id", old, old, {**old, "remotePath": "c"})
+        assert diff.changes == SOME and list(diff.replaces) == ["remotePath"]
     finally:
         rpc.close()
 
@@ -786,6 +810,40 @@ def install_standins(cli: str, work: Path, env: dict[str, str]) -> None:
             capture_output=True,
             timeout=120,
         )
+
+
+def inline_stack(tmp_path: Path, engine, program):
+    """A stack "test" of project "standins" running `program` inline on the Go-built CLI of
+    tools/real-engine.sh, with the stand-ins installed into a PULUMI_HOME of its own and a
+    local file backend."""
+    from pulumi import automation as auto
+
+    cli = engine.pulumi
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "pulumi").symlink_to(cli)
+    (tmp_path / "state").mkdir()
+    env = {
+        **os.environ,
+        "PULUMI_HOME": str(tmp_path / "home"),
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # Only the installed stand-ins: never a pulumi-resource-* found on PATH.
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": "standins",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    install_standins(cli, tmp_path, env)
+    return auto.create_or_select_stack(
+        "test",
+        project_name="standins",
+        program=program,
+        opts=auto.LocalWorkspaceOptions(
+            pulumi_command=auto.PulumiCommand(root=str(tmp_path)),
+            env_vars=env,
+            pulumi_home=env["PULUMI_HOME"],
+            work_dir=str(tmp_path),
+        ),
+    )
 
 
 def standins_program():
@@ -874,32 +932,7 @@ def test_a_real_pulumi_program_runs_on_the_standins(tmp_path, engine):
     serves the language runtime itself: no language host needed)."""
     from pulumi import automation as auto
 
-    cli = engine.pulumi  # the Go-built CLI of tools/real-engine.sh
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "pulumi").symlink_to(cli)
-    (tmp_path / "state").mkdir()
-    env = {
-        **os.environ,
-        "PULUMI_HOME": str(tmp_path / "home"),
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        # Only the installed stand-ins: never a pulumi-resource-* found on PATH.
-        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
-        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": "standins",
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-    }
-    install_standins(cli, tmp_path, env)
-    stack = auto.create_or_select_stack(
-        "test",
-        project_name="standins",
-        program=standins_program,
-        opts=auto.LocalWorkspaceOptions(
-            pulumi_command=auto.PulumiCommand(root=str(tmp_path)),
-            env_vars=env,
-            pulumi_home=env["PULUMI_HOME"],
-            work_dir=str(tmp_path),
-        ),
-    )
+    stack = inline_stack(tmp_path, engine, standins_program)
     prefix = "urn:pulumi:test::standins::"
     excluded = {
         "exclude": [
@@ -962,6 +995,83 @@ def test_a_real_pulumi_program_runs_on_the_standins(tmp_path, engine):
     assert renewed.outputs["ca"].value == outputs["ca"].value
 
     assert stack.destroy().summary.resource_changes == {"delete": 21}
+
+
+def command_program():
+    """One node command as components/commands.node_command makes a run-once one: an
+    `update` (a no-op), its VM's id in `triggers`, its script and jump host ignored."""
+    import pulumi
+    import pulumi_command as command
+
+    config = pulumi.Config()
+    command.remote.Command(
+        "cmd",
+        connection=command.remote.ConnectionArgs(host="192.0.2.1"),
+        create="sudo bash -s",
+        update="true",
+        stdin=config.get("script") or "v1",
+        triggers=[config.get("vm") or "vm-1"],
+        opts=pulumi.ResourceOptions(ignore_changes=["stdin", "connection"]),
+    )
+
+
+@pytest.mark.engine
+def test_the_real_engine_replaces_a_command_whose_triggers_change(tmp_path, engine):
+    """Through the Go-built CLI, over a state that holds a command (imported: the stand-in
+    creates none): a new VM id in `triggers` replaces the command although it has an
+    `update`, as pulumi-command 1.2.1 does; a new script alone (ignored) changes nothing."""
+    from pulumi import automation as auto
+
+    stack = inline_stack(tmp_path, engine, command_program)
+    cmd = "urn:pulumi:test::standins::command:remote:Command::cmd"
+    steps: list = []  # the command's steps, as the engine announces them
+
+    def keep(event) -> None:
+        pre = event.resource_pre_event
+        if pre is not None and pre.metadata.urn == cmd:
+            steps.append(pre.metadata)
+
+    assert stack.preview(on_event=keep).change_summary == {"create": 2}
+    (planned,) = steps
+    assert planned.op.value == "create"
+    # The stack resource and the command's default provider in state; then the command as
+    # the real provider would have created it (its outputs echo its inputs).
+    up = stack.up(exclude=[cmd]).summary.resource_changes
+    assert up == {"create": 1, "same": 1}, up  # the stack; the command left out
+    deployment = stack.export_stack()
+    resources = deployment.deployment["resources"]
+    (default,) = [r for r in resources if r["type"] == "pulumi:providers:command"]
+    # The preview showed the connection as a secret placeholder; it is ignored, so a plain
+    # one does in state.
+    inputs = {**planned.new.inputs, "connection": {"host": "192.0.2.1"}}
+    assert inputs["update"] == "true" and inputs["triggers"] == ["vm-1"]
+    resources.append(
+        {
+            "urn": cmd,
+            "custom": True,
+            "id": "cmd-1",
+            "type": "command:remote:Command",
+            "inputs": inputs,
+            "outputs": {**inputs, "stdout": "", "stderr": ""},
+            "parent": planned.new.parent,
+            "provider": f"{default['urn']}::{default['id']}",
+        }
+    )
+    stack.import_stack(deployment)
+    assert stack.preview(expect_no_changes=True).change_summary == {"same": 2}
+
+    stack.set_config("script", auto.ConfigValue("v2"))  # ignored: nothing to do
+    assert stack.preview(expect_no_changes=True).change_summary == {"same": 2}
+
+    stack.set_config("vm", auto.ConfigValue("vm-2"))
+    preview = stack.preview(on_event=keep)
+    assert preview.change_summary == {"replace": 1, "same": 1}, preview.change_summary
+    by_op = {step.op.value: step for step in steps[1:]}
+    assert sorted(by_op) == ["create-replacement", "delete-replaced", "replace"], sorted(by_op)
+    replaced = by_op["replace"]
+    assert replaced.keys == ["triggers"]
+    # The replacement is created from the program's inputs: the ignored script too.
+    assert replaced.new.inputs["stdin"] == "v2" and replaced.old.inputs["stdin"] == "v1"
 
 
 def test_what_the_standins_do_not_implement_is_a_clean_unimplemented(tls_rpc, capfd):

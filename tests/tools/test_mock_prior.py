@@ -106,3 +106,27 @@ def test_a_secret_the_plan_cannot_show_stays_the_programs():
     old[new.urn]["inputs"] = {"create": "true", "stdin": "[secret]"}
     id_, state, op = CloudMocks("10.0.0.0/24", "dev", old).register(new)
     assert (op, id_, state["stdin"]) == ("same", "c-1", "export A=2")
+
+
+def join(vm: str, script: str) -> Registration:
+    """A run-once node command (components/commands.node_command): its VM's id in
+    `triggers`, its script and jump host ignored once it has run."""
+    return reg(
+        "command:remote:Command",
+        "n-0-join",
+        {"create": "sudo bash -s", "update": "true", "stdin": script, "triggers": [vm]},
+        ignoreChanges=["connection", "stdin"],
+    )
+
+
+def test_a_replacement_is_created_from_the_programs_inputs_ignored_ones_too():
+    """ignoreChanges holds only for an update: the engine checks a replacement afresh from
+    the program's inputs (pulumi/pulumi step_generator.go, a replace Checks goal.Properties
+    again), so the create of a replacement gets them all. A run-once command replaced with
+    its VM runs the new script on the new VM, not the one it ran on the old VM."""
+    old = {join("vm-1", "v1").urn: as_prior(join("vm-1", "v1"), "c-1")}
+    id_, state, op = CloudMocks("10.0.0.0/24", "dev", old).register(join("vm-1", "v2"))
+    assert (op, id_, state["stdin"]) == ("same", "c-1", "v1")
+    id_, state, op = CloudMocks("10.0.0.0/24", "dev", old).register(join("vm-2", "v2"))
+    assert op == "replace" and id_ != "c-1"
+    assert state["stdin"] == "v2" and state["triggers"] == ["vm-2"]

@@ -322,6 +322,29 @@ def test_version_bump_with_ignored_user_data_replaces_nothing(tmp_path):
     assert "KEYMATERIAL" not in text and "[secret]" in ud
 
 
+def test_ignored_user_data_applies_to_a_node_that_is_replaced(tmp_path):
+    """ignoreChanges keeps the old user-data only for a VM updated in place: a replaced VM
+    is created from the program's inputs (the engine checks a replacement afresh), so it
+    boots with the new user-data. Here the worker is replaced (a new key pair) in the same
+    change as a version bump: its user-data diff is not "ignored", the master's is."""
+    old = PlanBuilder(workers=1, k8s="1.31.4")
+    new = PlanBuilder(workers=1, k8s="1.32.1")
+    worker = next(r for r in new.resources if r["name"] == "dev-worker-0")
+    worker["inputs"] = {**worker["inputs"], "keyPair": "dev-key-2"}
+    _, text = _diff(tmp_path, old, new)
+    assert _changed(_section(text, "Changed"), "Instance", "**replace**") == ["dev-worker-0"]
+    blocks = {
+        name: block
+        for block in _section(text, "User-data").split("<details>")[1:]
+        for name in ("dev-master-0", "dev-worker-0")
+        if f"user-data of {name}:" in block
+    }
+    assert sorted(blocks) == ["dev-master-0", "dev-worker-0"]
+    assert "+  content: KUBERNETES_VERSION=1.32.1" in blocks["dev-worker-0"]
+    assert "ignored by the existing VMs" not in blocks["dev-worker-0"]
+    assert "ignored by the existing VMs" in blocks["dev-master-0"]
+
+
 def test_version_bump_without_ignore_changes_replaces_every_instance(tmp_path):
     """The same upgrade without ignoreChanges on userData replaces every VM: the report
     must shout it, counting the instances per pool, with userData as the reason."""

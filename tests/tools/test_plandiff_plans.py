@@ -256,7 +256,7 @@ def test_preview_json_is_the_engines_step_per_resource(plan, tmp_path):
         "same": len(new.resources) - 1 - 4 - 4 + 1,  # and the stack
         "update": 4,
     }
-    assert "(1 create, 1 delete, 4 replace, 166 same, 4 update)" in result.stdout
+    assert "(1 create, 1 delete, 4 replace, 170 same, 4 update)" in result.stdout
     subnet = steps[new.named("dev-network-subnet")["urn"]]
     assert subnet["op"] == "replace" and subnet["replaceReasons"] == ["cidr"]
     assert subnet["detailedDiff"] == {"cidr": {"kind": "update-replace", "inputDiff": True}}

@@ -1,9 +1,9 @@
 """The worker-side rolling upgrade (upgrade-worker.sh) and the token it uses
-(master-upgrade-credential.sh), run for real with bash, stub steps and a fake kubectl."""
+(master-upgrade-credential.sh), run for real with bash, stub steps in a step kit directory
+(what node-ready.sh installs, tests/cloud_init/scripts/test_step_kit.py) and a fake kubectl."""
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 from pathlib import Path
@@ -21,11 +21,17 @@ if [[ -n "${{KUBECONFIG:-}}" ]]; then cp "$KUBECONFIG" "$STUB_LOG.{step}.kubecon
 """
 
 
-def run_worker(tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+def run_worker(
+    tmp_path: Path, steps=("cordon", "node", "uncordon"), **extra: str
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    kit = tmp_path / "steps"
+    kit.mkdir()
+    for s in steps:
+        (kit / f"upgrade-{s}.sh").write_text(STUB.format(step=s))
     ca = tmp_path / "ca.crt"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     log = tmp_path / "steps.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "UPGRADE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "STEP_KIT"))}
     env.update(
         NODE_NAME="dev-worker-general-3",
         TARGET_VERSION="1.34.1",
@@ -35,10 +41,7 @@ def run_worker(tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProces
         STUB_LOG=str(log),
         TMPDIR=str(tmp_path),
         KUBECONFIG="/etc/should-not-leak",
-        **{
-            f"UPGRADE_{s.upper()}_B64": base64.b64encode(STUB.format(step=s).encode()).decode()
-            for s in ("cordon", "node", "uncordon")
-        },
+        STEP_KIT_DIR=str(kit),
     )
     env.update(extra)
     result = subprocess.run(
@@ -87,6 +90,19 @@ def test_missing_input_is_refused(tmp_path):
     result, lines = run_worker(tmp_path, KUBE_TOKEN="")
     assert result.returncode == 2 and "KUBE_TOKEN is required" in result.stderr
     assert lines == []
+
+
+@pytest.mark.parametrize("missing", ["cordon", "node", "uncordon"])
+def test_a_kit_without_a_step_is_refused_before_the_cordon(tmp_path, missing):
+    """A step missing from the kit stops the upgrade before anything is done (no cordon of a
+    node that could not be upgraded), with one line that names the file and what installs it."""
+    steps = [s for s in ("cordon", "node", "uncordon") if s != missing]
+    result, lines = run_worker(tmp_path, steps=steps)
+    assert result.returncode == 1 and lines == []
+    assert result.stderr == (
+        f"upgrade-worker: {tmp_path}/steps/upgrade-{missing}.sh is missing: "
+        "the node's -ready command installs the step kit\n"
+    )
 
 
 def test_credential_prints_only_the_token_and_retries(tmp_path):

@@ -41,12 +41,23 @@ def _at(value: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+# What pulumi-command 1.2.1 replaces is decided by its code, not by the schema's description of
+# `triggers` (which says an `update` command runs instead). Its resources are pulumi-go-provider
+# v1.3.0 `infer` resources without a Diff of their own: infer's Diff (infer/resource.go,
+# derivedResourceController.Diff) replaces on a change of an input tagged replaceOnChanges when
+# the resource has an Update, and on every change when it has none. `triggers` has that tag
+# (provider/pkg/provider/common/inputs.go; remote/copy.go for CopyToRemote), and local and remote
+# Command and CopyToRemote have an Update: a changed `triggers` replaces them, `update` or not.
+COMMAND_REPLACE_ON_CHANGES = frozenset({"triggers"})
+# remote:CopyFile (deprecated) alone has no Update: any change replaces it.
+COMMAND_WITHOUT_UPDATE = frozenset({"command:remote:CopyFile"})
+
+
 def command_replaces(token: str, olds: dict, news: dict, changed: set[str]) -> set[str]:
-    # pulumi-command 1.x: a changed `triggers` replaces the command unless it has an
-    # `update` command to run instead; every other change runs update (or create) again.
-    if "triggers" in changed and not news.get("update"):
-        return {"triggers"}
-    return set()
+    # Every other change updates in place: Command runs `update`, or `create` again.
+    if token in COMMAND_WITHOUT_UPDATE:
+        return set(changed)
+    return changed & COMMAND_REPLACE_ON_CHANGES
 
 
 def kubernetes_replaces(token: str, olds: dict, news: dict, changed: set[str]) -> set[str]:
