@@ -18,10 +18,9 @@ from cloud_init.userdata import tar_b64
 
 STEP_KIT_DIR = "/usr/local/lib/openstack-k8s/steps"
 
-# upgrade-worker.sh runs these three from the kit, in this order: the kit of a worker must
-# hold all four.
+# upgrade-worker.sh runs these three from the kit, in this order: a worker's kit holds them
+# (components/roles.UPGRADE_WORKER uses them).
 UPGRADE_STEPS = ("upgrade-cordon.sh", "upgrade-node.sh", "upgrade-uncordon.sh")
-UPGRADE_WORKER_KIT = ("upgrade-worker.sh", *UPGRADE_STEPS)
 
 # A script name goes unquoted into a shell line: letters, digits and '-' only (no lib/).
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*\.sh")

@@ -17,6 +17,7 @@ from cloud_init import apiserver
 from cloud_init.userdata import tar_b64
 from components import roles
 from components.commands import run_step, secret_b64
+from components.kube_node import member
 from components.node_set import Node, StepSpec
 from components.roles import command_name
 
@@ -182,7 +183,7 @@ def apiserver_step(
         roles.APISERVER,
         env=env,
         timeout=RECONFIGURE_TIMEOUT,
-        after=lambda n: [n.steps.get(roles.Role.JOIN) or n.steps[roles.Role.INIT]],
+        after=lambda n: [member(n)],
         chain=roles.Role.APISERVER,
         first=first,
         label=lambda n: config.label,

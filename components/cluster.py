@@ -166,11 +166,7 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             rolled_out = tuple(addons.rolled_out)
-        return UpgradeGate(
-            credential=control_plane.upgrade_credential,
-            control_plane_upgraded=control_plane.upgraded,
-            addons_rolled_out=rolled_out,
-        )
+        return control_plane.upgrade_gate(rolled_out)
 
     def _keys(self, name: str, settings: Settings) -> ClusterKeys:
         # The key remote commands log in with; only its public half goes to the nodes.

@@ -209,13 +209,14 @@ def step_kit(
         parent=parent,
         after=after,
         instance=instance,
-        trigger=roles.kit_revision(),
+        trigger=KIT_REVISION,
     )
 
 
 # The step kit each kind of node keeps (made once per program run, the same bytes for every
 # node of a kind).
 KITS = {node: steps.step_kit_tar_b64(roles.kit_scripts(node)) for node in roles.NODES}
+KIT_REVISION = roles.kit_revision()
 # Installing a renewed certificate and restarting what reads it.
 CERT_TIMEOUT = 180
 

@@ -33,6 +33,7 @@ from components.kube_node import (
     FlannelClient,
     JoinTarget,
     KubeArgs,
+    UpgradeGate,
     flannel_renewal_step,
     join_steps,
     kube_user_data,
@@ -179,6 +180,15 @@ class ControlPlane(NodeSet):
         )
         self.upgrade_credential = first.steps[roles.Role.UPGRADE_CREDENTIAL]
         self.upgraded = self.nodes[-1].steps[roles.Role.UPGRADE]
+
+    def upgrade_gate(self, addons_rolled_out: Sequence[pulumi.Resource] = ()) -> UpgradeGate:
+        """What worker upgrades wait for: the token made on the first master, the last
+        master's upgrade, and the add-ons that roll out images of the new version."""
+        return UpgradeGate(
+            credential=self.upgrade_credential,
+            control_plane_upgraded=self.upgraded,
+            addons_rolled_out=tuple(addons_rolled_out),
+        )
 
     def _endpoint(self) -> ApiEndpoint:
         """The VIP's port (and its VRRP password), or the Octavia load balancer."""

@@ -77,8 +77,13 @@ class DiscoveryNode(NodeSet):
             direct=args.access.direct,
         )
         certs = [self._certificate(i, etcd_ca) for i in range(len(self.names))]
+        members = pulumi.Output.all(*self.addresses).apply(
+            lambda addrs: tuple(
+                DiscoveryMember(name=n, address=a) for n, a in zip(self.names, addrs, strict=True)
+            )
+        )
         self.boot(
-            lambda i: self._user_data(i, args, etcd_ca, certs[i], ssh_keys),
+            lambda i: self._user_data(i, args, members, etcd_ca, certs[i], ssh_keys),
             access=self.access,
             after=self.reachable,
             jump_host_first=True,
@@ -119,14 +124,10 @@ class DiscoveryNode(NodeSet):
         )
 
     def _user_data(
-        self, i: int, args: DiscoveryArgs, etcd_ca: Pem, cert: Pem, ssh_keys
+        self, i: int, args: DiscoveryArgs, members, etcd_ca: Pem, cert: Pem, ssh_keys
     ) -> pulumi.Output[str]:
+        """A member's cloud-config: its etcd (naming every member) and the jump host's sshd."""
         node = self.names[i]
-        members = pulumi.Output.all(*self.addresses).apply(
-            lambda addrs: tuple(
-                DiscoveryMember(name=n, address=a) for n, a in zip(self.names, addrs, strict=True)
-            )
-        )
         spec = pulumi.Output.all(
             address=self.addresses[i],
             members=members,

@@ -208,6 +208,12 @@ def _join_env(kube, target, node: Node, control_plane, labels, taints) -> dict:
     }
 
 
+def member(node: Node) -> remote.Command:
+    """The command that made a master a member of the cluster: kubeadm init on the first,
+    its control-plane join on the others (what its later steps run after)."""
+    return node.steps.get(roles.Role.JOIN) or node.steps[roles.Role.INIT]
+
+
 def network_policy_step(kube: KubeArgs, *, after: roles.Role) -> StepSpec:
     """`<node>-network-policy`: networkPolicy.enabled turned off reaches the running node (the
     CNI files Calico's DaemonSet wrote are removed, or new pods could not start). Nothing runs
@@ -276,7 +282,7 @@ def upgrade_master_step(kube: KubeArgs, *, after: Sequence[pulumi.Resource] = ()
             "NODE_NAME": n.name,
         },
         timeout=t.upgrade,
-        after=lambda n: [n.steps.get(roles.Role.JOIN) or n.steps[roles.Role.INIT]],
+        after=lambda n: [member(n)],
         chain=roles.Role.UPGRADE,
         first=after,
         label=lambda n: kube.upgrade_label,

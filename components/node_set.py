@@ -41,8 +41,12 @@ class Node:
     address: pulumi.Output[str]
     instance: openstack.compute.Instance
     connection: remote.ConnectionArgs
-    ready: remote.Command
     steps: dict[Role, remote.Command] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> remote.Command:
+        """The node's ready gate: cloud-init finished on it."""
+        return self.steps[Role.READY]
 
 
 def _nothing(node: Node) -> Sequence[pulumi.Resource]:
@@ -110,18 +114,20 @@ class NodeSet(pulumi.ComponentResource):
             for n in self.names
         ]
         self.addresses = [port_address(p) for p in self.ports]
-        self.reachable = []
-        self.public_addresses = self._floating_ips()
+        made = self._floating_ips()
+        self.public_addresses = [fip.address for fip, _ in made]
+        self.reachable = [association for _, association in made]
         policy = self._group.server_group
         self._server_group = anti_affinity_group(self._name, self, policy) if policy else None
 
-    def _floating_ips(self) -> list[pulumi.Output[str]]:
-        """The group's floating IPs: on the first node (the set's own), or on every node."""
+    def _floating_ips(self) -> list[tuple]:
+        """The group's floating IPs and their associations: on the first node (the set's
+        own), or on every node."""
         fips = self._group.floating_ips
         if fips is None:
             return []
         owners = self.names if fips.every_node else [self._name]
-        made = [
+        return [
             floating_ip(
                 f"{owner}-fip",
                 pool=fips.pool,
@@ -132,8 +138,6 @@ class NodeSet(pulumi.ComponentResource):
             )
             for owner, port in zip(owners, self.ports, strict=False)
         ]
-        self.reachable = [association for _, association in made]
-        return [fip.address for fip, _ in made]
 
     def boot(
         self,
@@ -172,7 +176,7 @@ class NodeSet(pulumi.ComponentResource):
                 after=[vm.ready],
             )
             steps = {Role.READY: vm.ready, Role.STEP_KIT: kit}
-            self.nodes.append(Node(i, name, address, vm.instance, vm.connection, vm.ready, steps))
+            self.nodes.append(Node(i, name, address, vm.instance, vm.connection, steps))
         return self.nodes
 
     def run(self, specs: Sequence[StepSpec], *, only: Sequence[int] | None = None) -> list[Node]:

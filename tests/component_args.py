@@ -100,10 +100,7 @@ def worker_pools(
     The discovery node is a stand-in."""
     network = network or PrivateNetwork("t-network", network_args(settings))
     if masters is not None:
-        target = masters.join_target
-        gate = UpgradeGate(
-            credential=masters.upgrade_credential, control_plane_upgraded=masters.upgraded
-        )
+        target, gate = masters.join_target, masters.upgrade_gate()
     else:
         to_first_master = access().to_node(FIRST_MASTER)
         gate = UpgradeGate(

@@ -20,13 +20,16 @@ import pytest
 from cloud_init import SCRIPTS, script
 from cloud_init.steps import (
     STEP_KIT_DIR,
-    UPGRADE_WORKER_KIT,
+    UPGRADE_STEPS,
     command_file,
     loader,
     step_kit_tar_b64,
 )
 from cloud_init.userdata import tar_b64
 from fakes import FakeBin, run_remote
+
+# What a worker's upgrade runs from its kit: upgrade-worker.sh and its three steps.
+UPGRADE_WORKER_KIT = ("upgrade-worker.sh", *UPGRADE_STEPS)
 
 
 @pytest.fixture
