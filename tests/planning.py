@@ -37,8 +37,13 @@ INSTANCE = "openstack:compute/instance:Instance"
 
 
 def run_plan(
-    out: Path, stack: str = "dev", sets: tuple[str, ...] = (), previous: Path | None = None
+    out: Path,
+    stack: str = "dev",
+    sets: tuple[str, ...] = (),
+    previous: Path | None = None,
+    root: Path = ROOT,
 ) -> subprocess.CompletedProcess:
+    """`python -m tools.plan` of the program at `root` (this checkout, or an edited copy)."""
     args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
     for s in with_access(stack, sets):
         args += ["--set", s]
@@ -46,7 +51,7 @@ def run_plan(
         args += ["--previous", str(previous)]
     # A guard against a hung plan, not a speed test: a thousand workers take about a minute
     # alone, and ten times that beside a loaded machine (tools/test.sh --under-load).
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=1800)
 
 
 _RAW = """

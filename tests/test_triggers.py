@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from plan_snapshots import CONFIGS
-from planning import ROOT, with_access
+from planning import ROOT, run_plan
 from tools import plandiff
 
 # What `python -m tools.plan` needs of the checkout.
@@ -53,10 +51,7 @@ def program_copy(tmp: Path, edit) -> Path:
 
 
 def plan_at(root: Path, out: Path, stack: str, sets: tuple[str, ...]) -> plandiff.Plan:
-    args = [sys.executable, "-m", "tools.plan", "--stack", stack, "--out", str(out)]
-    for s in with_access(stack, sets):
-        args += ["--set", s]
-    result = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=1800)
+    result = run_plan(out, stack, sets, root=root)
     assert result.returncode == 0, result.stderr[-3000:]
     return plandiff.load_plan(out)
 

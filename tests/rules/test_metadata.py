@@ -3,10 +3,14 @@ key, and what reaches every VM of the group."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
+
+import pulumi
 import pytest
 
 import settings
-from components.machine import GroupSpec, NodeImage, machine_instance
+from components.machine import GroupSpec, NodeImage, machine_instance, machine_port
+from components.network import FirewallArgs, NetworkArgs, PrivateNetwork
 from rules import metadata
 
 BASE = {
@@ -85,9 +89,6 @@ def test_a_groups_metadata_reaches_its_vms_next_to_the_programs_own(under_mocks,
 def test_the_programs_keys_win_over_a_groups(under_mocks):
     """Even if a rule were bypassed, a group's metadata cannot hide which cluster and role a
     VM belongs to."""
-    import pulumi
-
-    from components.network import FirewallArgs, NetworkArgs, PrivateNetwork
 
     def build():
         net = PrivateNetwork(
@@ -98,7 +99,7 @@ def test_the_programs_keys_win_over_a_groups(under_mocks):
                 firewall=FirewallArgs(
                     "10.0.0.0/24", (), (), (), True, None, "master", False, False
                 ),
-                cidr=__import__("ipaddress").IPv4Network("10.0.0.0/24"),
+                cidr=IPv4Network("10.0.0.0/24"),
             ),
         )
         group = GroupSpec(
@@ -112,12 +113,11 @@ def test_the_programs_keys_win_over_a_groups(under_mocks):
             ready_timeout=60,
             metadata={"openstack-k8s-role": "master"},
         )
-        port = pulumi_openstack_port(net)
         machine_instance(
             "t-w-0",
             group,
             index=0,
-            port=port,
+            port=machine_port("t-w-0", network=net, role="worker", parent=net),
             user_data=pulumi.Output.from_input("#cloud-config\n"),
             network=net,
             parent=net,
@@ -126,9 +126,3 @@ def test_the_programs_keys_win_over_a_groups(under_mocks):
     ev = under_mocks(build)
     vm = next(r for r in ev.registrations if r.type.endswith("Instance"))
     assert vm.inputs["metadata"]["openstack-k8s-role"] == "worker"
-
-
-def pulumi_openstack_port(net):
-    from components.machine import machine_port
-
-    return machine_port("t-w-0", network=net, role="worker", parent=net)
